@@ -1,0 +1,48 @@
+# make demo: set up, train the demo model, chat with it.  make test: set up, run the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+# every plugin of the repo except the skeleton
+PLUGINS := $(filter-out plugins/_template/,$(sort $(dir $(wildcard plugins/*/pyproject.toml))))
+STAMP  := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test test-fast bench wheels clean
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when a pyproject or the requirements change.
+$(STAMP): pyproject.toml requirements/cpu.txt $(wildcard plugins/*/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)          # first: the CPU build, before anything pulls CUDA
+	$(BIN)/python -m pip install -q -r requirements/cpu.txt
+	$(BIN)/python -m pip install -q --no-deps -e . $(foreach p,$(PLUGINS),-e $(p))
+	$(BIN)/python -c "import torch, swiftk; assert '+cpu' in torch.__version__ or not torch.cuda.is_available()"
+	touch $@
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+test: install
+	$(BIN)/python -m pytest -q -rs tests $(wildcard plugins/*/tests)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" tests $(wildcard plugins/*/tests)
+
+bench: install
+	$(BIN)/python benchmarks/cli_startup.py
+
+# Every distribution of the repo as a wheel in dist/, so that
+# `pip install --find-links dist swift-kernel swift-plugin-<x>` works as from an index.
+wheels: install
+	rm -rf dist
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist . $(PLUGINS) contrib/swiftk-example-reward
+
+clean:
+	rm -rf dist build $(VENV) kernel/*.egg-info plugins/*/*.egg-info contrib/*/*.egg-info

@@ -1,0 +1,236 @@
+"""The ms-swift commands: their arguments are the kernel's, their implementation a plugin's.
+
+``swiftk sft ...`` parses with the kernel's argument dataclasses (so ``--help``, ``--print_args``
+and ``args.json`` never depend on what is installed), then calls the ``run(args)`` that a plugin
+registered under the command's name with ``register_commands``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Mapping, Optional, Sequence
+
+from swiftk.errors import UsageError
+
+#: Built-in command -> one line for ``swiftk --help``.
+BUILTIN_COMMANDS: dict[str, str] = {
+    "sft": "Supervised fine-tuning (full or with a tuner).",
+    "pt": "Pre-training: the loss on every token, generation template.",
+    "rlhf": "Preference and RL training: dpo, orpo, simpo, kto, cpo, rm, ppo, grpo.",
+    "infer": "Chat with a model in the terminal, or run it over a dataset.",
+    "deploy": "Serve a model over an OpenAI-compatible HTTP API.",
+    "app": "A chat web app in front of a model.",
+    "web-ui": "The web UI for training, inference and deployment.",
+    "eval": "Evaluate a model on benchmarks.",
+    "export": "Merge adapters, quantize, or push a model to a hub.",
+    "sample": "Sample and score responses (rejection sampling, MCTS).",
+    "merge-lora": "Merge LoRA adapters into their base model.",
+}
+
+#: Flags every command takes that are not arguments of the run itself.
+CONFIG_FLAG = "--config"
+PRINT_ARGS_FLAG = "--print_args"
+PLUGIN_FILE_FLAGS = ("custom_register_path", "external_plugins")
+
+
+def kernel_groups(command: str) -> list[type]:
+    """The kernel's argument dataclasses of a built-in command."""
+    from swiftk.arguments.commands import COMMANDS
+
+    return list(COMMANDS[command])
+
+
+def plugin_groups(command: str) -> list[type]:
+    """Argument groups plugins added to ``command`` with ``register_arguments``."""
+    from swiftk.host import get_host
+
+    groups = []
+    for entry in get_host().registry("arguments").entries():
+        commands = entry.meta.get("commands", ())
+        if isinstance(commands, str):
+            commands = (commands,)
+        if command in commands or "*" in commands:
+            groups.append(entry.load())
+    return groups
+
+
+def groups_for(command: str) -> list[type]:
+    """Every argument group of ``command``: the kernel's or the plugin command's, then plugins'."""
+    from swiftk.host import get_host
+
+    if command in BUILTIN_COMMANDS:
+        base = kernel_groups(command)
+    else:
+        entry = get_host().registry("commands").entry(command)
+        base = [_load(g) for g in entry.meta.get("arguments", ())]
+    return base + plugin_groups(command)
+
+
+def _load(ref: Any) -> Any:
+    from swiftk.registry import is_lazy_reference, resolve_reference
+
+    return resolve_reference(ref) if is_lazy_reference(ref) else ref
+
+
+def make_parser(command: str):
+    from swiftk.arguments.fields import arg_infos
+    from swiftk.arguments.parser import CommandParser
+
+    groups = groups_for(command)
+    kernel_names = {i.name for g in groups[: len(groups) - len(plugin_groups(command))] for i in arg_infos(g)}
+    for group in plugin_groups(command):
+        clash = kernel_names & {i.name for i in arg_infos(group)}
+        if clash:
+            raise UsageError(f"plugin argument group {group.__name__} redefines "
+                             f"{', '.join('--' + c for c in sorted(clash))}, which swiftk {command} already has")
+    return CommandParser(command, groups)
+
+
+# --- pre-parse ----------------------------------------------------------------------------
+
+def take_flag(argv: list[str], flag: str) -> tuple[list[str], Optional[list[str]]]:
+    """Remove ``flag`` and its values from ``argv``; returns (rest, values or None if absent)."""
+    rest: list[str] = []
+    values: Optional[list[str]] = None
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == flag or token.startswith(flag + "="):
+            values = [token.split("=", 1)[1]] if "=" in token else []
+            i += 1
+            if "=" not in token:
+                while i < len(argv) and not argv[i].startswith("--"):
+                    values.append(argv[i])
+                    i += 1
+            continue
+        rest.append(token)
+        i += 1
+    return rest, values
+
+
+def flag_values(argv: Sequence[str], name: str) -> list[str]:
+    """The values of ``--name`` in ``argv`` without removing them (last occurrence wins)."""
+    _, values = take_flag(list(argv), f"--{name}")
+    return values or []
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """A YAML or JSON file of arguments (``--config``)."""
+    if not os.path.isfile(path):
+        raise UsageError(f"--config: no such file: {path}")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        if path.endswith(".json"):
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:
+        raise UsageError(f"--config: {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"--config: {path} must hold a mapping of argument names to values, "
+                         f"got {type(data).__name__}")
+    return data
+
+
+def load_plugin_files_from(argv: Sequence[str], config: Mapping[str, Any]) -> None:
+    """Phase one of parsing: load ``--custom_register_path``/``--external_plugins`` files so that
+    the names they register are valid in phase two."""
+    from swiftk.external import load_plugin_files
+    from swiftk.host import get_host
+
+    for name in PLUGIN_FILE_FLAGS:
+        paths = flag_values(argv, name)
+        if not paths:
+            configured = config.get(name) or []
+            paths = [configured] if isinstance(configured, str) else list(configured)
+        load_plugin_files(get_host(), paths, f"--{name}")
+
+
+# --- resolving and running -----------------------------------------------------------------
+
+def resolve_arguments(command: str, argv: Sequence[str], config: Optional[Mapping[str, Any]] = None,
+                      config_name: str = CONFIG_FLAG):
+    """Parse, fill from a saved ``args.json`` (load_args), derive defaults, check plugin needs."""
+    from swiftk.arguments.parser import Arguments, check_plugin_arguments
+
+    parser = make_parser(command)
+    values, explicit = parser.parse(argv, config, config_name)
+    if command in BUILTIN_COMMANDS:
+        from swiftk.arguments.derive import derive_defaults
+        from swiftk.arguments.load_args import apply_saved_args
+
+        values = apply_saved_args(command, values, explicit)
+        values = derive_defaults(command, values, explicit)
+    check_plugin_arguments(parser, values, explicit)
+    return Arguments(command, values, explicit, parser)
+
+
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def execute(command: str, args) -> int:
+    """Run a resolved command through the plugin that implements it; returns the exit code."""
+    from swiftk.host import get_host
+
+    host = get_host()
+    entry = host.registry("commands").entry(command)
+    run = entry.load()
+    host.hook.post_args_parse(command=command, args=args)
+    output_dir = args.get("output_dir")
+    if output_dir and is_main_process():
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+            args.save(output_dir)
+        except OSError as exc:
+            raise UsageError(f"--output_dir {output_dir} is not writable: {exc.strerror}") from None
+    result = run(args)
+    return int(result or 0)
+
+
+def invoke(command: str, argv: Sequence[str], extra_config: Optional[Mapping[str, Any]] = None,
+           launch: bool = True) -> tuple[int, Any]:
+    """The whole of ``swiftk <command> argv``: help, config, plugin files, parse, run.
+
+    ``extra_config`` (from a job file) sits below ``--config`` and the command line.
+    Returns ``(exit code, Arguments or None)``.
+    """
+    argv = list(argv)
+    if "--help" in argv or "-h" in argv:
+        from swiftk.arguments.help import format_help
+
+        summary = BUILTIN_COMMANDS.get(command) or _plugin_help(command)
+        sys.stdout.write(format_help(make_parser(command), summary) + "\n")
+        return 0, None
+    argv, print_args = take_flag(argv, PRINT_ARGS_FLAG)
+    argv, config_path = take_flag(argv, CONFIG_FLAG)
+    config: dict[str, Any] = dict(extra_config or {})
+    if config_path is not None:
+        if len(config_path) != 1:
+            raise UsageError("--config expects one file path")
+        config.update(load_config_file(config_path[0]))
+    load_plugin_files_from(argv, config)
+    args = resolve_arguments(command, argv, config, config_name=config_path[0] if config_path else "job file")
+    if print_args is not None:
+        sys.stdout.write(json.dumps({"command": command, **args.to_dict()}, ensure_ascii=False, indent=2) + "\n")
+        return 0, args
+    if launch:
+        from swiftk.cli.launch import maybe_launch
+
+        code = maybe_launch(command, argv, config, args)
+        if code is not None:
+            return code, args
+    return execute(command, args), args
+
+
+def _plugin_help(command: str) -> str:
+    from swiftk.host import get_host
+
+    return get_host().registry("commands").entry(command).meta.get("help", "")

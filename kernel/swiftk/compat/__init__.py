@@ -1,0 +1,1 @@
+"""Compatibility facades that let files written for other tools register into swift-kernel."""

@@ -1,0 +1,238 @@
+"""Every hook of swift-kernel, typed and documented: this module is the hook reference.
+
+Two families of hooks:
+
+* **Registration hooks** ``register_<kind>(register)``.  The host calls each plugin's
+  implementation once, on its own, with a ``register(name, obj, **meta)`` callable, so every
+  entry records the plugin that made it.  ``obj`` may be the object itself or a lazy reference
+  ``"package.module:attribute"`` resolved on first use, so that a plugin module imports nothing
+  heavy at its top.  Registering a name twice (in one plugin or two) is an error naming both.
+* **Pipeline hooks**, called by the kernel's pipelines at fixed points of a run, in plugin
+  registration order (last registered first, pluggy's order); their return values are ignored.
+
+A resolver hook, :func:`resolve_model_type`, returns the first non-``None`` answer.
+
+``docs/plugins.md`` has one section per hook with an example; ``tests/test_docs.py`` fails when a
+hook here lacks a section there or a test that exercises it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import pluggy
+
+if TYPE_CHECKING:  # only for type checkers: the kernel never imports these at run time here
+    from swiftk.arguments.parser import Arguments
+
+hookspec = pluggy.HookspecMarker("swiftk")
+
+#: ``register(name, obj, **meta)``: adds ``obj`` under ``name`` to one registry.
+Register = Callable[..., None]
+
+#: The registry kinds, one per registration hook (``register_<kind>``), in documentation order.
+REGISTRY_KINDS = (
+    "models", "templates", "agent_templates", "datasets", "tuners", "trainers", "losses",
+    "loss_scales", "metrics", "rewards", "optimizers", "callbacks", "infer_engines",
+    "quantizers", "eval_backends", "samplers", "commands", "arguments",
+)
+
+
+# --- registration hooks ------------------------------------------------------------------
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register model types (``--model_type``).
+
+    ``register(model_type, meta)`` where ``meta`` is a :class:`swiftk.specs.ModelMeta` (or a lazy
+    reference to one).  ``ModelMeta.architectures`` lets ``--model`` folders be recognised
+    from their ``config.json``.
+    """
+
+
+@hookspec
+def register_templates(register: Register) -> None:
+    """Register chat templates (``--template``).
+
+    ``register(template_type, meta)``, ``meta`` a :class:`swiftk.specs.TemplateMeta` or a lazy
+    reference to a template class.
+    """
+
+
+@hookspec
+def register_agent_templates(register: Register) -> None:
+    """Register agent (tool-calling) prompt formats (``--tools_prompt``).
+
+    ``register(name, obj)``, ``obj`` a class or callable that renders ``tools`` into the system
+    prompt and parses tool calls out of a response.
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register named datasets (``--dataset NAME``).
+
+    ``register(dataset_id, meta)``, ``meta`` a :class:`swiftk.specs.DatasetMeta` (local path or
+    hub ids, subsets, split, preprocessing function, tags).
+    """
+
+
+@hookspec
+def register_tuners(register: Register) -> None:
+    """Register tuners (``--train_type``).
+
+    ``register(train_type, spec)``, ``spec`` a :class:`swiftk.specs.TunerSpec` whose ``prepare``
+    wraps a loaded model for training and whose ``load`` restores a saved adapter.
+    """
+
+
+@hookspec
+def register_trainers(register: Register) -> None:
+    """Register trainers (the ``sft``/``pt`` trainer, ``--rlhf_type`` values).
+
+    ``register(name, spec)``, ``spec`` a :class:`swiftk.specs.TrainerSpec` or a lazy reference to a
+    ``transformers.Trainer`` subclass.
+    """
+
+
+@hookspec
+def register_losses(register: Register) -> None:
+    """Register loss functions (``--loss_type``).
+
+    ``register(name, fn)``, ``fn(outputs, labels, loss_scale=None, num_items_in_batch=None) -> Tensor``.
+    """
+
+
+@hookspec
+def register_loss_scales(register: Register) -> None:
+    """Register loss-scale strategies (``--loss_scale``): per-token weights of a conversation.
+
+    ``register(name, obj)``, ``obj`` a class or callable mapping a conversation's turns to weights.
+    """
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register evaluation metrics (``--metric``).
+
+    ``register(name, factory)``, ``factory(args, tokenizer)`` returning
+    ``compute_metrics(eval_prediction) -> dict[str, float]`` as the Trainer takes it.
+    """
+
+
+@hookspec
+def register_rewards(register: Register) -> None:
+    """Register reward functions (``--reward_funcs``), outcome (ORM) or process (PRM) rewards.
+
+    ``register(name, fn)``, ``fn(completions, **dataset_columns) -> list[float]``; a class is
+    instantiated once (with no arguments) and its instance called.
+    """
+
+
+@hookspec
+def register_optimizers(register: Register) -> None:
+    """Register optimizer factories (``--optimizer``).
+
+    ``register(name, factory)``, ``factory(args, model, dataset) -> (optimizer, lr_scheduler)``;
+    either may be ``None`` to let the Trainer create it.
+    """
+
+
+@hookspec
+def register_callbacks(register: Register) -> None:
+    """Register ``transformers.TrainerCallback`` classes added to every training run.
+
+    ``register(name, callback_cls_or_factory, when=None)``; ``when(args) -> bool`` (optional)
+    decides whether the callback applies to a run.
+    """
+
+
+@hookspec
+def register_infer_engines(register: Register) -> None:
+    """Register inference engines (``--infer_backend``).
+
+    ``register(name, spec)``, ``spec`` a :class:`swiftk.specs.EngineSpec` or a lazy reference to
+    an engine class implementing batched and streaming chat generation.
+    """
+
+
+@hookspec
+def register_quantizers(register: Register) -> None:
+    """Register quantization methods (``--quant_method``) for load-time or export quantization.
+
+    ``register(name, obj)``, ``obj`` a class or callable building the quantization config or
+    writing the quantized model.
+    """
+
+
+@hookspec
+def register_eval_backends(register: Register) -> None:
+    """Register evaluation backends (``--eval_backend``).
+
+    ``register(name, obj)``, ``obj`` a callable ``run(args, base_url) -> dict`` of scores.
+    """
+
+
+@hookspec
+def register_samplers(register: Register) -> None:
+    """Register sampling strategies (``--sampler_type``) for ``swiftk sample``.
+
+    ``register(name, obj)``, ``obj`` a sampler class.
+    """
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register ``swiftk`` sub-commands, or the implementation of a built-in one.
+
+    For a built-in command (``sft``, ``pt``, ``rlhf``, ``infer``, ``deploy``, ``app``, ``web-ui``,
+    ``eval``, ``export``, ``sample``, ``merge-lora``) the kernel parses the arguments and calls
+    ``register(name, run)`` 's ``run(args) -> int | None`` with the resolved
+    :class:`swiftk.arguments.parser.Arguments`.  For a new command, ``obj`` is a
+    ``click.Command`` (or a lazy reference to one) and ``help="..."`` is shown by
+    ``swiftk --help`` without importing it; with ``arguments=[DataclassA, ...]`` the kernel parses
+    those argument groups instead and calls ``obj(args)``.
+    """
+
+
+@hookspec
+def register_arguments(register: Register) -> None:
+    """Add argument groups (dataclasses of :func:`swiftk.arguments.fields.arg` fields).
+
+    ``register(name, dataclass_cls, commands=("sft", ...))``: the group's arguments are accepted
+    by those commands, shown in their ``--help`` and saved in ``args.json``.  A name the kernel
+    already defines is an error.
+    """
+
+
+# --- resolver hook -----------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def resolve_model_type(model_dir: str, config: dict[str, Any]) -> Optional[str]:
+    """Return the ``model_type`` of the model folder ``model_dir`` (``config`` is its config.json),
+    or ``None`` to let other plugins and the architecture table decide.  The first answer wins.
+    """
+
+
+# --- pipeline hooks ----------------------------------------------------------------------
+
+@hookspec
+def post_args_parse(command: str, args: "Arguments") -> None:
+    """Called once the arguments of ``command`` are parsed and derived, before it runs.
+
+    A plugin may check or adjust ``args`` (raise :class:`swiftk.errors.UsageError` to refuse).
+    """
+
+
+@hookspec
+def post_model_load(args: "Arguments", model: Any, processor: Any) -> None:
+    """Called after the model and its tokenizer/processor are loaded, before any tuner wraps it."""
+
+
+@hookspec
+def post_trainer_create(args: "Arguments", trainer: Any) -> None:
+    """Called with the ready ``transformers.Trainer`` just before ``trainer.train()``."""
+
+
+@hookspec
+def train_end(args: "Arguments", trainer: Any, output_dir: str) -> None:
+    """Called after training finished and the final model was saved in ``output_dir``."""

@@ -1,0 +1,148 @@
+"""The typed shapes plugins register.
+
+Field names follow ms-swift 3.x (``ModelMeta``, ``TemplateMeta``, ``DatasetMeta``) so that
+registration files written for ms-swift map onto them one to one.  Every spec accepts extra
+keyword arguments in ``extra`` so that a newer ms-swift field never breaks a file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+Ref = Union[str, Callable[..., Any], type]  # an object, or a lazy "module:attr" reference
+
+
+@dataclass
+class Model:
+    """One checkpoint of a model family, by hub id or local path."""
+
+    ms_model_id: Optional[str] = None
+    hf_model_id: Optional[str] = None
+    model_path: Optional[str] = None
+    ms_revision: Optional[str] = None
+    hf_revision: Optional[str] = None
+
+
+@dataclass
+class ModelGroup:
+    """Checkpoints that share a loader and template."""
+
+    models: list[Model]
+    ignore_patterns: Optional[list[str]] = None
+    requires: Optional[list[str]] = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelMeta:
+    """A ``model_type``: the architectures it covers, its default template and its loader.
+
+    ``get_function(model_dir, model_info, model_kwargs, load_model=True, **kwargs)`` returns
+    ``(model, processor)``; ``None`` means the kernel's generic ``AutoModelForCausalLM`` loader.
+    """
+
+    model_type: str
+    model_groups: list[ModelGroup] = field(default_factory=list)
+    template: Optional[str] = None
+    get_function: Optional[Ref] = None
+    model_arch: Optional[str] = None
+    architectures: list[str] = field(default_factory=list)
+    additional_saved_files: list[str] = field(default_factory=list)
+    torch_dtype: Optional[str] = None
+    is_multimodal: bool = False
+    is_reward: bool = False
+    task_type: Optional[str] = None
+    ignore_patterns: Optional[list[str]] = None
+    requires: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TemplateMeta:
+    """A chat template in ms-swift's prefix/prompt/chat_sep/suffix form, or a template class."""
+
+    template_type: str
+    prefix: list[Any] = field(default_factory=list)
+    prompt: list[Any] = field(default_factory=list)
+    chat_sep: Optional[list[Any]] = None
+    suffix: list[Any] = field(default_factory=lambda: [["eos_token_id"]])
+    template_cls: Optional[Ref] = None
+    system_prefix: Optional[list[Any]] = None
+    default_system: Optional[str] = None
+    response_prefix: str = ""
+    auto_add_bos: bool = False
+    stop_words: list[Any] = field(default_factory=list)
+    agent_template: str = "react_en"
+    is_thinking: bool = False
+    thinking_prefix: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SubsetDataset:
+    """A named subset of a registered dataset."""
+
+    name: Optional[str] = None
+    subset: str = "default"
+    split: Optional[list[str]] = None
+    preprocess_func: Optional[Ref] = None
+    is_weak_subset: bool = False
+
+
+@dataclass
+class DatasetMeta:
+    """A named dataset: where its rows come from and how they become ``messages`` rows."""
+
+    ms_dataset_id: Optional[str] = None
+    hf_dataset_id: Optional[str] = None
+    dataset_path: Optional[str] = None
+    dataset_name: Optional[str] = None
+    ms_revision: Optional[str] = None
+    hf_revision: Optional[str] = None
+    subsets: list[Any] = field(default_factory=lambda: ["default"])
+    split: list[str] = field(default_factory=lambda: ["train"])
+    preprocess_func: Optional[Ref] = None
+    remove_useless_columns: bool = True
+    tags: list[str] = field(default_factory=list)
+    help: Optional[str] = None
+    huge_dataset: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> Optional[str]:
+        """The name ``--dataset`` uses for it."""
+        return self.dataset_name or self.ms_dataset_id or self.hf_dataset_id or self.dataset_path
+
+
+@dataclass
+class TunerSpec:
+    """A ``train_type``: how to wrap a model for training, reload it and (maybe) merge it.
+
+    ``prepare(model, args) -> model``; ``load(model, adapter_dir, args) -> model``;
+    ``merge(model) -> model`` or ``None`` when the tuner cannot merge.
+    """
+
+    prepare: Ref
+    load: Optional[Ref] = None
+    merge: Optional[Ref] = None
+    save: Optional[Ref] = None
+    full_parameter: bool = False  # learning_rate defaults to 1e-5 like full training
+
+
+@dataclass
+class TrainerSpec:
+    """A trainer for ``sft``/``pt`` or an ``--rlhf_type``."""
+
+    trainer_cls: Ref
+    args_cls: Optional[Ref] = None
+    data_kind: str = "messages"   # messages, preference, kto, prompt
+
+
+@dataclass
+class EngineSpec:
+    """An ``--infer_backend``: the engine class and the packages it needs."""
+
+    engine_cls: Ref
+    requires: list[str] = field(default_factory=list)
+    needs_gpu: bool = False

@@ -1,0 +1,38 @@
+"""pytest fixtures for swiftk plugin authors (registered through the ``pytest11`` entry point).
+
+Kept import-light: importing this module costs nothing heavy, so every pytest run on a machine
+with swift-kernel installed stays fast.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional
+
+import pytest
+
+
+@pytest.fixture
+def swiftk_host() -> Iterator[Any]:
+    """A fresh plugin host, with installed entry points, for one test."""
+    from swiftk.testing import HostScope
+
+    with HostScope(autoload=True) as host:
+        yield host
+
+
+@pytest.fixture
+def bare_swiftk_host() -> Iterator[Any]:
+    """A fresh plugin host that loads no entry point, for one test."""
+    from swiftk.testing import HostScope
+
+    with HostScope(autoload=False) as host:
+        yield host
+
+
+@pytest.fixture
+def register_plugin(swiftk_host: Any) -> Callable[..., str]:
+    """``register_plugin(obj, name=None)``: add a plugin object to this test's host."""
+
+    def _register(plugin: Any, name: Optional[str] = None, **kwargs: Any) -> str:
+        return swiftk_host.register_plugin(plugin, name, **kwargs)
+
+    return _register

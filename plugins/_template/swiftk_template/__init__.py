@@ -1,0 +1,1 @@
+"""swift-plugin-template: the skeleton every plugin of this repo starts from."""

@@ -1,0 +1,186 @@
+"""The plugin host: attribution, duplicates, lazy references, entry points and their env lists."""
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+import swiftk
+from swiftk.errors import PluginError, UsageError
+from swiftk.host import PluginHost
+from conftest import one_line_error
+
+
+def _plugin(**hooks):
+    return types.SimpleNamespace(**{k: swiftk.hookimpl(v) for k, v in hooks.items()})
+
+
+def test_every_entry_records_its_plugin():
+    host = PluginHost(autoload=False)
+    host.register_plugin(_plugin(register_rewards=lambda register: register("a", len)), "one")
+    host.register_plugin(_plugin(register_rewards=lambda register: register("b", len),
+                                 register_metrics=lambda register: register("m", len)), "two")
+    rewards = host.registry("rewards")
+    assert rewards.names() == ["a", "b"]
+    assert rewards.entry("a").plugin == "one" and rewards.entry("b").plugin == "two"
+    assert host.registry("metrics").entry("m").plugin == "two"
+    infos = {i.name: i.registers for i in host.plugin_infos()}
+    assert infos == {"one": {"rewards": ["a"]}, "two": {"rewards": ["b"], "metrics": ["m"]}}
+
+
+def test_duplicate_name_names_both_plugins():
+    host = PluginHost(autoload=False)
+    host.register_plugin(_plugin(register_rewards=lambda register: register("acc", len)), "first")
+    host.register_plugin(_plugin(register_rewards=lambda register: register("acc", len)), "second")
+    with pytest.raises(PluginError) as err:
+        host.registry("rewards")
+    assert "'first'" in str(err.value) and "'second'" in str(err.value) and "acc" in str(err.value)
+
+
+def test_lazy_reference_is_imported_on_first_use_only():
+    host = PluginHost(autoload=False)
+    host.register_plugin(_plugin(register_metrics=lambda register: register(
+        "dump", "json:dumps")), "lazy")
+    entry = host.registry("metrics").entry("dump")
+    assert entry.is_lazy
+    assert entry.load() is json.dumps and not entry.is_lazy
+
+
+def test_broken_lazy_reference_names_plugin_and_reference():
+    host = PluginHost(autoload=False)
+    host.register_plugin(_plugin(register_rewards=lambda register: register(
+        "nope", "no_such_module_xyz:thing")), "broken")
+    with pytest.raises(PluginError, match="plugin 'broken'.*no_such_module_xyz:thing"):
+        host.get("rewards", "nope")
+
+
+def test_unknown_name_suggests_close_names():
+    host = PluginHost(autoload=False)
+    host.register_plugin(_plugin(register_rewards=lambda register: register("accuracy_v2", len)), "p")
+    with pytest.raises(UsageError, match="did you mean 'accuracy_v2'"):
+        host.get("rewards", "accuracy_v3")
+
+
+def test_builtin_name_of_missing_distribution_says_pip_install():
+    host = PluginHost(autoload=False)
+    with pytest.raises(UsageError) as err:
+        host.get("rewards", "accuracy")
+    assert "pip install swift-plugin-grpo" in str(err.value)
+    with pytest.raises(UsageError, match="pip install swift-plugin-vllm"):
+        host.get("infer_engines", "vllm")
+
+
+def test_register_hook_that_raises_names_plugin_and_hook():
+    def bad(register):
+        raise RuntimeError("boom")
+
+    host = PluginHost(autoload=False)
+    host.register_plugin(_plugin(register_losses=bad), "bad-plugin")
+    with pytest.raises(PluginError, match="plugin 'bad-plugin' failed in register_losses.*boom"):
+        host.registry("losses")
+
+
+def test_misspelled_marked_hook_fails_naming_it():
+    host = PluginHost(autoload=False)
+    with pytest.raises(PluginError, match="register_rewardz.*did you mean register_rewards"):
+        host.register_plugin(_plugin(register_rewardz=lambda register: None), "typo")
+
+
+def test_unregister_removes_names():
+    host = PluginHost(autoload=False)
+    host.register_plugin(_plugin(register_rewards=lambda register: register("gone", len)), "temp")
+    assert "gone" in host.registry("rewards")
+    host.unregister_plugin("temp")
+    assert "gone" not in host.registry("rewards")
+
+
+def test_resolve_model_type_first_answer_wins():
+    host = PluginHost(autoload=False)
+    calls = []
+
+    def never(model_dir, config):
+        calls.append("never")
+        return None
+
+    def qwen(model_dir, config):
+        calls.append("qwen")
+        return "qwen2" if config.get("model_type") == "qwen2" else None
+
+    host.register_plugin(_plugin(resolve_model_type=qwen), "qwen")
+    host.register_plugin(_plugin(resolve_model_type=never), "never")
+    assert host.hook.resolve_model_type(model_dir="/m", config={"model_type": "qwen2"}) == "qwen2"
+    assert host.hook.resolve_model_type(model_dir="/m", config={"model_type": "llama"}) is None
+    assert "never" in calls and "qwen" in calls
+
+
+# --- entry points, for real: installed distributions on PYTHONPATH -------------------------
+
+GOOD = """
+import swiftk
+
+@swiftk.hookimpl
+def register_rewards(register):
+    register("{name}", "json:dumps")
+"""
+
+BROKEN = """
+import swiftk
+import a_module_that_is_not_installed_xyz
+"""
+
+
+def _listing(swiftk, env):
+    result = swiftk("plugins", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return {p["name"]: p for p in json.loads(result.stdout)}, result
+
+
+def test_entry_points_load_and_env_lists(make_dist, swiftk):
+    make_dist("swiftk-good-one", "good_one", "good_one_mod", GOOD.format(name="r_one"))
+    site = make_dist("swiftk-good-two", "good_two", "good_two_mod", GOOD.format(name="r_two"))
+    env = {"PYTHONPATH": str(site)}
+    plugins, _ = _listing(swiftk, env)
+    assert plugins["good_one"]["registers"] == {"rewards": ["r_one"]}
+    assert plugins["good_one"]["distribution"] == "swiftk-good-one"
+    assert plugins["good_one"]["version"] == "1.0"
+    assert "good_two" in plugins
+
+    plugins, _ = _listing(swiftk, {**env, "SWIFTK_DISABLED_PLUGINS": "good_one"})
+    assert "good_one" not in plugins and "good_two" in plugins
+
+    plugins, _ = _listing(swiftk, {**env, "SWIFTK_LOAD_PLUGINS": "swiftk-good-two"})
+    assert set(plugins) & {"good_one", "good_two"} == {"good_two"}
+
+    plugins, _ = _listing(swiftk, {**env, "SWIFTK_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert not set(plugins) & {"good_one", "good_two"}
+
+    plugins, _ = _listing(swiftk, {**env, "SWIFTK_DISABLE_PLUGIN_AUTOLOAD": "1", "SWIFTK_LOAD_PLUGINS": "good_one"})
+    assert set(plugins) & {"good_one", "good_two"} == {"good_one"}
+
+
+def test_broken_plugin_is_skipped_with_one_warning_and_others_work(make_dist, swiftk):
+    make_dist("swiftk-good-one", "good_one", "good_one_mod", GOOD.format(name="r_one"))
+    site = make_dist("swift-plugin-grpo", "grpo", "broken_grpo_mod", BROKEN)
+    env = {"PYTHONPATH": str(site)}
+    plugins, result = _listing(swiftk, env)
+    assert "good_one" in plugins and "grpo" not in plugins
+    warnings = [l for l in result.stderr.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "grpo" in warnings[0] and "a_module_that_is_not_installed_xyz" in warnings[0]
+    # asking for one of its names quotes the failure
+    code = ("from swiftk.host import get_host\n"
+            "try:\n    get_host().get('rewards', 'accuracy')\n"
+            "except Exception as e:\n    print(e)\n")
+    import subprocess, sys
+    from conftest import swiftk_env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=swiftk_env(env))
+    assert "failed to load" in out.stdout and "a_module_that_is_not_installed_xyz" in out.stdout
+
+
+def test_two_installed_plugins_registering_one_name_is_a_one_line_error(make_dist, swiftk):
+    make_dist("swiftk-clash-a", "clash_a", "clash_a_mod", GOOD.format(name="same"))
+    site = make_dist("swiftk-clash-b", "clash_b", "clash_b_mod", GOOD.format(name="same"))
+    result = swiftk("plugins", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "clash_a" in line and "clash_b" in line and "'same'" in line

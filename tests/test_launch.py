@@ -1,0 +1,34 @@
+"""NPROC_PER_NODE starts the command under PyTorch's own torchrun, each rank in one output folder."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import TEST_PLUGINS
+
+pytest.importorskip("torch")
+
+
+@pytest.mark.slow
+def test_nproc_per_node_runs_workers_under_torchrun(swiftk, tmp_path):
+    out = tmp_path / "out"
+    result = swiftk("sft", "--model", "tiny", "--output_dir", str(out),
+                    "--custom_register_path", str(TEST_PLUGINS / "pipeline_commands.py"),
+                    env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29731"}, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert "torch.distributed.run --nproc_per_node 2 --master_port 29731 -m swiftk sft" in result.stderr
+    runs = list(out.glob("v0-*"))
+    assert len(runs) == 1, list(out.iterdir())  # the parent resolved one versioned folder for all ranks
+    ranks = sorted(json.loads(p.read_text())["rank"] for p in runs[0].glob("rank*.json"))
+    assert ranks == ["0", "1"]
+    assert json.loads((runs[0] / "rank1.json").read_text())["world_size"] == "2"
+    assert (runs[0] / "args.json").is_file()
+
+
+def test_bad_launcher_variable_is_a_usage_error(swiftk, tmp_path):
+    result = swiftk("sft", "--model", "tiny", "--output_dir", str(tmp_path / "o"),
+                    "--custom_register_path", str(TEST_PLUGINS / "pipeline_commands.py"),
+                    env={"NPROC_PER_NODE": "two"})
+    assert result.returncode == 2
+    assert "NPROC_PER_NODE must be an integer" in result.stderr
