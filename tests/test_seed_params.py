@@ -17,6 +17,7 @@ from swiftk.arguments.atomic.hf_training import HfTrainingArguments
 from swiftk.arguments.commands import (BASIC_GROUPS, COMMANDS, ENV_VARS, HOT_MODEL_ENV_VARS,
                                        MODEL_ENV_VARS)
 from swiftk.arguments.fields import arg_infos
+from swiftk.arguments.parser import CommandParser, convert_tokens
 
 SEED = json.loads((Path(__file__).parent / "data" / "seed_params.json").read_text(encoding="utf-8"))
 ALL_GROUPS = list(dict.fromkeys(g for groups in COMMANDS.values() for g in groups))
@@ -24,12 +25,19 @@ BY_ZH = {g.SECTION_ZH: g for g in ALL_GROUPS}
 
 
 def command_fields(cmd: str) -> dict:
-    """name -> ArgInfo of a command; a later group wins on duplicate names."""
-    out = {}
-    for group in COMMANDS[cmd]:
-        for info in arg_infos(group):
-            out[info.name] = info
-    return out
+    """name -> ArgInfo of a command's real parser (a later group wins on duplicate names)."""
+    return CommandParser(cmd, COMMANDS[cmd]).infos
+
+
+def as_tokens(value: Any) -> list:
+    """How a user would type ``value`` on the command line."""
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, list):
+        return [t for v in value for t in as_tokens(v)]
+    if isinstance(value, dict):
+        return [json.dumps(value)]
+    return [str(value)]
 
 
 def group_of(entry: dict) -> type:
@@ -139,6 +147,9 @@ def test_command_has_entry(cmd, entry):
     if not is_raw(entry["default"]):
         assert same_default(entry["default"], info.default)
     assert accepts(info.type, info.default)
+    # the parser reads the default, typed as a user would type it, back as the same value
+    if info.default is not None and info.default != [] and info.default != {}:
+        assert convert_tokens(info, as_tokens(info.default)) == info.default
 
 
 def test_command_name_counts():

@@ -10,12 +10,9 @@ import difflib
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from swiftk.errors import PluginError, UsageError
-
-if TYPE_CHECKING:
-    from swiftk.host import PluginHost
 
 _LAZY_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 

@@ -19,6 +19,7 @@ Derived here:
   that metric contains 'loss', else True; ``metric`` 'acc', or 'nlg' with
   ``predict_with_generate``; ``max_new_tokens`` 64 and ``temperature`` 0 with
   ``predict_with_generate``; ``llamapro_num_groups`` = ``llamapro_num_new_blocks``.
+- pt: ``use_chat_template`` False (the generation template) and ``loss_scale`` 'all'.
 - rlhf: ``beta`` 2.0 for simpo, 0.04 for grpo, else 0.1; ``loss_scale`` 'last_round' unless
   given; ``temperature`` 0.9; ``cosine_max_len`` = ``max_completion_length``;
   ``swanlab_exp_name`` = ``output_dir``; ``reward_weights`` must have one weight per reward
@@ -207,6 +208,14 @@ def _derive_train(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
     _fill(v, "llamapro_num_groups", v.get("llamapro_num_new_blocks"))
 
 
+def _derive_pt(v: Dict[str, Any], explicit: Set[str]) -> None:
+    """``swift pt``: the generation template and the loss on every token."""
+    if "use_chat_template" not in explicit:
+        v["use_chat_template"] = False
+    if "loss_scale" not in explicit:
+        v["loss_scale"] = "all"
+
+
 def _derive_rlhf(v: Dict[str, Any], explicit: Set[str]) -> None:
     rlhf_type = v.get("rlhf_type")
     _fill(v, "beta", 2.0 if rlhf_type == "simpo" else 0.04 if rlhf_type == "grpo" else 0.1)
@@ -265,6 +274,8 @@ def derive_defaults(command: str, values: Dict[str, Any], explicit: Set[str]) ->
     _derive_basic(command, v, explicit)
     if command in TRAIN_COMMANDS:
         _derive_train(command, v, explicit)
+    if command == "pt":
+        _derive_pt(v, explicit)
     if command == "rlhf":
         _derive_rlhf(v, explicit)
     if command in ("infer",) or command in _DEPLOY_LIKE:

@@ -74,4 +74,20 @@ def format_help(parser: CommandParser, summary: str = "") -> str:
         out.append(f"{title}:")
         out += _entries(members, width)
         out.append("")
+    if parser.command in BUILTIN_ENV_COMMANDS:
+        from swiftk.arguments.commands import ENV_VARS
+
+        out.append("Environment variables:")
+        for name, default, text in ENV_VARS:
+            shown = f" (default: {default})" if default is not None else ""
+            out.append(f"  {name}")
+            out.extend(textwrap.wrap(f"{text}{shown}", width=max(40, width - 8), initial_indent="        ",
+                                     subsequent_indent="        "))
+        out.append("  Model-specific parameters: --model_kwargs JSON or environment variables (docs/cli.md).")
+        out.append("")
     return "\n".join(out)
+
+
+#: Commands whose help ends with the page's environment variables.
+BUILTIN_ENV_COMMANDS = frozenset({"sft", "pt", "rlhf", "infer", "deploy", "app", "eval", "export",
+                                  "merge-lora", "sample"})

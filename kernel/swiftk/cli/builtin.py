@@ -184,6 +184,10 @@ def execute(command: str, args) -> int:
     entry = host.registry("commands").entry(command)
     run = entry.load()
     host.hook.post_args_parse(command=command, args=args)
+    if "model_kwargs" in args:
+        from swiftk.arguments.model_env import set_model_kwargs
+
+        set_model_kwargs(args.model_kwargs)  # model plugins read them with get_model_arg
     output_dir = args.get("output_dir")
     if output_dir and is_main_process():
         try:
