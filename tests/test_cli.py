@@ -172,6 +172,7 @@ def greet(args):
 @swiftk.hookimpl
 def register_commands(register):
     register("hello", hello, help="Say hello (a click command).")
+    register("lazy-hello", "cmds_impl:lazy_hello", help="Imported only when run.")
     register("greet", greet, help="Greet with kernel-parsed arguments.", arguments=[GreetArguments])
 
 @swiftk.hookimpl
@@ -185,7 +186,15 @@ def register_arguments(register):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: swiftk-cmds\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[swiftk]\ncmds = cmds\n")
     (site / "cmds.py").write_text(plugin.read_text())
+    marker = tmp_path / "cmds_impl_imported"
+    (site / "cmds_impl.py").write_text(
+        f"import click\nopen({str(marker)!r}, 'w').close()\n\n"
+        "@click.command()\ndef lazy_hello():\n    click.echo('lazy hello')\n")
     env = {"PYTHONPATH": str(site)}
+    listing = swiftk("--help", env=env)
+    assert "lazy-hello" in listing.stdout and "Imported only when run. [cmds]" in listing.stdout
+    assert not marker.exists()  # listed from its registered help, not imported
+    assert swiftk("lazy-hello", env=env).stdout.strip() == "lazy hello" and marker.exists()
     top = swiftk("--help", env=env)
     assert "hello" in top.stdout and "Say hello (a click command). [cmds]" in top.stdout
     assert swiftk("hello", "--name", "Ann", env=env).stdout.strip() == "hello Ann"
@@ -196,3 +205,13 @@ def register_arguments(register):
     args = json.loads(swiftk("sft", "--my_extra_flag", "0.25", "--print_args", env=env).stdout)
     assert args["my_extra_flag"] == 0.25
     assert "My plugin:" in swiftk("sft", "--help", env=env).stdout
+
+
+def test_plugin_argument_group_may_not_redefine_a_kernel_argument(swiftk, tmp_path):
+    plugin = tmp_path / "clash.py"
+    plugin.write_text("from dataclasses import dataclass\nfrom swiftk.arguments.fields import arg\n\n"
+                      "@dataclass\nclass Clash:\n    seed: int = arg(1, 'Mine.')\n\n"
+                      "def register_arguments(register):\n    register('clash', Clash, commands=['sft'])\n")
+    result = swiftk("sft", "--custom_register_path", str(plugin), "--print_args")
+    assert result.returncode == 2
+    assert "plugin argument group Clash redefines --seed" in one_line_error(result)

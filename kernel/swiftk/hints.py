@@ -41,6 +41,17 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 
+def distribution_installed(distribution: str) -> bool:
+    """True when ``distribution`` is installed (by its metadata; nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(distribution)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
 def provider_of(kind: str, name: str) -> Optional[str]:
     """The distribution that provides built-in ``name`` of ``kind``, if it is one of ours."""
     return PROVIDERS.get(kind, {}).get(name)

@@ -22,7 +22,7 @@ import pluggy
 
 from swiftk import PROJECT_NAME, hookspecs
 from swiftk.errors import PluginError
-from swiftk.hints import provider_of
+from swiftk.hints import distribution_installed, provider_of
 from swiftk.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "swiftk"
@@ -277,20 +277,10 @@ class PluginHost:
         for info in self._info.values():
             if info.distribution and _normalize_dist(info.distribution) == _normalize_dist(dist):
                 return None  # installed and loaded: a real unknown name, fall back to suggestions
-        if _installed(dist):
+        if distribution_installed(dist):
             return (f"it is provided by {dist}, which is installed but not loaded (check "
                     f"SWIFTK_DISABLE_PLUGIN_AUTOLOAD, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLED_PLUGINS)")
         return f"it is provided by {dist}, which is not installed: pip install {dist}"
-
-
-def _installed(distribution: str) -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version(distribution)
-        return True
-    except PackageNotFoundError:
-        return False
 
 
 _HOST: Optional[PluginHost] = None

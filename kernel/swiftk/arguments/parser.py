@@ -16,6 +16,7 @@ from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
 from swiftk.arguments.fields import ArgInfo, _is_dict, _is_list, _list_item, _strip_optional, arg_infos
 from swiftk.errors import MissingPluginError, UsageError
+from swiftk.hints import distribution_installed
 
 _TRUE = {"true", "1", "yes", "on", "y"}
 _FALSE = {"false", "0", "no", "off", "n"}
@@ -268,21 +269,9 @@ def check_plugin_arguments(parser: CommandParser, values: Mapping[str, Any], exp
         info = parser.infos.get(name)
         if info is None or not info.plugin or values.get(name) == info.default:
             continue
-        if not _distribution_installed(info.plugin, installed):
+        if not (info.plugin in installed if installed is not None else distribution_installed(info.plugin)):
             raise MissingPluginError(f"--{name} needs {info.plugin}, which is not installed: "
                                      f"pip install {info.plugin}", info.plugin)
-
-
-def _distribution_installed(dist: str, installed: Optional[set[str]]) -> bool:
-    if installed is not None:
-        return dist in installed
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version(dist)
-        return True
-    except PackageNotFoundError:
-        return False
 
 
 class Arguments:

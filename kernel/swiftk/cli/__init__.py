@@ -22,24 +22,9 @@ from swiftk.errors import UsageError
 _PASS_THROUGH = dict(ignore_unknown_options=True, allow_extra_args=True, help_option_names=[])
 
 
-class BuiltinCommand(click.Command):
-    """An ms-swift command: the raw arguments go to the kernel's own parser."""
-
-    def __init__(self, name: str):
-        super().__init__(name, help=BUILTIN_COMMANDS[name], short_help=BUILTIN_COMMANDS[name],
-                         context_settings=_PASS_THROUGH, add_help_option=False,
-                         callback=self._run)
-        self.params = [click.Argument(["argv"], nargs=-1, type=click.UNPROCESSED)]
-
-    def _run(self, argv: Sequence[str]) -> None:
-        from swiftk.cli.builtin import invoke
-
-        code, _ = invoke(self.name, list(argv))
-        raise SystemExit(code)
-
-
-class PluginArgumentsCommand(click.Command):
-    """A plugin command declared with ``arguments=[...]``: parsed by the kernel like a built-in."""
+class KernelParsedCommand(click.Command):
+    """A command whose raw arguments go to the kernel's own parser: the ms-swift commands, and
+    plugin commands declared with ``arguments=[...]``."""
 
     def __init__(self, name: str, help_text: str):
         super().__init__(name, help=help_text, short_help=help_text, context_settings=_PASS_THROUGH,
@@ -66,14 +51,14 @@ class SwiftkGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
         if name in BUILTIN_COMMANDS:
-            return BuiltinCommand(name)
+            return KernelParsedCommand(name, BUILTIN_COMMANDS[name])
         if name in self.commands:
             return self.commands[name]
         entry = self._plugin_commands().get(name)
         if entry is None:
             return None
         if "arguments" in entry.meta:
-            return PluginArgumentsCommand(name, entry.meta.get("help", ""))
+            return KernelParsedCommand(name, entry.meta.get("help", ""))
         command = entry.load()
         if not isinstance(command, click.Command):
             raise UsageError(f"plugin '{entry.plugin}' registered command '{name}' as {command!r}, which is "

@@ -55,16 +55,14 @@ def plugin_groups(command: str) -> list[type]:
     return groups
 
 
-def groups_for(command: str) -> list[type]:
-    """Every argument group of ``command``: the kernel's or the plugin command's, then plugins'."""
+def base_groups(command: str) -> list[type]:
+    """The groups ``command`` is defined with: the kernel's, or those its plugin declared."""
     from swiftk.host import get_host
 
     if command in BUILTIN_COMMANDS:
-        base = kernel_groups(command)
-    else:
-        entry = get_host().registry("commands").entry(command)
-        base = [_load(g) for g in entry.meta.get("arguments", ())]
-    return base + plugin_groups(command)
+        return kernel_groups(command)
+    entry = get_host().registry("commands").entry(command)
+    return [_load(g) for g in entry.meta.get("arguments", ())]
 
 
 def _load(ref: Any) -> Any:
@@ -77,14 +75,15 @@ def make_parser(command: str):
     from swiftk.arguments.fields import arg_infos
     from swiftk.arguments.parser import CommandParser
 
-    groups = groups_for(command)
-    kernel_names = {i.name for g in groups[: len(groups) - len(plugin_groups(command))] for i in arg_infos(g)}
-    for group in plugin_groups(command):
-        clash = kernel_names & {i.name for i in arg_infos(group)}
+    base, extra = base_groups(command), plugin_groups(command)
+    known = {i.name for g in base for i in arg_infos(g)}
+    for group in extra:
+        clash = known & {i.name for i in arg_infos(group)}
         if clash:
             raise UsageError(f"plugin argument group {group.__name__} redefines "
                              f"{', '.join('--' + c for c in sorted(clash))}, which swiftk {command} already has")
-    return CommandParser(command, groups)
+        known |= {i.name for i in arg_infos(group)}
+    return CommandParser(command, base + extra)
 
 
 # --- pre-parse ----------------------------------------------------------------------------
