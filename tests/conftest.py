@@ -41,9 +41,24 @@ def run_swiftk(*args: str, env: Optional[dict] = None, cwd: Optional[str] = None
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+#: Environment of a run that loads no installed plugin: for tests whose plugin files implement the
+#: built-in commands themselves (they would clash with swift-plugin-sft's `sft`).
+BARE = {"SWIFTK_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
 @pytest.fixture
 def swiftk():
     return run_swiftk
+
+
+@pytest.fixture
+def bare_swiftk():
+    """`swiftk` with installed plugins disabled (extra env is merged in)."""
+
+    def _run(*args: str, env: Optional[dict] = None, **kw):
+        return run_swiftk(*args, env={**BARE, **(env or {})}, **kw)
+
+    return _run
 
 
 @pytest.fixture

@@ -106,12 +106,18 @@ def test_debug_shows_a_traceback(swiftk):
 
 
 def test_command_without_its_plugin_names_the_distribution(swiftk, tmp_path):
-    result = swiftk("sft", "--model", "m", "--output_dir", str(tmp_path / "out"))
+    result = swiftk("sample", "--model", "m", "--output_dir", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "pip install swift-plugin-sft" in one_line_error(result)
+    assert "pip install swift-plugin-sample" in one_line_error(result)
     assert not (tmp_path / "out").exists()
-    result = swiftk("merge-lora", "--adapters", str(tmp_path))
-    assert "pip install swift-plugin-peft" in one_line_error(result)
+    result = swiftk("eval", "--model", str(tmp_path))
+    assert "pip install swift-plugin-eval" in one_line_error(result)
+
+
+def test_installed_but_disabled_plugin_is_named(bare_swiftk, tmp_path):
+    result = bare_swiftk("sft", "--model", "m", "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "swift-plugin-sft, which is installed but not loaded" in one_line_error(result)
 
 
 def test_plugin_owned_argument_without_its_plugin(swiftk):
@@ -120,9 +126,9 @@ def test_plugin_owned_argument_without_its_plugin(swiftk):
     assert "--use_galore needs swift-plugin-galore" in one_line_error(result)
 
 
-def test_builtin_command_runs_the_plugin_and_writes_args_json(swiftk, tmp_path):
+def test_builtin_command_runs_the_plugin_and_writes_args_json(bare_swiftk, tmp_path):
     out = tmp_path / "run"
-    result = swiftk("sft", "--model", "tiny", "--model_name", "小A", "Little A", "--output_dir", str(out),
+    result = bare_swiftk("sft", "--model", "tiny", "--model_name", "小A", "Little A", "--output_dir", str(out),
                     "--add_version", "false", "--custom_register_path", PIPELINE)
     assert result.returncode == 0, result.stderr
     saved = json.loads((out / "args.json").read_text())
@@ -131,10 +137,10 @@ def test_builtin_command_runs_the_plugin_and_writes_args_json(swiftk, tmp_path):
     assert not [p for p in os.listdir(out) if p.startswith(".tmp")]
 
 
-def test_output_dir_not_writable(swiftk, tmp_path):
+def test_output_dir_not_writable(bare_swiftk, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = swiftk("sft", "--model", "m", "--output_dir", str(blocker / "sub"), "--add_version", "false",
+    result = bare_swiftk("sft", "--model", "m", "--output_dir", str(blocker / "sub"), "--add_version", "false",
                     "--custom_register_path", PIPELINE)
     assert result.returncode == 2
     assert "--output_dir" in one_line_error(result) and "not writable" in one_line_error(result)

@@ -81,15 +81,15 @@ def test_pipeline_hooks_are_called_with_their_arguments_in_order():
                      ("post_trainer_create", "T"), ("train_end", "T", "/out")]
 
 
-def test_post_args_parse_can_refuse_a_run(swiftk, tmp_path):
+def test_post_args_parse_can_refuse_a_run(bare_swiftk, tmp_path):
     plugin = tmp_path / "refuse.py"
     plugin.write_text("import swiftk\nfrom swiftk.errors import UsageError\n\n"
                       "def register_commands(register):\n    register('sft', lambda args: print('RAN'))\n\n"
                       "@swiftk.hookimpl\ndef post_args_parse(command, args):\n"
                       "    if args.model == 'forbidden':\n        raise UsageError('--model forbidden is refused by my policy')\n")
-    ok = swiftk("sft", "--model", "fine", "--output_dir", str(tmp_path / "o"), "--custom_register_path", str(plugin))
+    ok = bare_swiftk("sft", "--model", "fine", "--output_dir", str(tmp_path / "o"), "--custom_register_path", str(plugin))
     assert ok.returncode == 0 and "RAN" in ok.stdout, ok.stderr
-    refused = swiftk("sft", "--model", "forbidden", "--output_dir", str(tmp_path / "o2"),
+    refused = bare_swiftk("sft", "--model", "forbidden", "--output_dir", str(tmp_path / "o2"),
                      "--custom_register_path", str(plugin))
     assert refused.returncode == 2 and "refused by my policy" in refused.stderr and "RAN" not in refused.stdout
 

@@ -11,9 +11,9 @@ pytest.importorskip("torch")
 
 
 @pytest.mark.slow
-def test_nproc_per_node_runs_workers_under_torchrun(swiftk, tmp_path):
+def test_nproc_per_node_runs_workers_under_torchrun(bare_swiftk, tmp_path):
     out = tmp_path / "out"
-    result = swiftk("sft", "--model", "tiny", "--output_dir", str(out),
+    result = bare_swiftk("sft", "--model", "tiny", "--output_dir", str(out),
                     "--custom_register_path", str(TEST_PLUGINS / "pipeline_commands.py"),
                     env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29731"}, timeout=240)
     assert result.returncode == 0, result.stderr
@@ -26,8 +26,8 @@ def test_nproc_per_node_runs_workers_under_torchrun(swiftk, tmp_path):
     assert (runs[0] / "args.json").is_file()
 
 
-def test_bad_launcher_variable_is_a_usage_error(swiftk, tmp_path):
-    result = swiftk("sft", "--model", "tiny", "--output_dir", str(tmp_path / "o"),
+def test_bad_launcher_variable_is_a_usage_error(bare_swiftk, tmp_path):
+    result = bare_swiftk("sft", "--model", "tiny", "--output_dir", str(tmp_path / "o"),
                     "--custom_register_path", str(TEST_PLUGINS / "pipeline_commands.py"),
                     env={"NPROC_PER_NODE": "two"})
     assert result.returncode == 2

@@ -41,6 +41,11 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 
+#: The distribution whose template engine encodes conversations for a ``TemplateMeta`` that
+#: names no ``template_cls`` (ms-swift style registrations), and its class.
+TEMPLATE_ENGINE = ("swift-plugin-models", "swiftk_models.template:Template")
+
+
 def distribution_installed(distribution: str) -> bool:
     """True when ``distribution`` is installed (by its metadata; nothing is imported)."""
     from importlib.metadata import PackageNotFoundError, version

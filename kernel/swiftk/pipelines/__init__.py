@@ -1,0 +1,8 @@
+"""The pipelines behind the commands: each reads top to bottom and calls registries and hooks.
+
+- :mod:`swiftk.pipelines.model`: ``--model`` → model folder, model_type, ModelMeta → loaded model,
+  processor and the chat template that encodes conversations.
+- :mod:`swiftk.pipelines.data`: ``--dataset``/``--val_dataset`` → standard ``messages`` rows.
+
+They import torch, transformers and datasets lazily, inside the functions that need them.
+"""

@@ -1,0 +1,1 @@
+"""swift-plugin-peft: tuners built on peft (LoRA, DoRA, rsLoRA, ...)."""

@@ -1,0 +1,1 @@
+"""swift-plugin-sft: the trainer behind `swiftk sft` and `swiftk pt`, and what every training run writes."""

@@ -1,0 +1,51 @@
+"""``--train_type full``: every parameter trains, except what the freeze arguments exclude.
+
+Precedence as the page gives it: all trainable, then ``freeze_parameters`` (name prefixes) and
+``freeze_parameters_ratio`` (the first share of the parameters, from the embeddings up) are
+frozen, then ``trainable_parameters`` (prefixes) are unfrozen again.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from swiftk.errors import UsageError
+
+
+def prepare_full(model: Any, args: Any) -> Any:
+    params = list(model.named_parameters())
+    for _, p in params:
+        p.requires_grad_(True)
+    frozen_prefixes = list(args.get("freeze_parameters") or [])
+    ratio = float(args.get("freeze_parameters_ratio") or 0)
+    if frozen_prefixes:
+        _check_prefixes(params, frozen_prefixes, "--freeze_parameters")
+        for name, p in params:
+            if name.startswith(tuple(frozen_prefixes)):
+                p.requires_grad_(False)
+    if ratio > 0:
+        budget = ratio * sum(p.numel() for _, p in params)
+        seen = 0
+        for _, p in params:
+            if seen >= budget:
+                break
+            p.requires_grad_(False)
+            seen += p.numel()
+    trainable = list(args.get("trainable_parameters") or [])
+    if trainable:
+        _check_prefixes(params, trainable, "--trainable_parameters")
+        for name, p in params:
+            if name.startswith(tuple(trainable)):
+                p.requires_grad_(True)
+    if not any(p.requires_grad for _, p in params):
+        raise UsageError("--train_type full: the freeze arguments froze every parameter; "
+                         "set --trainable_parameters or lower --freeze_parameters_ratio")
+    return model
+
+
+def _check_prefixes(params: list, prefixes: list, flag: str) -> None:
+    names = [n for n, _ in params]
+    for prefix in prefixes:
+        if not any(n.startswith(prefix) for n in names):
+            roots = sorted({n.split(".")[0] for n in names})
+            raise UsageError(f"{flag}: no parameter name starts with '{prefix}' (names start with "
+                             f"{', '.join(roots)}; e.g. {names[0]})")

@@ -1,0 +1,36 @@
+"""Token losses for ``--loss_type``; each is ``fn(outputs, labels, loss_scale=None, num_items_in_batch=None)``."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def _token_losses(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token cross entropy of next-token prediction, and the mask of tokens that count."""
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+    logits = logits[:, :-1, :].float()
+    target = labels[:, 1:]
+    mask = target != -100
+    losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.clamp(min=0).reshape(-1),
+                             reduction="none").view_as(target)
+    return losses * mask, mask
+
+
+def cross_entropy(outputs: Any, labels: torch.Tensor, loss_scale: Optional[torch.Tensor] = None,
+                  num_items_in_batch: Optional[Any] = None) -> torch.Tensor:
+    """Mean cross entropy over the tokens with a label (loss_scale ignored)."""
+    losses, mask = _token_losses(outputs, labels)
+    denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
+    return losses.sum() / denominator
+
+
+def loss_scale_cross_entropy(outputs: Any, labels: torch.Tensor, loss_scale: Optional[torch.Tensor] = None,
+                             num_items_in_batch: Optional[Any] = None) -> torch.Tensor:
+    """Cross entropy with each token weighted by the template's loss_scale (ms-swift's loss_scale)."""
+    losses, mask = _token_losses(outputs, labels)
+    if loss_scale is not None:
+        losses = losses * loss_scale[:, 1:].to(losses.dtype)
+    denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
+    return losses.sum() / denominator

@@ -1,0 +1,54 @@
+"""Loss-curve PNGs from ``logging.jsonl``: one figure per logged quantity, in ``images/``."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterable
+
+#: What gets a curve, when the logs have it (train and eval variants).
+CURVES = ("loss", "token_acc", "learning_rate", "grad_norm", "eval_loss", "eval_token_acc",
+          "eval_acc", "eval_rouge-l", "eval_bleu-4", "reward", "rewards/margins")
+
+
+def read_logs(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVES) -> list[str]:
+    """Write ``images_dir/<key>.png`` for each key present; returns the written paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_logs(logging_jsonl)
+    written = []
+    for key in keys:
+        points = [(r["global_step"], r[key]) for r in rows
+                  if isinstance(r.get(key), (int, float)) and "global_step" in r]
+        if not points:
+            continue
+        os.makedirs(images_dir, exist_ok=True)
+        steps, values = zip(*points)
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        ax.plot(steps, values, marker="o" if len(points) < 30 else None, linewidth=1.2)
+        ax.set_xlabel("step")
+        ax.set_ylabel(key)
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = os.path.join(images_dir, key.replace("/", "_") + ".png")
+        tmp = path + ".tmp.png"
+        fig.savefig(tmp)
+        plt.close(fig)
+        os.replace(tmp, path)
+        written.append(path)
+    return written

@@ -1,0 +1,37 @@
+"""Entry point of swift-plugin-sft: registrations only, every value a lazy reference."""
+import swiftk
+from swiftk.specs import TrainerSpec, TunerSpec
+
+
+@swiftk.hookimpl
+def register_commands(register):
+    register("sft", "swiftk.pipelines.sft:run")
+    register("pt", "swiftk.pipelines.sft:run")
+
+
+@swiftk.hookimpl
+def register_trainers(register):
+    register("sft", TrainerSpec(trainer_cls="swiftk_sft.trainer:Seq2SeqTrainer"))
+
+
+@swiftk.hookimpl
+def register_tuners(register):
+    register("full", TunerSpec(prepare="swiftk_sft.full:prepare_full", full_parameter=True))
+
+
+@swiftk.hookimpl
+def register_metrics(register):
+    register("acc", "swiftk_sft.metrics:acc_metric")
+    register("nlg", "swiftk_sft.metrics:nlg_metric")
+
+
+@swiftk.hookimpl
+def register_losses(register):
+    register("cross_entropy", "swiftk_sft.losses:cross_entropy")
+    register("loss_scale", "swiftk_sft.losses:loss_scale_cross_entropy")
+
+
+@swiftk.hookimpl
+def register_callbacks(register):
+    register("logging_jsonl", "swiftk_sft.callbacks:JsonlLoggingCallback")
+    register("loss_curves", "swiftk_sft.callbacks:PlotCallback")

@@ -1,0 +1,214 @@
+"""The trainer behind ``swiftk sft``/``pt``: transformers' Seq2SeqTrainer plus what ms-swift adds.
+
+:class:`SwiftTrainerMixin` is shared by every trainer of the project (RLHF and GRPO mix it into
+trl's trainers): atomic checkpoints with ``args.json``, the registered ``--loss_type`` and
+``--metric``, token accuracy in the logs, the loss in the progress bar, and an end-of-run
+summary with the best and last checkpoints, train time, tokens/s and peak memory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import time
+from typing import Any, Optional
+
+import torch
+from transformers import Seq2SeqTrainer as _HFSeq2SeqTrainer
+from transformers.trainer_callback import ProgressCallback
+
+from swiftk_sft import checkpoint as ckpt
+
+#: loss_scale strategies whose weights are all 1 on the trained tokens (the model's own loss serves)
+_UNIFORM_LOSS_SCALES = {"default", "last_round", "all"}
+
+
+class SwiftTrainerMixin:
+    """Mixed in before a ``transformers.Trainer`` subclass; takes ``template=`` and ``swift_args=``."""
+
+    def __init__(self, *args: Any, template: Any = None, swift_args: Any = None, **kwargs: Any):
+        self.template = template
+        self.swift_args = swift_args
+        from swiftk.host import get_host
+
+        host = get_host()
+        if swift_args is not None and swift_args.get("packing") and "train_dataset" in kwargs:
+            from swiftk_sft.packing import PackedCollator, pack_dataset
+
+            kwargs["train_dataset"] = pack_dataset(kwargs["train_dataset"], swift_args.get("max_length"))
+            if kwargs.get("eval_dataset") is not None:
+                kwargs["eval_dataset"] = pack_dataset(kwargs["eval_dataset"], swift_args.get("max_length"))
+            tokenizer = getattr(kwargs.get("processing_class"), "tokenizer", kwargs.get("processing_class"))
+            kwargs["data_collator"] = PackedCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        metric = swift_args.get("metric") if swift_args is not None else None
+        if metric and kwargs.get("compute_metrics") is None and kwargs.get("eval_dataset") is not None:
+            tokenizer = getattr(kwargs.get("processing_class"), "tokenizer", kwargs.get("processing_class"))
+            kwargs["compute_metrics"] = host.get("metrics", metric)(swift_args, tokenizer)
+            if not swift_args.get("predict_with_generate"):
+                kwargs.setdefault("preprocess_logits_for_metrics", _argmax_logits)
+        loss_type = swift_args.get("loss_type") if swift_args is not None else None
+        self._loss_fn = host.get("losses", loss_type) if loss_type else None
+        loss_scale = swift_args.get("loss_scale") if swift_args is not None else None
+        if self._loss_fn is None and loss_scale and loss_scale not in _UNIFORM_LOSS_SCALES:
+            from swiftk_sft.losses import loss_scale_cross_entropy
+
+            self._loss_fn = loss_scale_cross_entropy
+        super().__init__(*args, **kwargs)
+        config = getattr(self.model, "config", None)
+        if config is not None:
+            config.use_cache = False  # no KV cache in training (packing relies on it)
+        self._acc = [0, 0]
+        self._tokens = 0
+        self._train_start: Optional[float] = None
+        if self.args.should_save:
+            ckpt.clear_staging(self.args.output_dir)
+
+    # -- loss and logged accuracy -------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss_scale = inputs.pop("loss_scale", None)
+        labels = inputs.get("labels")
+        if model.training:
+            mask = inputs.get("attention_mask")
+            self._tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+        if self._loss_fn is not None and labels is not None:
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+            loss = self._loss_fn(outputs, labels, loss_scale=loss_scale, num_items_in_batch=num_items_in_batch)
+            self.loss_is_scaled_for_ga = num_items_in_batch is not None
+        else:
+            loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
+                                                 num_items_in_batch=num_items_in_batch)
+            self.loss_is_scaled_for_ga = None
+        if model.training and labels is not None:
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+            with torch.no_grad():
+                preds = logits[:, :-1].argmax(-1)
+                target = labels[:, 1:]
+                mask = target != -100
+                self._acc[0] += int(((preds == target) & mask).sum())
+                self._acc[1] += int(mask.sum())
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict, *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._acc[1]:
+            logs["token_acc"] = round(self._acc[0] / self._acc[1], 4)
+            self._acc = [0, 0]
+        super().log(logs, *args, **kwargs)
+        if "loss" in logs:
+            for callback in self.callback_handler.callbacks:
+                bar = getattr(callback, "training_bar", None)
+                if isinstance(callback, ProgressCallback) and bar is not None:
+                    bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+    def train(self, *args: Any, **kwargs: Any):
+        self._train_start = time.time()
+        return super().train(*args, **kwargs)
+
+    # -- atomic checkpoints -----------------------------------------------------------------
+    def _get_output_dir(self, trial):
+        run_dir = super()._get_output_dir(trial)
+        return ckpt.staging_dir(run_dir) if getattr(self, "_staging", False) else run_dir
+
+    def _save_checkpoint(self, model, trial):
+        run_dir = super()._get_output_dir(trial)
+        name = f"checkpoint-{self.state.global_step}"
+        self._staging = True
+        try:
+            super()._save_checkpoint(model, trial)  # writes run_dir/.staging/checkpoint-N
+        finally:
+            self._staging = False
+        if not self.args.should_save:
+            return
+        staged = os.path.join(ckpt.staging_dir(run_dir), name)
+        final = os.path.join(run_dir, name)
+        if self.state.best_global_step:
+            best = os.path.join(run_dir, f"checkpoint-{self.state.best_global_step}")
+            if self.state.best_global_step == self.state.global_step or os.path.isdir(best):
+                self.state.best_model_checkpoint = best
+                self.state.save_to_json(os.path.join(staged, "trainer_state.json"))
+        args_json = os.path.join(run_dir, "args.json")
+        if os.path.isfile(args_json):
+            shutil.copy2(args_json, os.path.join(staged, "args.json"))
+        ckpt.publish(staged, final)
+        from transformers.trainer_utils import rotate_checkpoints
+
+        rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
+                           best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
+
+    # -- generation during evaluation (predict_with_generate) --------------------------------
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        if not (self.swift_args is not None and self.swift_args.get("predict_with_generate")) or prediction_loss_only:
+            inputs = {k: v for k, v in inputs.items() if k != "loss_scale"}
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        prompts, answers = _split_prompts(inputs["input_ids"], inputs["labels"])
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=inputs["input_ids"].device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=ids.device)
+        temperature = float(self.swift_args.get("temperature") or 0)
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=self.swift_args.get("max_new_tokens") or 64,
+                                 do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
+                                 pad_token_id=pad, use_cache=True)
+        generated = out[:, width:]
+        labels = _pad_rows(answers, -100, generated.device)
+        return None, generated, labels
+
+    # -- the end of a run ---------------------------------------------------------------------
+    def finish(self, output_dir: Optional[str] = None) -> str:
+        """Save the final checkpoint if the last step was not saved, link ``best``/``last``, report."""
+        output_dir = output_dir or self.args.output_dir
+        last = os.path.join(output_dir, f"checkpoint-{self.state.global_step}")
+        if not os.path.isdir(last):
+            self._save_checkpoint(self.model, trial=None)
+        if not self.args.should_save:
+            return last
+        best = self.state.best_model_checkpoint or last
+        if self.swift_args is not None and self.swift_args.get("create_checkpoint_symlink"):
+            ckpt.make_symlink(output_dir, "last", last)
+            ckpt.make_symlink(output_dir, "best", best)
+        seconds = time.time() - (self._train_start or time.time())
+        summary = {
+            "last_model_checkpoint": last, "best_model_checkpoint": best,
+            "train_runtime_s": round(seconds, 2), "global_step": self.state.global_step,
+            "train_tokens_per_s": round(self._tokens / seconds, 1) if seconds > 0 else None,
+            "peak_memory_mib": round(_peak_memory_mib(), 1),
+        }
+        from swiftk.io import atomic_write_text
+
+        atomic_write_text(os.path.join(output_dir, "run_summary.json"), json.dumps(summary, indent=2) + "\n")
+        for key, value in summary.items():
+            print(f"[swiftk] {key}: {value}")
+        return last
+
+
+def _argmax_logits(logits: Any, labels: Any) -> Any:
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits.argmax(-1)
+
+
+def _split_prompts(input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[list[list[int]], list[list[int]]]:
+    """Prompt = tokens before the first labelled one; answer = the labelled tokens."""
+    prompts, answers = [], []
+    for ids, lab in zip(input_ids.tolist(), labels.tolist()):
+        first = next((i for i, t in enumerate(lab) if t != -100), len(lab))
+        prompts.append(ids[:first])
+        answers.append([t for t in lab[first:] if t != -100])
+    return prompts, answers
+
+
+def _pad_rows(rows: list[list[int]], value: int, device: Any) -> torch.Tensor:
+    width = max((len(r) for r in rows), default=0)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], device=device)
+
+
+def _peak_memory_mib() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
+    """``swiftk sft``/``pt``'s trainer."""
