@@ -8,7 +8,7 @@ import os
 import pytest
 
 from swiftk.cli.builtin import BUILTIN_COMMANDS
-from conftest import one_line_error
+from kernel_support import one_line_error
 
 
 def printed(swiftk, *argv, cwd=None):

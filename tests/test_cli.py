@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import TEST_PLUGINS, one_line_error
+from kernel_support import TEST_PLUGINS, one_line_error
 
 PIPELINE = str(TEST_PLUGINS / "pipeline_commands.py")
 

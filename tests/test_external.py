@@ -8,7 +8,7 @@ import pytest
 from swiftk.errors import PluginError, UsageError
 from swiftk.external import load_plugin_file
 from swiftk.host import PluginHost
-from conftest import CONTRIB, one_line_error
+from kernel_support import CONTRIB, one_line_error
 
 
 def test_swiftk_style_file_registers_with_its_path_as_plugin(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import swiftk
 from swiftk.errors import PluginError, UsageError
 from swiftk.host import PluginHost
-from conftest import one_line_error
+from kernel_support import one_line_error
 
 
 def _plugin(**hooks):
@@ -172,7 +172,7 @@ def test_broken_plugin_is_skipped_with_one_warning_and_others_work(make_dist, sw
             "try:\n    get_host().get('rewards', 'accuracy')\n"
             "except Exception as e:\n    print(e)\n")
     import subprocess, sys
-    from conftest import swiftk_env
+    from kernel_support import swiftk_env
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=swiftk_env(env))
     assert "failed to load" in out.stdout and "a_module_that_is_not_installed_xyz" in out.stdout
 

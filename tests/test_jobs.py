@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TEST_PLUGINS, one_line_error
+from kernel_support import TEST_PLUGINS, one_line_error
 
 PIPELINE = str(TEST_PLUGINS / "pipeline_commands.py")
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import TEST_PLUGINS
+from kernel_support import TEST_PLUGINS
 
 pytest.importorskip("torch")
 

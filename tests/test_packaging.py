@@ -8,7 +8,7 @@ import venv
 
 import pytest
 
-from conftest import CONTRIB, ROOT, swiftk_env
+from kernel_support import CONTRIB, ROOT, swiftk_env
 
 
 def _run(cmd, **kw):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import swiftk_env
+from kernel_support import swiftk_env
 
 PROBE = """
 import sys

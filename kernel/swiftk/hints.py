@@ -36,8 +36,29 @@ PROVIDERS: dict[str, dict[str, str]] = {
     },
     "optimizers": {"galore": "swift-plugin-galore", "lorap": "swift-plugin-peft"},
     "callbacks": {"lisa": "swift-plugin-lisa"},
-    "datasets": {"swift/self-cognition": "swift-plugin-datasets"},
-    "models": {"swiftk/tiny-chat": "swift-plugin-demo"},
+    "datasets": {d: "swift-plugin-datasets" for d in (
+        "swift/self-cognition", "swiftk/demo-sft", "swiftk/demo-pt", "swiftk/demo-dpo", "swiftk/demo-kto",
+        "swiftk/demo-grpo-math")},
+    "models": {
+        **{m: "swift-plugin-models" for m in (
+            "qwen", "qwen2", "qwen2_5", "qwq", "qwen3", "qwen3_moe", "llama", "llama2", "llama3", "llama3_1",
+            "llama3_2", "mistral", "mixtral", "chatglm3", "glm4", "internlm2", "internlm2_5", "internlm3",
+            "deepseek", "deepseek_v2", "deepseek_v3", "deepseek_r1", "deepseek_r1_distill_qwen",
+            "deepseek_r1_distill_llama", "phi3", "phi4", "gemma", "gemma2", "gemma3", "yi", "baichuan2", "minicpm",
+            "causal_lm")},
+        "tiny_chat": "swift-plugin-demo", "swiftk/tiny-chat": "swift-plugin-demo",
+    },
+    "templates": {
+        **{t: "swift-plugin-models" for t in (
+            "qwen", "qwen2_5", "qwq", "qwen3", "chatml", "yi", "internlm2", "llama", "llama3", "llama3_1", "llama3_2",
+            "mistral", "chatglm3", "glm4", "deepseek", "deepseek_v2_5", "deepseek_r1", "phi3", "phi4", "gemma",
+            "gemma3", "baichuan", "minicpm")},
+        "tiny_chat": "swift-plugin-demo",
+    },
+    "agent_templates": {a: "swift-plugin-models" for a in (
+        "react_en", "react_zh", "glm4", "toolbench", "qwen", "hermes", "llama3")},
+    "loss_scales": {s: "swift-plugin-models" for s in (
+        "default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen")},
 }
 
 

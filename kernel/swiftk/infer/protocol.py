@@ -1,0 +1,92 @@
+"""Requests and responses of chat inference, shaped like OpenAI's chat completions API."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class InferRequest:
+    """One conversation to continue: ``messages`` in OpenAI form, optional ``tools``."""
+
+    messages: list[dict[str, Any]]
+    tools: Optional[list[dict[str, Any]]] = None
+
+
+@dataclass
+class RequestConfig:
+    """Generation parameters of one request; ``None`` means the engine's default (from the arguments)."""
+
+    max_tokens: Optional[int] = None
+    temperature: Optional[float] = None       # 0 means greedy
+    top_k: Optional[int] = None
+    top_p: Optional[float] = None
+    repetition_penalty: Optional[float] = None
+    num_beams: int = 1
+    stop: list[str] = field(default_factory=list)
+    seed: Optional[int] = None
+    n: int = 1
+    stream: bool = False
+    logprobs: bool = False
+    top_logprobs: Optional[int] = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> "RequestConfig":
+        """Defaults from the page's generation arguments (max_new_tokens, temperature, ...)."""
+        return cls(max_tokens=args.get("max_new_tokens"), temperature=args.get("temperature"),
+                   top_k=args.get("top_k"), top_p=args.get("top_p"),
+                   repetition_penalty=args.get("repetition_penalty"), num_beams=args.get("num_beams") or 1,
+                   stop=list(args.get("stop_words") or []), seed=args.get("seed"),
+                   stream=bool(args.get("stream")), logprobs=bool(args.get("logprobs")),
+                   top_logprobs=args.get("top_logprobs"))
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class Choice:
+    index: int
+    message: dict[str, Any]
+    finish_reason: Optional[str] = None       # "stop" or "length"
+    logprobs: Optional[dict[str, Any]] = None
+
+
+@dataclass
+class ChatCompletionResponse:
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
+    object: str = "chat.completion"
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StreamChoice:
+    index: int
+    delta: dict[str, Any]
+    finish_reason: Optional[str] = None
+    logprobs: Optional[dict[str, Any]] = None
+
+
+@dataclass
+class ChatCompletionStreamResponse:
+    model: str
+    choices: list[StreamChoice]
+    id: str
+    usage: Optional[Usage] = None
+    object: str = "chat.completion.chunk"
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""swift-plugin-infer: the transformers engine and the `swiftk infer` command."""

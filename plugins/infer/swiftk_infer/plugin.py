@@ -1,0 +1,13 @@
+"""Entry point of swift-plugin-infer: registrations only."""
+import swiftk
+from swiftk.specs import EngineSpec
+
+
+@swiftk.hookimpl
+def register_infer_engines(register):
+    register("pt", EngineSpec(engine_cls="swiftk_infer.pt_engine:PtEngine"))
+
+
+@swiftk.hookimpl
+def register_commands(register):
+    register("infer", "swiftk_infer.command:run_infer")

@@ -1,0 +1,54 @@
+"""The swiftk hooks of swift-plugin-models.
+
+Imports only declarations (dataclasses of :mod:`swiftk.specs`), never torch or transformers, so that
+``swiftk --help`` and ``swiftk plugins`` stay fast; classes are registered as lazy references.
+"""
+from __future__ import annotations
+
+import swiftk
+from swiftk_models.model_types import MODEL_METAS
+from swiftk_models.templates import TEMPLATE_METAS
+
+AGENT_TEMPLATES = {
+    "react_en": "swiftk_models.agent:ReactEn",
+    "react_zh": "swiftk_models.agent:ReactZh",
+    "glm4": "swiftk_models.agent:Glm4",
+    "toolbench": "swiftk_models.agent:ToolBench",
+    "qwen": "swiftk_models.agent:QwenAgent",
+    "hermes": "swiftk_models.agent:Hermes",
+    "llama3": "swiftk_models.agent:Llama3Json",
+}
+
+LOSS_SCALES = {
+    "default": "swiftk_models.loss_scale:DefaultLossScale",
+    "last_round": "swiftk_models.loss_scale:LastRoundLossScale",
+    "all": "swiftk_models.loss_scale:AllLossScale",
+    "react": "swiftk_models.loss_scale:ReactLossScale",
+    "agentflan": "swiftk_models.loss_scale:AgentFlanLossScale",
+    "alpha_umi": "swiftk_models.loss_scale:AlphaUmiLossScale",
+    "qwen": "swiftk_models.loss_scale:QwenLossScale",
+}
+
+
+@swiftk.hookimpl
+def register_models(register):
+    for meta in MODEL_METAS:
+        register(meta.model_type, meta)
+
+
+@swiftk.hookimpl
+def register_templates(register):
+    for meta in TEMPLATE_METAS:
+        register(meta.template_type, meta)
+
+
+@swiftk.hookimpl
+def register_agent_templates(register):
+    for name, ref in AGENT_TEMPLATES.items():
+        register(name, ref)
+
+
+@swiftk.hookimpl
+def register_loss_scales(register):
+    for name, ref in LOSS_SCALES.items():
+        register(name, ref)

@@ -1,0 +1,55 @@
+"""The acc and nlg metrics and the registered losses, on hand-checked values."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from swiftk_sft.losses import cross_entropy, loss_scale_cross_entropy
+from swiftk.scoring import bleu4, nlg_scores, rouge_l, words
+from swiftk_sft.metrics import token_accuracy
+
+
+def test_token_and_sequence_accuracy():
+    # position i predicts label i+1
+    labels = np.array([[-100, 5, 6, 7], [-100, -100, 8, 9]])
+    preds = np.array([[5, 6, 0, 0], [0, 8, 9, 0]])
+    assert token_accuracy(preds, labels, "token") == pytest.approx(4 / 5)
+    assert token_accuracy(preds, labels, "seq") == pytest.approx(1 / 2)
+
+
+def test_rouge_l_and_bleu():
+    assert rouge_l(["a", "b", "c"], ["a", "b", "c"]) == 1.0
+    assert rouge_l(["a", "x", "c"], ["a", "b", "c"]) == pytest.approx(2 / 3)
+    assert rouge_l([], ["a"]) == 0.0
+    same = "the cat sat on the mat".split()
+    assert bleu4(same, same) == pytest.approx(1.0)
+    assert bleu4(["dog"], same) == 0.0
+    assert 0 < bleu4("the cat sat on a mat".split(), same) < 1
+
+
+def test_words_split_cjk_by_character():
+    assert words("我是小A, hello") == ["我", "是", "小", "a", ",", "hello"]
+    scores = nlg_scores(["我是小A"], ["我是小A"])
+    assert scores["rouge-l"] == 1.0
+
+
+def test_losses_match_torch_and_weight_tokens():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)
+    labels = torch.tensor([[-100, 1, 2, 3, -100], [-100, -100, 4, 5, 6]])
+    outputs = {"logits": logits}
+    expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1),
+                                                 ignore_index=-100)
+    assert cross_entropy(outputs, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    ones = torch.ones(2, 5)
+    assert loss_scale_cross_entropy(outputs, labels, ones).item() == pytest.approx(expected.item(), rel=1e-6)
+    zero_second = torch.ones(2, 5)
+    zero_second[1] = 0
+    weighted = loss_scale_cross_entropy(outputs, labels, zero_second).item()
+    first_only = torch.nn.functional.cross_entropy(logits[0, :-1], labels[0, 1:], ignore_index=-100,
+                                                   reduction="sum").item()
+    assert weighted == pytest.approx(first_only / 6, rel=1e-6)  # mean over all 6 labelled tokens
+    assert not math.isnan(cross_entropy(outputs, torch.full((2, 5), -100)).item())
