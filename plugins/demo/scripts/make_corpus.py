@@ -4,7 +4,7 @@
 
 Writes ``swiftk_demo/data/pt.jsonl`` (``text`` rows for ``swiftk pt``) and ``swiftk_demo/data/chat.jsonl``
 (conversations for ``swiftk sft``): greetings, one-digit sums, counting, colours, animal sounds,
-opposites, and who the assistant is.  Small on purpose: the model it trains is a few MB.
+opposites, and who the assistant is (also in the words of ``swift/self-cognition``, with its own name).  Small on purpose: the model it trains is a few MB.
 """
 from __future__ import annotations
 
@@ -89,10 +89,37 @@ def identity(rng):
     return rng.choice(ZH_WHO_Q), rng.choice(ZH_WHO_A), rng.choice(ZH_WHO_A)
 
 
-KINDS = [(sums, 5), (counting, 2), (color, 2), (sound, 2), (opposite, 2), (greeting, 1), (identity, 1)]
+def _self_cognition_rows() -> list[dict]:
+    """swift/self-cognition (shipped by swift-plugin-datasets) with the demo model's own name, so that
+    a LoRA on that dataset only has to learn a new name, not a new language."""
+    import swiftk_datasets
+
+    path = os.path.join(os.path.dirname(swiftk_datasets.__file__), "data", "self_cognition.jsonl")
+    rows = []
+    for line in open(path, encoding="utf-8"):
+        row = json.loads(line)
+        zh = row.get("tag") == "zh"
+        fill = lambda text: text.replace("{{NAME}}", NAME_ZH if zh else NAME_EN).replace(  # noqa: E731
+            "{{AUTHOR}}", AUTHOR_ZH if zh else AUTHOR_EN)
+        rows.append({"query": row["query"], "response": fill(row["response"])})
+    return rows
 
 
-def main(rows: int = 6000, seed: int = 0) -> None:
+_SELF = []
+
+
+def self_cognition(rng):
+    if not _SELF:
+        _SELF.extend(_self_cognition_rows())
+    row = rng.choice(_SELF)
+    return row["query"], row["response"], row["response"]
+
+
+KINDS = [(sums, 5), (counting, 2), (color, 2), (sound, 2), (opposite, 2), (greeting, 1), (identity, 1),
+         (self_cognition, 3)]
+
+
+def main(rows: int = 8000, seed: int = 0) -> None:
     rng = random.Random(seed)
     makers = [m for m, w in KINDS for _ in range(w)]
     chat, text = [], []

@@ -28,6 +28,10 @@ def publish(staged: str, final: str) -> None:
     if os.path.exists(final):
         shutil.rmtree(final)
     os.replace(staged, final)
+    try:
+        os.rmdir(os.path.dirname(staged))  # the staging folder, once empty
+    except OSError:
+        pass
 
 
 def checkpoints(output_dir: str) -> list[str]:

@@ -1,0 +1,141 @@
+"""SFT speed on CPU: swiftk beside plain trl SFTTrainer (and ms-swift, where its side venv exists).
+
+    .venv/bin/python benchmarks/sft_cpu.py [--rows 1000] [--repeats 3]
+
+A fixed model (Qwen2 architecture, 4 layers, hidden 256, about 4M parameters, the demo tokenizer)
+and a fixed dataset (the demo corpus's first ROWS conversations); LoRA and full, with and without
+packing; each run in its own process, the configurations alternated, OMP_NUM_THREADS=1 (the
+machine has 2 cores and other jobs may run). Prints per configuration the median wall time of the
+whole command, the time from the command's start to the first training step, training tokens/s
+and peak RSS.
+
+ms-swift: create `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0)
+and it is measured too, with --model_type qwen2 --template qwen2_5 --check_model false.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUPPORT = os.path.join(ROOT, "benchmarks", "_support")
+MSWIFT = os.path.join(ROOT, "benchmarks", ".venv-mswift", "bin", "swift")
+
+
+def build_model(folder: str) -> None:
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from swiftk_demo import MODEL_DIR
+
+    tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+
+
+def build_data(path: str, rows: int) -> int:
+    subprocess.run([sys.executable, os.path.join(ROOT, "plugins", "demo", "scripts", "make_corpus.py")], check=True,
+                   stdout=subprocess.DEVNULL)
+    from swiftk_demo import MODEL_DIR
+
+    source = os.path.join(os.path.dirname(MODEL_DIR), "data", "chat.jsonl")
+    with open(source) as f, open(path, "w") as out:
+        for i, line in enumerate(f):
+            if i >= rows:
+                break
+            out.write(line)
+    return rows
+
+
+def measure(cmd: list[str], env: dict) -> dict:
+    marker = tempfile.mktemp(suffix=".json")
+    env = {**env, "SWIFTK_BENCH_OUT": marker}
+    start = time.time()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.time() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    first = json.load(open(marker))["first_step_at"] - start if os.path.exists(marker) else float("nan")
+    return {"wall": wall, "first_step": first, "stdout": proc.stdout}
+
+
+def swiftk_cmd(model: str, data: str, out: str, train_type: str, packing: bool) -> list[str]:
+    return [sys.executable, "-m", "swiftk", "sft", "--model", model, "--model_type", "qwen2", "--template", "tiny_chat",
+            "--dataset", data, "--train_type", train_type, "--num_train_epochs", "1",
+            "--per_device_train_batch_size", "8", "--learning_rate", "1e-4", "--max_length", "256",
+            "--split_dataset_ratio", "0", "--save_strategy", "no", "--report_to", "none", "--logging_steps", "50",
+            "--gradient_checkpointing", "false", "--dataloader_num_workers", "0", "--add_version", "false",
+            "--packing", str(packing).lower(), "--output_dir", out, "--external_plugins",
+            os.path.join(SUPPORT, "first_step.py")]
+
+
+def speed_and_memory(kind: str, result: dict, out: str) -> tuple[float, float]:
+    """Training tokens/s and the training process's peak RSS (MiB), as each runner reports them."""
+    if kind == "trl":
+        data = json.loads([l for l in result["stdout"].splitlines() if l.startswith("{")][-1])
+        return data["tokens"] / data["train_runtime"], data["peak_memory_mib"]
+    if kind == "swiftk":
+        summary = json.load(open(os.path.join(out, "run_summary.json")))
+        return summary["train_tokens_per_s"], summary["peak_memory_mib"]
+    return float("nan"), float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    opts = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="swiftk-bench-")
+    model, data = os.path.join(work, "qwen2-4M"), os.path.join(work, "train.jsonl")
+    build_model(model)
+    build_data(data, opts.rows)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    configs = [(kind, tt, pk) for tt in ("lora", "full") for pk in (False, True) for kind in ("swiftk", "trl")]
+    if os.path.exists(MSWIFT):
+        configs += [("ms-swift", tt, False) for tt in ("lora", "full")]
+    results: dict[tuple, list[dict]] = {c: [] for c in configs}
+    for _ in range(opts.repeats):
+        for config in configs:  # alternate the configurations
+            kind, train_type, packing = config
+            out = tempfile.mkdtemp(dir=work)
+            if kind == "swiftk":
+                cmd = swiftk_cmd(model, data, out, train_type, packing)
+            elif kind == "trl":
+                cmd = [sys.executable, os.path.join(SUPPORT, "trl_sft.py"), model, data, out, train_type,
+                       str(packing).lower()]
+            else:
+                cmd = [MSWIFT, "sft", "--model", model, "--model_type", "qwen2", "--template", "qwen2_5",
+                       "--check_model", "false", "--dataset", data, "--train_type", train_type,
+                       "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--max_length", "256",
+                       "--split_dataset_ratio", "0", "--save_strategy", "no", "--report_to", "none",
+                       "--gradient_checkpointing", "false", "--output_dir", out]
+            result = measure(cmd, env)
+            result["tokens_per_s"], result["maxrss_mib"] = speed_and_memory(kind, result, out)
+            results[config].append(result)
+            shutil.rmtree(out, ignore_errors=True)
+    print(f"\n{opts.rows} rows, batch 8, max_length 256, 1 epoch, OMP_NUM_THREADS=1, median of {opts.repeats}")
+    print(f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'1st step s':>12}{'tokens/s':>10}{'peak RSS MiB':>14}")
+    for (kind, train_type, packing), rows in results.items():
+        med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
+        print(f"{kind:<10}{train_type:<7}{str(packing):<9}{med('wall'):>8.1f}{med('first_step'):>12.2f}"
+              f"{med('tokens_per_s'):>10.0f}{max(r['maxrss_mib'] for r in rows):>14.0f}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
