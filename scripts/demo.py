@@ -17,13 +17,15 @@ SWIFTK = [sys.executable, "-m", "swiftk"]
 def main() -> int:
     from swiftk.host import get_host
 
-    commands = get_host().registry("commands")
-    missing = [c for c in ("sft", "infer") if c not in commands]
+    host = get_host()
+    needed = {("trainers", "sft"): "`swiftk sft`", ("commands", "infer"): "`swiftk infer`",
+              ("models", "tiny_chat"): "the demo model"}
+    missing = [(kind, name) for kind, name in needed if name not in host.registry(kind)]
     if missing or not os.path.isfile(JOB):
         subprocess.call(SWIFTK + ["plugins"])
         from swiftk.hints import provider_of
 
-        needs = ", ".join(f"`swiftk {c}` ({provider_of('commands', c)})" for c in missing)
+        needs = ", ".join(f"{needed[k]} ({provider_of(*k)})" for k in missing)
         print(f"\nThe demo trains with `swiftk run {os.path.relpath(JOB, ROOT)}`; it needs {needs or 'the job file'}, "
               f"which this checkout does not provide yet.")
         return 0

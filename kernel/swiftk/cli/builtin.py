@@ -28,6 +28,16 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "merge-lora": "Merge LoRA adapters into their base model.",
 }
 
+#: Built-in commands whose pipeline is the kernel's own (it fetches what it needs from the registries,
+#: e.g. the trainer of ``--rlhf_type``); a plugin registering the command replaces it.
+KERNEL_PIPELINES: dict[str, str] = {
+    "sft": "swiftk.pipelines.sft:run",
+    "pt": "swiftk.pipelines.sft:run",
+    "rlhf": "swiftk.pipelines.rlhf:run",
+    "export": "swiftk.pipelines.export:run",
+    "merge-lora": "swiftk.pipelines.export:run",
+}
+
 #: Flags every command takes that are not arguments of the run itself.
 CONFIG_FLAG = "--config"
 PRINT_ARGS_FLAG = "--print_args"
@@ -180,8 +190,11 @@ def execute(command: str, args) -> int:
     from swiftk.host import get_host
 
     host = get_host()
-    entry = host.registry("commands").entry(command)
-    run = entry.load()
+    commands = host.registry("commands")
+    if command in commands or command not in KERNEL_PIPELINES:
+        run = commands.get(command)
+    else:
+        run = _load(KERNEL_PIPELINES[command])
     host.hook.post_args_parse(command=command, args=args)
     if "model_kwargs" in args:
         from swiftk.arguments.model_env import set_model_kwargs

@@ -18,6 +18,8 @@ def run(args: Any) -> int:
     from swiftk.pipelines.train_args import to_training_arguments
 
     host = get_host()
+    # the trainer first: a missing plugin is named before anything heavy is loaded
+    spec = host.get("trainers", "pt" if args.command == "pt" and "pt" in host.registry("trainers") else "sft")
     from transformers import set_seed
 
     set_seed(args.seed)
@@ -41,7 +43,6 @@ def run(args: Any) -> int:
     model = _load(tuner.prepare)(model, args)
 
     # 4. the trainer, its arguments and every registered callback that applies
-    spec = host.get("trainers", "pt" if args.command == "pt" and "pt" in host.registry("trainers") else "sft")
     trainer_cls = _load(spec.trainer_cls)
     training_args = to_training_arguments(args, _load(spec.args_cls) if spec.args_cls else None,
                                           has_eval=val_dataset is not None)

@@ -4,12 +4,6 @@ from swiftk.specs import TrainerSpec, TunerSpec
 
 
 @swiftk.hookimpl
-def register_commands(register):
-    register("sft", "swiftk.pipelines.sft:run")
-    register("pt", "swiftk.pipelines.sft:run")
-
-
-@swiftk.hookimpl
 def register_trainers(register):
     register("sft", TrainerSpec(trainer_cls="swiftk_sft.trainer:Seq2SeqTrainer"))
 
