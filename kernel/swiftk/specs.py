@@ -132,11 +132,34 @@ class TunerSpec:
 
 @dataclass
 class TrainerSpec:
-    """A trainer for ``sft``/``pt`` or an ``--rlhf_type``."""
+    """A trainer for ``sft``/``pt`` or an ``--rlhf_type``.
+
+    ``trainer_cls`` is built as ``trainer_cls(model=, args=, train_dataset=, eval_dataset=,
+    data_collator=, processing_class=, template=, swift_args=, callbacks=)`` (plus ``ref_model=``
+    when ``ref_model`` is true); ``args_cls`` is the ``TrainingArguments`` subclass (a trl config)
+    it takes, filled from the same-named arguments.  The optional fields below let the ``rlhf``
+    pipeline stay generic; each is a callable or a lazy ``"module:attr"`` reference:
+
+    - ``prepare_args(args)``: check (raise ``UsageError``) or complete the arguments before anything
+      heavy loads (``rm`` sets ``task_type seq_cls``; ``ppo`` requires ``--reward_model``).  The
+      pipeline rewrites ``args.json`` afterwards, so the saved arguments are the ones that ran.
+    - ``config_kwargs(args) -> dict``: values for ``args_cls`` that are not same-named arguments
+      (``rpo_alpha`` becomes DPO's ``loss_type``/``loss_weights``, ``simpo`` sets CPO's ``loss_type``).
+    - ``encode(template, args, dataset) -> fn(row) -> dict``: what each standard row becomes for
+      ``trainer_cls`` (default: ``template.encode``).  It may raise ``UsageError`` when ``dataset``
+      lacks a column it needs; ``fn`` raises ``ValueError`` to drop one row.
+    - ``ref_model``: the trainer takes a frozen reference model.  The pipeline loads one
+      (``--ref_model``, else ``--model`` again) for full-parameter tuners or when ``--ref_model`` is
+      given; with an adapter tuner the trainer uses the base model (adapters disabled).
+    """
 
     trainer_cls: Ref
     args_cls: Optional[Ref] = None
     data_kind: str = "messages"   # messages, preference, kto, prompt
+    prepare_args: Optional[Ref] = None
+    config_kwargs: Optional[Ref] = None
+    encode: Optional[Ref] = None
+    ref_model: bool = False
 
 
 @dataclass

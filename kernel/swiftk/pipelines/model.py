@@ -574,4 +574,6 @@ def get_template(args: Any, processor: Any, model_info: Optional[ModelInfo] = No
         use_chat_template=use_chat_template, template_backend=args.get("template_backend") or "swift",
         tools_prompt=args.get("tools_prompt") if "tools_prompt" in explicit else None,
         norm_bbox=args.get("norm_bbox"))
+    if model_info is not None and model_info.task_type == "seq_cls":
+        kwargs["task_type"] = "seq_cls"
     return cls(processor, meta, **kwargs) if meta is not None else cls(processor, **kwargs)

@@ -10,8 +10,11 @@ from swiftk_datasets.preprocess import Needs
 _PAIRWISE = ("dpo", "orpo", "simpo", "cpo", "rm")
 
 
-def needs_of(command: str, rlhf_type: Optional[str]) -> Needs:
-    """sft/pt train on the answer; dpo-like types need a rejected one; GRPO/PPO need only prompts."""
+def needs_of(command: str, rlhf_type: Optional[str], task_type: Optional[str] = None) -> Needs:
+    """sft/pt train on the answer; dpo-like types need a rejected one; GRPO/PPO need only prompts;
+    a classifier (``--task_type seq_cls``) needs a ``label``, not an answer."""
+    if task_type == "seq_cls" and command in ("sft", "pt"):
+        return Needs(why="--task_type seq_cls")
     if command in ("sft", "pt"):
         return Needs(response=True, why=f"swiftk {command}")
     if command == "rlhf":
@@ -69,7 +72,7 @@ class DataOptions:
         columns = get("columns")
         return cls(
             command=command,
-            needs=needs_of(command, rlhf_type),
+            needs=needs_of(command, rlhf_type, get("task_type")),
             data_seed=int(42 if get("data_seed") is None else get("data_seed")),
             split_dataset_ratio=float(get("split_dataset_ratio") or 0.0),
             num_proc=max(1, int(get("dataset_num_proc") or 1)),

@@ -50,7 +50,8 @@ class Template:
                  truncation_strategy: str = "delete", padding_side: str = "right", loss_scale: str = "default",
                  use_chat_template: bool = True, template_backend: str = "swift",
                  tools_prompt: Optional[str] = None, norm_bbox: Optional[str] = None,
-                 enable_thinking: Optional[bool] = None, date_string: Optional[str] = None):
+                 enable_thinking: Optional[bool] = None, date_string: Optional[str] = None,
+                 task_type: str = "causal_lm"):
         meta = template_meta or self.template_meta
         if meta is None:
             raise UsageError(f"{type(self).__name__} needs a TemplateMeta")
@@ -61,6 +62,7 @@ class Template:
         if template_backend not in ("swift", "jinja"):
             raise UsageError(f"--template_backend {template_backend}: valid: swift, jinja")
         self.meta = meta
+        self.task_type = task_type
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.mode = "pt" if (mode == "train" and not use_chat_template) else mode
@@ -111,6 +113,8 @@ class Template:
         """``{"input_ids", "labels", "loss_scale", "length"}``; with ``add_generation_prompt`` (or in
         ``infer`` mode) only the prompt, ending with the assistant prefix, and ``labels`` None."""
         generate = add_generation_prompt or self.mode == "infer"
+        if self.task_type == "seq_cls":
+            return self._encode_seq_cls(row)
         if self.template_backend == "jinja":
             ids = self._jinja_ids(row)
             return self._truncate({"input_ids": ids, "labels": None, "loss_scale": None, "length": len(ids)})
@@ -124,6 +128,15 @@ class Template:
         labels = [tok if w > 0 else -100 for tok, w in zip(ids, weights)]
         scale = None if getattr(self.loss_scale, "is_binary", True) else weights
         return self._truncate({"input_ids": ids, "labels": labels, "loss_scale": scale, "length": len(ids)})
+
+    def _encode_seq_cls(self, row: dict) -> dict:
+        """A classifier's input: the conversation up to the answer; ``labels`` is the row's class."""
+        ids, _ = tokenize_segments(self.tokenizer, self.render_segments(row, True))
+        label = row.get("label")
+        if label is None and self.mode != "infer":
+            raise ValueError("--task_type seq_cls: the row has no 'label' column")
+        labels = None if label is None else (float(label) if isinstance(label, float) else int(label))
+        return self._truncate({"input_ids": ids, "labels": labels, "loss_scale": None, "length": len(ids)})
 
     def render(self, row: dict, add_generation_prompt: bool = False) -> str:
         """The rendered text (ids segments decoded): what the template feeds the tokenizer."""
@@ -153,7 +166,9 @@ class Template:
 
         out = {"input_ids": torch.tensor([pad(b["input_ids"], pad_id) for b in batch], dtype=torch.long),
                "attention_mask": torch.tensor([pad([1] * len(b["input_ids"]), 0) for b in batch], dtype=torch.long)}
-        if any(b.get("labels") is not None for b in batch):
+        if any(isinstance(b.get("labels"), (int, float)) for b in batch):  # a classifier's classes
+            out["labels"] = torch.tensor([b["labels"] for b in batch])
+        elif any(b.get("labels") is not None for b in batch):
             out["labels"] = torch.tensor([pad(b.get("labels") or [-100] * len(b["input_ids"]), -100)
                                           for b in batch], dtype=torch.long)
         if any(b.get("loss_scale") is not None for b in batch):
@@ -335,7 +350,7 @@ class Template:
                                  f"(--truncation_strategy delete drops it; left/right cut it)")
         cut = slice(n - limit, n) if self.truncation_strategy == "left" else slice(0, limit)
         for key in ("input_ids", "labels", "loss_scale"):
-            if encoded.get(key) is not None:
+            if isinstance(encoded.get(key), list):  # a classifier's label is one number
                 encoded[key] = encoded[key][cut]
         encoded["length"] = limit
         return encoded

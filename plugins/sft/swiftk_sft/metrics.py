@@ -13,6 +13,8 @@ def token_accuracy(preds: np.ndarray, labels: np.ndarray, strategy: str = "token
 
     ``preds`` are argmax ids aligned with the inputs, so position i predicts label i+1.
     """
+    if labels.ndim == 1:  # a classifier: one class per sample
+        return float((preds == labels).mean()) if len(labels) else 0.0
     preds, labels = preds[:, :-1], labels[:, 1:]
     mask = labels != -100
     correct = (preds == labels) & mask

@@ -79,7 +79,7 @@ class SwiftTrainerMixin:
             loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
                                                  num_items_in_batch=num_items_in_batch)
             self.loss_is_scaled_for_ga = None
-        if model.training and labels is not None:
+        if model.training and labels is not None and labels.dim() == 2:
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
             with torch.no_grad():
                 preds = logits[:, :-1].argmax(-1)

@@ -132,3 +132,33 @@ def test_partial_checkpoint_is_refused(tmp_path):
     result = swiftk("sft", *COMMON, "--max_steps", "1", "--output_dir", str(tmp_path / "o"),
                     "--resume_from_checkpoint", str(partial), check=False)
     assert result.returncode == 2 and "is not a complete checkpoint" in result.stderr
+
+
+@pytest.mark.slow
+def test_resume_only_model_restarts_the_schedule_from_the_saved_weights(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    args = [*COMMON, "--train_type", "lora", "--max_steps", "6", "--save_steps", "6", "--logging_steps", "1",
+            "--learning_rate", "5e-3", "--report_to", "none"]
+    swiftk("sft", *args, "--output_dir", str(first))
+    swiftk("sft", *args, "--output_dir", str(second), "--resume_from_checkpoint", str(first / "checkpoint-6"),
+           "--resume_only_model", "true")
+    a, b = train_losses(first), train_losses(second)
+    assert sorted(b) == list(range(1, 7))            # a new run of 6 steps, not a continuation
+    assert b[1] < a[1] - 0.3                          # ... that starts from the trained weights
+
+
+@pytest.mark.slow
+def test_sequence_classification_with_num_labels(tmp_path):
+    data = tmp_path / "cls.jsonl"
+    positive, negative = ["great", "good", "happy", "love"], ["bad", "awful", "sad", "hate"]
+    rows = [{"messages": [{"role": "user", "content": f"This is {(positive if i % 2 else negative)[i % 4]}."}],
+             "label": i % 2} for i in range(48)]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "cls"
+    swiftk("sft", "--model", "swiftk/tiny-chat", "--num_labels", "2", "--dataset", str(data),
+           "--split_dataset_ratio", "0", "--max_steps", "24", "--learning_rate", "1e-3", "--logging_steps", "4",
+           "--per_device_train_batch_size", "8", "--gradient_checkpointing", "false", "--report_to", "none",
+           "--add_version", "false", "--output_dir", str(out))
+    assert json.loads((out / "args.json").read_text())["task_type"] == "seq_cls"
+    losses = train_losses(out)
+    assert losses[max(losses)] < 0.5 * losses[min(losses)]
