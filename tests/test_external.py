@@ -143,3 +143,21 @@ def test_registered_reward_is_valid_for_reward_funcs(tmp_path):
         load_plugin_file(host, str(CONTRIB / "external_reward_plugin.py"))
         values, _ = parser.parse(["--reward_funcs", "accuracy", "has_answer_tag"])
     assert values["reward_funcs"] == ["accuracy", "has_answer_tag"]
+
+
+def test_ms_swift_dataset_file_with_a_preprocessor(tmp_path):
+    pytest.importorskip("swiftk_datasets")
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"question": "2+2?", "answer": "4"}\n')
+    path = tmp_path / "my_dataset.py"
+    path.write_text(
+        "from swift.llm import DatasetMeta, ResponsePreprocessor, register_dataset\n\n"
+        "class QA(ResponsePreprocessor):\n"
+        "    def preprocess(self, row):\n"
+        "        return super().preprocess({'query': row['question'], 'response': row['answer']})\n\n"
+        f"register_dataset(DatasetMeta(dataset_path={str(data)!r}, dataset_name='my-qa', preprocess_func=QA()))\n")
+    host = PluginHost(autoload=False)
+    load_plugin_file(host, str(path), "--custom_register_path")
+    meta = host.get("datasets", "my-qa")
+    assert meta.dataset_path == str(data)
+    assert meta.preprocess_func({"question": "q", "answer": "a"}) == {"query": "q", "response": "a"}

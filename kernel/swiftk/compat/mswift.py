@@ -103,6 +103,17 @@ def _module(name: str, doc: str, **attrs: Any) -> types.ModuleType:
     return module
 
 
+def _preprocessors() -> dict[str, Any]:
+    """ms-swift's row preprocessor classes, from swift-plugin-datasets when it is installed."""
+    try:
+        from swiftk_datasets import compat
+    except ImportError:
+        return {}
+    names = ("RowPreprocessor", "ResponsePreprocessor", "AlpacaPreprocessor", "AutoPreprocessor",
+             "MessagesPreprocessor")
+    return {name: getattr(compat, name) for name in names}
+
+
 def build_modules(collector: Collector) -> dict[str, types.ModuleType]:
     """The facade modules, writing into ``collector``."""
     mappings = {attr: _RecordingDict(collector, kind, meta) for attr, (kind, meta) in _PLUGIN_MAPPINGS.items()}
@@ -136,7 +147,7 @@ def build_modules(collector: Collector) -> dict[str, types.ModuleType]:
                   register_model=register_model, register_template=register_template,
                   register_dataset=register_dataset, ModelMeta=specs.ModelMeta,
                   ModelGroup=specs.ModelGroup, Model=specs.Model, TemplateMeta=specs.TemplateMeta,
-                  DatasetMeta=specs.DatasetMeta, SubsetDataset=specs.SubsetDataset)
+                  DatasetMeta=specs.DatasetMeta, SubsetDataset=specs.SubsetDataset, **_preprocessors())
     root = _module("swift", "ms-swift compatibility facade (swift-kernel)", plugin=plugin, llm=llm)
     root.__path__ = []  # a package, so that ``import swift.llm`` works
     return {"swift": root, "swift.plugin": plugin, "swift.llm": llm}

@@ -1,8 +1,8 @@
-"""The engine interface: batched and streaming chat generation."""
+"""The engine interface: batched and streaming chat generation, blocking and asyncio."""
 from __future__ import annotations
 
 import abc
-from typing import Iterator, Optional
+from typing import Any, AsyncIterator, Iterator, Optional
 
 from swiftk.infer.protocol import ChatCompletionResponse, ChatCompletionStreamResponse, InferRequest, RequestConfig
 
@@ -12,9 +12,21 @@ class InferEngine(abc.ABC):
 
     Engines are registered with ``register_infer_engines`` as an :class:`swiftk.specs.EngineSpec`
     whose ``engine_cls`` has a ``from_args(args)`` constructor.
+
+    Two methods are required, :meth:`infer` (a batch, blocking) and :meth:`infer_stream` (one
+    request, chunk by chunk). The asyncio methods the server calls default to running those in a
+    worker thread; engines with their own scheduler (pt's continuous batching, vLLM's
+    ``AsyncLLMEngine``) override them so that concurrent requests share decoding steps.
+
+    Errors that are the request's fault (a prompt longer than the context, an unknown adapter) are
+    raised as :class:`swiftk.infer.InferError` before the first chunk, so a server can answer 4xx.
     """
 
     model_name: str = "model"
+    #: The names of adapters served besides the model itself (``--adapters name=path``).
+    adapter_names: tuple[str, ...] = ()
+    #: Context length (prompt + completion), or None when unknown.
+    max_model_len: Optional[int] = None
 
     @abc.abstractmethod
     def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
@@ -25,6 +37,56 @@ class InferEngine(abc.ABC):
     def infer_stream(self, request: InferRequest,
                      config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
         """Chunks of one response as they are generated; the last carries ``finish_reason`` and usage."""
+
+    async def infer_async(self, request: InferRequest,
+                          config: Optional[RequestConfig] = None) -> ChatCompletionResponse:
+        """One response, awaited (default: :meth:`infer` in a worker thread)."""
+        import asyncio
+
+        return (await asyncio.to_thread(self.infer, [request], config))[0]
+
+    async def infer_stream_async(self, request: InferRequest,
+                                 config: Optional[RequestConfig] = None
+                                 ) -> AsyncIterator[ChatCompletionStreamResponse]:
+        """The chunks of :meth:`infer_stream`, awaited (default: a worker thread feeding a queue).
+
+        Closing the iterator early (a client that went away) stops generation as soon as the
+        engine allows.
+        """
+        import asyncio
+        import threading
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+        done = object()
+
+        def produce() -> None:
+            try:
+                for chunk in self.infer_stream(request, config):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                    if stop.is_set():
+                        break
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+            except BaseException as exc:  # handed to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        threading.Thread(target=produce, daemon=True, name="swiftk-infer-stream").start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
+    def stats(self) -> Optional[dict[str, Any]]:
+        """Counters for the server's ``log_interval`` line: ``prompt_tokens`` and ``generation_tokens``
+        so far, ``running`` and ``waiting`` requests; None when the engine keeps none."""
+        return None
 
     def close(self) -> None:
         """Release the model (engines holding processes or GPU memory override this)."""

@@ -9,10 +9,17 @@ from typing import Any, Optional
 
 @dataclass
 class InferRequest:
-    """One conversation to continue: ``messages`` in OpenAI form, optional ``tools``."""
+    """One conversation to continue: ``messages`` in OpenAI form, optional ``tools``.
+
+    ``prompt`` (with empty ``messages``) is a raw text to continue without the chat template, as
+    ``/v1/completions`` does; ``adapter`` names one of the adapters an engine serves (``--adapters
+    name=path``), None meaning the model as loaded.
+    """
 
     messages: list[dict[str, Any]]
     tools: Optional[list[dict[str, Any]]] = None
+    prompt: Optional[str] = None
+    adapter: Optional[str] = None
 
 
 @dataclass
@@ -41,6 +48,23 @@ class RequestConfig:
                    stop=list(args.get("stop_words") or []), seed=args.get("seed"),
                    stream=bool(args.get("stream")), logprobs=bool(args.get("logprobs")),
                    top_logprobs=args.get("top_logprobs"))
+
+
+class InferError(ValueError):
+    """A request an engine cannot serve as asked (too long a prompt, a bad parameter): the client's
+    mistake. The server answers it with ``status`` and an OpenAI-shaped error body naming ``param``."""
+
+    def __init__(self, message: str, param: Optional[str] = None, status: int = 400,
+                 code: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.status = status
+        self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        kind = {401: "authentication_error", 404: "not_found_error"}.get(self.status, "invalid_request_error")
+        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
 
 @dataclass

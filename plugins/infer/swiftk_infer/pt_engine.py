@@ -1,14 +1,42 @@
-"""``--infer_backend pt``: generation with transformers, batched up to ``--max_batch_size``."""
+"""``--infer_backend pt``: transformers models with continuous batching.
+
+A background thread owns the model and runs a decode loop over a batch of running sequences.
+Requests that arrive while others run are prefilled (together, left-padded) and join the batch at
+the next decoding step; finished or cancelled sequences leave it at once. Each row of the batched
+KV cache (a transformers ``DynamicCache``, reached through its public ``layers``) is one sequence's
+own cache: rows are spliced in and out, and a 4D additive attention mask hides the left padding,
+so a sequence sees exactly its own tokens, at its own positions, whoever shares the batch.
+
+Every sequence samples with its own parameters (temperature 0 = greedy, top_k, top_p,
+repetition_penalty, its own seeded generator) and streams through its own sink. Models whose cache
+cannot be spliced this way (sliding-window or recurrent caches, multimodal templates, attention
+kernels without 4D masks), and beam search, fall back to ``model.generate`` on static batches.
+"""
 from __future__ import annotations
 
+import collections
+import itertools
+import logging
+import os
+import queue
 import threading
+import time
 import uuid
-from typing import Any, Iterator, Optional
+from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 import torch
 
-from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferRequest,
-                          RequestConfig, StreamChoice, Usage)
+from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
+                          InferRequest, RequestConfig, StreamChoice, Usage)
+from swiftk_infer.sampling import TokenText, apply_repetition_penalty, sample_token, token_logprobs
+
+logger = logging.getLogger("swiftk.infer")
+
+#: Concurrent sequences when ``--max_batch_size`` is not given: enough for a server to batch.
+DEFAULT_MAX_BATCH_SIZE = 32
+#: Padded prompt tokens prefilled in one step at most (more joiners wait for the next step).
+PREFILL_TOKEN_BUDGET = 8192
+_UNKNOWN_CONTEXT = 32768
 
 
 def load_adapters(model: Any, adapters: list[str], merge: bool = False) -> Any:
@@ -28,11 +56,111 @@ def load_adapters(model: Any, adapters: list[str], merge: bool = False) -> Any:
     return model
 
 
+def split_adapters(adapters: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``--adapters``: plain paths (applied to the model) and ``name=path`` entries (served by name)."""
+    plain: list[str] = []
+    named: dict[str, str] = {}
+    for item in adapters or []:
+        name, sep, path = str(item).partition("=")
+        if sep and name and "/" not in name and not os.path.exists(item):
+            named[name] = path
+        else:
+            plain.append(item)
+    return plain, named
+
+
+def load_named_adapters(model: Any, named: dict[str, str]) -> Any:
+    """Load each ``name=path`` LoRA under its name, for mixed batches (peft's ``adapter_names``)."""
+    from swiftk.errors import UsageError
+
+    for name, path in named.items():
+        config_path = os.path.join(path, "adapter_config.json")
+        if not os.path.isfile(config_path):
+            raise UsageError(f"--adapters {name}={path}: {path} has no adapter_config.json")
+        import json
+
+        with open(config_path, encoding="utf-8") as f:
+            peft_type = json.load(f).get("peft_type")
+        if peft_type != "LORA":
+            raise UsageError(f"--adapters {name}={path}: serving adapters by name needs LoRA adapters "
+                             f"(this one is {peft_type}); pass it without a name to apply it to the model")
+        if hasattr(model, "load_adapter") and hasattr(model, "peft_config"):
+            model.load_adapter(path, adapter_name=name)
+        else:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, path, adapter_name=name)
+    return model
+
+
+class _Params:
+    """The resolved generation parameters of one sequence."""
+
+    __slots__ = ("max_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "stop", "logprobs",
+                 "top_logprobs", "seed")
+
+    def __init__(self, **values: Any):
+        for key, value in values.items():
+            setattr(self, key, value)
+
+
+class _Seq:
+    """One running sequence: a choice of one request."""
+
+    __slots__ = ("job", "index", "prompt", "params", "generator", "adapter", "tokens", "logprobs", "text",
+                 "emitted", "detok", "seen", "plain", "done", "reason", "cancelled", "last_token")
+
+    def __init__(self, job: "_Job", index: int, prompt: list[int], params: _Params, adapter: Optional[str],
+                 generator: Optional[torch.Generator]):
+        self.job = job
+        self.index = index
+        self.prompt = prompt
+        self.params = params
+        self.generator = generator
+        self.adapter = adapter
+        self.tokens: list[int] = []
+        self.logprobs: list[dict] = []
+        self.text = ""
+        self.emitted = 0
+        self.detok: Optional[TokenText] = None
+        self.seen: Optional[torch.Tensor] = None
+        self.plain = params.temperature == 0 and params.repetition_penalty == 1 and not params.logprobs
+        self.done = False
+        self.reason: Optional[str] = None
+        self.cancelled = False
+        self.last_token = 0
+
+
+class _Job:
+    """A request in the engine: its sequences (``n`` choices) and where its events go.
+
+    ``sink(seq, delta, logprobs, finished)`` is called from the engine thread: for every token of a
+    streamed job, only at the end otherwise; ``sink(None, exc, None, True)`` reports a failure.
+    """
+
+    __slots__ = ("seqs", "prompt_len", "stream", "sink", "id", "created", "remaining")
+
+    def __init__(self, prompt_len: int, stream: bool, sink: Callable[..., None]):
+        self.seqs: list[_Seq] = []
+        self.prompt_len = prompt_len
+        self.stream = stream
+        self.sink = sink
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.remaining = 0
+
+    def cancel(self) -> None:
+        for seq in self.seqs:
+            seq.cancelled = True
+
+
 class PtEngine(InferEngine):
-    """Continues conversations with ``model.generate``; requests are batched by ``max_batch_size``."""
+    """Continues conversations with a transformers model; concurrent requests share decoding steps."""
 
     def __init__(self, model: Any, processor: Any, template: Any, *, model_name: str = "model",
-                 max_batch_size: int = 1, defaults: Optional[RequestConfig] = None):
+                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, defaults: Optional[RequestConfig] = None,
+                 adapter_names: tuple[str, ...] = (), max_model_len: Optional[int] = None, seed: int = 42,
+                 continuous: Optional[bool] = None):
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -40,48 +168,86 @@ class PtEngine(InferEngine):
         self.model_name = model_name
         self.max_batch_size = max(1, int(max_batch_size or 1))
         self.defaults = defaults or RequestConfig()
-        self._lock = threading.Lock()
+        self.adapter_names = tuple(adapter_names)
+        self.max_model_len = max_model_len or _model_len(model)
+        self._lock = threading.RLock()            # the model: the decode loop, or a static generate
+        self._rng = torch.Generator().manual_seed(int(seed))
+        self._eos = set(self._eos_ids())
+        self._generation = getattr(model, "generation_config", None)
+        self._device = _device_of(model)
+        self._dtype = _dtype_of(model)
+        self._forward_kwargs, reason = self._probe_forward()
+        if continuous is False or os.environ.get("SWIFTK_PT_STATIC", "").lower() in ("1", "true"):
+            reason = reason or "static batching asked for"
+        self.continuous = reason is None
+        if not self.continuous:
+            logger.info("pt engine: static batching with model.generate (%s)", reason)
+        # decode-loop state, touched by the engine thread only
+        self._rows: list[_Seq] = []
+        self._cache: Any = None
+        self._mask: Optional[torch.Tensor] = None       # [B, T] 1 = a real token in that cache column
+        self._next_pos: Optional[torch.Tensor] = None   # [B] position of the token fed next
+        self._pending: collections.deque = collections.deque()
+        self._cv = threading.Condition()
+        self._closed = False
+        self._counters = {"prompt_tokens": 0, "generation_tokens": 0}
+        self._thread: Optional[threading.Thread] = None
 
     @classmethod
     def from_args(cls, args: Any) -> "PtEngine":
         from swiftk.pipelines.model import get_template, load_model_and_processor
 
         model, processor, info = load_model_and_processor(args)
-        model = load_adapters(model, list(args.get("adapters") or []), merge=bool(args.get("merge_lora")))
+        plain, named = split_adapters(list(args.get("adapters") or []))
+        if plain:
+            model = load_adapters(model, plain, merge=bool(args.get("merge_lora")) or bool(named))
+        if named:
+            model = load_named_adapters(model, named)
         template = get_template(args, processor, info, mode="infer")
         name = args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
-        return cls(model, processor, template, model_name=name, max_batch_size=args.get("max_batch_size") or 1,
-                   defaults=RequestConfig.from_args(args))
+        explicit = getattr(args, "explicit", set()) or set()
+        batch = args.get("max_batch_size") if "max_batch_size" in explicit else DEFAULT_MAX_BATCH_SIZE
+        return cls(model, processor, template, model_name=name, max_batch_size=batch,
+                   defaults=RequestConfig.from_args(args), adapter_names=tuple(named),
+                   max_model_len=info.max_model_len, seed=args.get("seed") or 42)
 
-    # -- generation ---------------------------------------------------------------------------
-    def _merged(self, config: Optional[RequestConfig]) -> RequestConfig:
-        merged = RequestConfig(**{k: v for k, v in vars(self.defaults).items()})
-        for key, value in vars(config or RequestConfig()).items():
-            if value is not None and value != [] and not (key in ("num_beams", "n") and value == 1 and
-                                                          getattr(self.defaults, key) != 1):
-                setattr(merged, key, value)
-        return merged
+    # -- set-up -----------------------------------------------------------------------------------
+    def _probe_forward(self) -> tuple[dict[str, Any], Optional[str]]:
+        """The keyword names the model's forward takes, or why the decode loop cannot run it."""
+        import inspect
 
-    def _generation_kwargs(self, config: RequestConfig) -> dict[str, Any]:
-        temperature = config.temperature if config.temperature is not None else 1.0
-        kwargs: dict[str, Any] = dict(max_new_tokens=config.max_tokens or 512, do_sample=temperature > 0,
-                                      num_beams=config.num_beams or 1, num_return_sequences=config.n or 1,
-                                      pad_token_id=self._pad_id(), eos_token_id=self._eos_ids())
-        if temperature > 0:
-            kwargs.update(temperature=temperature, top_k=config.top_k or 50, top_p=config.top_p or 1.0)
-        if config.repetition_penalty:
-            kwargs["repetition_penalty"] = config.repetition_penalty
-        stops = [s for s in (config.stop or []) + list(getattr(self.template, "stop_words", []) or [])
-                 if isinstance(s, str) and s]
-        if stops:
-            kwargs.update(stop_strings=sorted(set(stops)), tokenizer=self.tokenizer)
-        if config.logprobs:
-            kwargs.update(output_scores=True, return_dict_in_generate=True)
-        return kwargs
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        try:
+            params = inspect.signature(base.forward).parameters
+        except (TypeError, ValueError):
+            return {}, "the model's forward has no inspectable signature"
+        kwargs: dict[str, Any] = {}
+        if "cache" in params:
+            kwargs["cache_arg"] = "cache"
+        elif "past_key_values" in params:
+            kwargs["cache_arg"] = "past_key_values"
+        else:
+            return {}, "the model's forward takes no KV cache"
+        if "position_ids" not in params:
+            return {}, "the model's forward takes no position_ids"
+        kwargs["logits_to_keep"] = "logits_to_keep" in params
+        if getattr(self.template, "is_multimodal", False):
+            return kwargs, "multimodal template"
+        attn = getattr(getattr(base, "config", None), "_attn_implementation", None)
+        if attn not in (None, "sdpa", "eager"):
+            return kwargs, f"attention implementation {attn} takes no 4D mask"
+        try:
+            from transformers import DynamicCache
+            from transformers.cache_utils import DynamicLayer
 
-    def _pad_id(self) -> int:
-        pad = self.tokenizer.pad_token_id
-        return pad if pad is not None else self._eos_ids()[0]
+            cache = DynamicCache(config=base.config)
+        except Exception as exc:  # exotic configs
+            return kwargs, f"no DynamicCache for this model ({exc})"
+        if not cache.layers or any(type(layer) is not DynamicLayer for layer in cache.layers):
+            return kwargs, "the model's cache has sliding-window or recurrent layers"
+        if self.adapter_names and not hasattr(self.model, "peft_config"):
+            return kwargs, "named adapters need a peft model"
+        return kwargs, None
 
     def _eos_ids(self) -> list[int]:
         ids = [self.tokenizer.eos_token_id] + list(getattr(self.template, "stop_token_ids", []) or [])
@@ -90,34 +256,492 @@ class PtEngine(InferEngine):
         ids += extra if isinstance(extra, list) else [extra]
         return sorted({i for i in ids if i is not None})
 
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else self._eos_ids()[0]
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _merged(self, config: Optional[RequestConfig]) -> RequestConfig:
+        merged = RequestConfig(**vars(self.defaults))
+        merged.stop = list(self.defaults.stop or [])
+        for key, value in vars(config or RequestConfig()).items():
+            if key == "stop":
+                merged.stop = list(dict.fromkeys(list(value or []) + merged.stop))
+            elif key in ("num_beams", "n"):
+                if value and value != 1:
+                    setattr(merged, key, value)
+            elif key in ("stream", "logprobs"):
+                setattr(merged, key, bool(value) or bool(getattr(self.defaults, key)))
+            elif value is not None:
+                setattr(merged, key, value)
+        return merged
+
     def _encode(self, request: InferRequest) -> list[int]:
-        row: dict[str, Any] = {"messages": request.messages}
-        if request.tools:
-            row["tools"] = request.tools
-        return list(self.template.encode(row, add_generation_prompt=True)["input_ids"])
+        try:
+            if request.prompt is not None and not request.messages:
+                return list(self.tokenizer(request.prompt)["input_ids"])
+            row: dict[str, Any] = {"messages": request.messages}
+            if request.tools:
+                row["tools"] = request.tools
+            return list(self.template.encode(row, add_generation_prompt=True)["input_ids"])
+        except InferError:
+            raise
+        except ValueError as exc:
+            text = str(exc)
+            if "max_length" in text or "tokens, more than" in text:
+                raise InferError(f"the prompt is longer than the model's context of {self.max_model_len} tokens "
+                                 f"({text})", "messages", code="context_length_exceeded") from None
+            raise InferError(text, "messages") from None
 
-    def _batch(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(p) for p in prompts)
-        pad = self._pad_id()
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.model.device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.model.device)
-        return ids, mask
+    def _params(self, config: RequestConfig, prompt_len: int, strict: bool) -> _Params:
+        """Resolve and check the parameters of one request (``strict``: a server refuses what an
+        offline run clamps, such as ``max_tokens`` beyond the context)."""
+        gen = self._generation
+        if config.temperature is not None and config.temperature < 0:
+            raise InferError(f"temperature must be >= 0, got {config.temperature}", "temperature")
+        if config.top_p is not None and not 0 < config.top_p <= 1:
+            raise InferError(f"top_p must be in (0, 1], got {config.top_p}", "top_p")
+        if config.top_k is not None and config.top_k < -1:
+            raise InferError(f"top_k must be -1, 0 or positive, got {config.top_k}", "top_k")
+        if config.repetition_penalty is not None and config.repetition_penalty <= 0:
+            raise InferError(f"repetition_penalty must be > 0, got {config.repetition_penalty}",
+                             "repetition_penalty")
+        if config.max_tokens is not None and config.max_tokens < 1:
+            raise InferError(f"max_tokens must be >= 1, got {config.max_tokens}", "max_tokens")
+        if (config.n or 1) < 1:
+            raise InferError(f"n must be >= 1, got {config.n}", "n")
+        if config.top_logprobs is not None and config.top_logprobs < 0:
+            raise InferError(f"top_logprobs must be >= 0, got {config.top_logprobs}", "top_logprobs")
+        context = self.max_model_len or _UNKNOWN_CONTEXT
+        if prompt_len >= context:
+            raise InferError(f"This model's maximum context length is {context} tokens; the prompt has "
+                             f"{prompt_len}, which leaves no room to answer", "messages",
+                             code="context_length_exceeded")
+        room = context - prompt_len
+        max_tokens = config.max_tokens
+        if max_tokens is None:
+            max_tokens = room
+        elif max_tokens > room:
+            if strict:
+                raise InferError(f"This model's maximum context length is {context} tokens. However, you "
+                                 f"requested {prompt_len + max_tokens} tokens ({prompt_len} in the prompt, "
+                                 f"{max_tokens} for the completion)", "max_tokens",
+                                 code="context_length_exceeded")
+            max_tokens = room
+        temperature = config.temperature
+        if temperature is None:
+            temperature = float(getattr(gen, "temperature", None) or 1.0) if getattr(gen, "do_sample", False) else 0.0
+        top_k = config.top_k if config.top_k is not None else (getattr(gen, "top_k", None) or 0)
+        top_p = config.top_p if config.top_p is not None else (getattr(gen, "top_p", None) or 1.0)
+        penalty = config.repetition_penalty or getattr(gen, "repetition_penalty", None) or 1.0
+        stop = [s for s in (config.stop or []) if isinstance(s, str) and s]
+        return _Params(max_tokens=int(max_tokens), temperature=float(temperature), top_k=max(0, int(top_k)),
+                       top_p=float(top_p), repetition_penalty=float(penalty), stop=stop,
+                       logprobs=bool(config.logprobs), top_logprobs=int(config.top_logprobs or 0),
+                       seed=config.seed)
 
-    def _finish(self, tokens: list[int], max_tokens: int) -> tuple[list[int], str]:
-        """Drop eos/pad at the end; stop words stay in the text."""
-        eos = set(self._eos_ids()) | {self._pad_id()}
-        cut = len(tokens)
-        for i, t in enumerate(tokens):
-            if t in eos:
-                cut = i
+    def _submit(self, request: InferRequest, config: RequestConfig, *, stream: bool, strict: bool,
+                sink: Callable[..., None]) -> _Job:
+        if request.adapter and request.adapter not in self.adapter_names:
+            raise InferError(f"unknown adapter {request.adapter!r}; served: {', '.join(self.adapter_names) or 'none'}",
+                             "model", status=404, code="model_not_found")
+        prompt = self._encode(request)
+        params = self._params(config, len(prompt), strict)
+        job = _Job(len(prompt), stream, sink)
+        for index in range(config.n or 1):
+            generator = None
+            if params.seed is not None:
+                generator = torch.Generator().manual_seed(int(params.seed) + index)
+            seq = _Seq(job, index, prompt, params, request.adapter, generator)
+            if stream or params.stop:
+                seq.detok = TokenText(self.tokenizer, prompt[-4:])
+            if params.repetition_penalty != 1:
+                seq.seen = torch.tensor(sorted(set(prompt)) or [0], dtype=torch.long, device=self._device)
+            job.seqs.append(seq)
+        job.remaining = len(job.seqs)
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            self._pending.extend(job.seqs)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="swiftk-pt-engine")
+                self._thread.start()
+            self._cv.notify()
+        return job
+
+    # -- the decode loop (engine thread) ---------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._rows and not self._closed:
+                    self._cv.wait()
+                if self._closed and not self._pending and not self._rows:
+                    return
+                joiners = self._admit()
+            try:
+                with self._lock, torch.inference_mode():
+                    if joiners:
+                        self._prefill(joiners)
+                    if self._rows:
+                        self._decode()
+            except Exception as exc:  # a failed forward fails the requests it carried, not the engine
+                logger.exception("pt engine: generation failed")
+                for seq in joiners + self._rows:
+                    self._fail(seq, exc)
+                self._reset()
+
+    def _admit(self) -> list[_Seq]:
+        room = self.max_batch_size - len(self._rows)
+        joiners: list[_Seq] = []
+        width = 0
+        while self._pending and len(joiners) < room:
+            seq = self._pending[0]
+            if seq.cancelled:
+                self._pending.popleft()
+                self._finish(seq, "cancelled")
+                continue
+            wider = max(width, len(seq.prompt))
+            if joiners and wider * (len(joiners) + 1) > PREFILL_TOKEN_BUDGET:
                 break
-        reason = "stop" if cut < len(tokens) or len(tokens) < max_tokens else "length"
-        return tokens[:cut], reason
+            width = wider
+            joiners.append(self._pending.popleft())
+        return joiners
 
+    def _forward(self, ids: torch.Tensor, mask4d: torch.Tensor, positions: torch.Tensor, cache: Any,
+                 adapters: Optional[list[str]]) -> torch.Tensor:
+        kwargs: dict[str, Any] = {self._forward_kwargs["cache_arg"]: cache}
+        if self._forward_kwargs.get("logits_to_keep"):
+            kwargs["logits_to_keep"] = 1
+        if adapters is not None:
+            kwargs["adapter_names"] = adapters
+        out = self.model(input_ids=ids, attention_mask=mask4d, position_ids=positions, use_cache=True, **kwargs)
+        return out.logits[:, -1, :]
+
+    def _additive(self, allowed: torch.Tensor) -> torch.Tensor:
+        """A boolean "may attend" mask as the additive float mask attention implementations take."""
+        return (allowed.to(self._dtype) - 1) * torch.finfo(self._dtype).max
+
+    def _adapters(self, seqs: list[_Seq]) -> Optional[list[str]]:
+        if not self.adapter_names:
+            return None
+        return [s.adapter or "__base__" for s in seqs]
+
+    def _prefill(self, joiners: list[_Seq]) -> None:
+        from transformers import DynamicCache
+
+        width = max(len(s.prompt) for s in joiners)
+        pad = self._pad_id()
+        ids = torch.tensor([[pad] * (width - len(s.prompt)) + s.prompt for s in joiners], device=self._device)
+        mask = torch.tensor([[0] * (width - len(s.prompt)) + [1] * len(s.prompt) for s in joiners],
+                            device=self._device)
+        causal = torch.ones(width, width, dtype=torch.bool, device=self._device).tril()
+        allowed = causal[None, None, :, :] & mask[:, None, None, :].bool()
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        cache = DynamicCache(config=base.config)
+        logits = self._forward(ids, self._additive(allowed), positions, cache, self._adapters(joiners))
+        self._counters["prompt_tokens"] += sum(len(s.prompt) for s in joiners)
+        tokens = self._sample(logits, joiners)
+        self._merge(joiners, cache, mask, mask.sum(-1), tokens)
+
+    def _merge(self, joiners: list[_Seq], cache: Any, mask: torch.Tensor, next_pos: torch.Tensor,
+               tokens: list[int]) -> None:
+        """Add prefilled sequences (their cache rows) to the running batch, left-padding the narrower."""
+        import torch.nn.functional as F
+
+        for seq, token in zip(joiners, tokens):
+            seq.last_token = token
+        if not self._rows:
+            self._rows, self._cache, self._mask, self._next_pos = list(joiners), cache, mask, next_pos
+        else:
+            old, new = self._mask.shape[1], mask.shape[1]
+            width = max(old, new)
+            for mine, theirs in zip(self._cache.layers, cache.layers):
+                mine.keys = torch.cat([F.pad(mine.keys, (0, 0, width - old, 0)),
+                                       F.pad(theirs.keys, (0, 0, width - new, 0))], 0)
+                mine.values = torch.cat([F.pad(mine.values, (0, 0, width - old, 0)),
+                                         F.pad(theirs.values, (0, 0, width - new, 0))], 0)
+            self._mask = torch.cat([F.pad(self._mask, (width - old, 0)), F.pad(mask, (width - new, 0))], 0)
+            self._next_pos = torch.cat([self._next_pos, next_pos], 0)
+            self._rows.extend(joiners)
+        self._accept(joiners, tokens)
+
+    def _decode(self) -> None:
+        rows = self._rows
+        ids = torch.tensor([[s.last_token] for s in rows], device=self._device)
+        mask = torch.cat([self._mask, self._mask.new_ones(len(rows), 1)], 1)
+        logits = self._forward(ids, self._additive(mask.bool()[:, None, None, :]), self._next_pos[:, None],
+                               self._cache, self._adapters(rows))
+        self._mask = mask
+        self._next_pos = self._next_pos + 1
+        tokens = self._sample(logits, rows)
+        for seq, token in zip(rows, tokens):
+            seq.last_token = token
+        self._accept(rows, tokens)
+
+    def _sample(self, logits: torch.Tensor, seqs: list[_Seq]) -> list[int]:
+        logits = logits.float()
+        greedy = logits.argmax(-1).tolist()
+        if all(s.plain for s in seqs):
+            return greedy
+        tokens = []
+        for i, seq in enumerate(seqs):
+            if seq.plain:
+                tokens.append(greedy[i])
+                continue
+            p = seq.params
+            row = logits[i]
+            if p.repetition_penalty != 1:
+                row = apply_repetition_penalty(row, seq.seen, p.repetition_penalty)
+            if p.temperature == 0:
+                token = greedy[i] if p.repetition_penalty == 1 else int(row.argmax())
+            else:
+                token = sample_token(row, p.temperature, p.top_k, p.top_p, seq.generator or self._rng)
+            if p.logprobs and token not in self._eos:
+                seq.logprobs.append(token_logprobs(self.tokenizer, logits[i], token, p.top_logprobs))
+            tokens.append(token)
+        return tokens
+
+    def _accept(self, seqs: list[_Seq], tokens: list[int]) -> None:
+        """Book one new token per sequence: stop conditions, text, events; then drop finished rows."""
+        self._counters["generation_tokens"] += len(seqs)
+        context = self.max_model_len or _UNKNOWN_CONTEXT
+        for seq, token in zip(seqs, tokens):
+            if seq.done:
+                continue
+            if seq.cancelled:
+                self._finish(seq, "cancelled")
+                continue
+            p = seq.params
+            if token in self._eos:
+                self._finish(seq, "stop")
+                continue
+            seq.tokens.append(token)
+            if seq.seen is not None:
+                seq.seen = torch.cat([seq.seen, seq.seen.new_tensor([token])])
+            reason = None
+            if seq.detok is not None:
+                delta = seq.detok.add(token)
+                if delta:
+                    start = len(seq.text)
+                    seq.text += delta
+                    for word in p.stop:
+                        at = seq.text.find(word, max(0, start - len(word) + 1))
+                        if at >= 0:
+                            seq.text = seq.text[:at + len(word)]
+                            reason = "stop"
+                            break
+            if reason is None and (len(seq.tokens) >= p.max_tokens or len(seq.prompt) + len(seq.tokens) >= context):
+                reason = "length"
+            if reason:
+                self._finish(seq, reason)
+            elif seq.job.stream and len(seq.text) > seq.emitted:
+                delta, seq.emitted = seq.text[seq.emitted:], len(seq.text)
+                logprobs = seq.logprobs[-1:] if p.logprobs else None
+                seq.job.sink(seq, delta, logprobs, False)
+            elif seq.job.stream and p.logprobs:
+                seq.job.sink(seq, "", seq.logprobs[-1:], False)
+        if any(s.done for s in self._rows):
+            self._compact()
+
+    def _finish(self, seq: _Seq, reason: str) -> None:
+        if seq.done:
+            return
+        seq.done = True
+        seq.reason = reason
+        if seq.detok is None:
+            seq.text = self.tokenizer.decode(seq.tokens, skip_special_tokens=False)
+        if seq.job.stream:
+            delta, seq.emitted = seq.text[seq.emitted:], len(seq.text)
+            seq.job.sink(seq, delta, seq.logprobs[-1:] if seq.params.logprobs and delta else None, True)
+        else:
+            seq.job.sink(seq, None, None, True)
+
+    def _fail(self, seq: _Seq, exc: BaseException) -> None:
+        if not seq.done:
+            seq.done = True
+            seq.reason = "error"
+            seq.job.sink(None, exc, None, True)
+
+    def _compact(self) -> None:
+        keep = [i for i, s in enumerate(self._rows) if not s.done]
+        if not keep:
+            self._reset()
+            return
+        index = torch.tensor(keep, device=self._device)
+        mask = self._mask.index_select(0, index)
+        used = mask.any(0)
+        first = int(used.int().argmax()) if bool(used.any()) else 0
+        for layer in self._cache.layers:
+            layer.keys = layer.keys.index_select(0, index)[:, :, first:]
+            layer.values = layer.values.index_select(0, index)[:, :, first:]
+        self._mask = mask[:, first:]
+        self._next_pos = self._next_pos.index_select(0, index)
+        self._rows = [self._rows[i] for i in keep]
+
+    def _reset(self) -> None:
+        self._rows, self._cache, self._mask, self._next_pos = [], None, None, None
+
+    # -- responses --------------------------------------------------------------------------------
+    def _response(self, job: _Job, model: Optional[str] = None) -> ChatCompletionResponse:
+        choices = []
+        for seq in job.seqs:
+            logprobs = {"content": seq.logprobs[:len(seq.tokens)]} if seq.params.logprobs else None
+            reason = "stop" if seq.reason == "cancelled" else seq.reason
+            choices.append(Choice(seq.index, {"role": "assistant", "content": seq.text}, reason, logprobs))
+        completion = sum(len(s.tokens) for s in job.seqs)
+        return ChatCompletionResponse(model or self.model_name, choices,
+                                      Usage(job.prompt_len, completion, job.prompt_len + completion), id=job.id,
+                                      created=job.created)
+
+    def _chunk(self, job: _Job, seq: _Seq, delta: str, logprobs: Optional[list], finished: bool,
+               model: Optional[str]) -> ChatCompletionStreamResponse:
+        message = {"role": "assistant", "content": delta} if delta or not finished else {}
+        if finished and delta:
+            message = {"role": "assistant", "content": delta}
+        usage = None
+        if finished and job.remaining == 0:
+            completion = sum(len(s.tokens) for s in job.seqs)
+            usage = Usage(job.prompt_len, completion, job.prompt_len + completion)
+        reason = ("stop" if seq.reason == "cancelled" else seq.reason) if finished else None
+        choice = StreamChoice(seq.index, message, reason, {"content": logprobs} if logprobs else None)
+        return ChatCompletionStreamResponse(model or self.model_name, [choice], job.id, usage, created=job.created)
+
+    # -- the public API ----------------------------------------------------------------------------
     def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
               *, use_tqdm: bool = False) -> list[ChatCompletionResponse]:
-        config = self._merged(config)
-        kwargs = self._generation_kwargs(config)
+        merged = self._merged(config)
+        if not self.continuous or (merged.num_beams or 1) > 1:
+            return self._static_infer(requests, merged, use_tqdm)
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        jobs = []
+        try:
+            for request in requests:
+                jobs.append(self._submit(request, merged, stream=False, strict=False,
+                                         sink=lambda seq, delta, lp, fin: events.put((seq, delta))))
+            left = sum(len(j.seqs) for j in jobs)
+            bar = None
+            if use_tqdm:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(jobs), desc="infer", unit="request")
+            while left:
+                seq, error = events.get()
+                left -= 1
+                if seq is None:
+                    raise error
+                seq.job.remaining -= 1
+                if bar is not None and seq.job.remaining == 0:
+                    bar.update(1)
+            if bar is not None:
+                bar.close()
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            raise
+        return [self._response(job) for job in jobs]
+
+    def infer_stream(self, request: InferRequest,
+                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
+        merged = self._merged(config)
+        if not self.continuous or (merged.num_beams or 1) > 1:
+            yield from self._static_stream(request, merged)
+            return
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        job = self._submit(request, merged, stream=True, strict=False,
+                           sink=lambda *event: events.put(event))
+        try:
+            yield from self._drain(job, events.get, None)
+        finally:
+            job.cancel()
+
+    def _drain(self, job: _Job, get: Callable[[], Any], model: Optional[str]) -> Iterator[Any]:
+        while job.remaining:
+            seq, delta, logprobs, finished = get()
+            if seq is None:
+                raise delta
+            if finished:
+                job.remaining -= 1
+            yield self._chunk(job, seq, delta or "", logprobs, finished, model)
+
+    async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
+                          *, strict: bool = True) -> ChatCompletionResponse:
+        import asyncio
+
+        merged = self._merged(config)
+        if not self.continuous or (merged.num_beams or 1) > 1:
+            return (await asyncio.to_thread(self._static_infer, [request], merged, False))[0]
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        job_box: list[_Job] = []
+
+        def sink(seq: Optional[_Seq], delta: Any, logprobs: Any, finished: bool) -> None:
+            loop.call_soon_threadsafe(_settle, done, job_box[0], seq, delta)
+
+        job_box.append(None)  # type: ignore[arg-type]
+        job = self._submit(request, merged, stream=False, strict=strict, sink=sink)
+        job_box[0] = job
+        try:
+            await done
+        except BaseException:
+            job.cancel()
+            raise
+        return self._response(job)
+
+    async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
+                                 *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:
+        import asyncio
+
+        merged = self._merged(config)
+        if not self.continuous or (merged.num_beams or 1) > 1:
+            async for chunk in InferEngine.infer_stream_async(self, request, merged):
+                yield chunk
+            return
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        job = self._submit(request, merged, stream=True, strict=strict,
+                           sink=lambda *event: loop.call_soon_threadsafe(events.put_nowait, event))
+        try:
+            while job.remaining:
+                seq, delta, logprobs, finished = await events.get()
+                if seq is None:
+                    raise delta
+                if finished:
+                    job.remaining -= 1
+                yield self._chunk(job, seq, delta or "", logprobs, finished, None)
+        finally:
+            job.cancel()
+
+    def stats(self) -> dict[str, Any]:
+        return {**self._counters, "running": len(self._rows), "waiting": len(self._pending)}
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            for seq in list(self._pending):
+                seq.cancelled = True
+            self._cv.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    # -- static batches with model.generate (fallback, beam search) -------------------------------
+    def _generation_kwargs(self, config: RequestConfig, max_new_tokens: int) -> dict[str, Any]:
+        params = self._params(config, 0, strict=False)
+        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=params.temperature > 0,
+                                      num_beams=config.num_beams or 1, num_return_sequences=config.n or 1,
+                                      pad_token_id=self._pad_id(), eos_token_id=self._eos_ids())
+        if params.temperature > 0:
+            kwargs.update(temperature=params.temperature, top_k=params.top_k or None, top_p=params.top_p)
+        if params.repetition_penalty != 1:
+            kwargs["repetition_penalty"] = params.repetition_penalty
+        if params.stop:
+            kwargs.update(stop_strings=sorted(set(params.stop)), tokenizer=self.tokenizer)
+        if config.logprobs:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
+        return kwargs
+
+    def _static_infer(self, requests: list[InferRequest], config: RequestConfig,
+                      use_tqdm: bool) -> list[ChatCompletionResponse]:
         responses: list[ChatCompletionResponse] = []
         starts = range(0, len(requests), self.max_batch_size)
         if use_tqdm:
@@ -127,21 +751,34 @@ class PtEngine(InferEngine):
         for start in starts:
             batch = requests[start:start + self.max_batch_size]
             prompts = [self._encode(r) for r in batch]
-            ids, mask = self._batch(prompts)
+            width = max(len(p) for p in prompts)
+            room = (self.max_model_len or _UNKNOWN_CONTEXT) - width
+            if room < 1:
+                raise InferError(f"the prompt is longer than the model's context of {self.max_model_len} tokens",
+                                 "messages", code="context_length_exceeded")
+            max_new = min(config.max_tokens or room, room)
+            kwargs = self._generation_kwargs(config, max_new)
+            pad = self._pad_id()
+            ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self._device)
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self._device)
             with self._lock, torch.no_grad():
                 if config.seed is not None:
                     torch.manual_seed(config.seed)
                 out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
             sequences = out.sequences if hasattr(out, "sequences") else out
-            generated = sequences[:, ids.shape[1]:].tolist()
+            generated = sequences[:, width:].tolist()
             n = config.n or 1
             for i, prompt in enumerate(prompts):
                 choices, completion_tokens = [], 0
                 for j in range(n):
                     row = i * n + j
-                    tokens, reason = self._finish(generated[row], kwargs["max_new_tokens"])
+                    tokens, reason = self._cut(generated[row], max_new)
                     completion_tokens += len(tokens)
-                    logprobs = self._logprobs(out, row, tokens, config) if config.logprobs else None
+                    logprobs = None
+                    if config.logprobs:
+                        logprobs = {"content": [token_logprobs(self.tokenizer, out.logits[step][row], t,
+                                                               config.top_logprobs or 0)
+                                                for step, t in enumerate(tokens)]}
                     text = self.tokenizer.decode(tokens, skip_special_tokens=False)
                     choices.append(Choice(j, {"role": "assistant", "content": text}, reason, logprobs))
                 responses.append(ChatCompletionResponse(self.model_name, choices,
@@ -149,47 +786,53 @@ class PtEngine(InferEngine):
                                                               len(prompt) + completion_tokens)))
         return responses
 
-    def _logprobs(self, out: Any, row: int, tokens: list[int], config: RequestConfig) -> dict[str, Any]:
-        content = []
-        k = config.top_logprobs or 0
-        for step, token in enumerate(tokens):
-            scores = torch.log_softmax(out.scores[step][row].float(), dim=-1)
-            entry = {"token": self.tokenizer.decode([token]), "logprob": float(scores[token])}
-            if k:
-                values, indices = scores.topk(k)
-                entry["top_logprobs"] = [{"token": self.tokenizer.decode([int(t)]), "logprob": float(v)}
-                                         for v, t in zip(values, indices)]
-            content.append(entry)
-        return {"content": content}
+    def _cut(self, tokens: list[int], max_tokens: int) -> tuple[list[int], str]:
+        """Drop eos/pad at the end; stop words stay in the text."""
+        eos = self._eos | {self._pad_id()}
+        cut = next((i for i, t in enumerate(tokens) if t in eos), len(tokens))
+        reason = "stop" if cut < len(tokens) or len(tokens) < max_tokens else "length"
+        return tokens[:cut], reason
 
-    def infer_stream(self, request: InferRequest,
-                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
-        from transformers import TextIteratorStreamer
+    def _static_stream(self, request: InferRequest, config: RequestConfig) -> Iterator[ChatCompletionStreamResponse]:
+        response = self._static_infer([request], config, False)[0]
+        chunk_id = response.id
+        for choice in response.choices:
+            yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(choice.index, choice.message)], chunk_id)
+        last = response.choices[-1]
+        yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(last.index, {}, last.finish_reason)],
+                                           chunk_id, response.usage)
 
-        config = self._merged(config)
-        kwargs = self._generation_kwargs(config)
-        kwargs.pop("output_scores", None)
-        kwargs.pop("return_dict_in_generate", None)
-        kwargs["num_return_sequences"] = 1
-        prompt = self._encode(request)
-        ids, mask = self._batch([prompt])
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        result: dict[str, Any] = {}
 
-        def generate() -> None:
-            with self._lock, torch.no_grad():
-                if config.seed is not None:
-                    torch.manual_seed(config.seed)
-                result["out"] = self.model.generate(input_ids=ids, attention_mask=mask, streamer=streamer, **kwargs)
+def _settle(future: Any, job: _Job, seq: Optional[_Seq], error: Any) -> None:
+    if future.done():
+        return
+    if seq is None:
+        future.set_exception(error)
+        return
+    job.remaining -= 1
+    if job.remaining == 0:
+        future.set_result(None)
 
-        thread = threading.Thread(target=generate, daemon=True)
-        thread.start()
-        chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
-        for text in streamer:
-            if text:
-                yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(0, {"role": "assistant",
-                                                                                      "content": text})], chunk_id)
-        thread.join()
-        tokens, reason = self._finish(result["out"][0, ids.shape[1]:].tolist(), kwargs["max_new_tokens"])
-        usage = Usage(len(prompt), len(tokens), len(prompt) + len(tokens))
-        yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(0, {}, reason)], chunk_id, usage)
+
+def _model_len(model: Any) -> Optional[int]:
+    config = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _device_of(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _dtype_of(model: Any) -> torch.dtype:
+    try:
+        dtype = next(model.parameters()).dtype
+    except StopIteration:
+        return torch.float32
+    return dtype if dtype.is_floating_point else torch.float32

@@ -64,6 +64,20 @@ class SwiftTrainerMixin:
         if self.args.should_save:
             ckpt.clear_staging(self.args.output_dir)
 
+    # -- a registered optimizer (--optimizer NAME, or one a tuner plugin chose) ------------------
+    def create_optimizer(self, model=None):
+        name = self.swift_args.get("optimizer") if self.swift_args is not None else None
+        if name and self.optimizer is None:
+            from swiftk.host import get_host
+
+            optimizer, scheduler = get_host().get("optimizers", name)(self.swift_args, self.model, self.train_dataset)
+            if optimizer is not None:
+                self.optimizer = optimizer
+                if scheduler is not None:
+                    self.lr_scheduler = scheduler
+                return self.optimizer
+        return super().create_optimizer(model)
+
     # -- loss and logged accuracy -------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss_scale = inputs.pop("loss_scale", None)

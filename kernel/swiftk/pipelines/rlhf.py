@@ -1,0 +1,121 @@
+"""``swiftk rlhf``: the trainer of ``--rlhf_type`` → model and template → reference model → data →
+encoding → tuner → trainer → train → save.
+
+Read it like ``pipelines/sft.py``: every step is a registry look-up or a hook.  What differs
+between dpo, kto, rm, ppo, grpo or a plugin's own type lives in that type's
+:class:`swiftk.specs.TrainerSpec` (``prepare_args``, ``config_kwargs``, ``encode``, ``ref_model``);
+nothing here names a type.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from swiftk.errors import UsageError
+
+
+def run(args: Any) -> int:
+    from swiftk.host import get_host
+    from swiftk.pipelines.data import encode_dataset, load_datasets
+    from swiftk.pipelines.model import get_template, load_model_and_processor
+    from swiftk.pipelines.sft import _load, check_resume_folder, registered_callbacks
+    from swiftk.pipelines.train_args import to_training_arguments
+
+    host = get_host()
+    # the trainer first: a missing plugin (swift-plugin-rlhf, swift-plugin-grpo) is named before anything heavy loads
+    spec = trainer_spec(host.get("trainers", args.rlhf_type))
+    tuner = host.get("tuners", args.train_type)
+    if spec.prepare_args is not None:
+        _load(spec.prepare_args)(args)
+        save_args(args)   # args.json records what the type completed (rm: task_type seq_cls)
+    if args.get("packing"):
+        raise UsageError(f"--packing true: not supported by --rlhf_type {args.rlhf_type} (pairs and prompts "
+                         f"are not packed); remove --packing")
+    check_resume_folder(args.get("resume_from_checkpoint"))
+    from transformers import set_seed
+
+    set_seed(args.seed)
+
+    # 1. the model, its processor and the template that turns conversations into tokens
+    model, processor, model_info = load_model_and_processor(args)
+    template = get_template(args, processor, model_info, mode="train")
+
+    # 2. the frozen reference model: for full-parameter training, or when --ref_model names one
+    #    (with an adapter the trainer disables the adapter instead)
+    ref_model = None
+    if spec.ref_model and (args.get("ref_model") or getattr(tuner, "full_parameter", False)):
+        ref_model = load_reference_model(args)
+
+    # 3. the data, as standard rows, encoded into what this type's trainer reads
+    train_dataset, val_dataset = load_datasets(args)
+    lazy = bool(args.get("lazy_tokenize"))
+    encode = dict(num_proc=args.dataset_num_proc, lazy=lazy, strict=args.strict)
+    make_encoder = _load(spec.encode) if spec.encode is not None else (lambda template, args, dataset: template.encode)
+    train_dataset = encode_dataset(train_dataset, make_encoder(template, args, train_dataset), **encode)
+    if val_dataset is not None:
+        val_dataset = encode_dataset(val_dataset, make_encoder(template, args, val_dataset), **encode)
+
+    # 4. the tuner wraps the model (lora, full, ... : whatever --train_type names)
+    model = _load(tuner.prepare)(model, args)
+
+    # 5. the trainer, its trl config and every registered callback that applies
+    config_cls = _load(spec.args_cls) if spec.args_cls else None
+    overrides = dict(_load(spec.config_kwargs)(args)) if spec.config_kwargs is not None else {}
+    training_args = to_training_arguments(args, config_cls, has_eval=val_dataset is not None, **overrides)
+    extra = {"ref_model": ref_model} if spec.ref_model else {}
+    trainer = _load(spec.trainer_cls)(
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=val_dataset,
+        data_collator=template.data_collator if spec.data_kind == "messages" else None,
+        processing_class=processor, template=template, swift_args=args, callbacks=registered_callbacks(args),
+        **extra)
+    host.hook.post_trainer_create(args=args, trainer=trainer)
+
+    # 6. train (resuming if asked), save the final model, report
+    resume = args.get("resume_from_checkpoint")
+    if resume and args.get("resume_only_model"):
+        trainer._load_from_checkpoint(resume)  # the weights only (full or adapter)
+        resume = None
+    trainer.train(resume_from_checkpoint=resume)
+    output_dir = trainer.finish(args.output_dir) if hasattr(trainer, "finish") else args.output_dir
+    host.hook.train_end(args=args, trainer=trainer, output_dir=output_dir)
+    return 0
+
+
+def trainer_spec(entry: Any) -> Any:
+    """A registered trainer as a :class:`TrainerSpec` (a bare trainer class is accepted too)."""
+    from swiftk.specs import TrainerSpec
+
+    return entry if isinstance(entry, TrainerSpec) else TrainerSpec(trainer_cls=entry)
+
+
+def derived_args(args: Any, **values: Any) -> Any:
+    """A copy of ``args`` with some values replaced (to load a reference or reward model)."""
+    from swiftk.arguments.parser import Arguments
+
+    return Arguments(args.command, {**args._values, **values}, set(args.explicit), args.parser)
+
+
+def load_reference_model(args: Any) -> Any:
+    """``--ref_model`` (``--ref_model_type``, ``--ref_model_revision``), else ``--model`` again, frozen."""
+    from swiftk.pipelines.model import load_model_and_processor
+
+    if args.get("ref_model"):
+        ref_args = derived_args(args, model=args.ref_model, model_type=args.get("ref_model_type"),
+                                model_revision=args.get("ref_model_revision"), adapters=[])
+    else:
+        ref_args = derived_args(args, adapters=[])
+    ref_model, _, _ = load_model_and_processor(ref_args)
+    ref_model.eval()
+    for param in ref_model.parameters():
+        param.requires_grad_(False)
+    return ref_model
+
+
+def save_args(args: Any) -> None:
+    """Rewrite ``output_dir/args.json`` (the CLI wrote it before the run started)."""
+    import os
+
+    from swiftk.cli.builtin import is_main_process
+
+    output_dir = args.get("output_dir")
+    if output_dir and is_main_process() and os.path.isdir(output_dir):
+        args.save(output_dir)
