@@ -17,12 +17,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 install: $(STAMP)
 
 # Idempotent: re-runs only when a pyproject or the requirements change.
-$(STAMP): pyproject.toml requirements/cpu.txt $(wildcard plugins/*/pyproject.toml)
+$(STAMP): pyproject.toml requirements/cpu.txt requirements/extras-hqq.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)          # first: the CPU build, before anything pulls CUDA
 	$(BIN)/python -m pip install -q -r requirements/cpu.txt
 	$(BIN)/python -m pip install -q --no-deps -e . $(foreach p,$(PLUGINS),-e $(p))
+	$(BIN)/python -m pip install -q --no-deps --upgrade --target .extras/hqq -r requirements/extras-hqq.txt
 	$(BIN)/python -c "import torch, swiftk; assert '+cpu' in torch.__version__ or not torch.cuda.is_available()"
 	touch $@
 
@@ -35,8 +36,9 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" tests $(wildcard plugins/*/tests)
 
+# every speed/memory script of benchmarks/ (each prints its own table)
 bench: install
-	$(BIN)/python benchmarks/cli_startup.py
+	set -e; for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 # Every distribution of the repo as a wheel in dist/, so that
 # `pip install --find-links dist swift-kernel swift-plugin-<x>` works as from an index.
@@ -45,4 +47,4 @@ wheels: install
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist . $(PLUGINS) contrib/swiftk-example-reward
 
 clean:
-	rm -rf dist build $(VENV) kernel/*.egg-info plugins/*/*.egg-info contrib/*/*.egg-info
+	rm -rf dist build $(VENV) .extras kernel/*.egg-info plugins/*/*.egg-info contrib/*/*.egg-info

@@ -25,7 +25,7 @@ class FirstStep(TrainerCallback):
 config = SFTConfig(output_dir=out, per_device_train_batch_size=8, num_train_epochs=1, learning_rate=1e-4,
                    max_length=256, packing=packing == "true", assistant_only_loss=False, report_to="none",
                    save_strategy="no", logging_steps=50, gradient_checkpointing=False, dataloader_num_workers=0,
-                   include_num_input_tokens_seen="non_padding")
+                   include_num_input_tokens_seen="non_padding", bf16=False, use_cpu=True)
 peft_config = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear") if train_type == "lora" else None
 trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                      peft_config=peft_config, callbacks=[FirstStep()])

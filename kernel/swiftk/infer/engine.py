@@ -38,16 +38,18 @@ class InferEngine(abc.ABC):
                      config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
         """Chunks of one response as they are generated; the last carries ``finish_reason`` and usage."""
 
-    async def infer_async(self, request: InferRequest,
-                          config: Optional[RequestConfig] = None) -> ChatCompletionResponse:
-        """One response, awaited (default: :meth:`infer` in a worker thread)."""
+    async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
+                          *, strict: bool = True) -> ChatCompletionResponse:
+        """One response, awaited (default: :meth:`infer` in a worker thread).
+
+        ``strict``: refuse with :class:`InferError` what an offline run would clamp (``max_tokens``
+        beyond the context), as a server must."""
         import asyncio
 
         return (await asyncio.to_thread(self.infer, [request], config))[0]
 
-    async def infer_stream_async(self, request: InferRequest,
-                                 config: Optional[RequestConfig] = None
-                                 ) -> AsyncIterator[ChatCompletionStreamResponse]:
+    async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
+                                 *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:
         """The chunks of :meth:`infer_stream`, awaited (default: a worker thread feeding a queue).
 
         Closing the iterator early (a client that went away) stops generation as soon as the

@@ -38,14 +38,18 @@ class RequestConfig:
     stream: bool = False
     logprobs: bool = False
     top_logprobs: Optional[int] = None
+    ignore_eos: bool = False                  # keep generating past eos (vLLM's extension; benchmarks)
 
     @classmethod
     def from_args(cls, args: Any) -> "RequestConfig":
-        """Defaults from the page's generation arguments (max_new_tokens, temperature, ...)."""
+        """Defaults from the page's generation arguments (max_new_tokens, temperature, ...).
+
+        ``--seed`` is not copied: it seeds the engine once, so that requests without a seed of
+        their own still sample differently from one another."""
         return cls(max_tokens=args.get("max_new_tokens"), temperature=args.get("temperature"),
                    top_k=args.get("top_k"), top_p=args.get("top_p"),
                    repetition_penalty=args.get("repetition_penalty"), num_beams=args.get("num_beams") or 1,
-                   stop=list(args.get("stop_words") or []), seed=args.get("seed"),
+                   stop=list(args.get("stop_words") or []),
                    stream=bool(args.get("stream")), logprobs=bool(args.get("logprobs")),
                    top_logprobs=args.get("top_logprobs"))
 

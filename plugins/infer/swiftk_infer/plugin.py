@@ -11,3 +11,4 @@ def register_infer_engines(register):
 @swiftk.hookimpl
 def register_commands(register):
     register("infer", "swiftk_infer.command:run_infer")
+    register("deploy", "swiftk_infer.deploy:run_deploy")

@@ -39,21 +39,13 @@ PREFILL_TOKEN_BUDGET = 8192
 _UNKNOWN_CONTEXT = 32768
 
 
-def load_adapters(model: Any, adapters: list[str], merge: bool = False) -> Any:
-    """Apply saved adapters (peft folders) on top of ``model``; merge them if asked."""
-    import os
+def load_adapters(model: Any, adapters: list[str], merge: bool = False, args: Any = None) -> Any:
+    """Apply saved tuner checkpoints on top of ``model``, each with the tuner that saved it (its
+    ``swiftk_tuner.json`` or ``args.json`` names the train_type; a bare peft folder is peft's); merge
+    them if asked."""
+    from swiftk.pipelines.export import apply_adapters
 
-    from swiftk.errors import UsageError
-
-    for path in adapters:
-        if not os.path.isfile(os.path.join(path, "adapter_config.json")):
-            raise UsageError(f"--adapters: {path} has no adapter_config.json")
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, path)
-        if merge:
-            model = model.merge_and_unload()
-    return model
+    return apply_adapters(model, list(adapters), args, merge=merge)
 
 
 def split_adapters(adapters: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -97,7 +89,7 @@ class _Params:
     """The resolved generation parameters of one sequence."""
 
     __slots__ = ("max_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "stop", "logprobs",
-                 "top_logprobs", "seed")
+                 "top_logprobs", "seed", "ignore_eos")
 
     def __init__(self, **values: Any):
         for key, value in values.items():
@@ -108,7 +100,8 @@ class _Seq:
     """One running sequence: a choice of one request."""
 
     __slots__ = ("job", "index", "prompt", "params", "generator", "adapter", "tokens", "logprobs", "text",
-                 "emitted", "detok", "seen", "plain", "done", "reason", "cancelled", "last_token")
+                 "emitted", "detok", "seen", "plain", "done", "reason", "cancelled", "last_token",
+                 "sent_logprobs")
 
     def __init__(self, job: "_Job", index: int, prompt: list[int], params: _Params, adapter: Optional[str],
                  generator: Optional[torch.Generator]):
@@ -129,6 +122,14 @@ class _Seq:
         self.reason: Optional[str] = None
         self.cancelled = False
         self.last_token = 0
+        self.sent_logprobs = 0
+
+    def unsent_logprobs(self) -> Optional[list]:
+        """The logprobs of the tokens not streamed yet (None when logprobs were not asked for)."""
+        if not self.params.logprobs:
+            return None
+        out, self.sent_logprobs = self.logprobs[self.sent_logprobs:], len(self.logprobs)
+        return out
 
 
 class _Job:
@@ -200,7 +201,7 @@ class PtEngine(InferEngine):
         model, processor, info = load_model_and_processor(args)
         plain, named = split_adapters(list(args.get("adapters") or []))
         if plain:
-            model = load_adapters(model, plain, merge=bool(args.get("merge_lora")) or bool(named))
+            model = load_adapters(model, plain, merge=bool(args.get("merge_lora")) or bool(named), args=args)
         if named:
             model = load_named_adapters(model, named)
         template = get_template(args, processor, info, mode="infer")
@@ -270,7 +271,7 @@ class PtEngine(InferEngine):
             elif key in ("num_beams", "n"):
                 if value and value != 1:
                     setattr(merged, key, value)
-            elif key in ("stream", "logprobs"):
+            elif key in ("stream", "logprobs", "ignore_eos"):
                 setattr(merged, key, bool(value) or bool(getattr(self.defaults, key)))
             elif value is not None:
                 setattr(merged, key, value)
@@ -338,7 +339,7 @@ class PtEngine(InferEngine):
         return _Params(max_tokens=int(max_tokens), temperature=float(temperature), top_k=max(0, int(top_k)),
                        top_p=float(top_p), repetition_penalty=float(penalty), stop=stop,
                        logprobs=bool(config.logprobs), top_logprobs=int(config.top_logprobs or 0),
-                       seed=config.seed)
+                       seed=config.seed, ignore_eos=bool(config.ignore_eos))
 
     def _submit(self, request: InferRequest, config: RequestConfig, *, stream: bool, strict: bool,
                 sink: Callable[..., None]) -> _Job:
@@ -497,7 +498,7 @@ class PtEngine(InferEngine):
                 token = greedy[i] if p.repetition_penalty == 1 else int(row.argmax())
             else:
                 token = sample_token(row, p.temperature, p.top_k, p.top_p, seq.generator or self._rng)
-            if p.logprobs and token not in self._eos:
+            if p.logprobs and (token not in self._eos or p.ignore_eos):
                 seq.logprobs.append(token_logprobs(self.tokenizer, logits[i], token, p.top_logprobs))
             tokens.append(token)
         return tokens
@@ -513,7 +514,7 @@ class PtEngine(InferEngine):
                 self._finish(seq, "cancelled")
                 continue
             p = seq.params
-            if token in self._eos:
+            if token in self._eos and not p.ignore_eos:
                 self._finish(seq, "stop")
                 continue
             seq.tokens.append(token)
@@ -535,12 +536,9 @@ class PtEngine(InferEngine):
                 reason = "length"
             if reason:
                 self._finish(seq, reason)
-            elif seq.job.stream and len(seq.text) > seq.emitted:
+            elif seq.job.stream and (len(seq.text) > seq.emitted or p.logprobs):
                 delta, seq.emitted = seq.text[seq.emitted:], len(seq.text)
-                logprobs = seq.logprobs[-1:] if p.logprobs else None
-                seq.job.sink(seq, delta, logprobs, False)
-            elif seq.job.stream and p.logprobs:
-                seq.job.sink(seq, "", seq.logprobs[-1:], False)
+                seq.job.sink(seq, delta, seq.unsent_logprobs(), False)
         if any(s.done for s in self._rows):
             self._compact()
 
@@ -553,7 +551,7 @@ class PtEngine(InferEngine):
             seq.text = self.tokenizer.decode(seq.tokens, skip_special_tokens=False)
         if seq.job.stream:
             delta, seq.emitted = seq.text[seq.emitted:], len(seq.text)
-            seq.job.sink(seq, delta, seq.logprobs[-1:] if seq.params.logprobs and delta else None, True)
+            seq.job.sink(seq, delta, seq.unsent_logprobs(), True)
         else:
             seq.job.sink(seq, None, None, True)
 
@@ -597,8 +595,6 @@ class PtEngine(InferEngine):
     def _chunk(self, job: _Job, seq: _Seq, delta: str, logprobs: Optional[list], finished: bool,
                model: Optional[str]) -> ChatCompletionStreamResponse:
         message = {"role": "assistant", "content": delta} if delta or not finished else {}
-        if finished and delta:
-            message = {"role": "assistant", "content": delta}
         usage = None
         if finished and job.remaining == 0:
             completion = sum(len(s.tokens) for s in job.seqs)
@@ -673,14 +669,11 @@ class PtEngine(InferEngine):
             return (await asyncio.to_thread(self._static_infer, [request], merged, False))[0]
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        job_box: list[_Job] = []
 
         def sink(seq: Optional[_Seq], delta: Any, logprobs: Any, finished: bool) -> None:
-            loop.call_soon_threadsafe(_settle, done, job_box[0], seq, delta)
+            loop.call_soon_threadsafe(_settle, done, seq, delta)
 
-        job_box.append(None)  # type: ignore[arg-type]
         job = self._submit(request, merged, stream=False, strict=strict, sink=sink)
-        job_box[0] = job
         try:
             await done
         except BaseException:
@@ -734,6 +727,8 @@ class PtEngine(InferEngine):
             kwargs.update(temperature=params.temperature, top_k=params.top_k or None, top_p=params.top_p)
         if params.repetition_penalty != 1:
             kwargs["repetition_penalty"] = params.repetition_penalty
+        if config.ignore_eos:
+            kwargs["min_new_tokens"] = max_new_tokens
         if params.stop:
             kwargs.update(stop_strings=sorted(set(params.stop)), tokenizer=self.tokenizer)
         if config.logprobs:
@@ -803,14 +798,14 @@ class PtEngine(InferEngine):
                                            chunk_id, response.usage)
 
 
-def _settle(future: Any, job: _Job, seq: Optional[_Seq], error: Any) -> None:
+def _settle(future: Any, seq: Optional[_Seq], error: Any) -> None:
     if future.done():
         return
     if seq is None:
         future.set_exception(error)
         return
-    job.remaining -= 1
-    if job.remaining == 0:
+    seq.job.remaining -= 1
+    if seq.job.remaining == 0:
         future.set_result(None)
 
 

@@ -112,7 +112,9 @@ def kto_config(args: Any) -> dict:
 
 
 def cpo_config(args: Any) -> dict:
-    return {**_common(args), "loss_type": "sigmoid", "max_length": args.get("max_length") or 1 << 20}
+    # rows arrive encoded: trl's own tokenizing map only passes them through, in this process
+    return {**_common(args), "loss_type": "sigmoid", "max_length": args.get("max_length") or 1 << 20,
+            "dataset_num_proc": None}
 
 
 def simpo_config(args: Any) -> dict:
@@ -120,7 +122,7 @@ def simpo_config(args: Any) -> dict:
 
 
 def orpo_config(args: Any) -> dict:
-    return {**_common(args), "max_length": args.get("max_length") or 1 << 20}
+    return {**_common(args), "max_length": args.get("max_length") or 1 << 20, "dataset_num_proc": None}
 
 
 def rm_config(args: Any) -> dict:

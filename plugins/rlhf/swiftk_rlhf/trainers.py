@@ -31,6 +31,8 @@ class _SftOnlyHidden:
         return default if name in _SFT_ONLY else self._args.get(name, default)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_args":
+            raise AttributeError(name)
         return None if name in _SFT_ONLY else getattr(self._args, name)
 
     def __contains__(self, name: str) -> bool:

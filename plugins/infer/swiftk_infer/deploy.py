@@ -1,0 +1,496 @@
+"""``swiftk deploy``: an OpenAI-compatible HTTP server (FastAPI + uvicorn) in front of an engine.
+
+Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/completions`` (both with
+``stream``: server-sent events ending with ``data: [DONE]``), and ``GET /health``. Every error is
+OpenAI-shaped, ``{"error": {"message", "type", "param", "code"}}``, with a 4xx status for the
+client's mistakes. Requests go to the engine's asyncio API, so with the pt engine concurrent
+requests share decoding steps (continuous batching). A client that goes away cancels its request at
+once. On SIGTERM, uvicorn stops accepting connections, the requests in flight finish, then the
+engine is closed and the process exits.
+"""
+
+
+import asyncio
+import json
+import logging
+import sys
+import time
+import uuid
+from typing import Any, AsyncIterator, Optional
+
+from swiftk.infer import InferError, InferRequest, RequestConfig
+
+logger = logging.getLogger("swiftk.deploy")
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _error(status: int, message: str, param: Optional[str] = None, code: Optional[str] = None) -> Any:
+    from starlette.responses import Response
+
+    body = InferError(message, param, status, code).to_dict()
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type="application/json")
+
+
+def _json(data: Any) -> Any:
+    from starlette.responses import Response
+
+    return Response(json.dumps(data, ensure_ascii=False), media_type="application/json")
+
+
+# --- request parsing -----------------------------------------------------------------------------
+
+def _number(data: dict, key: str, kind: type = float, minimum: Optional[float] = None,
+            maximum: Optional[float] = None, exclusive_min: bool = False) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        ok = ok and float(value).is_integer()
+    if not ok:
+        raise InferError(f"'{key}' must be {'an integer' if kind is int else 'a number'}, got {value!r}", key)
+    value = kind(value)
+    if minimum is not None and (value <= minimum if exclusive_min else value < minimum):
+        raise InferError(f"'{key}' must be {'>' if exclusive_min else '>='} {minimum}, got {value}", key)
+    if maximum is not None and value > maximum:
+        raise InferError(f"'{key}' must be <= {maximum}, got {value}", key)
+    return value
+
+
+def _stop(data: dict) -> list[str]:
+    stop = data.get("stop")
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return list(stop)
+    raise InferError("'stop' must be a string or a list of strings", "stop")
+
+
+def _config(data: dict, max_logprobs: int, chat: bool) -> RequestConfig:
+    max_tokens = _number(data, "max_completion_tokens", int, 1) if chat else None
+    if max_tokens is None:
+        max_tokens = _number(data, "max_tokens", int, 1)
+    if chat:
+        logprobs = data.get("logprobs")
+        if logprobs is not None and not isinstance(logprobs, bool):
+            raise InferError("'logprobs' must be true or false", "logprobs")
+        top = _number(data, "top_logprobs", int, 0)
+        if top is not None and not logprobs:
+            raise InferError("'top_logprobs' needs 'logprobs': true", "top_logprobs")
+    else:   # completions: logprobs is the number of top logprobs
+        top = _number(data, "logprobs", int, 0)
+        logprobs = top is not None
+    if top is not None and top > max_logprobs:
+        raise InferError(f"'top_logprobs' ({top}) is more than the server's max_logprobs ({max_logprobs})",
+                         "top_logprobs" if chat else "logprobs")
+    stream = data.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InferError("'stream' must be true or false", "stream")
+    top_k = _number(data, "top_k", int, -1)
+    return RequestConfig(
+        max_tokens=max_tokens, temperature=_number(data, "temperature", float, 0),
+        top_k=None if top_k == -1 else top_k, top_p=_number(data, "top_p", float, 0, 1, exclusive_min=True),
+        repetition_penalty=_number(data, "repetition_penalty", float, 0, exclusive_min=True),
+        stop=_stop(data), seed=_number(data, "seed", int), n=_number(data, "n", int, 1, 128) or 1, stream=stream,
+        logprobs=bool(logprobs), top_logprobs=top, ignore_eos=bool(data.get("ignore_eos", False)))
+
+
+def _content(value: Any, index: int) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, list):   # OpenAI content parts: text only here
+        parts = []
+        for part in value:
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            else:
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise InferError(f"messages[{index}]: content part of type {kind!r} is not supported by this "
+                                 f"text model", "messages")
+        return "".join(parts)
+    raise InferError(f"messages[{index}]: content must be a string or a list of content parts", "messages")
+
+
+def _messages(data: dict) -> list[dict]:
+    messages = data.get("messages")
+    if messages is None:
+        raise InferError("'messages' is required", "messages")
+    if not isinstance(messages, list) or not messages:
+        raise InferError("'messages' must be a non-empty list", "messages")
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InferError(f"messages[{i}] must be an object with 'role' and 'content'", "messages")
+        role = message.get("role")
+        if role not in ROLES:
+            raise InferError(f"messages[{i}]: invalid role {role!r}; valid: {', '.join(ROLES)}", "messages")
+        item = {"role": "system" if role == "developer" else role, "content": _content(message.get("content"), i)}
+        if message.get("tool_calls"):
+            item["tool_calls"] = message["tool_calls"]
+        out.append(item)
+    if not any(m["role"] in ("user", "tool") for m in out):
+        raise InferError("'messages' has no user message to answer", "messages")
+    return out
+
+
+# --- responses --------------------------------------------------------------------------------------
+
+def _usage(usage: Any) -> dict:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}
+
+
+def _chat_body(response: Any, model: str) -> dict:
+    return {"id": response.id, "object": "chat.completion", "created": response.created, "model": model,
+            "choices": [{"index": c.index, "message": c.message, "finish_reason": c.finish_reason,
+                         "logprobs": c.logprobs} for c in response.choices],
+            "usage": _usage(response.usage)}
+
+
+def _completion_logprobs(entries: Optional[list], offset: int) -> Optional[dict]:
+    if entries is None:
+        return None
+    tokens, values, tops, offsets = [], [], [], []
+    for entry in entries:
+        tokens.append(entry["token"])
+        values.append(entry["logprob"])
+        tops.append({t["token"]: t["logprob"] for t in entry.get("top_logprobs") or []})
+        offsets.append(offset)
+        offset += len(entry["token"])
+    return {"tokens": tokens, "token_logprobs": values, "top_logprobs": tops, "text_offset": offsets}
+
+
+def _completion_body(response: Any, model: str) -> dict:
+    choices = []
+    for c in response.choices:
+        logprobs = _completion_logprobs(c.logprobs["content"], 0) if c.logprobs else None
+        choices.append({"index": c.index, "text": c.message["content"], "finish_reason": c.finish_reason,
+                        "logprobs": logprobs})
+    return {"id": "cmpl-" + response.id.split("-", 1)[-1], "object": "text_completion", "created": response.created,
+            "model": model, "choices": choices, "usage": _usage(response.usage)}
+
+
+class EventStream:
+    """A server-sent-events response that stops its source as soon as the client disconnects."""
+
+    def __init__(self, source: AsyncIterator[bytes]):
+        self.source = source
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        gone = asyncio.Event()
+
+        async def listen() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    gone.set()
+                    return
+
+        listener = asyncio.ensure_future(listen())
+        try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream; charset=utf-8"),
+                                    (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]})
+            async for chunk in self.source:
+                if gone.is_set():
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not gone.is_set():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            listener.cancel()
+            await self.source.aclose()
+
+
+def _sse(data: Any) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+
+# --- the app ----------------------------------------------------------------------------------------
+
+class Server:
+    """The routes, bound to one engine and the deploy arguments."""
+
+    def __init__(self, engine: Any, *, served_model_name: str, api_key: Optional[str] = None,
+                 owned_by: str = "swift", max_logprobs: int = 20, verbose: bool = True, log_interval: int = 20):
+        self.engine = engine
+        self.model_name = served_model_name
+        self.api_key = api_key
+        self.owned_by = owned_by
+        self.max_logprobs = max_logprobs
+        self.verbose = verbose
+        self.log_interval = log_interval
+        self.created = int(time.time())
+        self.in_flight = 0
+
+    def models(self) -> list[str]:
+        return [self.model_name] + [a for a in getattr(self.engine, "adapter_names", ()) if a != self.model_name]
+
+    def _adapter(self, data: dict) -> Optional[str]:
+        model = data.get("model")
+        if model is None or model == self.model_name:
+            return None
+        if not isinstance(model, str):
+            raise InferError("'model' must be a string", "model")
+        if model in getattr(self.engine, "adapter_names", ()):
+            return model
+        raise InferError(f"The model `{model}` does not exist; served: {', '.join(self.models())}", "model",
+                         status=404, code="model_not_found")
+
+    def _authorized(self, request: Any) -> bool:
+        if not self.api_key:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and token.strip() == self.api_key
+
+    async def _body(self, request: Any) -> dict:
+        raw = await request.body()
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InferError(f"the request body is not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise InferError("the request body must be a JSON object")
+        return data
+
+    def create_app(self) -> Any:
+        import contextlib
+
+        from fastapi import FastAPI, Request
+        from starlette.exceptions import HTTPException
+
+        server = self
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Any):
+            task = asyncio.ensure_future(server._log_stats()) if server.log_interval and server.log_interval > 0 else None
+            yield
+            if task is not None:
+                task.cancel()
+
+        app = FastAPI(title="swiftk deploy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+        @app.exception_handler(HTTPException)
+        async def http_error(request: Request, exc: HTTPException) -> Any:
+            message = {404: f"no route {request.method} {request.url.path}",
+                       405: f"method {request.method} not allowed on {request.url.path}"}.get(exc.status_code,
+                                                                                             str(exc.detail))
+            return _error(exc.status_code, message)
+
+        @app.exception_handler(Exception)
+        async def server_error(request: Request, exc: Exception) -> Any:
+            logger.exception("deploy: %s %s failed", request.method, request.url.path)
+            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+        @app.get("/health")
+        async def health() -> Any:
+            stats = server.engine.stats() or {}
+            return _json({"status": "ok", **stats})
+
+        @app.get("/v1/models")
+        async def models(request: Request) -> Any:
+            if not server._authorized(request):
+                return server._unauthorized()
+            data = [{"id": name, "object": "model", "created": server.created, "owned_by": server.owned_by}
+                    for name in server.models()]
+            return _json({"object": "list", "data": data})
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> Any:
+            return await server.handle(request, chat=True)
+
+        @app.post("/v1/completions")
+        async def completions(request: Request) -> Any:
+            return await server.handle(request, chat=False)
+
+        return app
+
+    def _unauthorized(self) -> Any:
+        return _error(401, "Incorrect or missing API key: send 'Authorization: Bearer <api_key>'",
+                      code="invalid_api_key")
+
+    async def handle(self, request: Any, chat: bool) -> Any:
+        if not self._authorized(request):
+            return self._unauthorized()
+        started = time.perf_counter()
+        try:
+            data = await self._body(request)
+            adapter = self._adapter(data)
+            config = _config(data, self.max_logprobs, chat)
+            if chat:
+                infer_request = InferRequest(_messages(data), tools=data.get("tools") or None, adapter=adapter)
+            else:
+                prompt = data.get("prompt")
+                if isinstance(prompt, list) and len(prompt) == 1:
+                    prompt = prompt[0]
+                if not isinstance(prompt, str) or not prompt:
+                    raise InferError("'prompt' must be a non-empty string (one prompt per request)", "prompt")
+                if data.get("echo") or data.get("suffix"):
+                    raise InferError("'echo' and 'suffix' are not supported", "echo" if data.get("echo") else "suffix")
+                infer_request = InferRequest([], prompt=prompt, adapter=adapter)
+            model = data.get("model") or self.model_name
+            if config.stream:
+                return await self._stream(request, infer_request, config, model, chat, data)
+            response = await self._complete(request, infer_request, config)
+            if response is None:      # the client went away
+                from starlette.responses import Response
+
+                return Response(status_code=499)
+        except InferError as exc:
+            return _error(exc.status, exc.message, exc.param, exc.code)
+        if self.verbose:
+            logger.info("%s %s: %d prompt + %d completion tokens in %.3fs", "chat" if chat else "completion",
+                        model, response.usage.prompt_tokens, response.usage.completion_tokens,
+                        time.perf_counter() - started)
+        return _json(_chat_body(response, model) if chat else _completion_body(response, model))
+
+    async def _complete(self, request: Any, infer_request: InferRequest, config: RequestConfig) -> Any:
+        """The engine's answer, or None when the client disconnects first (the request is cancelled)."""
+        task = asyncio.ensure_future(self._infer(infer_request, config))
+
+        async def gone() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+
+        watcher = asyncio.ensure_future(gone())
+        self.in_flight += 1
+        try:
+            done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.in_flight -= 1
+            watcher.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        return None
+
+    async def _infer(self, infer_request: InferRequest, config: RequestConfig) -> Any:
+        return await self.engine.infer_async(infer_request, config, strict=True)
+
+    async def _stream(self, request: Any, infer_request: InferRequest, config: RequestConfig, model: str,
+                      chat: bool, data: dict) -> Any:
+        source = self.engine.infer_stream_async(infer_request, config, strict=True)
+        try:
+            first = await source.__anext__()     # the request's errors surface here, before the 200
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await source.aclose()
+            raise
+        include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+        server = self
+
+        async def events() -> AsyncIterator[bytes]:
+            server.in_flight += 1
+            usage = None
+            try:
+                chunk = first
+                while chunk is not None:
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    yield _sse(server._chunk_body(chunk, model, chat, include_usage))
+                    try:
+                        chunk = await source.__anext__()
+                    except StopAsyncIteration:
+                        chunk = None
+                if include_usage and usage is not None:
+                    yield _sse({"id": first.id if first else "", "object": "chat.completion.chunk" if chat
+                                else "text_completion", "created": int(time.time()), "model": model,
+                                "choices": [], "usage": _usage(usage)})
+            except InferError as exc:
+                yield _sse(exc.to_dict())
+            except Exception as exc:  # the stream already started: report in-band
+                logger.exception("deploy: stream failed")
+                yield _sse(InferError(f"internal error: {exc}", status=500).to_dict())
+            finally:
+                server.in_flight -= 1
+                await source.aclose()
+            yield b"data: [DONE]\n\n"
+
+        return EventStream(events())
+
+    def _chunk_body(self, chunk: Any, model: str, chat: bool, include_usage: bool) -> dict:
+        usage = None if include_usage or chunk.usage is None else _usage(chunk.usage)
+        if chat:
+            body = {"id": chunk.id, "object": "chat.completion.chunk", "created": chunk.created, "model": model,
+                    "choices": [{"index": c.index, "delta": c.delta, "finish_reason": c.finish_reason,
+                                 "logprobs": c.logprobs} for c in chunk.choices]}
+        else:
+            body = {"id": "cmpl-" + chunk.id.split("-", 1)[-1], "object": "text_completion",
+                    "created": chunk.created, "model": model,
+                    "choices": [{"index": c.index, "text": c.delta.get("content", ""),
+                                 "finish_reason": c.finish_reason,
+                                 "logprobs": _completion_logprobs(c.logprobs["content"], 0) if c.logprobs else None}
+                                for c in chunk.choices]}
+        if usage is not None:
+            body["usage"] = usage
+        return body
+
+    async def _log_stats(self) -> None:
+        last = self.engine.stats() or {}
+        last_time = time.perf_counter()
+        while True:
+            await asyncio.sleep(self.log_interval)
+            stats = self.engine.stats() or {}
+            now = time.perf_counter()
+            prompt = stats.get("prompt_tokens", 0) - last.get("prompt_tokens", 0)
+            generated = stats.get("generation_tokens", 0) - last.get("generation_tokens", 0)
+            if prompt or generated or stats.get("running"):
+                elapsed = max(now - last_time, 1e-9)
+                logger.info("prompt %.1f tokens/s, generation %.1f tokens/s, running %d, waiting %d",
+                            prompt / elapsed, generated / elapsed, stats.get("running", 0), stats.get("waiting", 0))
+            last, last_time = stats, now
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[swiftk] %(message)s"))
+    for name in ("swiftk.deploy", "swiftk.infer"):
+        log = logging.getLogger(name)
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def run_deploy(args: Any) -> int:
+    """``swiftk deploy``: load the engine, then serve until SIGTERM/SIGINT."""
+    import os
+
+    _setup_logging()
+    host, port = args.get("host") or "0.0.0.0", int(args.get("port") or 8000)
+    if host not in _LOOPBACK and not args.get("api_key"):
+        logger.warning("WARNING: listening on %s without --api_key: anyone who can reach this machine can use "
+                       "the model; pass --api_key or --host 127.0.0.1", host)
+    from swiftk_infer.command import build_engine
+
+    engine = build_engine(args)
+    name = args.get("served_model_name") or engine.model_name
+    server = Server(engine, served_model_name=name, api_key=args.get("api_key"),
+                    owned_by=args.get("owned_by") or "swift", max_logprobs=int(args.get("max_logprobs") or 0),
+                    verbose=bool(args.get("verbose", True)), log_interval=int(args.get("log_interval") or -1))
+    app = server.create_app()
+    import uvicorn
+
+    class _Uvicorn(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.should_exit:
+                return
+            bound = [s.getsockname() for srv in self.servers for s in (srv.sockets or [])]
+            where = bound[0] if bound else (host, port)
+            shown = f"[{where[0]}]" if ":" in str(where[0]) else where[0]
+            print(f"[swiftk] serving {', '.join(server.models())} at http://{shown}:{where[1]}/v1 "
+                  f"(pid {os.getpid()})", flush=True)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=None, lifespan="on")
+    try:
+        _Uvicorn(config).run()
+    finally:
+        engine.close()
+    return 0
