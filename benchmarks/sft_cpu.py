@@ -119,18 +119,27 @@ def main() -> None:
                 cmd = [sys.executable, os.path.join(SUPPORT, "trl_sft.py"), model, data, out, train_type,
                        str(packing).lower()]
             else:
+                # ms-swift 4 renamed --train_type to --tuner_type
                 cmd = [MSWIFT, "sft", "--model", model, "--model_type", "qwen2", "--template", "qwen2_5",
-                       "--check_model", "false", "--dataset", data, "--train_type", train_type,
+                       "--check_model", "false", "--dataset", data, "--tuner_type", train_type,
                        "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--max_length", "256",
                        "--split_dataset_ratio", "0", "--save_strategy", "no", "--report_to", "none",
                        "--gradient_checkpointing", "false", "--output_dir", out]
-            result = measure(cmd, env)
+            try:
+                result = measure(cmd, env)
+            except RuntimeError as exc:  # report the others; say which failed
+                print(f"{config}: {str(exc).splitlines()[0][:200]} ... failed", flush=True)
+                continue
             result["tokens_per_s"], result["maxrss_mib"] = speed_and_memory(kind, result, out)
             results[config].append(result)
+            print(f"{config}: wall {result['wall']:.1f} s, first step {result['first_step']:.2f} s, "
+                  f"{result['tokens_per_s']:.0f} tokens/s", flush=True)
             shutil.rmtree(out, ignore_errors=True)
     print(f"\n{opts.rows} rows, batch 8, max_length 256, 1 epoch, OMP_NUM_THREADS=1, median of {opts.repeats}")
     print(f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'1st step s':>12}{'tokens/s':>10}{'peak RSS MiB':>14}")
     for (kind, train_type, packing), rows in results.items():
+        if not rows:
+            continue
         med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
         print(f"{kind:<10}{train_type:<7}{str(packing):<9}{med('wall'):>8.1f}{med('first_step'):>12.2f}"
               f"{med('tokens_per_s'):>10.0f}{max(r['maxrss_mib'] for r in rows):>14.0f}")

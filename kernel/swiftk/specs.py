@@ -148,9 +148,10 @@ class TrainerSpec:
     - ``encode(template, args, dataset) -> fn(row) -> dict``: what each standard row becomes for
       ``trainer_cls`` (default: ``template.encode``).  It may raise ``UsageError`` when ``dataset``
       lacks a column it needs; ``fn`` raises ``ValueError`` to drop one row.
-    - ``ref_model``: the trainer takes a frozen reference model.  The pipeline loads one
-      (``--ref_model``, else ``--model`` again) for full-parameter tuners or when ``--ref_model`` is
-      given; with an adapter tuner the trainer uses the base model (adapters disabled).
+    - ``ref_model``: the trainer takes ``ref_model=``, a frozen reference model.  The pipeline loads
+      ``--ref_model`` when given; otherwise, when the tuned model cannot disable its adapters (full
+      training, non-peft tuners), ``--model`` again; for a peft model it passes ``None`` and the
+      trainer uses the model with its adapters disabled (the base model).
     """
 
     trainer_cls: Ref

@@ -53,6 +53,10 @@ def run(args: Any) -> int:
     adapters = list(args.get("adapters") or [])
     if not adapters:
         raise UsageError("--merge_lora needs --adapters: the checkpoint folder(s) to merge into the base model")
+    tuners = [tuner_of(path) for path in adapters]  # before loading anything: unknown or unmergeable tuners
+    for train_type, spec in tuners:
+        if spec.merge is None:
+            merge_tuned(None, train_type, spec)
     output_dir = args.get("output_dir")
     check_output_dir(output_dir, bool(args.get("exist_ok")))
 

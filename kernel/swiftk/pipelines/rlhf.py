@@ -1,5 +1,5 @@
-"""``swiftk rlhf``: the trainer of ``--rlhf_type`` → model and template → reference model → data →
-encoding → tuner → trainer → train → save.
+"""``swiftk rlhf``: the trainer of ``--rlhf_type`` → model and template → data, encoded for that
+trainer → tuner → reference model → trainer → train → save.
 
 Read it like ``pipelines/sft.py``: every step is a registry look-up or a hook.  What differs
 between dpo, kto, rm, ppo, grpo or a plugin's own type lives in that type's
@@ -27,9 +27,6 @@ def run(args: Any) -> int:
     if spec.prepare_args is not None:
         _load(spec.prepare_args)(args)
         save_args(args)   # args.json records what the type completed (rm: task_type seq_cls)
-    if args.get("packing"):
-        raise UsageError(f"--packing true: not supported by --rlhf_type {args.rlhf_type} (pairs and prompts "
-                         f"are not packed); remove --packing")
     check_resume_folder(args.get("resume_from_checkpoint"))
     from transformers import set_seed
 
@@ -39,13 +36,7 @@ def run(args: Any) -> int:
     model, processor, model_info = load_model_and_processor(args)
     template = get_template(args, processor, model_info, mode="train")
 
-    # 2. the frozen reference model: for full-parameter training, or when --ref_model names one
-    #    (with an adapter the trainer disables the adapter instead)
-    ref_model = None
-    if spec.ref_model and (args.get("ref_model") or getattr(tuner, "full_parameter", False)):
-        ref_model = load_reference_model(args)
-
-    # 3. the data, as standard rows, encoded into what this type's trainer reads
+    # 2. the data, as standard rows, encoded into what this type's trainer reads
     train_dataset, val_dataset = load_datasets(args)
     lazy = bool(args.get("lazy_tokenize"))
     encode = dict(num_proc=args.dataset_num_proc, lazy=lazy, strict=args.strict)
@@ -54,8 +45,14 @@ def run(args: Any) -> int:
     if val_dataset is not None:
         val_dataset = encode_dataset(val_dataset, make_encoder(template, args, val_dataset), **encode)
 
-    # 4. the tuner wraps the model (lora, full, ... : whatever --train_type names)
+    # 3. the tuner wraps the model (lora, full, ... : whatever --train_type names)
     model = _load(tuner.prepare)(model, args)
+
+    # 4. the frozen reference model, when the type has one: --ref_model if given; else the model itself
+    #    with its adapters disabled (peft tuners), or a second copy of --model (full and other tuners)
+    ref_model = None
+    if spec.ref_model and (args.get("ref_model") or not callable(getattr(model, "disable_adapter", None))):
+        ref_model = load_reference_model(args)
 
     # 5. the trainer, its trl config and every registered callback that applies
     config_cls = _load(spec.args_cls) if spec.args_cls else None

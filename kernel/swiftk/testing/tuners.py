@@ -20,7 +20,9 @@ What the suite checks, on a tiny model (``swiftk/tiny-chat`` by default, from sw
    ``N`` equals both the model's real count of trainable parameters and the tuner's formula;
 3. the final checkpoint reloads **in a fresh process** (``--adapters CHECKPOINT``, the tuner's
    ``TunerSpec.load``, or ``--model CHECKPOINT`` for full-parameter training) with logits
-   identical to the trained model's (``torch.allclose``, fp32 tolerances ``atol``/``rtol``);
+   identical to the trained model's (``torch.allclose``, fp32 tolerances ``atol``/``rtol``): a
+   process that never saw the training run, started once per session and given a fresh plugin host
+   for each reload (``SWIFTK_CONTRACT_ISOLATED=1``: a new process for every reload);
 4. where the tuner can merge (``TunerSpec.merge``), the merged model gives the same logits, and so
    does the merged model written as a full model folder and loaded with ``AutoModelForCausalLM``;
    a tuner that cannot merge refuses with a one-line ``UsageError``.
@@ -28,7 +30,8 @@ What the suite checks, on a tiny model (``swiftk/tiny-chat`` by default, from sw
 The plugin under test must be installed (its entry point), or listed in ``plugins`` as importable
 module names that the suite registers in the training and the reloading process alike.  The suite
 needs swift-plugin-sft (trainer), swift-plugin-models and swift-plugin-datasets, and the demo model
-(or another ``model``).  ``python -m swiftk.testing.tuners reload SPEC.json`` is the fresh process.
+(or another ``model``).  ``python -m swiftk.testing.tuners reload SPEC.json`` reloads one checkpoint
+(``serve`` reads such paths on stdin).
 """
 from __future__ import annotations
 
@@ -244,8 +247,13 @@ def _hooks_of(capture: _Capture) -> Any:
 
 def reload_in_fresh_process(run: TunedRun, workdir: str, *, full_parameter: bool = False, merge: bool = True,
                             plugins: tuple = (), timeout: float = 300) -> dict:
-    """Reload ``run.checkpoint`` in a new Python process; returns its logits (``reload``, and with
-    ``merge``: ``merged``, ``merged_saved``) or the merge refusal (``merge_error``)."""
+    """Reload ``run.checkpoint`` in another Python process, one that never saw the training run; returns
+    its logits (``reload``, and with ``merge``: ``merged``, ``merged_saved``) or the merge refusal
+    (``merge_error``).
+
+    The reloading process is started once per test session and serves every reload, each with a fresh
+    plugin host (starting Python, torch and transformers once per reload would double the suite's
+    time).  ``SWIFTK_CONTRACT_ISOLATED=1`` starts a new process for each reload instead."""
     import torch
 
     os.makedirs(workdir, exist_ok=True)
@@ -258,11 +266,89 @@ def reload_in_fresh_process(run: TunedRun, workdir: str, *, full_parameter: bool
     spec_path = os.path.join(workdir, "reload.json")
     with open(spec_path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, "-m", "swiftk.testing.tuners", "reload", spec_path], capture_output=True,
-                          text=True, env=env, timeout=timeout)
-    assert proc.returncode == 0, f"reloading {run.checkpoint} in a fresh process failed:\n{proc.stderr[-4000:]}"
+    if os.environ.get("SWIFTK_CONTRACT_ISOLATED", "").lower() in ("1", "true", "yes"):
+        proc = subprocess.run([sys.executable, "-m", "swiftk.testing.tuners", "reload", spec_path],
+                              capture_output=True, text=True, env=_child_env(), timeout=timeout)
+        assert proc.returncode == 0, f"reloading {run.checkpoint} in a fresh process failed:\n{proc.stderr[-4000:]}"
+    else:
+        _worker().request(spec_path, run.checkpoint)
     return torch.load(out_path)
+
+
+def _child_env() -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+class _ReloadWorker:
+    """``python -m swiftk.testing.tuners serve``: reads spec paths on stdin, answers one line each."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.log = tempfile.NamedTemporaryFile(prefix="swiftk-reload-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen([sys.executable, "-m", "swiftk.testing.tuners", "serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=_child_env())
+
+    def request(self, spec_path: str, checkpoint: str) -> None:
+        assert self.proc.poll() is None, f"the reloading process exited:\n{self._log_tail()}"
+        self.proc.stdin.write(spec_path + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        if not answer:
+            raise AssertionError(f"the reloading process died while reloading {checkpoint}:\n{self._log_tail()}")
+        if answer.startswith("error "):
+            raise AssertionError(f"reloading {checkpoint} in a fresh process failed:\n{json.loads(answer[6:])}")
+
+    def _log_tail(self) -> str:
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()[-4000:]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        with contextlib.suppress(OSError):
+            os.unlink(self.log.name)
+
+
+_WORKER: Optional[_ReloadWorker] = None
+
+
+def _worker() -> _ReloadWorker:
+    global _WORKER
+    if _WORKER is None or _WORKER.proc.poll() is not None:
+        import atexit
+
+        _WORKER = _ReloadWorker()
+        atexit.register(_WORKER.close)
+    return _WORKER
+
+
+def _serve_main() -> int:
+    import traceback
+
+    from swiftk.testing import HostScope
+
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # whatever the loaders print must not mix with the answers
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        spec_path = line.strip()
+        if not spec_path:
+            continue
+        try:
+            with HostScope(autoload=True):
+                _reload_main(spec_path)
+            protocol.write("ok\n")
+        except BaseException:  # report, keep serving
+            protocol.write("error " + json.dumps(traceback.format_exc()) + "\n")
+        protocol.flush()
+    return 0
 
 
 def _reload_main(spec_path: str) -> int:
@@ -420,8 +506,10 @@ class TunerContract:
         assert any(f.endswith(".safetensors") for f in reloaded["merged_files"])
 
 
-if __name__ == "__main__":  # python -m swiftk.testing.tuners reload SPEC.json
+if __name__ == "__main__":  # python -m swiftk.testing.tuners reload SPEC.json | serve
     if len(sys.argv) == 3 and sys.argv[1] == "reload":
         sys.exit(_reload_main(sys.argv[2]))
-    sys.stderr.write("usage: python -m swiftk.testing.tuners reload SPEC.json\n")
+    if len(sys.argv) == 2 and sys.argv[1] == "serve":
+        sys.exit(_serve_main())
+    sys.stderr.write("usage: python -m swiftk.testing.tuners reload SPEC.json | serve\n")
     sys.exit(2)

@@ -12,11 +12,32 @@ HELP = ("Commands: 'exit' quits, 'clear' clears the history, 'reset-system' sets
         "'multi-line' switches to multi-line input (end a message with '#'), 'single-line' switches back.")
 
 
+def apply_ckpt_dir(args: Any) -> None:
+    """``--ckpt_dir``: an adapter folder joins ``--adapters``; a full checkpoint becomes ``--model``."""
+    ckpt = args.get("ckpt_dir")
+    if not ckpt:
+        return
+    from swiftk.errors import UsageError
+
+    if not os.path.isdir(ckpt):
+        raise UsageError(f"--ckpt_dir {ckpt}: no such folder")
+    if os.path.isfile(os.path.join(ckpt, "adapter_config.json")):
+        adapters = list(args.get("adapters") or [])
+        if ckpt not in adapters:
+            args.adapters = [ckpt] + adapters
+    elif os.path.isfile(os.path.join(ckpt, "config.json")):
+        args.model = ckpt
+    else:
+        raise UsageError(f"--ckpt_dir {ckpt}: neither an adapter (adapter_config.json) nor a model (config.json)")
+
+
 def build_engine(args: Any):
     """The engine ``--infer_backend`` names, built from the arguments."""
     from swiftk.host import get_host
     from swiftk.registry import is_lazy_reference, resolve_reference
 
+    if "ckpt_dir" in args:
+        apply_ckpt_dir(args)
     spec = get_host().get("infer_engines", args.infer_backend)
     engine_cls = resolve_reference(spec.engine_cls) if is_lazy_reference(spec.engine_cls) else spec.engine_cls
     return engine_cls.from_args(args)

@@ -174,11 +174,19 @@ def _completion_body(response: Any, model: str) -> dict:
             "model": model, "choices": choices, "usage": _usage(response.usage)}
 
 
-class EventStream:
+from starlette.responses import Response as _Response  # noqa: E402  (deploy.py is imported by `swiftk deploy` only)
+
+
+class EventStream(_Response):
     """A server-sent-events response that stops its source as soon as the client disconnects."""
+
+    media_type = "text/event-stream"
 
     def __init__(self, source: AsyncIterator[bytes]):
         self.source = source
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = []
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         gone = asyncio.Event()
@@ -489,6 +497,10 @@ def run_deploy(args: Any) -> int:
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=None, lifespan="on")
+    import gc
+
+    gc.collect()
+    gc.freeze()     # the ~10^6 objects of torch, transformers and the app: no full collection walks them again
     try:
         _Uvicorn(config).run()
     finally:

@@ -12,3 +12,8 @@ def register_infer_engines(register):
 def register_commands(register):
     register("infer", "swiftk_infer.command:run_infer")
     register("deploy", "swiftk_infer.deploy:run_deploy")
+
+
+@swiftk.hookimpl
+def register_arguments(register):
+    register("ckpt_dir", "swiftk_infer.arguments:CkptDirArguments", commands=["infer", "deploy"])

@@ -35,6 +35,9 @@ def check_common(args: Any) -> None:
     if args.get("loss_type"):
         raise UsageError(f"--loss_type {args.loss_type}: sft loss functions do not apply to --rlhf_type {kind} "
                          f"(its loss is the algorithm's own); remove --loss_type")
+    if args.get("packing"):
+        raise UsageError(f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); "
+                         f"remove --packing")
     if args.get("lazy_tokenize"):
         raise UsageError(f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "
                          f"encoded datasets.Dataset); remove it")

@@ -6,7 +6,7 @@ the argument checks and config values (:mod:`swiftk_rlhf.args`) and the row enco
 (:mod:`swiftk_rlhf.encode`).
 """
 import swiftk
-from swiftk.specs import TrainerSpec
+from swiftk.specs import EngineSpec, TrainerSpec
 
 _A = "swiftk_rlhf.args"
 _E = "swiftk_rlhf.encode"
@@ -40,3 +40,9 @@ SPECS = {
 def register_trainers(register):
     for name, spec in SPECS.items():
         register(name, spec)
+
+
+@swiftk.hookimpl
+def register_infer_engines(register):
+    # a reward model (--rlhf_type rm) in swiftk infer/deploy: each conversation's score
+    register("reward", EngineSpec(engine_cls="swiftk_rlhf.engine:RewardEngine"))

@@ -258,14 +258,18 @@ class _PPOTrainer(Trainer):
             unwrapped.value_model.save_pretrained(os.path.join(output_dir, "value_model"), safe_serialization=True)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-        policy = self.accelerator.unwrap_model(self.model).policy
-        super()._load_from_checkpoint(resume_from_checkpoint, model=policy)
+        wrapper = self.model
+        unwrapped = self.accelerator.unwrap_model(wrapper)
+        self.model = unwrapped.policy      # the Trainer's loader (full weights or an adapter) reads self.model
+        try:
+            super()._load_from_checkpoint(resume_from_checkpoint, model=unwrapped.policy)
+        finally:
+            self.model = wrapper
         value_file = os.path.join(resume_from_checkpoint, "value_model", "model.safetensors")
         if os.path.isfile(value_file):
             from safetensors.torch import load_file
 
-            value_model = self.accelerator.unwrap_model(self.model).value_model
-            value_model.load_state_dict(load_file(value_file), strict=False)
+            unwrapped.value_model.load_state_dict(load_file(value_file), strict=False)
 
     # -- the PPO loop ------------------------------------------------------------------------------
     def train(self, resume_from_checkpoint: Optional[str] = None, **kwargs: Any):

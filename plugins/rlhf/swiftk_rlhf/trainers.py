@@ -9,7 +9,9 @@ each ``_prepare_dataset``/``tokenize_row`` override only lets them through.
 """
 from __future__ import annotations
 
-from typing import Any
+import copy
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import trl
 from trl.experimental.cpo import CPOTrainer as _TrlCPOTrainer
@@ -37,6 +39,17 @@ class _SftOnlyHidden:
 
     def __contains__(self, name: str) -> bool:
         return name in self._args
+
+
+def columns(dataset: Any) -> set:
+    """Column names, also of a streamed dataset (from its first row)."""
+    names = getattr(dataset, "column_names", None)
+    if names:
+        return set(names)
+    try:
+        return set(next(iter(dataset)))
+    except StopIteration:
+        return set()
 
 
 def count_tokens(inputs: dict) -> int:
@@ -67,6 +80,28 @@ class RLHFTrainerMixin:
                                                               ignore_keys=ignore_keys)
 
 
+@contextmanager
+def _frozen_ref_adapter(model: Any) -> Iterator[None]:
+    """While trl's trainer is built: the "ref" adapter it copies from the trained one is added frozen
+    (``inference_mode``), so tuners that allow one trainable adapter only (AdaLoRA) accept it."""
+    add = getattr(model, "add_adapter", None)
+    if add is None or not isinstance(getattr(model, "peft_config", None), dict):
+        yield
+        return
+
+    def add_frozen(adapter_name: str, peft_config: Any, *args: Any, **kwargs: Any) -> Any:
+        if adapter_name == "ref":
+            peft_config = copy.copy(peft_config)
+            peft_config.inference_mode = True
+        return add(adapter_name, peft_config, *args, **kwargs)
+
+    model.add_adapter = add_frozen
+    try:
+        yield
+    finally:
+        del model.add_adapter
+
+
 def _drop_ref_adapter(model: Any) -> None:
     """With an adapter tuner the reference is the base model, adapters disabled (as in ms-swift); trl would
     otherwise freeze a copy of the starting adapter as "ref" (which also lands in every checkpoint)."""
@@ -79,13 +114,14 @@ def _drop_ref_adapter(model: Any) -> None:
 class DPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.DPOTrainer):
     """``--rlhf_type dpo``."""
 
-    def __init__(self, *args: Any, ref_model: Any = None, **kwargs: Any):
-        super().__init__(*args, ref_model=ref_model, **kwargs)
+    def __init__(self, *args: Any, model: Any = None, ref_model: Any = None, **kwargs: Any):
+        with _frozen_ref_adapter(model):
+            super().__init__(*args, model=model, ref_model=ref_model, **kwargs)
         if ref_model is None:
             _drop_ref_adapter(self.model)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-        if "prompt_ids" in (dataset.column_names or ()):
+        if "prompt_ids" in columns(dataset):
             return dataset  # encoded by our template, already within --max_length
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
 
@@ -93,24 +129,24 @@ class DPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.DPOTrainer):
 class KTOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.KTOTrainer):
     """``--rlhf_type kto``: ``label`` rows, or preference rows split into a desirable and an undesirable one."""
 
-    def __init__(self, *args: Any, ref_model: Any = None, **kwargs: Any):
-        super().__init__(*args, ref_model=ref_model, **kwargs)
+    def __init__(self, *args: Any, model: Any = None, ref_model: Any = None, **kwargs: Any):
+        with _frozen_ref_adapter(model):
+            super().__init__(*args, model=model, ref_model=ref_model, **kwargs)
         if ref_model is None:
             _drop_ref_adapter(self.model)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-        if "kto_completions" not in (dataset.column_names or ()):
+        names = columns(dataset)
+        if "kto_completions" not in names:
             return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-        dataset = dataset.map(_unpair, batched=True, remove_columns=dataset.column_names,
-                              desc=f"Unpairing {dataset_name} dataset")
+        dataset = dataset.map(_unpair, batched=True, remove_columns=sorted(names))
         if self.calculate_KL:
             # trl's KL estimate: each prompt with the completion of its neighbour in the same (sequential) batch
             def add_kl_completion_ids(batch: dict) -> dict:
                 batch["KL_completion_ids"] = [batch["completion_ids"][-1]] + batch["completion_ids"][:-1]
                 return batch
 
-            dataset = dataset.map(add_kl_completion_ids, batched=True, batch_size=args.per_device_train_batch_size,
-                                  desc=f"Extracting KL {dataset_name} dataset")
+            dataset = dataset.map(add_kl_completion_ids, batched=True, batch_size=args.per_device_train_batch_size)
         return dataset
 
 

@@ -24,10 +24,9 @@ def read_logs(path: str) -> list[dict]:
 
 def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVES) -> list[str]:
     """Write ``images_dir/<key>.png`` for each key present; returns the written paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # the object API with the Agg canvas: no pyplot (slow to import, global state, not thread-safe)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     rows = read_logs(logging_jsonl)
     written = []
@@ -38,7 +37,9 @@ def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVE
             continue
         os.makedirs(images_dir, exist_ok=True)
         steps, values = zip(*points)
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        fig = Figure(figsize=(6, 4), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
         ax.plot(steps, values, marker="o" if len(points) < 30 else None, linewidth=1.2)
         ax.set_xlabel("step")
         ax.set_ylabel(key)
@@ -48,7 +49,6 @@ def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVE
         path = os.path.join(images_dir, key.replace("/", "_") + ".png")
         tmp = path + ".tmp.png"
         fig.savefig(tmp)
-        plt.close(fig)
         os.replace(tmp, path)
         written.append(path)
     return written

@@ -1,0 +1,1 @@
+"""swift-plugin-galore: GaLore and Q-GaLore optimizers for --use_galore."""

@@ -1,0 +1,1 @@
+"""swift-plugin-liger: --use_liger (CUDA only)."""

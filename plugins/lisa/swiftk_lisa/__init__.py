@@ -1,0 +1,1 @@
+"""swift-plugin-lisa: LISA layer sampling for full training."""

@@ -1,0 +1,1 @@
+"""swift-plugin-reft: --train_type reft (representation fine-tuning)."""

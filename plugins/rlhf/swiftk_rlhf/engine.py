@@ -1,0 +1,94 @@
+"""``--infer_backend reward``: a reward model (the output of ``--rlhf_type rm``) in ``swiftk infer``/``deploy``.
+
+A reward model does not generate: each request's conversation is scored, and the answer's content
+is the score (``"1.2345"``), as ms-swift's pt engine answers for a reward model.  A conversation
+that ends with an assistant message scores that answer; one that ends with a user message scores
+the prompt (up to the assistant prefix).
+
+    swiftk infer --adapters output/rm/checkpoint-20 --infer_backend reward       # LoRA rm
+    swiftk infer --model output/rm/checkpoint-20 --infer_backend reward          # full rm
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any, Iterator, Optional
+
+from swiftk.errors import UsageError
+from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferRequest,
+                          RequestConfig, StreamChoice, Usage)
+
+
+class RewardEngine(InferEngine):
+    """Scores conversations with a one-output sequence classifier."""
+
+    def __init__(self, model: Any, template: Any, *, model_name: str = "model", max_batch_size: int = 8):
+        from swiftk_rlhf.encode import causal_template
+
+        self.model = model.eval()
+        self.template = causal_template(template)
+        self.model_name = model_name
+        self.max_batch_size = max(1, int(max_batch_size or 1))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_args(cls, args: Any) -> "RewardEngine":
+        from swiftk.pipelines.model import get_template, load_model_and_processor
+        from swiftk.pipelines.rlhf import derived_args
+
+        args = derived_args(args, task_type="seq_cls", num_labels=1)
+        model, processor, info = load_model_and_processor(args)
+        for path in list(args.get("adapters") or []):
+            import os
+
+            from peft import PeftModel
+
+            if not os.path.isfile(os.path.join(path, "adapter_config.json")):
+                raise UsageError(f"--adapters: {path} has no adapter_config.json")
+            model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        if getattr(model.config, "num_labels", 1) != 1:
+            raise UsageError(f"--infer_backend reward: {args.model} has {model.config.num_labels} outputs; a reward "
+                             f"model has one (train it with swiftk rlhf --rlhf_type rm)")
+        template = get_template(args, processor, info, mode="train")
+        name = args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
+        return cls(model, template, model_name=name, max_batch_size=args.get("max_batch_size") or 8)
+
+    def _ids(self, request: InferRequest) -> list[int]:
+        row: dict[str, Any] = {"messages": list(request.messages)}
+        if request.tools:
+            import json
+
+            row["tools"] = json.dumps(request.tools, ensure_ascii=False)
+        answered = bool(row["messages"]) and row["messages"][-1].get("role") == "assistant"
+        return list(self.template.encode(row, add_generation_prompt=not answered)["input_ids"])
+
+    def score(self, requests: list[InferRequest]) -> list[tuple[float, int]]:
+        """``(reward, tokens)`` of each request's conversation."""
+        import torch
+
+        tokenizer = self.template.tokenizer
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        device = next(self.model.parameters()).device
+        out: list[tuple[float, int]] = []
+        for start in range(0, len(requests), self.max_batch_size):
+            encoded = [self._ids(r) for r in requests[start:start + self.max_batch_size]]
+            width = max(len(e) for e in encoded)
+            ids = torch.tensor([e + [pad] * (width - len(e)) for e in encoded], device=device)
+            mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in encoded], device=device)
+            with self._lock, torch.no_grad():
+                logits = self.model(input_ids=ids, attention_mask=mask).logits
+            out.extend((float(v), len(e)) for v, e in zip(logits[:, 0].tolist(), encoded))
+        return out
+
+    def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
+              *, use_tqdm: bool = False) -> list[ChatCompletionResponse]:
+        return [ChatCompletionResponse(self.model_name, [Choice(0, {"role": "assistant", "content": f"{s:.4f}"},
+                                                                "stop")], Usage(n, 0, n))
+                for s, n in self.score(list(requests))]
+
+    def infer_stream(self, request: InferRequest,
+                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
+        (s, n), = self.score([request])
+        yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(0, {"role": "assistant",
+                                                                              "content": f"{s:.4f}"}, "stop")],
+                                           f"chatcmpl-{uuid.uuid4().hex}", Usage(n, 0, n))

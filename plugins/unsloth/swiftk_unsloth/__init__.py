@@ -1,0 +1,1 @@
+"""swift-plugin-unsloth: --tuner_backend unsloth (CUDA only)."""
