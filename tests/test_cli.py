@@ -121,9 +121,9 @@ def test_installed_but_disabled_plugin_is_named(bare_swiftk, tmp_path):
 
 
 def test_plugin_owned_argument_without_its_plugin(swiftk):
-    result = swiftk("sft", "--use_galore", "true", "--print_args")
+    result = swiftk("rlhf", "--swanlab_mode", "local", "--print_args")
     assert result.returncode == 2
-    assert "--use_galore needs swift-plugin-galore" in one_line_error(result)
+    assert "--swanlab_mode needs swift-plugin-swanlab" in one_line_error(result)
 
 
 def test_builtin_command_runs_the_plugin_and_writes_args_json(bare_swiftk, tmp_path):

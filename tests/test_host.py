@@ -67,8 +67,8 @@ def test_builtin_name_of_missing_distribution_says_pip_install():
     with pytest.raises(UsageError) as err:
         host.get("rewards", "accuracy")
     assert "pip install swift-plugin-grpo" in str(err.value)
-    with pytest.raises(UsageError, match="pip install swift-plugin-vllm"):
-        host.get("infer_engines", "vllm")
+    with pytest.raises(UsageError, match="pip install swift-plugin-sample"):
+        host.get("commands", "sample")
 
 
 def test_register_hook_that_raises_names_plugin_and_hook():

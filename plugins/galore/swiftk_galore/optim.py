@@ -98,6 +98,8 @@ def _optimizer_class(args: Any, quantized: bool) -> tuple[type, dict]:
     adam = {"betas": (float(args.get("adam_beta1") or 0.9), float(args.get("adam_beta2") or 0.999)),
             "eps": float(args.get("adam_epsilon") or 1e-8)}
     if kind == "adafactor":
+        if quantized:
+            raise UsageError("--optim adafactor: Q-GaLore (--galore_quantization true) works with AdamW")
         from galore_torch import GaLoreAdafactor
 
         return GaLoreAdafactor, {"lr": lr, "scale_parameter": False, "relative_step": False}
@@ -105,43 +107,20 @@ def _optimizer_class(args: Any, quantized: bool) -> tuple[type, dict]:
         if not torch.cuda.is_available():
             raise UsageError(f"--optim {args.get('optim')}: 8-bit GaLore AdamW needs a CUDA GPU (bitsandbytes); "
                              f"use --optim adamw_torch on CPU")
+        if quantized:
+            from swiftk_galore.qgalore import QGaLoreAdamW8bit
+
+            return QGaLoreAdamW8bit, {"lr": lr, **adam}
         from galore_torch import GaLoreAdamW8bit
 
-        cls = _with_qgalore_projector(GaLoreAdamW8bit) if quantized else GaLoreAdamW8bit
-        return cls, {"lr": lr, **adam}
+        return GaLoreAdamW8bit, {"lr": lr, **adam}
+    if quantized:
+        from swiftk_galore.qgalore import QGaLoreAdamW
+
+        return QGaLoreAdamW, {"lr": lr, **adam}
     from galore_torch import GaLoreAdamW
 
-    cls = _with_qgalore_projector(GaLoreAdamW) if quantized else GaLoreAdamW
-    return cls, {"lr": lr, **adam}
-
-
-def _with_qgalore_projector(base: type) -> type:
-    """``base`` (a galore-torch optimizer) whose GaLore groups use q-galore-torch's projector."""
-    from q_galore_torch.q_galore_projector import GaLoreProjector as QProjector
-
-    class SafeQProjector(QProjector):
-        def _quantize(self, w, q_group_size=-1, n_bit=8):
-            if q_group_size > 0 and w.nelement() % q_group_size:
-                q_group_size = -1  # a projection whose size the group does not divide: one group per row
-            return super()._quantize(w, q_group_size=q_group_size, n_bit=n_bit)
-
-    class QGaLore(base):
-        def step(self, closure=None):
-            for group in self.param_groups:
-                if "rank" not in group or "quant" not in group:
-                    continue
-                for p in group["params"]:
-                    state = self.state[p]
-                    if p.grad is not None and "projector" not in state:
-                        state["projector"] = SafeQProjector(
-                            group["rank"], update_proj_gap=group["update_proj_gap"], scale=group["scale"],
-                            proj_type=group["proj_type"], quant=group["quant"], group_size=group["quant_group_size"],
-                            n_bit=group["quant_n_bit"], cos_threshold=group["cos_threshold"],
-                            gamma_proj=group["gamma_proj"], queue_size=group["queue_size"])
-            return super().step(closure)
-
-    QGaLore.__name__ = f"QGaLore{base.__name__}"
-    return QGaLore
+    return GaLoreAdamW, {"lr": lr, **adam}
 
 
 def create_galore_optimizer(args: Any, model: Any, dataset: Any = None) -> tuple[Any, Any]:

@@ -112,3 +112,23 @@ def test_bad_settings_are_one_line_errors(overrides, message):
 
     with pytest.raises(UsageError, match=message):
         create_galore_optimizer(_args(**overrides), _tiny())
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("q_galore_torch") is None, reason="needs q-galore-torch")
+def test_q_galore_quantizes_projections_and_its_state_pickles():
+    import io
+
+    import torch
+
+    from swiftk_galore.optim import create_galore_optimizer
+    from swiftk_galore.qgalore import QGaLoreProjector
+
+    model = _tiny()
+    optimizer, _ = create_galore_optimizer(_args(galore_quantization=True, galore_proj_quant=True,
+                                                 galore_proj_group_size=64), model)
+    changed = _train(model, optimizer, steps=2)
+    assert "model.layers.0.mlp.down_proj.weight" in changed
+    projectors = [s["projector"] for s in optimizer.state.values() if "projector" in s]
+    assert projectors and all(isinstance(p, QGaLoreProjector) for p in projectors)
+    assert all(p.ortho_matrix.dtype == torch.uint8 for p in projectors)     # quantized projections
+    torch.save(optimizer.state_dict(), io.BytesIO())                          # optimizer.pt can be written

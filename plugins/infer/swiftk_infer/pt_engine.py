@@ -28,6 +28,7 @@ import torch
 
 from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
                           InferRequest, RequestConfig, StreamChoice, Usage)
+from swiftk_infer.common import _UNKNOWN_CONTEXT, Params, TemplateEngine
 from swiftk_infer.sampling import TokenText, apply_repetition_penalty, sample_token, token_logprobs
 
 logger = logging.getLogger("swiftk.infer")
@@ -36,7 +37,6 @@ logger = logging.getLogger("swiftk.infer")
 DEFAULT_MAX_BATCH_SIZE = 32
 #: Padded prompt tokens prefilled in one step at most (more joiners wait for the next step).
 PREFILL_TOKEN_BUDGET = 8192
-_UNKNOWN_CONTEXT = 32768
 
 
 def load_adapters(model: Any, adapters: list[str], merge: bool = False, args: Any = None) -> Any:
@@ -85,17 +85,6 @@ def load_named_adapters(model: Any, named: dict[str, str]) -> Any:
     return model
 
 
-class _Params:
-    """The resolved generation parameters of one sequence."""
-
-    __slots__ = ("max_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "stop", "logprobs",
-                 "top_logprobs", "seed", "ignore_eos")
-
-    def __init__(self, **values: Any):
-        for key, value in values.items():
-            setattr(self, key, value)
-
-
 class _Seq:
     """One running sequence: a choice of one request."""
 
@@ -103,7 +92,7 @@ class _Seq:
                  "emitted", "detok", "seen", "plain", "done", "reason", "cancelled", "last_token",
                  "sent_logprobs")
 
-    def __init__(self, job: "_Job", index: int, prompt: list[int], params: _Params, adapter: Optional[str],
+    def __init__(self, job: "_Job", index: int, prompt: list[int], params: Params, adapter: Optional[str],
                  generator: Optional[torch.Generator]):
         self.job = job
         self.index = index
@@ -155,7 +144,7 @@ class _Job:
             seq.cancelled = True
 
 
-class PtEngine(InferEngine):
+class PtEngine(TemplateEngine):
     """Continues conversations with a transformers model; concurrent requests share decoding steps."""
 
     def __init__(self, model: Any, processor: Any, template: Any, *, model_name: str = "model",
@@ -173,8 +162,8 @@ class PtEngine(InferEngine):
         self.max_model_len = max_model_len or _model_len(model)
         self._lock = threading.RLock()            # the model: the decode loop, or a static generate
         self._rng = torch.Generator().manual_seed(int(seed))
-        self._eos = set(self._eos_ids())
         self._generation = getattr(model, "generation_config", None)
+        self._eos = set(self._eos_ids())
         self._device = _device_of(model)
         self._dtype = _dtype_of(model)
         self._forward_kwargs, reason = self._probe_forward()
@@ -249,97 +238,6 @@ class PtEngine(InferEngine):
         if self.adapter_names and not hasattr(self.model, "peft_config"):
             return kwargs, "named adapters need a peft model"
         return kwargs, None
-
-    def _eos_ids(self) -> list[int]:
-        ids = [self.tokenizer.eos_token_id] + list(getattr(self.template, "stop_token_ids", []) or [])
-        generation = getattr(self.model, "generation_config", None)
-        extra = getattr(generation, "eos_token_id", None)
-        ids += extra if isinstance(extra, list) else [extra]
-        return sorted({i for i in ids if i is not None})
-
-    def _pad_id(self) -> int:
-        pad = self.tokenizer.pad_token_id
-        return pad if pad is not None else self._eos_ids()[0]
-
-    # -- requests ---------------------------------------------------------------------------------
-    def _merged(self, config: Optional[RequestConfig]) -> RequestConfig:
-        merged = RequestConfig(**vars(self.defaults))
-        merged.stop = list(self.defaults.stop or [])
-        for key, value in vars(config or RequestConfig()).items():
-            if key == "stop":
-                merged.stop = list(dict.fromkeys(list(value or []) + merged.stop))
-            elif key in ("num_beams", "n"):
-                if value and value != 1:
-                    setattr(merged, key, value)
-            elif key in ("stream", "logprobs", "ignore_eos"):
-                setattr(merged, key, bool(value) or bool(getattr(self.defaults, key)))
-            elif value is not None:
-                setattr(merged, key, value)
-        return merged
-
-    def _encode(self, request: InferRequest) -> list[int]:
-        try:
-            if request.prompt is not None and not request.messages:
-                return list(self.tokenizer(request.prompt)["input_ids"])
-            row: dict[str, Any] = {"messages": request.messages}
-            if request.tools:
-                row["tools"] = request.tools
-            return list(self.template.encode(row, add_generation_prompt=True)["input_ids"])
-        except InferError:
-            raise
-        except ValueError as exc:
-            text = str(exc)
-            if "max_length" in text or "tokens, more than" in text:
-                raise InferError(f"the prompt is longer than the model's context of {self.max_model_len} tokens "
-                                 f"({text})", "messages", code="context_length_exceeded") from None
-            raise InferError(text, "messages") from None
-
-    def _params(self, config: RequestConfig, prompt_len: int, strict: bool) -> _Params:
-        """Resolve and check the parameters of one request (``strict``: a server refuses what an
-        offline run clamps, such as ``max_tokens`` beyond the context)."""
-        gen = self._generation
-        if config.temperature is not None and config.temperature < 0:
-            raise InferError(f"temperature must be >= 0, got {config.temperature}", "temperature")
-        if config.top_p is not None and not 0 < config.top_p <= 1:
-            raise InferError(f"top_p must be in (0, 1], got {config.top_p}", "top_p")
-        if config.top_k is not None and config.top_k < -1:
-            raise InferError(f"top_k must be -1, 0 or positive, got {config.top_k}", "top_k")
-        if config.repetition_penalty is not None and config.repetition_penalty <= 0:
-            raise InferError(f"repetition_penalty must be > 0, got {config.repetition_penalty}",
-                             "repetition_penalty")
-        if config.max_tokens is not None and config.max_tokens < 1:
-            raise InferError(f"max_tokens must be >= 1, got {config.max_tokens}", "max_tokens")
-        if (config.n or 1) < 1:
-            raise InferError(f"n must be >= 1, got {config.n}", "n")
-        if config.top_logprobs is not None and config.top_logprobs < 0:
-            raise InferError(f"top_logprobs must be >= 0, got {config.top_logprobs}", "top_logprobs")
-        context = self.max_model_len or _UNKNOWN_CONTEXT
-        if prompt_len >= context:
-            raise InferError(f"This model's maximum context length is {context} tokens; the prompt has "
-                             f"{prompt_len}, which leaves no room to answer", "messages",
-                             code="context_length_exceeded")
-        room = context - prompt_len
-        max_tokens = config.max_tokens
-        if max_tokens is None:
-            max_tokens = room
-        elif max_tokens > room:
-            if strict:
-                raise InferError(f"This model's maximum context length is {context} tokens. However, you "
-                                 f"requested {prompt_len + max_tokens} tokens ({prompt_len} in the prompt, "
-                                 f"{max_tokens} for the completion)", "max_tokens",
-                                 code="context_length_exceeded")
-            max_tokens = room
-        temperature = config.temperature
-        if temperature is None:
-            temperature = float(getattr(gen, "temperature", None) or 1.0) if getattr(gen, "do_sample", False) else 0.0
-        top_k = config.top_k if config.top_k is not None else (getattr(gen, "top_k", None) or 0)
-        top_p = config.top_p if config.top_p is not None else (getattr(gen, "top_p", None) or 1.0)
-        penalty = config.repetition_penalty or getattr(gen, "repetition_penalty", None) or 1.0
-        stop = [s for s in (config.stop or []) if isinstance(s, str) and s]
-        return _Params(max_tokens=int(max_tokens), temperature=float(temperature), top_k=max(0, int(top_k)),
-                       top_p=float(top_p), repetition_penalty=float(penalty), stop=stop,
-                       logprobs=bool(config.logprobs), top_logprobs=int(config.top_logprobs or 0),
-                       seed=config.seed, ignore_eos=bool(config.ignore_eos))
 
     def _submit(self, request: InferRequest, config: RequestConfig, *, stream: bool, strict: bool,
                 sink: Callable[..., None]) -> _Job:

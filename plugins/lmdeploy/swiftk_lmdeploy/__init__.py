@@ -1,0 +1,1 @@
+"""swift-plugin-lmdeploy: ``--infer_backend lmdeploy``."""

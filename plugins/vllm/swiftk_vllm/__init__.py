@@ -1,0 +1,1 @@
+"""swift-plugin-vllm: ``--infer_backend vllm``."""

@@ -1,0 +1,8 @@
+"""Entry point of swift-plugin-vllm: registrations only (vllm is imported when the engine is built)."""
+import swiftk
+from swiftk.specs import EngineSpec
+
+
+@swiftk.hookimpl
+def register_infer_engines(register):
+    register("vllm", EngineSpec(engine_cls="swiftk_vllm.engine:VllmEngine", requires=["vllm"]))
