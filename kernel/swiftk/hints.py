@@ -22,6 +22,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         **{t: "swift-plugin-peft" for t in (
             "lora", "longlora", "adalora", "llamapro", "adapter", "vera", "boft", "fourierft")},
         "reft": "swift-plugin-reft",
+        "unsloth": "swift-plugin-unsloth",
         "full": "swift-plugin-sft",
     },
     "trainers": {
@@ -35,7 +36,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "pt": "swift-plugin-infer", "vllm": "swift-plugin-vllm", "lmdeploy": "swift-plugin-lmdeploy",
     },
     "optimizers": {"galore": "swift-plugin-galore", "lorap": "swift-plugin-peft"},
-    "callbacks": {"lisa": "swift-plugin-lisa"},
+    "callbacks": {"lisa": "swift-plugin-lisa", "adalora": "swift-plugin-peft"},
     "datasets": {d: "swift-plugin-datasets" for d in (
         "swift/self-cognition", "swiftk/demo-sft", "swiftk/demo-pt", "swiftk/demo-dpo", "swiftk/demo-kto",
         "swiftk/demo-grpo-math")},

@@ -169,11 +169,21 @@ class VllmEngine(AsyncLoopEngine):
                 except Exception:  # already finished
                     pass
 
+    def _text(self, out: Any) -> str:
+        """The completion's text without the end-of-sequence token it stopped on (stop words stay):
+        special tokens are kept (skip_special_tokens=False) so that stop words survive."""
+        last = out.token_ids[-1] if len(out.token_ids) else None
+        if out.finish_reason == "stop" and last is not None and last in self._eos_ids():
+            eos = self.tokenizer.decode([last])
+            if out.text.endswith(eos):
+                return out.text[: len(out.text) - len(eos)]
+        return out.text
+
     def _choices(self, output: Any, params: Params) -> list[Choice]:
         choices = []
         for out in output.outputs:
             logprobs = self._logprobs(out, 0, params)
-            choices.append(Choice(out.index, {"role": "assistant", "content": out.text},
+            choices.append(Choice(out.index, {"role": "assistant", "content": self._text(out)},
                                   out.finish_reason or "stop", {"content": logprobs} if logprobs is not None else None))
         return choices
 
@@ -196,9 +206,10 @@ class VllmEngine(AsyncLoopEngine):
             finished = [o for o in output.outputs if o.finish_reason]
             for out in output.outputs:
                 chars, tokens = sent.get(out.index, (0, 0))
-                delta = out.text[chars:]
+                text = self._text(out)
+                delta = text[chars:]
                 logprobs = self._logprobs(out, tokens, params)
-                sent[out.index] = (len(out.text), len(out.token_ids))
+                sent[out.index] = (len(text), len(out.token_ids))
                 self._counters["generation_tokens"] += len(out.token_ids) - tokens
                 if delta or logprobs:
                     yield ChatCompletionStreamResponse(
