@@ -8,7 +8,8 @@ nothing here names a type.
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 from swiftk.errors import UsageError
 
@@ -98,13 +99,27 @@ def load_reference_model(args: Any) -> Any:
     if args.get("ref_model"):
         ref_args = derived_args(args, model=args.ref_model, model_type=args.get("ref_model_type"),
                                 model_revision=args.get("ref_model_revision"), adapters=[])
+        with renamed_flags("ref_"):
+            ref_model, _, _ = load_model_and_processor(ref_args)
     else:
-        ref_args = derived_args(args, adapters=[])
-    ref_model, _, _ = load_model_and_processor(ref_args)
+        ref_model, _, _ = load_model_and_processor(derived_args(args, adapters=[]))
     ref_model.eval()
     for param in ref_model.parameters():
         param.requires_grad_(False)
     return ref_model
+
+
+@contextlib.contextmanager
+def renamed_flags(prefix: str) -> Iterator[None]:
+    """Errors about ``--model``/``--model_type``/``--model_revision`` while loading a second model name the
+    flags that model came from (``prefix`` "ref_": ``--ref_model``, ...)."""
+    import re
+
+    try:
+        yield
+    except UsageError as exc:
+        message = re.sub(r"--model(_type|_revision)?\b", lambda m: f"--{prefix}model{m.group(1) or ''}", str(exc))
+        raise UsageError(message) from None
 
 
 def save_args(args: Any) -> None:

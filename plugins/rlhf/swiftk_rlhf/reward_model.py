@@ -29,8 +29,10 @@ def reward_args(args: Any) -> Any:
 def load_reward_model(args: Any, *, with_processor: bool = False) -> Any:
     """The frozen reward model (adapters merged); with ``with_processor`` also its tokenizer and info."""
     from swiftk.pipelines.model import load_model_and_processor
+    from swiftk.pipelines.rlhf import renamed_flags
 
-    model, processor, info = load_model_and_processor(reward_args(args))
+    with renamed_flags("reward_"):
+        model, processor, info = load_model_and_processor(reward_args(args))
     adapters = list(args.get("reward_adapters") or [])
     if adapters:
         import os

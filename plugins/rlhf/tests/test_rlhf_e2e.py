@@ -191,14 +191,17 @@ def test_dpo_resume_gives_the_same_losses_step_by_step(tmp_path):
 def test_swiftk_rlhf_and_swiftk_infer_on_the_command_line(tmp_path):
     out = tmp_path / "dpo"
     common = list(h.COMMON)
-    del common[common.index("--disable_tqdm"):common.index("--disable_tqdm") + 2]
-    h.cli("rlhf", *common, "--rlhf_type", "dpo",
-          "--dataset", "swiftk/demo-dpo", "--train_type", "lora", "--max_steps", "4", "--save_steps", "2",
+    for flag in ("--disable_tqdm", "--split_dataset_ratio"):
+        del common[common.index(flag):common.index(flag) + 2]
+    h.cli("rlhf", *common, "--rlhf_type", "dpo", "--dataset", "swiftk/demo-dpo", "--split_dataset_ratio", "0.2",
+          "--train_type", "lora", "--max_steps", "4", "--save_steps", "2", "--eval_steps", "2",
           "--learning_rate", "1e-3", "--create_checkpoint_symlink", "true", "--output_dir", str(out))
     ckpt = h.assert_run_outputs(out, "dpo", "lora")
     assert os.path.realpath(out / "last") == str(ckpt.resolve()) and (out / "checkpoint-2").is_dir()
     assert {"loss.png"} <= {p.name for p in (out / "images").iterdir()}
     assert {"rewards/margins", "rewards/accuracies", "logps/chosen"} <= set(h.train_logs(out)[-1])
+    evals = [r for r in h.logs(out) if "eval_loss" in r]     # the held-out pairs: trl's loss and reward metrics
+    assert len(evals) == 2 and "eval_rewards/margins" in evals[-1]
     result = tmp_path / "infer.jsonl"
     h.cli("infer", "--adapters", str(ckpt), "--val_dataset", "swiftk/demo-dpo#2", "--max_new_tokens", "6",
           "--temperature", "0", "--result_path", str(result))

@@ -217,3 +217,15 @@ def test_a_plugin_type_gets_its_encoder_config_and_reference_model(tmp_path, reg
     assert not any(p.requires_grad for p in seen["ref_model"].parameters())
     assert seen["data_collator"] is None and seen["template"] is not None and seen["swift_args"].rlhf_type == "toy"
     assert json.loads((tmp_path / "args.json").read_text())["rlhf_type"] == "toy"
+
+
+def test_a_missing_reward_or_reference_model_names_its_own_flag(tmp_path):
+    from swiftk.cli.builtin import invoke
+    from swiftk.testing import HostScope
+
+    for argv, message in ((["--rlhf_type", "ppo", "--reward_model", str(tmp_path / "nowhere")], "--reward_model "),
+                          (["--rlhf_type", "dpo", "--ref_model", str(tmp_path / "nowhere")], "--ref_model ")):
+        with HostScope(autoload=True), pytest.raises(UsageError) as error:
+            invoke("rlhf", [*h.COMMON, "--dataset", "swiftk/demo-dpo#4", "--max_steps", "1", "--output_dir",
+                            str(tmp_path / "out"), *argv], launch=False)
+        assert str(error.value).startswith(message) and "no such folder" in str(error.value), str(error.value)
