@@ -18,7 +18,7 @@ def run(args: Any) -> int:
     from swiftk.host import get_host
     from swiftk.pipelines.data import encode_dataset, load_datasets
     from swiftk.pipelines.model import get_template, load_model_and_processor
-    from swiftk.pipelines.sft import _load, check_resume_folder, registered_callbacks
+    from swiftk.pipelines.sft import _load, check_resume_folder, registered_callbacks, train_and_finish
     from swiftk.pipelines.train_args import to_training_arguments
 
     host = get_host()
@@ -68,14 +68,7 @@ def run(args: Any) -> int:
     host.hook.post_trainer_create(args=args, trainer=trainer)
 
     # 6. train (resuming if asked), save the final model, report
-    resume = args.get("resume_from_checkpoint")
-    if resume and args.get("resume_only_model"):
-        trainer._load_from_checkpoint(resume)  # the weights only (full or adapter)
-        resume = None
-    trainer.train(resume_from_checkpoint=resume)
-    output_dir = trainer.finish(args.output_dir) if hasattr(trainer, "finish") else args.output_dir
-    host.hook.train_end(args=args, trainer=trainer, output_dir=output_dir)
-    return 0
+    return train_and_finish(args, trainer)
 
 
 def trainer_spec(entry: Any) -> Any:

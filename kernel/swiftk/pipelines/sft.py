@@ -52,13 +52,20 @@ def run(args: Any) -> int:
     host.hook.post_trainer_create(args=args, trainer=trainer)
 
     # 5. train (resuming if asked), save the final model, report
+    return train_and_finish(args, trainer)
+
+
+def train_and_finish(args: Any, trainer: Any) -> int:
+    """Train (resuming, or loading only the weights with ``--resume_only_model``), save, report."""
+    from swiftk.host import get_host
+
     resume = args.get("resume_from_checkpoint")
     if resume and args.get("resume_only_model"):
         trainer._load_from_checkpoint(resume)  # the Trainer's own weight loading (full or adapter), nothing else
         resume = None
     trainer.train(resume_from_checkpoint=resume)
     output_dir = trainer.finish(args.output_dir) if hasattr(trainer, "finish") else args.output_dir
-    host.hook.train_end(args=args, trainer=trainer, output_dir=output_dir)
+    get_host().hook.train_end(args=args, trainer=trainer, output_dir=output_dir)
     return 0
 
 
