@@ -163,12 +163,9 @@ class _Capture:
 
 
 def _count_trainable(model: Any) -> int:
-    seen, total = set(), 0
-    for param in model.parameters():
-        if id(param) not in seen and param.requires_grad:
-            seen.add(id(param))
-            total += param.numel()
-    return total
+    from swiftk.params import parameter_counts
+
+    return parameter_counts(model)[0]
 
 
 class _Tee(io.TextIOBase):

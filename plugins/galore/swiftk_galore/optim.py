@@ -177,12 +177,9 @@ def _layerwise(cls: type, kwargs: dict, trainable: list, galore_ids: set, settin
 
 
 def _report(model: Any, n_modules: int, n_params: int) -> None:
-    seen, trainable, total = set(), 0, 0
-    for param in model.parameters():
-        if id(param) not in seen:
-            seen.add(id(param))
-            total += param.numel()
-            trainable += param.numel() if param.requires_grad else 0
+    from swiftk.params import parameter_counts
+
+    trainable, total = parameter_counts(model)
     print(f"[swiftk] galore: trainable params: {trainable:,d} || all params: {total:,d} || "
           f"trainable%: {100 * trainable / max(total, 1):.4f} || GaLore on {n_modules} weights "
           f"({n_params:,d} params)", flush=True)

@@ -53,12 +53,9 @@ class LisaCallback(TrainerCallback):
                 param.requires_grad_(i in self.active)
         if not self._reported:
             self._reported = True
-            seen, trainable, total = set(), 0, 0
-            for param in model.parameters():
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    total += param.numel()
-                    trainable += param.numel() if param.requires_grad else 0
+            from swiftk.params import parameter_counts
+
+            trainable, total = parameter_counts(model)
             print(f"[swiftk] lisa: trainable params: {trainable:,d} || all params: {total:,d} || "
                   f"trainable%: {100 * trainable / max(total, 1):.4f} || active layers {self.active} of "
                   f"{len(blocks)}, redrawn every {self.interval} steps", flush=True)

@@ -24,17 +24,9 @@ NATIVE_WEIGHTS = "model.safetensors"
 
 def count_parameters(model: Any) -> tuple[int, int]:
     """(trainable, all) parameter counts; a tensor shared by two names (tied embeddings) counts once."""
-    seen: set[int] = set()
-    trainable = total = 0
-    for param in model.parameters():
-        if id(param) in seen:
-            continue
-        seen.add(id(param))
-        n = param.numel()
-        total += n
-        if param.requires_grad:
-            trainable += n
-    return trainable, total
+    from swiftk.params import parameter_counts
+
+    return parameter_counts(model)
 
 
 def report_trainable(model: Any, what: str = "") -> int:

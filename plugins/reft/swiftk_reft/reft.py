@@ -90,13 +90,9 @@ def _freeze_all_but_interventions(model: Any) -> None:
 
 
 def _report(model: Any) -> None:
-    seen, trainable, total = set(), 0, 0
-    for param in model.parameters():
-        if id(param) in seen:
-            continue
-        seen.add(id(param))
-        total += param.numel()
-        trainable += param.numel() if param.requires_grad else 0
+    from swiftk.params import parameter_counts
+
+    trainable, total = parameter_counts(model)
     print(f"[swiftk] reft: trainable params: {trainable:,d} || all params: {total:,d} || "
           f"trainable%: {100 * trainable / max(total, 1):.4f}", flush=True)
 
