@@ -111,14 +111,19 @@ def _drop_ref_adapter(model: Any) -> None:
         model.set_adapter("default")
 
 
-class DPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.DPOTrainer):
-    """``--rlhf_type dpo``."""
+class _BaseModelAsReference:
+    """For trl trainers that take a ``ref_model``: without one, the reference of an adapter tuner is the
+    base model with the adapters disabled (see :func:`_drop_ref_adapter`)."""
 
     def __init__(self, *args: Any, model: Any = None, ref_model: Any = None, **kwargs: Any):
         with _frozen_ref_adapter(model):
             super().__init__(*args, model=model, ref_model=ref_model, **kwargs)
         if ref_model is None:
             _drop_ref_adapter(self.model)
+
+
+class DPOTrainer(RLHFTrainerMixin, _BaseModelAsReference, SwiftTrainerMixin, trl.DPOTrainer):
+    """``--rlhf_type dpo``."""
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         if "prompt_ids" in columns(dataset):
@@ -126,14 +131,8 @@ class DPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.DPOTrainer):
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
 
 
-class KTOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.KTOTrainer):
+class KTOTrainer(RLHFTrainerMixin, _BaseModelAsReference, SwiftTrainerMixin, trl.KTOTrainer):
     """``--rlhf_type kto``: ``label`` rows, or preference rows split into a desirable and an undesirable one."""
-
-    def __init__(self, *args: Any, model: Any = None, ref_model: Any = None, **kwargs: Any):
-        with _frozen_ref_adapter(model):
-            super().__init__(*args, model=model, ref_model=ref_model, **kwargs)
-        if ref_model is None:
-            _drop_ref_adapter(self.model)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         names = columns(dataset)
