@@ -16,6 +16,33 @@ from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, 
 _UNKNOWN_CONTEXT = 32768
 
 
+def served_name(args: Any) -> str:
+    """``--served_model_name``, else the last part of ``--model``."""
+    return args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
+
+
+def engine_inputs(args: Any) -> tuple[Any, Any, Any, list[str], dict[str, str]]:
+    """What an engine that loads the weights itself (vLLM, LMDeploy) needs from us: the processor, the
+    model info, the inference template, and ``--adapters`` split into unnamed and named ones."""
+    from swiftk.pipelines.model import get_template, load_model_and_processor
+    from swiftk_infer.pt_engine import split_adapters
+
+    _, processor, info = load_model_and_processor(args, load_model=False)
+    template = get_template(args, processor, info, mode="infer")
+    plain, named = split_adapters(list(args.get("adapters") or []))
+    return processor, info, template, plain, named
+
+
+def generation_config(model_dir: str) -> Any:
+    """The model's ``generation_config.json`` (its default sampling), or None without one."""
+    try:
+        from transformers import GenerationConfig
+
+        return GenerationConfig.from_pretrained(model_dir)
+    except Exception:  # no generation_config.json
+        return None
+
+
 class Params:
     """The resolved generation parameters of one sequence."""
 

@@ -15,7 +15,6 @@ import json
 import logging
 import sys
 import time
-import uuid
 from typing import Any, AsyncIterator, Optional
 
 from swiftk.infer import InferError, InferRequest, RequestConfig

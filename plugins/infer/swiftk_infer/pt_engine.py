@@ -15,7 +15,6 @@ kernels without 4D masks), and beam search, fall back to ``model.generate`` on s
 from __future__ import annotations
 
 import collections
-import itertools
 import logging
 import os
 import queue
@@ -28,7 +27,7 @@ import torch
 
 from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
                           InferRequest, RequestConfig, StreamChoice, Usage)
-from swiftk_infer.common import _UNKNOWN_CONTEXT, Params, TemplateEngine
+from swiftk_infer.common import _UNKNOWN_CONTEXT, Params, TemplateEngine, served_name
 from swiftk_infer.sampling import TokenText, apply_repetition_penalty, sample_token, token_logprobs
 
 logger = logging.getLogger("swiftk.infer")
@@ -194,7 +193,7 @@ class PtEngine(TemplateEngine):
         if named:
             model = load_named_adapters(model, named)
         template = get_template(args, processor, info, mode="infer")
-        name = args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
+        name = served_name(args)
         explicit = getattr(args, "explicit", set()) or set()
         batch = args.get("max_batch_size") if "max_batch_size" in explicit else DEFAULT_MAX_BATCH_SIZE
         return cls(model, processor, template, model_name=name, max_batch_size=batch,

@@ -64,13 +64,10 @@ class LmdeployEngine(AsyncLoopEngine):
 
     @classmethod
     def from_args(cls, args: Any) -> "LmdeployEngine":
-        from swiftk.pipelines.model import get_template, load_model_and_processor
-        from swiftk_infer.pt_engine import split_adapters
+        from swiftk_infer.common import engine_inputs, generation_config, served_name
 
         lmdeploy = import_lmdeploy()
-        _, processor, info = load_model_and_processor(args, load_model=False)
-        template = get_template(args, processor, info, mode="infer")
-        plain, named = split_adapters(list(args.get("adapters") or []))
+        processor, info, template, plain, named = engine_inputs(args)
         if plain:
             raise UsageError("--infer_backend lmdeploy serves adapters by name: --adapters name=path (or merge "
                              "them first with `swiftk export --merge_lora true`)")
@@ -80,13 +77,8 @@ class LmdeployEngine(AsyncLoopEngine):
         if info.is_multimodal:
             extra["vision_config"] = lmdeploy.VisionConfig(max_batch_size=args.get("vision_batch_size") or 1)
         pipe = lmdeploy.pipeline(info.model_dir, backend_config=config, **extra)
-        try:
-            from transformers import GenerationConfig
-
-            generation = GenerationConfig.from_pretrained(info.model_dir)
-        except Exception:  # no generation_config.json
-            generation = None
-        name = args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
+        generation = generation_config(info.model_dir)
+        name = served_name(args)
         return cls(pipe, getattr(processor, "tokenizer", processor), template, model_name=name,
                    defaults=RequestConfig.from_args(args), max_model_len=kwargs.get("session_len") or info.max_model_len,
                    adapter_names=tuple(named), generation=generation)

@@ -9,9 +9,8 @@ its absence is a one-line error naming what to install.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
-from typing import Any, AsyncIterator, Iterator, Optional
+from typing import Any, AsyncIterator, Optional
 
 from swiftk.errors import MissingPluginError, UsageError
 from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError, InferRequest,
@@ -71,13 +70,10 @@ class VllmEngine(AsyncLoopEngine):
 
     @classmethod
     def from_args(cls, args: Any) -> "VllmEngine":
-        from swiftk.pipelines.model import get_template, load_model_and_processor
-        from swiftk_infer.pt_engine import split_adapters
+        from swiftk_infer.common import engine_inputs, generation_config, served_name
 
         vllm = import_vllm()
-        _, processor, info = load_model_and_processor(args, load_model=False)
-        template = get_template(args, processor, info, mode="infer")
-        plain, named = split_adapters(list(args.get("adapters") or []))
+        processor, info, template, plain, named = engine_inputs(args)
         if plain:
             if len(plain) > 1 or named:
                 raise UsageError("--infer_backend vllm: give one unnamed adapter (applied to every request) or "
@@ -90,13 +86,8 @@ class VllmEngine(AsyncLoopEngine):
         max_len = kwargs.get("max_model_len") or info.max_model_len
         engine_cls = getattr(vllm, "AsyncLLMEngine")
         engine = engine_cls.from_engine_args(vllm.AsyncEngineArgs(**kwargs))
-        try:
-            from transformers import GenerationConfig
-
-            generation = GenerationConfig.from_pretrained(info.model_dir)
-        except Exception:  # no generation_config.json
-            generation = None
-        name = args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
+        generation = generation_config(info.model_dir)
+        name = served_name(args)
         self = cls(engine, getattr(processor, "tokenizer", processor), template, model_name=name,
                    defaults=RequestConfig.from_args(args), max_model_len=max_len, loras=named,
                    generation=generation)
