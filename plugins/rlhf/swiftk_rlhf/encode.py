@@ -22,24 +22,15 @@ when the dataset as a whole lacks what the type needs.
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Optional
 
 from swiftk.errors import UsageError
+from swiftk.pipelines.reward_model import causal_template
 
 Encoder = Callable[[dict], dict]
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-def causal_template(template: Any) -> Any:
-    """The template encoding conversations token by token (a reward model's template is set up as a
-    classifier's, which encodes only the prompt)."""
-    if getattr(template, "task_type", "causal_lm") != "causal_lm":
-        template = copy.copy(template)
-        template.task_type = "causal_lm"
-    return template
-
 
 def _columns(dataset: Any) -> Optional[set]:
     names = getattr(dataset, "column_names", None)

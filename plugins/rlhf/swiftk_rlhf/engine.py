@@ -23,7 +23,7 @@ class RewardEngine(InferEngine):
     """Scores conversations with a one-output sequence classifier."""
 
     def __init__(self, model: Any, template: Any, *, model_name: str = "model", max_batch_size: int = 8):
-        from swiftk_rlhf.encode import causal_template
+        from swiftk.pipelines.reward_model import causal_template
 
         self.model = model.eval()
         self.template = causal_template(template)

@@ -1,0 +1,94 @@
+"""``--reward_model`` (+ ``--reward_adapters``, ``--reward_model_type``, ``--reward_model_revision``) as a
+frozen one-output sequence classifier: what ``--rlhf_type rm`` trains, what PPO and GRPO score
+completions with.  It lives in the kernel so that swift-plugin-rlhf (PPO) and swift-plugin-grpo
+share it without depending on each other.
+
+* a full ``rm`` run's checkpoint folder: ``--reward_model output/rm/checkpoint-N``;
+* a LoRA ``rm`` run: ``--reward_model <its base model> --reward_adapters output/rm/checkpoint-N``
+  (the adapter carries the trained score head; it is merged into the loaded model).
+
+:func:`score` gives the reward of whole conversations, encoded by the run's template.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Optional
+
+from swiftk.errors import UsageError
+
+
+def causal_template(template: Any) -> Any:
+    """The template encoding conversations token by token (a reward model's template is set up as a
+    classifier's, which encodes only the prompt)."""
+    if getattr(template, "task_type", "causal_lm") != "causal_lm":
+        template = copy.copy(template)
+        template.task_type = "causal_lm"
+    return template
+
+
+def reward_args(args: Any) -> Any:
+    """The arguments that load the reward model: ``--reward_model*`` in place of ``--model*``."""
+    from swiftk.pipelines.rlhf import derived_args
+
+    if not args.get("reward_model"):
+        raise UsageError("--reward_model is required (a reward model folder or id; the output of --rlhf_type rm)")
+    return derived_args(args, model=args.reward_model, model_type=args.get("reward_model_type"),
+                        model_revision=args.get("reward_model_revision"), adapters=[],
+                        task_type="seq_cls", num_labels=1, quant_method=None)
+
+
+def load_reward_model(args: Any, *, with_processor: bool = False) -> Any:
+    """The frozen reward model (adapters merged); with ``with_processor`` also its tokenizer and info."""
+    from swiftk.pipelines.model import load_model_and_processor
+    from swiftk.pipelines.rlhf import renamed_flags
+
+    with renamed_flags("reward_"):
+        model, processor, info = load_model_and_processor(reward_args(args))
+    adapters = list(args.get("reward_adapters") or [])
+    if adapters:
+        import os
+
+        from peft import PeftModel
+
+        for path in adapters:
+            if not os.path.isfile(os.path.join(path, "adapter_config.json")):
+                raise UsageError(f"--reward_adapters: {path} has no adapter_config.json (not an adapter checkpoint)")
+            model = PeftModel.from_pretrained(model, path).merge_and_unload()
+    if getattr(model.config, "num_labels", 1) != 1:
+        raise UsageError(f"--reward_model {args.reward_model}: the model has {model.config.num_labels} outputs; a "
+                         f"reward model has one (train it with --rlhf_type rm)")
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return (model, processor, info) if with_processor else model
+
+
+def score(model: Any, template: Any, rows: list[dict], batch_size: int = 8) -> list[float]:
+    """The reward of each conversation (its last assistant answer included)."""
+    import torch
+
+    template = causal_template(template)
+    tokenizer = template.tokenizer
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[float] = []
+    device = next(model.parameters()).device
+    for start in range(0, len(rows), batch_size):
+        encoded = [list(template.encode(r)["input_ids"]) for r in rows[start:start + batch_size]]
+        width = max(len(e) for e in encoded)
+        ids = torch.tensor([e + [pad] * (width - len(e)) for e in encoded], device=device)
+        mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in encoded], device=device)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        out.extend(float(v) for v in logits[:, 0].tolist())
+    return out
+
+
+def scorer(args: Any, template: Optional[Any] = None) -> Callable[[list[dict]], list[float]]:
+    """``fn(rows) -> list[float]``: the reward model loaded once, scoring conversations (rows with
+    ``messages`` ending in the assistant's answer) encoded by its own template unless one is given."""
+    model, processor, info = load_reward_model(args, with_processor=True)
+    if template is None:
+        from swiftk.pipelines.model import get_template
+
+        template = get_template(reward_args(args), processor, info, mode="train")
+    return lambda rows: score(model, template, rows)
