@@ -151,7 +151,9 @@ class TrainerSpec:
     - ``ref_model``: the trainer takes ``ref_model=``, a frozen reference model.  The pipeline loads
       ``--ref_model`` when given; otherwise, when the tuned model cannot disable its adapters (full
       training, non-peft tuners), ``--model`` again; for a peft model it passes ``None`` and the
-      trainer uses the model with its adapters disabled (the base model).
+      trainer uses the model with its adapters disabled (the base model).  It may also be a
+      predicate ``ref_model(args) -> bool`` (GRPO needs none with ``--beta 0``); the trainer then
+      always takes ``ref_model=``, None when the predicate said no.
     """
 
     trainer_cls: Ref
@@ -160,7 +162,7 @@ class TrainerSpec:
     prepare_args: Optional[Ref] = None
     config_kwargs: Optional[Ref] = None
     encode: Optional[Ref] = None
-    ref_model: bool = False
+    ref_model: Union[bool, Ref] = False
 
 
 @dataclass

@@ -35,7 +35,8 @@ def arg(
     help: one line in English saying what the argument means.
     hot: a 🔥 parameter of the seed page, listed first in ``--help``.
     choices: the valid values; a value outside them is a usage error naming them.
-    plugin: the distribution (``swift-plugin-galore``) that gives the argument meaning;
+    plugin: the distribution (``swift-plugin-galore``) that gives the argument meaning, or several
+        joined by " or " when any one of them does;
         setting a non-default value without it installed is an error naming it.
     registry: the registry kind (``"rewards"``) whose names are also valid values, so that a
         name a plugin or a ``--external_plugins`` file registers is accepted (and a misspelled

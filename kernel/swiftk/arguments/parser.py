@@ -269,9 +269,10 @@ def check_plugin_arguments(parser: CommandParser, values: Mapping[str, Any], exp
         info = parser.infos.get(name)
         if info is None or not info.plugin or values.get(name) == info.default:
             continue
-        if not (info.plugin in installed if installed is not None else distribution_installed(info.plugin)):
+        owners = [owner.strip() for owner in info.plugin.split(" or ")]  # "swift-plugin-rlhf or swift-plugin-grpo"
+        if not any(owner in installed if installed is not None else distribution_installed(owner) for owner in owners):
             raise MissingPluginError(f"--{name} needs {info.plugin}, which is not installed: "
-                                     f"pip install {info.plugin}", info.plugin)
+                                     f"pip install {owners[0]}", owners[0])
 
 
 class Arguments:

@@ -85,6 +85,10 @@ class Choice:
     message: dict[str, Any]
     finish_reason: Optional[str] = None       # "stop" or "length"
     logprobs: Optional[dict[str, Any]] = None
+    #: The generated token ids, ending with the end-of-sequence token the choice stopped on (if it
+    #: stopped on one): what a trainer scoring its own rollouts (GRPO) needs; None when the engine
+    #: does not report them. Servers leave it out of the OpenAI body.
+    token_ids: Optional[list[int]] = None
 
 
 @dataclass
@@ -95,6 +99,8 @@ class ChatCompletionResponse:
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
     object: str = "chat.completion"
     created: int = field(default_factory=lambda: int(time.time()))
+    #: The prompt as the engine tokenized it (the template's encoding), when the engine reports it.
+    prompt_token_ids: Optional[list[int]] = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -52,14 +52,16 @@ def run(args: Any) -> int:
     # 4. the frozen reference model, when the type has one: --ref_model if given; else the model itself
     #    with its adapters disabled (peft tuners), or a second copy of --model (full and other tuners)
     ref_model = None
-    if spec.ref_model and (args.get("ref_model") or not callable(getattr(model, "disable_adapter", None))):
+    wants_ref = _load(spec.ref_model)(args) if isinstance(spec.ref_model, str) or callable(spec.ref_model) \
+        else bool(spec.ref_model)
+    if wants_ref and (args.get("ref_model") or not callable(getattr(model, "disable_adapter", None))):
         ref_model = load_reference_model(args)
 
     # 5. the trainer, its trl config and every registered callback that applies
     config_cls = _load(spec.args_cls) if spec.args_cls else None
     overrides = dict(_load(spec.config_kwargs)(args)) if spec.config_kwargs is not None else {}
     training_args = to_training_arguments(args, config_cls, has_eval=val_dataset is not None, **overrides)
-    extra = {"ref_model": ref_model} if spec.ref_model else {}
+    extra = {"ref_model": ref_model} if spec.ref_model else {}  # a predicate's type takes ref_model= too
     trainer = _load(spec.trainer_cls)(
         model=model, args=training_args, train_dataset=train_dataset, eval_dataset=val_dataset,
         data_collator=template.data_collator if spec.data_kind == "messages" else None,
@@ -113,6 +115,24 @@ def renamed_flags(prefix: str) -> Iterator[None]:
     except UsageError as exc:
         message = re.sub(r"--model(_type|_revision)?\b", lambda m: f"--{prefix}model{m.group(1) or ''}", str(exc))
         raise UsageError(message) from None
+
+
+def refuse_sft_only_arguments(args: Any) -> None:
+    """What no preference or RL type supports: sft's loss functions, packing, lazy tokenization and
+    generation during evaluation (a ``TrainerSpec.prepare_args`` calls it first)."""
+    kind = args.rlhf_type
+    if args.get("loss_type"):
+        raise UsageError(f"--loss_type {args.loss_type}: sft loss functions do not apply to --rlhf_type {kind} "
+                         f"(its loss is the algorithm's own); remove --loss_type")
+    if args.get("packing"):
+        raise UsageError(f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); "
+                         f"remove --packing")
+    if args.get("lazy_tokenize"):
+        raise UsageError(f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "
+                         f"encoded datasets.Dataset); remove it")
+    if args.get("predict_with_generate"):
+        raise UsageError(f"--predict_with_generate true: not supported by --rlhf_type {kind} (evaluation reports "
+                         f"the loss and reward metrics); remove it")
 
 
 def save_args(args: Any) -> None:

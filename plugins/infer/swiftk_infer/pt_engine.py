@@ -89,7 +89,7 @@ class _Seq:
 
     __slots__ = ("job", "index", "prompt", "params", "generator", "adapter", "tokens", "logprobs", "text",
                  "emitted", "detok", "seen", "plain", "done", "reason", "cancelled", "last_token",
-                 "sent_logprobs")
+                 "sent_logprobs", "stop_token")
 
     def __init__(self, job: "_Job", index: int, prompt: list[int], params: Params, adapter: Optional[str],
                  generator: Optional[torch.Generator]):
@@ -111,6 +111,11 @@ class _Seq:
         self.cancelled = False
         self.last_token = 0
         self.sent_logprobs = 0
+        self.stop_token: Optional[int] = None   # the end-of-sequence token it stopped on
+
+    def token_ids(self) -> list[int]:
+        """The generated tokens, with the end-of-sequence token it stopped on."""
+        return self.tokens + ([self.stop_token] if self.stop_token is not None else [])
 
     def unsent_logprobs(self) -> Optional[list]:
         """The logprobs of the tokens not streamed yet (None when logprobs were not asked for)."""
@@ -412,6 +417,7 @@ class PtEngine(TemplateEngine):
                 continue
             p = seq.params
             if token in self._eos and not p.ignore_eos:
+                seq.stop_token = token
                 self._finish(seq, "stop")
                 continue
             seq.tokens.append(token)
@@ -483,11 +489,12 @@ class PtEngine(TemplateEngine):
         for seq in job.seqs:
             logprobs = {"content": seq.logprobs[:len(seq.tokens)]} if seq.params.logprobs else None
             reason = "stop" if seq.reason == "cancelled" else seq.reason
-            choices.append(Choice(seq.index, {"role": "assistant", "content": seq.text}, reason, logprobs))
+            choices.append(Choice(seq.index, {"role": "assistant", "content": seq.text}, reason, logprobs,
+                                  token_ids=seq.token_ids()))
         completion = sum(len(s.tokens) for s in job.seqs)
         return ChatCompletionResponse(model or self.model_name, choices,
                                       Usage(job.prompt_len, completion, job.prompt_len + completion), id=job.id,
-                                      created=job.created)
+                                      created=job.created, prompt_token_ids=list(job.seqs[0].prompt))
 
     def _chunk(self, job: _Job, seq: _Seq, delta: str, logprobs: Optional[list], finished: bool,
                model: Optional[str]) -> ChatCompletionStreamResponse:
@@ -665,6 +672,7 @@ class PtEngine(TemplateEngine):
                 for j in range(n):
                     row = i * n + j
                     tokens, reason = self._cut(generated[row], max_new)
+                    stopped_on = generated[row][len(tokens):len(tokens) + 1]
                     completion_tokens += len(tokens)
                     logprobs = None
                     if config.logprobs:
@@ -672,10 +680,12 @@ class PtEngine(TemplateEngine):
                                                                config.top_logprobs or 0)
                                                 for step, t in enumerate(tokens)]}
                     text = self.tokenizer.decode(tokens, skip_special_tokens=False)
-                    choices.append(Choice(j, {"role": "assistant", "content": text}, reason, logprobs))
+                    choices.append(Choice(j, {"role": "assistant", "content": text}, reason, logprobs,
+                                          token_ids=tokens + [t for t in stopped_on if t in self._eos]))
                 responses.append(ChatCompletionResponse(self.model_name, choices,
                                                         Usage(len(prompt), completion_tokens,
-                                                              len(prompt) + completion_tokens)))
+                                                              len(prompt) + completion_tokens),
+                                                        prompt_token_ids=list(prompt)))
         return responses
 
     def _cut(self, tokens: list[int], max_tokens: int) -> tuple[list[int], str]:

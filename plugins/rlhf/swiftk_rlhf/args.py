@@ -25,25 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from swiftk.errors import UsageError
+from swiftk.pipelines.rlhf import refuse_sft_only_arguments as check_common
 
 PAIRWISE = ("dpo", "orpo", "simpo", "cpo", "rm")
-
-
-def check_common(args: Any) -> None:
-    """What none of this plugin's types supports."""
-    kind = args.rlhf_type
-    if args.get("loss_type"):
-        raise UsageError(f"--loss_type {args.loss_type}: sft loss functions do not apply to --rlhf_type {kind} "
-                         f"(its loss is the algorithm's own); remove --loss_type")
-    if args.get("packing"):
-        raise UsageError(f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); "
-                         f"remove --packing")
-    if args.get("lazy_tokenize"):
-        raise UsageError(f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "
-                         f"encoded datasets.Dataset); remove it")
-    if args.get("predict_with_generate"):
-        raise UsageError(f"--predict_with_generate true: not supported by --rlhf_type {kind} (evaluation reports "
-                         f"the loss and reward metrics); remove it")
 
 
 def prepare_dpo(args: Any) -> None:

@@ -175,7 +175,8 @@ class VllmEngine(AsyncLoopEngine):
         for out in output.outputs:
             logprobs = self._logprobs(out, 0, params)
             choices.append(Choice(out.index, {"role": "assistant", "content": self._text(out)},
-                                  out.finish_reason or "stop", {"content": logprobs} if logprobs is not None else None))
+                                  out.finish_reason or "stop", {"content": logprobs} if logprobs is not None else None,
+                                  token_ids=list(out.token_ids)))
         return choices
 
     async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
@@ -187,7 +188,8 @@ class VllmEngine(AsyncLoopEngine):
         completion = sum(len(o.token_ids) for o in output.outputs)
         self._counters["generation_tokens"] += completion
         return ChatCompletionResponse(request.adapter or self.model_name, self._choices(output, params),
-                                      Usage(prompt_len, completion, prompt_len + completion))
+                                      Usage(prompt_len, completion, prompt_len + completion),
+                                      prompt_token_ids=list(output.prompt_token_ids or []) or None)
 
     async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
                                  *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:

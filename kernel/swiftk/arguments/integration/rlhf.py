@@ -11,6 +11,8 @@ RLHF = "swift-plugin-rlhf"
 GRPO = "swift-plugin-grpo"
 VLLM = "swift-plugin-vllm"
 SWANLAB = "swift-plugin-swanlab"
+#: the reward model serves PPO (swift-plugin-rlhf) and GRPO (swift-plugin-grpo)
+REWARD_MODEL = f"{RLHF} or {GRPO}"
 
 
 @dataclass
@@ -49,10 +51,10 @@ class RewardModelArguments:
     SECTION = "Reward model arguments"
     SECTION_ZH = "Reward模型参数"
 
-    reward_model: Optional[str] = arg(None, "Reward model id or path (PPO, GRPO).", plugin=RLHF)
-    reward_adapters: List[str] = arg(list, "Adapters of the reward model.", plugin=RLHF)
-    reward_model_type: Optional[str] = arg(None, "model_type of the reward model.", plugin=RLHF)
-    reward_model_revision: Optional[str] = arg(None, "Revision of the reward model.", plugin=RLHF)
+    reward_model: Optional[str] = arg(None, "Reward model id or path (PPO, GRPO).", plugin=REWARD_MODEL)
+    reward_adapters: List[str] = arg(list, "Adapters of the reward model.", plugin=REWARD_MODEL)
+    reward_model_type: Optional[str] = arg(None, "model_type of the reward model.", plugin=REWARD_MODEL)
+    reward_model_revision: Optional[str] = arg(None, "Revision of the reward model.", plugin=REWARD_MODEL)
 
 
 @dataclass
