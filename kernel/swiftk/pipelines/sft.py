@@ -12,6 +12,16 @@ from swiftk.errors import UsageError
 
 
 def run(args: Any) -> int:
+    from swiftk.startup import startup_phase
+
+    with startup_phase():  # imports, model, data and trainer: no garbage-collection passes over them
+        trainer = build_trainer(args)
+    # 5. train (resuming if asked), save the final model, report
+    return train_and_finish(args, trainer)
+
+
+def build_trainer(args: Any) -> Any:
+    """Steps 1 to 4: the model, template, data, tuner and trainer that ``args`` describe."""
     from swiftk.host import get_host
     from swiftk.pipelines.data import encode_dataset, load_datasets
     from swiftk.pipelines.model import get_template, load_model_and_processor
@@ -50,9 +60,7 @@ def run(args: Any) -> int:
                           data_collator=template.data_collator, processing_class=processor,
                           template=template, swift_args=args, callbacks=registered_callbacks(args))
     host.hook.post_trainer_create(args=args, trainer=trainer)
-
-    # 5. train (resuming if asked), save the final model, report
-    return train_and_finish(args, trainer)
+    return trainer
 
 
 def train_and_finish(args: Any, trainer: Any) -> int:

@@ -44,7 +44,10 @@ def build_engine(args: Any):
 
 
 def run_infer(args: Any) -> int:
-    engine = build_engine(args)
+    from swiftk.startup import startup_phase
+
+    with startup_phase():  # imports and the model: no garbage-collection passes over them
+        engine = build_engine(args)
     try:
         if args.get("val_dataset") or args.get("dataset"):
             return infer_dataset(engine, args)
@@ -71,8 +74,10 @@ def infer_dataset(engine: Any, args: Any) -> int:
     from swiftk.io import atomic_write_text
     from swiftk.pipelines.data import load_datasets
     from swiftk.scoring import exact_match, nlg_scores
+    from swiftk.startup import startup_phase
 
-    train, val = load_datasets(args)
+    with startup_phase():  # the datasets library and the rows
+        train, val = load_datasets(args)
     rows = list(val if val is not None else train)
     if args.get("val_dataset_sample"):
         rows = rows[: args.val_dataset_sample]

@@ -473,15 +473,19 @@ def run_deploy(args: Any) -> int:
     if host not in _LOOPBACK and not args.get("api_key"):
         logger.warning("WARNING: listening on %s without --api_key: anyone who can reach this machine can use "
                        "the model; pass --api_key or --host 127.0.0.1", host)
+    from swiftk.startup import startup_phase
     from swiftk_infer.command import build_engine
 
-    engine = build_engine(args)
-    name = args.get("served_model_name") or engine.model_name
-    server = Server(engine, served_model_name=name, api_key=args.get("api_key"),
-                    owned_by=args.get("owned_by") or "swift", max_logprobs=int(args.get("max_logprobs") or 0),
-                    verbose=bool(args.get("verbose", True)), log_interval=int(args.get("log_interval") or -1))
-    app = server.create_app()
-    import uvicorn
+    # the ~10^6 objects of torch, transformers, the model and the app: allocated without collection
+    # passes, then frozen, so that no full collection walks them again while serving
+    with startup_phase():
+        engine = build_engine(args)
+        name = args.get("served_model_name") or engine.model_name
+        server = Server(engine, served_model_name=name, api_key=args.get("api_key"),
+                        owned_by=args.get("owned_by") or "swift", max_logprobs=int(args.get("max_logprobs") or 0),
+                        verbose=bool(args.get("verbose", True)), log_interval=int(args.get("log_interval") or -1))
+        app = server.create_app()
+        import uvicorn
 
     class _Uvicorn(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
@@ -496,10 +500,6 @@ def run_deploy(args: Any) -> int:
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=None, lifespan="on")
-    import gc
-
-    gc.collect()
-    gc.freeze()     # the ~10^6 objects of torch, transformers and the app: no full collection walks them again
     try:
         _Uvicorn(config).run()
     finally:
