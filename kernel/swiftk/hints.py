@@ -30,7 +30,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         **{t: "swift-plugin-rlhf" for t in ("dpo", "orpo", "simpo", "kto", "cpo", "rm", "ppo")},
         "grpo": "swift-plugin-grpo",
     },
-    "rewards": {r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition", "soft_overlong")},
+    "rewards": {r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition")},
     "metrics": {"acc": "swift-plugin-sft", "nlg": "swift-plugin-sft"},
     "infer_engines": {
         "pt": "swift-plugin-infer", "vllm": "swift-plugin-vllm", "lmdeploy": "swift-plugin-lmdeploy",
@@ -39,7 +39,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
     "callbacks": {"lisa": "swift-plugin-lisa", "adalora": "swift-plugin-peft"},
     "datasets": {d: "swift-plugin-datasets" for d in (
         "swift/self-cognition", "swiftk/demo-sft", "swiftk/demo-pt", "swiftk/demo-dpo", "swiftk/demo-kto",
-        "swiftk/demo-grpo-math")},
+        "swiftk/demo-grpo-math", "swiftk/demo-grpo-sums")},
     "models": {
         **{m: "swift-plugin-models" for m in (
             "qwen", "qwen2", "qwen2_5", "qwq", "qwen3", "qwen3_moe", "llama", "llama2", "llama3", "llama3_1",

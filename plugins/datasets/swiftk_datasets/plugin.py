@@ -43,6 +43,11 @@ def builtin_datasets() -> dict:
             dataset_path=_data("demo_grpo_math.jsonl"), dataset_name="demo-grpo-math",
             tags=["rlhf", "grpo", "math", "demo"],
             help="Arithmetic questions with a `solution` column for accuracy rewards."),
+        "swiftk/demo-grpo-sums": DatasetMeta(
+            dataset_path=_data("demo_grpo_sums.jsonl"), dataset_name="demo-grpo-sums",
+            tags=["rlhf", "grpo", "math", "demo"],
+            help="Every one-digit sum asked tersely ('3 + 4', '3+4') with its `solution`: the demo model answers "
+                 "about one in seven, so GRPO's accuracy reward has room to rise."),
     }
 
 

@@ -18,7 +18,7 @@ NAMES = ["--model_name", "小黄", "Xiao Huang", "--model_author", "魔搭", "Mo
 def test_plugin_registers_the_builtin_ids(swiftk_host):
     names = swiftk_host.registry("datasets").names()
     for name in ("swift/self-cognition", "swiftk/demo-sft", "swiftk/demo-pt", "swiftk/demo-dpo", "swiftk/demo-kto",
-                 "swiftk/demo-grpo-math"):
+                 "swiftk/demo-grpo-math", "swiftk/demo-grpo-sums"):
         assert name in names
     assert swiftk_host.registry("datasets").entry("swift/self-cognition").plugin == "datasets"
 

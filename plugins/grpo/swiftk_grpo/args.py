@@ -1,0 +1,114 @@
+"""GRPO's argument checks (``TrainerSpec.prepare_args``) and trl ``GRPOConfig`` values (``config_kwargs``).
+
+Imports nothing heavy: these run before the model loads, so a wrong flag costs no time.
+
+The page's GRPO parameters are ``GRPOConfig`` fields of the same name (``num_generations``,
+``max_completion_length``, ``beta``, ``epsilon``, ``num_iterations``, ``reward_weights``,
+``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``, ``use_vllm``,
+``vllm_gpu_memory_utilization``, ``ds3_gather_for_generation``).  Set here, where trl's defaults
+differ from ms-swift's: the ``grpo`` loss (each completion's mean token loss, averaged) and advantages
+scaled by their group's standard deviation; ``vllm_max_model_len`` is trl's ``vllm_max_model_length``;
+vLLM runs colocated with training; completions are logged by us (``completions.jsonl``) unless
+wandb is among ``--report_to``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from swiftk.errors import MissingPluginError, UsageError
+from swiftk.pipelines.rlhf import refuse_sft_only_arguments
+
+
+def world_size() -> int:
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def needs_reference(args: Any) -> bool:
+    """``--beta 0`` drops the KL term, and with it the reference model."""
+    return float(args.get("beta") or 0.0) != 0.0
+
+
+def prepare_grpo(args: Any) -> None:
+    refuse_sft_only_arguments(args)
+    if not (args.get("reward_funcs") or args.get("reward_model")):
+        raise UsageError("--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
+                         "one a plugin registers) and/or --reward_model")
+    group = int(args.num_generations)
+    if group < 2:
+        raise UsageError(f"--num_generations must be at least 2 (GRPO compares completions of the same prompt), "
+                         f"got {group}")
+    if float(args.get("temperature") or 0.0) <= 0:
+        raise UsageError(f"--temperature must be > 0 for --rlhf_type grpo (greedy decoding makes every completion "
+                         f"of a prompt the same, so no advantage), got {args.get('temperature')}")
+    batch = int(args.per_device_train_batch_size or 1)
+    accumulation = int(args.gradient_accumulation_steps or 1)
+    if (batch * accumulation * world_size()) % group:
+        raise UsageError(
+            f"--per_device_train_batch_size ({batch}) x --gradient_accumulation_steps ({accumulation}) x processes "
+            f"({world_size()}) must be a multiple of --num_generations ({group}): each generation batch holds whole "
+            f"groups of completions of one prompt")
+    explicit = getattr(args, "explicit", ()) or ()
+    if "per_device_eval_batch_size" in explicit and (int(args.per_device_eval_batch_size) * world_size()) % group:
+        raise UsageError(f"--per_device_eval_batch_size ({args.per_device_eval_batch_size}) x processes "
+                         f"({world_size()}) must be a multiple of --num_generations ({group})")
+    check_rollout_backend(args)
+
+
+def check_rollout_backend(args: Any) -> None:
+    """``--use_vllm`` (vLLM colocated with training, GPU only) and what goes with it."""
+    if args.get("async_generate"):
+        raise UsageError("--async_generate true is not supported: rollouts run synchronously, with the policy of "
+                         "the current step (the pt engine, or vLLM colocated through trl, which has no asynchronous "
+                         "mode); remove --async_generate")
+    if not args.get("use_vllm"):
+        return
+    from swiftk.host import get_host
+
+    if "vllm" not in get_host().registry("infer_engines"):
+        raise MissingPluginError("--use_vllm true needs swift-plugin-vllm, which is not installed: "
+                                 "pip install swift-plugin-vllm (or swift-plugin-grpo[vllm])", "swift-plugin-vllm")
+    devices = [str(d) for d in (args.get("vllm_device") or ["auto"])]
+    if devices != ["auto"]:
+        raise UsageError(f"--vllm_device {' '.join(devices)}: vLLM runs colocated on each training process's GPU; "
+                         f"use --vllm_device auto (the default)")
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise UsageError("--use_vllm true needs the vllm package (a CUDA build): pip install vllm")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError("--use_vllm true needs a CUDA GPU (vLLM colocated with training); on CPU, remove --use_vllm "
+                         "to generate rollouts with the pt engine")
+    workers = int(args.get("num_infer_workers") or 1)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if workers not in (1, local):
+        raise UsageError(f"--num_infer_workers {workers}: with vLLM colocated, each of the {local} training "
+                         f"process(es) on this node runs one vLLM worker; use 1 or {local}")
+
+
+def eval_batch_size(args: Any) -> int:
+    """The eval batch: whole groups of ``num_generations`` completions across the processes."""
+    group, world = int(args.num_generations), world_size()
+    step = group // math.gcd(group, world)  # per-process batch sizes that make whole groups
+    size = int(args.get("per_device_eval_batch_size") or 1)
+    return size if size % step == 0 else step * math.ceil(size / step)
+
+
+def grpo_config(args: Any) -> dict:
+    report_to = args.get("report_to") or []
+    report_to = [report_to] if isinstance(report_to, str) else list(report_to)
+    values = {
+        "loss_type": "grpo",
+        "scale_rewards": "group",
+        "mask_truncated_completions": False,
+        "log_completions": bool(args.get("log_completions")) and "wandb" in report_to,
+        "per_device_eval_batch_size": eval_batch_size(args),
+        "vllm_mode": "colocate",
+        "vllm_max_model_length": args.get("vllm_max_model_len"),
+    }
+    if args.get("use_vllm"):
+        values["vllm_enable_sleep_mode"] = False
+    return values

@@ -1,0 +1,95 @@
+"""GRPO's rollouts through the engine interface: trl's ``rollout_func`` on the pt engine.
+
+trl's GRPOTrainer hands ``rollout_func(prompts, trainer)`` a generation batch in which each prompt
+appears ``num_generations`` times in a row.  Each run of equal prompts becomes one
+:class:`swiftk.infer.InferRequest` with ``n`` choices, so the engine encodes the prompt once (with
+the run's template, as ``swiftk infer`` would) and samples its completions side by side in one
+continuously batched decode loop.  The engine runs on the policy being trained, in eval mode and
+under ``inference_mode``; ZeRO-3 parameters are gathered first when ``--ds3_gather_for_generation``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from swiftk.infer import InferRequest, RequestConfig
+
+
+def runs_of_equal(prompts: list) -> list[tuple[Any, int]]:
+    """``[(prompt, count), ...]`` for consecutive equal prompts, in order."""
+    runs: list[list] = []
+    for prompt in prompts:
+        if runs and runs[-1][0] == prompt:
+            runs[-1][1] += 1
+        else:
+            runs.append([prompt, 1])
+    return [(prompt, count) for prompt, count in runs]
+
+
+class EngineRollout:
+    """``rollout_func`` for trl: prompts in, ``prompt_ids``/``completion_ids`` out (``logprobs`` None:
+    the trainer computes the old policy's log-probabilities itself)."""
+
+    def __init__(self, template: Any, processor: Any, args: Any):
+        self.template = template
+        self.processor = processor
+        self.config = RequestConfig(max_tokens=int(args.max_completion_length), temperature=float(args.temperature),
+                                    top_k=int(args.top_k or 0), top_p=float(args.top_p or 1.0),
+                                    repetition_penalty=float(args.repetition_penalty or 1.0))
+        self.seed = int(args.get("seed") or 42)
+        self.engine: Optional[Any] = None
+        #: (seconds, completion tokens) of the latest rollout, for the trainer's rollout/* metrics
+        self.last: tuple[float, int] = (0.0, 0)
+
+    def _engine(self, trainer: Any) -> Any:
+        """The pt engine on the trained model, made at the first rollout (after the Trainer placed it)."""
+        if self.engine is None:
+            from swiftk.host import get_host
+            from swiftk.pipelines.sft import _load
+
+            spec = get_host().get("infer_engines", "pt")
+            engine_cls = _load(getattr(spec, "engine_cls", spec))
+            batch = max(32, int(trainer.args.generation_batch_size or 0))
+            self.engine = engine_cls(trainer.model, self.processor, self.template, model_name="policy",
+                                     max_batch_size=batch, defaults=self.config, seed=self.seed)
+        return self.engine
+
+    def __call__(self, prompts: list, trainer: Any) -> dict:
+        from trl.models import unwrap_model_for_generation
+
+        model = trainer.model
+        training = model.training  # before the engine exists: making it switches the model to eval
+        engine = self._engine(trainer)
+        runs = runs_of_equal(prompts)
+        with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                         gather_deepspeed3_params=trainer.args.ds3_gather_for_generation):
+            model.eval()
+            start = time.perf_counter()
+            try:
+                responses = self._generate(engine, runs)
+            finally:
+                model.train(training)
+        seconds = time.perf_counter() - start
+        prompt_ids, completion_ids = [], []
+        for (_, count), response in zip(runs, responses):
+            for choice in sorted(response.choices, key=lambda c: c.index)[:count]:
+                prompt_ids.append(list(response.prompt_token_ids))
+                completion_ids.append(list(choice.token_ids))
+        self.last = (seconds, sum(len(ids) for ids in completion_ids))
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None}
+
+    def _generate(self, engine: Any, runs: list[tuple[Any, int]]) -> list[Any]:
+        """One request per run of equal prompts, ``n`` = its length; runs of equal length share a call."""
+        responses: list[Any] = [None] * len(runs)
+        for n in sorted({count for _, count in runs}):
+            indices = [i for i, (_, count) in enumerate(runs) if count == n]
+            config = RequestConfig(**{**vars(self.config), "n": n})
+            batch = engine.infer([InferRequest(messages=list(runs[i][0])) for i in indices], config)
+            for i, response in zip(indices, batch):
+                responses[i] = response
+        return responses
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None

@@ -1,0 +1,99 @@
+"""``--rlhf_type grpo``: trl's ``GRPOTrainer`` with swift-plugin-sft's checkpoints, logs and summary.
+
+What differs from trl's defaults, and why:
+
+* **Rollouts go through the engine interface.**  trl's ``rollout_func`` hook hands each generation
+  batch of prompts to :class:`swiftk_grpo.rollout.EngineRollout`, which encodes them with the run's
+  template and generates with the pt engine (continuous batching) on the live policy; the prompt
+  and completion token ids come back from the engine, so training scores exactly what was sampled.
+  ``--use_vllm`` instead lets trl drive vLLM colocated on the GPUs (weights synced every step).
+* **The reference model is ms-swift's.**  For an adapter tuner it is the base model with the
+  adapters disabled (trl would freeze a copy of the starting adapter); otherwise the model the
+  ``rlhf`` pipeline loaded (``--ref_model``, or ``--model`` again) rather than one trl reloads
+  from the policy's config.
+* **Rewards** are the registry's (:mod:`swiftk_grpo.reward_funcs`), checked on every call.
+* ``--log_completions`` without wandb appends every rollout to ``<output_dir>/completions.jsonl``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import trl
+from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
+
+from swiftk_grpo.reward_funcs import build_rewards, completion_text
+from swiftk_grpo.rollout import EngineRollout
+from swiftk_sft.rl_trainer import RLHFTrainerMixin
+from swiftk_sft.trainer import SwiftTrainerMixin
+
+
+class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
+    """``--rlhf_type grpo``."""
+
+    def __init__(self, model: Any = None, args: Any = None, *, template: Any = None, swift_args: Any = None,
+                 processing_class: Any = None, ref_model: Any = None, data_collator: Any = None, **kwargs: Any):
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        rewards = build_rewards(swift_args, template, tokenizer)
+        self.rollout = None if args.use_vllm else EngineRollout(template, processing_class, swift_args)
+        # trl builds its own reference when beta != 0 (a frozen copy of a peft adapter, or the policy
+        # reloaded from its config); built with beta 0 it builds none, and ours is set below
+        beta, args.beta = args.beta, 0.0
+        try:
+            super().__init__(model=model, reward_funcs=rewards, args=args, processing_class=processing_class,
+                             rollout_func=self.rollout, template=template, swift_args=swift_args, **kwargs)
+        finally:
+            args.beta = beta
+        self.beta = beta
+        if beta != 0.0 and ref_model is not None:
+            self.ref_model = self._prepare_reference(ref_model)
+        self._completions_path = (os.path.join(args.output_dir, "completions.jsonl")
+                                  if swift_args.get("log_completions") and not args.log_completions else None)
+
+    def _prepare_reference(self, ref_model: Any) -> Any:
+        """What trl does to a reference it builds: no dropout, the fused log-prob head, device placement."""
+        if self.args.disable_dropout:
+            disable_dropout_in_model(ref_model)
+        add_fused_lm_head(ref_model, temperature=self.temperature, cast_lm_head_to_fp32=self.args.cast_lm_head_to_fp32)
+        if self.is_deepspeed_enabled:
+            from trl.models import prepare_deepspeed
+
+            return prepare_deepspeed(ref_model, self.accelerator)
+        return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+
+    # -- rollouts, tokens and logged completions ---------------------------------------------
+    def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
+        output = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        if self.rollout is not None:
+            seconds, tokens = self.rollout.last
+            self._metrics[mode]["rollout/seconds"].append(seconds)
+            self._metrics[mode]["rollout/tokens_per_s"].append(tokens / seconds if seconds > 0 else 0.0)
+        if self.model.training:
+            self._tokens += int(output["prompt_mask"].sum()) + int(output["completion_mask"].sum())
+        if self._completions_path and self.accelerator.is_main_process:
+            self._append_completions(len(inputs) * self.accelerator.num_processes)
+        return output
+
+    def _append_completions(self, count: int) -> None:
+        """The newest ``count`` rollouts (prompt, completion, each reward, advantage) as JSON lines."""
+        logs = self._logs
+        prompts, completions = list(logs["prompt"])[-count:], list(logs["completion"])[-count:]
+        advantages = list(logs["advantages"])[-count:]
+        rewards = {name: list(values)[-count:] for name, values in logs["rewards"].items()}
+        step, mode = self.state.global_step, "train" if self.model.training else "eval"
+        with open(self._completions_path, "a", encoding="utf-8") as f:
+            for i, (prompt, completion) in enumerate(zip(prompts, completions)):
+                row = {"step": step, "mode": mode, "prompt": prompt, "completion": completion_text(completion),
+                       "rewards": {name: values[i] for name, values in rewards.items()},
+                       "advantage": advantages[i]}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def train(self, *args: Any, **kwargs: Any):
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            if self.rollout is not None:
+                self.rollout.close()
+
