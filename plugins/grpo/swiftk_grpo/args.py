@@ -21,6 +21,10 @@ from swiftk.errors import MissingPluginError, UsageError
 from swiftk.pipelines.rlhf import refuse_sft_only_arguments
 
 
+#: vLLM arguments of the page that trl's colocated engine does not take
+_SET_BY_TRL = ("vllm_max_num_seqs", "vllm_enforce_eager", "vllm_enable_prefix_caching", "vllm_limit_mm_per_prompt")
+
+
 def world_size() -> int:
     return max(1, int(os.environ.get("WORLD_SIZE", "1")))
 
@@ -69,6 +73,11 @@ def check_rollout_backend(args: Any) -> None:
     if "vllm" not in get_host().registry("infer_engines"):
         raise MissingPluginError("--use_vllm true needs swift-plugin-vllm, which is not installed: "
                                  "pip install swift-plugin-vllm (or swift-plugin-grpo[vllm])", "swift-plugin-vllm")
+    explicit = getattr(args, "explicit", ()) or ()
+    fixed = [f"--{name}" for name in _SET_BY_TRL if name in explicit]
+    if fixed:
+        raise UsageError(f"{', '.join(fixed)}: trl's colocated vLLM sets these itself (max_num_seqs from the "
+                         f"generation batch, CUDA graphs and prefix caching on, text only); remove them")
     devices = [str(d) for d in (args.get("vllm_device") or ["auto"])]
     if devices != ["auto"]:
         raise UsageError(f"--vllm_device {' '.join(devices)}: vLLM runs colocated on each training process's GPU; "

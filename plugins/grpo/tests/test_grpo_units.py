@@ -189,6 +189,8 @@ def test_use_vllm_needs_vllm_and_a_gpu():
         pytest.skip("a GPU with vLLM is present: benchmarks/gpu/grpo_vllm.py covers it")
     with pytest.raises(UsageError, match="--use_vllm true needs"):
         _prepare(*G2, "--use_vllm", "true")
+    with pytest.raises(UsageError, match="--vllm_enforce_eager: trl's colocated vLLM sets these itself"):
+        _prepare(*G2, "--use_vllm", "true", "--vllm_enforce_eager", "true")
 
 
 def test_reward_weights_must_match_the_rewards_and_the_reward_model():

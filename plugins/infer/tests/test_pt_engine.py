@@ -42,6 +42,21 @@ def test_usage_and_finish_reason(engine):
     assert done.choices[0].finish_reason == "stop" and "<|im_end|>" not in done.choices[0].message["content"]
 
 
+def test_token_ids_are_the_prompt_and_the_completion_with_its_end_token(engine):
+    config = RequestConfig(max_tokens=20, temperature=0)
+    response = engine.infer([ask(QUESTIONS[0])], config)[0]
+    choice = response.choices[0]
+    assert response.prompt_token_ids == list(engine.template.encode(
+        {"messages": [{"role": "user", "content": QUESTIONS[0]}]}, add_generation_prompt=True)["input_ids"])
+    assert choice.finish_reason == "stop" and choice.token_ids[-1] in engine._eos_ids()
+    assert engine.tokenizer.decode(choice.token_ids[:-1]) == choice.message["content"]
+    assert len(choice.token_ids) == response.usage.completion_tokens + 1
+    cut = engine.infer([ask(QUESTIONS[0])], RequestConfig(max_tokens=3, temperature=0))[0].choices[0]
+    assert cut.finish_reason == "length" and len(cut.token_ids) == 3  # no end token when cut short
+    static = engine._static_infer([ask(QUESTIONS[0])], engine._merged(config), False)[0]
+    assert static.choices[0].token_ids == choice.token_ids and static.prompt_token_ids == response.prompt_token_ids
+
+
 def test_stop_words_are_kept_in_the_text(engine):
     full = engine.infer([ask("Count from 2 to 5.")], RequestConfig(max_tokens=20, temperature=0))[0]
     text = full.choices[0].message["content"]
