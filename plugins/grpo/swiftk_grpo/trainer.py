@@ -12,7 +12,8 @@ What differs from trl's defaults, and why:
   ``rlhf`` pipeline loaded (``--ref_model``, or ``--model`` again) rather than one trl reloads
   from the policy's config.
 * **Rewards** are the registry's (:mod:`swiftk_grpo.reward_funcs`), checked on every call.
-* ``--log_completions`` without wandb appends every rollout to ``<output_dir>/completions.jsonl``.
+* ``--log_completions`` without wandb appends every rollout to ``<output_dir>/completions.jsonl``, copied
+  into each checkpoint as it is saved.
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from swiftk_sft.trainer import SwiftTrainerMixin
 
 class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
     """``--rlhf_type grpo``."""
+
+    run_files_in_checkpoints = ("args.json", "completions.jsonl")  # the rollouts so far, with each checkpoint
 
     def __init__(self, model: Any = None, args: Any = None, *, template: Any = None, swift_args: Any = None,
                  processing_class: Any = None, ref_model: Any = None, data_collator: Any = None, **kwargs: Any):

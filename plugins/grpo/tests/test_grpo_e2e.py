@@ -52,6 +52,8 @@ def test_lora_grpo_with_every_builtin_reward_logs_completions_and_loads_in_infer
     assert ckpt.name == "checkpoint-3" and (ckpt / "args.json").is_file()
     assert (ckpt / "adapter_model.safetensors").is_file()
     assert (out / "checkpoint-2").is_dir()
+    saved_rows = (out / "checkpoint-2" / "completions.jsonl").read_text().splitlines()
+    assert len(saved_rows) == 2 * 8  # the rollouts up to that checkpoint travel with it
     assert not any(p.name.startswith("ref") for p in ckpt.iterdir())  # no frozen "ref" adapter copy
 
     from swiftk.cli.builtin import invoke
@@ -80,10 +82,20 @@ def test_third_party_rewards_from_a_plugin_file_and_an_ms_swift_file(tmp_path):
     out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2",
                  "--external_plugins", str(h.CONTRIB / "external_reward_plugin.py"),
                  str(h.CONTRIB / "ms_swift_reward_plugin.py"),
-                 "--reward_funcs", "has_answer_tag", "external_math_format", "accuracy")
+                 "--reward_funcs", "has_answer_tag", "external_math_format", "accuracy", "--num_iterations", "2")
     logs = h.train_logs(out)
     for name in ("has_answer_tag", "external_math_format", "accuracy"):
         assert f"rewards/{name}/mean" in logs[-1]
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    first = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--save_steps", "1",
+                   "--reward_funcs", "accuracy")
+    (first / "checkpoint-2").rename(first / "lost")  # as if the run stopped after checkpoint-1
+    h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--save_steps", "1",
+           "--reward_funcs", "accuracy", "--resume_from_checkpoint", str(first / "checkpoint-1"))
+    state = json.loads((first / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and [r["step"] for r in state["log_history"] if "reward" in r] == [1, 2]
 
 
 def test_full_training_kl_is_measured_against_the_reference_model(tmp_path):

@@ -27,6 +27,9 @@ _UNIFORM_LOSS_SCALES = {"default", "last_round", "all"}
 class SwiftTrainerMixin:
     """Mixed in before a ``transformers.Trainer`` subclass; takes ``template=`` and ``swift_args=``."""
 
+    #: files of the run folder copied into each checkpoint as it is published (so a checkpoint reproduces its run)
+    run_files_in_checkpoints: tuple[str, ...] = ("args.json",)
+
     def __init__(self, *args: Any, template: Any = None, swift_args: Any = None, **kwargs: Any):
         self.template = template
         self.swift_args = swift_args
@@ -140,9 +143,10 @@ class SwiftTrainerMixin:
             if self.state.best_global_step == self.state.global_step or os.path.isdir(best):
                 self.state.best_model_checkpoint = best
                 self.state.save_to_json(os.path.join(staged, "trainer_state.json"))
-        args_json = os.path.join(run_dir, "args.json")
-        if os.path.isfile(args_json):
-            shutil.copy2(args_json, os.path.join(staged, "args.json"))
+        for name in self.run_files_in_checkpoints:
+            path = os.path.join(run_dir, name)
+            if os.path.isfile(path):
+                shutil.copy2(path, os.path.join(staged, name))
         ckpt.publish(staged, final)
         from transformers.trainer_utils import rotate_checkpoints
 
