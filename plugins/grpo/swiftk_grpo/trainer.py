@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import trl
@@ -44,8 +45,11 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
         # reloaded from its config); built with beta 0 it builds none, and ours is set below
         beta, args.beta = args.beta, 0.0
         try:
-            super().__init__(model=model, reward_funcs=rewards, args=args, processing_class=processing_class,
-                             rollout_func=self.rollout, template=template, swift_args=swift_args, **kwargs)
+            with warnings.catch_warnings():
+                # we pin trl and test rollout_func against it: its "experimental feature" warning tells users nothing
+                warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
+                super().__init__(model=model, reward_funcs=rewards, args=args, processing_class=processing_class,
+                                 rollout_func=self.rollout, template=template, swift_args=swift_args, **kwargs)
         finally:
             args.beta = beta
         self.beta = beta
