@@ -13,7 +13,8 @@ Per side:
 - tokens/s with 1, 4 and 16 concurrent clients, each sending --requests non-streamed chat
   completions back to back: the completion tokens the server reports, over the wall time;
 - time to first token p50/p95: the same load, streamed, until the first content chunk;
-- `infer` over 8 prompts x 32 tokens, the whole command (process start to exit).
+- `infer` over 8 prompts x 32 tokens, the whole command (process start to exit), wall time and the
+  process's CPU time (user + sys; less sensitive to other jobs on the machine).
 
 ms-swift: `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0), used
 with --model_type qwen2 --template chatml when it exists. Note that ms-swift counts the eos token in
@@ -189,7 +190,7 @@ def serve(side: str, model: str, args, log) -> dict:
 global_name = ["m"]
 
 
-def infer(side: str, model: str, tmp: str, max_tokens: int, log) -> float:
+def infer(side: str, model: str, tmp: str, max_tokens: int, log) -> tuple[float, float]:
     data = os.path.join(tmp, "prompts.jsonl")
     with open(data, "w") as f:
         for p in PROMPTS[:8]:
@@ -202,8 +203,13 @@ def infer(side: str, model: str, tmp: str, max_tokens: int, log) -> float:
     else:
         cmd = [MSWIFT, "infer", *common, "--model_type", "qwen2", "--template", "chatml"]
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env(), check=True)
-    return time.perf_counter() - t0
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env())
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return wall, usage.ru_utime + usage.ru_stime  # CPU time: less sensitive than wall time to other jobs
 
 
 def main() -> None:
@@ -229,7 +235,7 @@ def main() -> None:
         for side in (sides if repeat % 2 == 0 else sides[::-1]):
             row = serve(side, model, args, log)
             if not args.no_infer:
-                row["infer_8x32_s"] = infer(side, model, tmp, args.max_tokens, log)
+                row["infer_8x32_s"], row["infer_8x32_cpu_s"] = infer(side, model, tmp, args.max_tokens, log)
             results[side].append(row)
             print(f"[{repeat + 1}/{args.repeats}] {side}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()),
                   flush=True)

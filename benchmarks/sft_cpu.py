@@ -6,8 +6,8 @@ A fixed model (Qwen2 architecture, 4 layers, hidden 256, about 4M parameters, th
 and a fixed dataset (the demo corpus's first ROWS conversations); LoRA and full, with and without
 packing; each run in its own process, the configurations alternated, OMP_NUM_THREADS=1 (the
 machine has 2 cores and other jobs may run). Prints per configuration the median wall time of the
-whole command, the time from the command's start to the first training step, training tokens/s
-and peak RSS.
+whole command and its CPU time (user + sys, less sensitive to other jobs), the time from the
+command's start to the first training step, training tokens/s and peak RSS.
 
 ms-swift: create `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0)
 and it is measured too, with --model_type qwen2 --template qwen2_5 --check_model false.
@@ -64,13 +64,19 @@ def build_data(path: str, rows: int) -> int:
 def measure(cmd: list[str], env: dict) -> dict:
     marker = tempfile.mktemp(suffix=".json")
     env = {**env, "SWIFTK_BENCH_OUT": marker}
-    start = time.time()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.time() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.time()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.time() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
     first = json.load(open(marker))["first_step_at"] - start if os.path.exists(marker) else float("nan")
-    return {"wall": wall, "first_step": first, "stdout": proc.stdout}
+    # CPU time (user + sys) of the whole command: less sensitive than wall time to other jobs
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "first_step": first, "stdout": stdout}
 
 
 def swiftk_cmd(model: str, data: str, out: str, train_type: str, packing: bool) -> list[str]:
@@ -132,17 +138,18 @@ def main() -> None:
                 continue
             result["tokens_per_s"], result["maxrss_mib"] = speed_and_memory(kind, result, out)
             results[config].append(result)
-            print(f"{config}: wall {result['wall']:.1f} s, first step {result['first_step']:.2f} s, "
-                  f"{result['tokens_per_s']:.0f} tokens/s", flush=True)
+            print(f"{config}: wall {result['wall']:.1f} s, cpu {result['cpu']:.1f} s, "
+                  f"first step {result['first_step']:.2f} s, {result['tokens_per_s']:.0f} tokens/s", flush=True)
             shutil.rmtree(out, ignore_errors=True)
     print(f"\n{opts.rows} rows, batch 8, max_length 256, 1 epoch, OMP_NUM_THREADS=1, median of {opts.repeats}")
-    print(f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'1st step s':>12}{'tokens/s':>10}{'peak RSS MiB':>14}")
+    print(f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'cpu s':>8}{'1st step s':>12}{'tokens/s':>10}"
+          f"{'peak RSS MiB':>14}")
     for (kind, train_type, packing), rows in results.items():
         if not rows:
             continue
         med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
-        print(f"{kind:<10}{train_type:<7}{str(packing):<9}{med('wall'):>8.1f}{med('first_step'):>12.2f}"
-              f"{med('tokens_per_s'):>10.0f}{max(r['maxrss_mib'] for r in rows):>14.0f}")
+        print(f"{kind:<10}{train_type:<7}{str(packing):<9}{med('wall'):>8.1f}{med('cpu'):>8.1f}"
+              f"{med('first_step'):>12.2f}{med('tokens_per_s'):>10.0f}{max(r['maxrss_mib'] for r in rows):>14.0f}")
     shutil.rmtree(work, ignore_errors=True)
 
 
