@@ -133,6 +133,18 @@ def test_plugin_owned_argument_needs_its_distribution():
     check_plugin_arguments(parser, values, explicit, installed={"swift-plugin-nowhere"})
 
 
+def test_argument_owned_by_either_of_two_distributions():
+    from swiftk.arguments.integration.rlhf import RewardModelArguments
+
+    parser = CommandParser("rlhf", [RewardModelArguments])
+    values, explicit = parser.parse(["--reward_model", "rm-folder"])
+    with pytest.raises(MissingPluginError, match="--reward_model needs swift-plugin-rlhf or swift-plugin-grpo, "
+                                                 "which is not installed: pip install swift-plugin-rlhf"):
+        check_plugin_arguments(parser, values, explicit, installed=set())
+    check_plugin_arguments(parser, values, explicit, installed={"swift-plugin-grpo"})
+    check_plugin_arguments(parser, values, explicit, installed={"swift-plugin-rlhf"})
+
+
 def test_split_flags():
     assert split_flags(["--a", "1", "-2", "--b=x", "--c"]) == [("a", ["1", "-2"]), ("b", ["x"]), ("c", [])]
 
