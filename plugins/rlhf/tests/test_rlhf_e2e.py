@@ -117,9 +117,8 @@ def long_answer_rm(tmp_path_factory):
 def sampled_reward(policy, reward_model, samples: int = 4) -> float:
     """Mean reward of sampled answers (temperature 0.9, 16 tokens) to every demo prompt, seeded."""
     import torch
-    from trl.experimental.utils import get_reward
 
-    from swiftk_rlhf.ppo import truncate_response
+    from swiftk_rlhf.ppo import cut_after_stop, reward_scores
 
     template, _ = h.base_parts()
     tok = template.tokenizer
@@ -131,9 +130,8 @@ def sampled_reward(policy, reward_model, samples: int = 4) -> float:
             out = policy.generate(input_ids=prompt, do_sample=True, temperature=0.9, top_k=0, top_p=1.0,
                                   max_new_tokens=16, num_return_sequences=samples, pad_token_id=tok.pad_token_id,
                                   eos_token_id=tok.eos_token_id)
-            response = truncate_response(tok.eos_token_id, tok.pad_token_id, out[:, prompt.shape[1]:])
-            _, score, _ = get_reward(reward_model, torch.cat([prompt.repeat(samples, 1), response], 1),
-                                     tok.pad_token_id, prompt.shape[1])
+            response = cut_after_stop(out[:, prompt.shape[1]:], tok.eos_token_id, tok.pad_token_id)
+            score = reward_scores(reward_model, prompt.repeat(samples, 1), response, tok.pad_token_id)
         scores += score.tolist()
     return sum(scores) / len(scores)
 

@@ -143,6 +143,29 @@ def test_every_ppo_parameter_reaches_the_ppo_config():
     assert {f.name for f in dataclasses.fields(PPOConfig)} >= set(values)
 
 
+def test_ppo_credit_assignment_by_hand():
+    import torch
+
+    from swiftk_rlhf.ppo import clipped_policy_loss, cut_after_stop, gae, last_token, shaped_rewards, whiten
+
+    cut = cut_after_stop(torch.tensor([[5, 2, 7, 7], [5, 6, 7, 8]]), stop_id=2, pad_id=0)
+    assert cut.tolist() == [[5, 2, 0, 0], [5, 6, 7, 8]]           # the stop token stays, the rest is padding
+    last = last_token(cut, pad_id=0)
+    assert last.tolist() == [1, 3]
+    rewards = shaped_rewards(torch.zeros(2, 4), torch.tensor([1.0, 2.0]), last)
+    assert rewards.tolist() == [[0, 0, 1, 0], [0, 0, 0, 2]]       # one past the end, or the last column
+    advantages, returns = gae(rewards, torch.zeros(2, 4), gamma=1.0, lam=1.0)
+    assert advantages.tolist() == [[1, 1, 1, 0], [2, 2, 2, 2]]    # zero values: the rewards still to come
+    advantages, returns = gae(torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[1.0, 2.0, 3.0]]), gamma=0.5, lam=0.0)
+    assert advantages.tolist() == [[0.0, -0.5, -2.0]] and returns.tolist() == [[1.0, 1.5, 1.0]]   # one-step TD
+    mask = torch.tensor([True, True, True, False])
+    white = whiten(torch.tensor([1.0, 2.0, 3.0, 100.0]), mask)
+    assert white[:3].tolist() == pytest.approx([-1.0, 0.0, 1.0], abs=1e-6)   # unbiased variance of 1, 2, 3 is 1
+    loss, clipped, _ = clipped_policy_loss(torch.tensor([[2.0]]).log(), torch.zeros(1, 1), torch.ones(1, 1),
+                                           torch.ones(1, 1, dtype=torch.bool), clip=0.2)
+    assert (loss.item(), clipped.item()) == (pytest.approx(-1.2), 1.0)      # ratio 2 counts as 1.2
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--rlhf_type", "ppo"], "--reward_model is required with --rlhf_type ppo"),
     (["--rlhf_type", "kto", "--per_device_train_batch_size", "1"], "--per_device_train_batch_size must be at least 2"),
