@@ -15,10 +15,21 @@ from swiftk.errors import UsageError
 
 
 def run(args: Any) -> int:
+    from swiftk.pipelines.sft import train_and_finish
+    from swiftk.startup import startup_phase
+
+    with startup_phase():  # imports, models, data and trainer: no garbage-collection passes over them
+        trainer = build_trainer(args)
+    # 6. train (resuming if asked), save the final model, report
+    return train_and_finish(args, trainer)
+
+
+def build_trainer(args: Any) -> Any:
+    """Steps 1 to 5: the model, template, data, tuner, reference model and trainer of ``--rlhf_type``."""
     from swiftk.host import get_host
     from swiftk.pipelines.data import encode_dataset, load_datasets
     from swiftk.pipelines.model import get_template, load_model_and_processor
-    from swiftk.pipelines.sft import _load, check_resume_folder, registered_callbacks, train_and_finish
+    from swiftk.pipelines.sft import _load, check_resume_folder, registered_callbacks
     from swiftk.pipelines.train_args import to_training_arguments
 
     host = get_host()
@@ -68,9 +79,7 @@ def run(args: Any) -> int:
         processing_class=processor, template=template, swift_args=args, callbacks=registered_callbacks(args),
         **extra)
     host.hook.post_trainer_create(args=args, trainer=trainer)
-
-    # 6. train (resuming if asked), save the final model, report
-    return train_and_finish(args, trainer)
+    return trainer
 
 
 def trainer_spec(entry: Any) -> Any:
