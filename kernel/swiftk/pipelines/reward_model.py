@@ -37,6 +37,23 @@ def reward_args(args: Any) -> Any:
                         task_type="seq_cls", num_labels=1, quant_method=None)
 
 
+def one_output_classifier(model: Any, adapters: list[str], adapters_flag: str, model_flag: str) -> Any:
+    """``model`` with the LoRA ``adapters`` of an rm run merged (they carry its trained score head),
+    checked to have the one output of a reward model; the flags name where each came from."""
+    import os
+
+    for path in adapters:
+        if not os.path.isfile(os.path.join(path, "adapter_config.json")):
+            raise UsageError(f"{adapters_flag}: {path} has no adapter_config.json (not an adapter checkpoint)")
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+    if getattr(model.config, "num_labels", 1) != 1:
+        raise UsageError(f"{model_flag}: the model has {model.config.num_labels} outputs; a reward model has one "
+                         f"(train it with swiftk rlhf --rlhf_type rm)")
+    return model
+
+
 def load_reward_model(args: Any, *, with_processor: bool = False) -> Any:
     """The frozen reward model (adapters merged); with ``with_processor`` also its tokenizer and info."""
     from swiftk.pipelines.model import load_model_and_processor
@@ -44,19 +61,8 @@ def load_reward_model(args: Any, *, with_processor: bool = False) -> Any:
 
     with renamed_flags("reward_"):
         model, processor, info = load_model_and_processor(reward_args(args))
-    adapters = list(args.get("reward_adapters") or [])
-    if adapters:
-        import os
-
-        from peft import PeftModel
-
-        for path in adapters:
-            if not os.path.isfile(os.path.join(path, "adapter_config.json")):
-                raise UsageError(f"--reward_adapters: {path} has no adapter_config.json (not an adapter checkpoint)")
-            model = PeftModel.from_pretrained(model, path).merge_and_unload()
-    if getattr(model.config, "num_labels", 1) != 1:
-        raise UsageError(f"--reward_model {args.reward_model}: the model has {model.config.num_labels} outputs; a "
-                         f"reward model has one (train it with --rlhf_type rm)")
+    model = one_output_classifier(model, list(args.get("reward_adapters") or []), "--reward_adapters",
+                                  f"--reward_model {args.reward_model}")
     model.eval()
     for param in model.parameters():
         param.requires_grad_(False)

@@ -36,3 +36,15 @@ def register_plugin(swiftk_host: Any) -> Callable[..., str]:
         return swiftk_host.register_plugin(plugin, name, **kwargs)
 
     return _register
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for a module's tests (training tests share a small machine's cores; threads
+    fighting over them make a run many times slower), restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,17 +12,7 @@ import pytest
 
 import grpo_helpers as h
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def test_lora_grpo_with_every_builtin_reward_logs_completions_and_loads_in_infer(tmp_path):

@@ -14,7 +14,6 @@ import threading
 import uuid
 from typing import Any, Iterator, Optional
 
-from swiftk.errors import UsageError
 from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferRequest,
                           RequestConfig, StreamChoice, Usage)
 
@@ -34,21 +33,13 @@ class RewardEngine(InferEngine):
     @classmethod
     def from_args(cls, args: Any) -> "RewardEngine":
         from swiftk.pipelines.model import get_template, load_model_and_processor
+        from swiftk.pipelines.reward_model import one_output_classifier
         from swiftk.pipelines.rlhf import derived_args
 
         args = derived_args(args, task_type="seq_cls", num_labels=1)
         model, processor, info = load_model_and_processor(args)
-        for path in list(args.get("adapters") or []):
-            import os
-
-            from peft import PeftModel
-
-            if not os.path.isfile(os.path.join(path, "adapter_config.json")):
-                raise UsageError(f"--adapters: {path} has no adapter_config.json")
-            model = PeftModel.from_pretrained(model, path).merge_and_unload()
-        if getattr(model.config, "num_labels", 1) != 1:
-            raise UsageError(f"--infer_backend reward: {args.model} has {model.config.num_labels} outputs; a reward "
-                             f"model has one (train it with swiftk rlhf --rlhf_type rm)")
+        model = one_output_classifier(model, list(args.get("adapters") or []), "--adapters",
+                                      f"--infer_backend reward: --model {args.model}")
         template = get_template(args, processor, info, mode="train")
         name = args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
         return cls(model, template, model_name=name, max_batch_size=args.get("max_batch_size") or 8)

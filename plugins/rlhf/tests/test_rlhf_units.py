@@ -252,3 +252,18 @@ def test_a_missing_reward_or_reference_model_names_its_own_flag(tmp_path):
             invoke("rlhf", [*h.COMMON, "--dataset", "swiftk/demo-dpo#4", "--max_steps", "1", "--output_dir",
                             str(tmp_path / "out"), *argv], launch=False)
         assert str(error.value).startswith(message) and "no such folder" in str(error.value), str(error.value)
+
+
+def test_a_reward_model_must_have_one_output_and_real_adapters(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from swiftk.pipelines.reward_model import one_output_classifier
+
+    tiny = h.DATA.parents[2] / "demo" / "swiftk_demo" / "tiny-chat"
+    two = AutoModelForSequenceClassification.from_pretrained(str(tiny), num_labels=2)
+    with pytest.raises(UsageError, match=r"^--reward_model x: the model has 2 outputs; a reward model has one"):
+        one_output_classifier(two, [], "--reward_adapters", "--reward_model x")
+    with pytest.raises(UsageError, match=r"^--adapters: .* has no adapter_config.json"):
+        one_output_classifier(two, [str(tmp_path)], "--adapters", "--model x")
+    one = AutoModelForSequenceClassification.from_pretrained(str(tiny), num_labels=1)
+    assert one_output_classifier(one, [], "--reward_adapters", "--reward_model x") is one
