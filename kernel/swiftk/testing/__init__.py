@@ -5,7 +5,11 @@ Installed with the kernel as a pytest plugin, so a plugin's own test suite gets:
 * ``swiftk_host``: a fresh :class:`swiftk.host.PluginHost` (entry points still load lazily) set
   as the process-wide host for the test, then the previous host is restored;
 * ``bare_swiftk_host``: the same without any entry point, for tests that want only their plugin;
-* ``register_plugin``: ``register_plugin(obj, name=None)`` adds a plugin object to the test's host.
+* ``register_plugin``: ``register_plugin(obj, name=None)`` adds a plugin object to the test's host;
+* ``one_torch_thread``: torch on one thread for a module's training tests.
+
+Contract suites: :mod:`swiftk.testing.tuners` (``TunerContract``) and :mod:`swiftk.testing.rewards`
+(``RewardContract``).
 """
 from __future__ import annotations
 

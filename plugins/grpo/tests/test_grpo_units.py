@@ -7,7 +7,8 @@ import pytest
 
 import grpo_helpers  # noqa: F401  (offline environment)
 from swiftk.errors import UsageError
-from swiftk_grpo.reward_funcs import CheckedReward, RewardError, instantiate
+from swiftk.rewards import RewardError, build_reward
+from swiftk_grpo.reward_funcs import CheckedReward
 from swiftk_grpo.rewards import CosineReward, MathAccuracy, RepetitionPenalty, think_answer_format
 from swiftk_grpo.rollout import runs_of_equal
 
@@ -122,9 +123,9 @@ def test_a_registered_class_is_built_once_with_the_arguments_it_names():
             return [1.0] * len(completions)
 
     args = resolve("--reward_funcs", "accuracy", "--max_completion_length", "33")
-    built = instantiate(Scaled, args, tokenizer="tok")
+    built = build_reward(Scaled, args, tokenizer="tok")
     assert built.made == (33, "tok", "grpo")
-    assert instantiate(len, args, None) is len
+    assert build_reward(len, args, None) is len
 
 
 # --- prompts and rollouts ---------------------------------------------------------------------------
