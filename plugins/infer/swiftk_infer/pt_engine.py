@@ -8,7 +8,10 @@ own cache: rows are spliced in and out, and a 4D additive attention mask hides t
 so a sequence sees exactly its own tokens, at its own positions, whoever shares the batch.
 
 Every sequence samples with its own parameters (temperature 0 = greedy, top_k, top_p,
-repetition_penalty, its own seeded generator) and streams through its own sink. Models whose cache
+repetition_penalty, its own seeded generator) and streams through its own sink. The events of the
+asyncio API are handed to each event loop once per step (one wake-up carrying every stream's token),
+not once per token and stream: a wake-up is a write to the loop's self-pipe, and on a busy machine
+each one costs the engine thread a wait for the GIL. Models whose cache
 cannot be spliced this way (sliding-window or recurrent caches, multimodal templates, attention
 kernels without 4D masks), and beam search, fall back to ``model.generate`` on static batches.
 """
@@ -186,6 +189,7 @@ class PtEngine(TemplateEngine):
         self._closed = False
         self._counters = {"prompt_tokens": 0, "generation_tokens": 0}
         self._thread: Optional[threading.Thread] = None
+        self._outbox: dict[Any, list] = {}   # event loop -> calls to run there, handed over after each step
 
     @classmethod
     def from_args(cls, args: Any) -> "PtEngine":
@@ -292,6 +296,26 @@ class PtEngine(TemplateEngine):
                 for seq in joiners + self._rows:
                     self._fail(seq, exc)
                 self._reset()
+            finally:
+                self._flush()
+
+    def _post(self, loop: Any, call: Callable[..., None], *args: Any) -> None:
+        """Run ``call(*args)`` on the event loop ``loop`` after this step (engine thread only)."""
+        calls = self._outbox.get(loop)
+        if calls is None:
+            calls = self._outbox[loop] = []
+        calls.append((call, args))
+
+    def _flush(self) -> None:
+        """Hand each event loop the calls of this step at once: one wake-up per loop and step."""
+        if not self._outbox:
+            return
+        outbox, self._outbox = self._outbox, {}
+        for loop, calls in outbox.items():
+            try:
+                loop.call_soon_threadsafe(_run_calls, calls)
+            except RuntimeError:   # the loop is closed: nobody waits for these events any more
+                pass
 
     def _admit(self) -> list[_Seq]:
         room = self.max_batch_size - len(self._rows)
@@ -575,7 +599,7 @@ class PtEngine(TemplateEngine):
         done = loop.create_future()
 
         def sink(seq: Optional[_Seq], delta: Any, logprobs: Any, finished: bool) -> None:
-            loop.call_soon_threadsafe(_settle, done, seq, delta)
+            self._post(loop, _settle, done, seq, delta)
 
         job = self._submit(request, merged, stream=False, strict=strict, sink=sink)
         try:
@@ -597,7 +621,7 @@ class PtEngine(TemplateEngine):
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         job = self._submit(request, merged, stream=True, strict=strict,
-                           sink=lambda *event: loop.call_soon_threadsafe(events.put_nowait, event))
+                           sink=lambda *event: self._post(loop, events.put_nowait, event))
         try:
             while job.remaining:
                 seq, delta, logprobs, finished = await events.get()
@@ -703,6 +727,14 @@ class PtEngine(TemplateEngine):
         last = response.choices[-1]
         yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(last.index, {}, last.finish_reason)],
                                            chunk_id, response.usage)
+
+
+def _run_calls(calls: list) -> None:
+    for call, args in calls:
+        try:
+            call(*args)
+        except Exception:  # one consumer's failure must not lose the others' events
+            logger.exception("pt engine: delivering an event failed")
 
 
 def _settle(future: Any, seq: Optional[_Seq], error: Any) -> None:
