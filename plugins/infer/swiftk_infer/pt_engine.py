@@ -7,6 +7,11 @@ KV cache (a transformers ``DynamicCache``, reached through its public ``layers``
 own cache: rows are spliced in and out, and a 4D additive attention mask hides the left padding,
 so a sequence sees exactly its own tokens, at its own positions, whoever shares the batch.
 
+The keys and values of the last few prompts are kept (``PREFIX_CACHE_*``): a new prompt that starts
+like one of them (the same chat template and system prompt, say) copies those columns and prefills
+only the tokens after them, at their own positions; a prefilled row may then hold masked columns
+between its prefix and the rest, which the mask hides like left padding.
+
 Every sequence samples with its own parameters (temperature 0 = greedy, top_k, top_p,
 repetition_penalty, its own seeded generator) and streams through its own sink. The events of the
 asyncio API are handed to each event loop once per step (one wake-up carrying every stream's token),
@@ -39,6 +44,11 @@ logger = logging.getLogger("swiftk.infer")
 DEFAULT_MAX_BATCH_SIZE = 32
 #: Padded prompt tokens prefilled in one step at most (more joiners wait for the next step).
 PREFILL_TOKEN_BUDGET = 8192
+#: Prompts whose keys and values are kept, so that a later prompt that starts the same way (a chat
+#: template's system prompt, a shared instruction) prefills only the rest; and the memory they may
+#: take together (0 turns the prefix cache off).
+PREFIX_CACHE_ENTRIES = 8
+PREFIX_CACHE_BYTES = int(os.environ.get("SWIFTK_PT_PREFIX_CACHE_MB", "256")) * 2 ** 20
 
 
 def load_adapters(model: Any, adapters: list[str], merge: bool = False, args: Any = None) -> Any:
@@ -189,6 +199,9 @@ class PtEngine(TemplateEngine):
         self._closed = False
         self._counters = {"prompt_tokens": 0, "generation_tokens": 0}
         self._thread: Optional[threading.Thread] = None
+        # (adapter, prompt tokens) -> per layer (keys, values) [1, heads, len, dim], least recently used first
+        self._prefixes: collections.OrderedDict = collections.OrderedDict()
+        self._prefix_bytes = 0
         self._outbox: dict[Any, list] = {}   # event loop -> calls to run there, handed over after each step
 
     @classmethod
@@ -354,22 +367,95 @@ class PtEngine(TemplateEngine):
         return [s.adapter or "__base__" for s in seqs]
 
     def _prefill(self, joiners: list[_Seq]) -> None:
+        """Prefill the newcomers together. Row j of the cache holds ``width - prefix_j`` masked columns,
+        the ``prefix_j`` cached columns of its prompt, then its other prompt tokens, left-padded to
+        ``width`` (the longest rest): ``[0.. | prefix | 0.. | rest]``."""
         from transformers import DynamicCache
 
-        width = max(len(s.prompt) for s in joiners)
+        hits = [self._cached_prefix(s) for s in joiners]
+        known = [n for n, _ in hits]
+        prefix = max(known)
+        width = max(len(s.prompt) - n for s, n in zip(joiners, known))
         pad = self._pad_id()
-        ids = torch.tensor([[pad] * (width - len(s.prompt)) + s.prompt for s in joiners], device=self._device)
-        mask = torch.tensor([[0] * (width - len(s.prompt)) + [1] * len(s.prompt) for s in joiners],
-                            device=self._device)
-        causal = torch.ones(width, width, dtype=torch.bool, device=self._device).tril()
+        ids, rows = [], []
+        for seq, n in zip(joiners, known):
+            rest = len(seq.prompt) - n
+            ids.append([pad] * (width - rest) + seq.prompt[n:])
+            rows.append([0] * (prefix - n) + [1] * n + [0] * (width - rest) + [1] * rest)
+        ids = torch.tensor(ids, device=self._device)
+        mask = torch.tensor(rows, device=self._device)
+        # query i (column prefix + i) sees the columns up to its own
+        causal = torch.ones(width, prefix + width, dtype=torch.bool, device=self._device).tril(prefix)
         allowed = causal[None, None, :, :] & mask[:, None, None, :].bool()
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix:]
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         cache = DynamicCache(config=base.config)
+        if prefix:
+            self._seed_cache(cache, hits, prefix)
         logits = self._forward(ids, self._additive(allowed), positions, cache, self._adapters(joiners))
         self._counters["prompt_tokens"] += sum(len(s.prompt) for s in joiners)
+        self._remember(joiners, cache, mask)
         tokens = self._sample(logits, joiners)
         self._merge(joiners, cache, mask, mask.sum(-1), tokens)
+
+    # -- the prefix cache (engine thread) ---------------------------------------------------------
+    def _cached_prefix(self, seq: _Seq) -> tuple[int, Optional[list]]:
+        """The longest kept prefix of ``seq``'s prompt, leaving at least one token to feed: its length
+        and its per-layer (keys, values); (0, None) without one."""
+        prompt, limit = seq.prompt, len(seq.prompt) - 1
+        best, best_key = 0, None
+        for key in self._prefixes:
+            adapter, tokens = key
+            if adapter != seq.adapter:
+                continue
+            n = min(limit, len(tokens))
+            same = next((i for i in range(n) if tokens[i] != prompt[i]), n)
+            if same > best:
+                best, best_key = same, key
+        if not best:
+            return 0, None
+        self._prefixes.move_to_end(best_key)
+        return best, [(k[:, :, :best], v[:, :, :best]) for k, v in self._prefixes[best_key]]
+
+    def _seed_cache(self, cache: Any, hits: list[tuple[int, Optional[list]]], width: int) -> None:
+        """Fill a new cache with each row's cached prefix, right-aligned in ``width`` columns."""
+        import torch.nn.functional as F
+
+        reference = next(kv for n, kv in hits if n)
+        for i, layer in enumerate(cache.layers):
+            parts: list[list[torch.Tensor]] = [[], []]
+            for n, kv in hits:
+                for j in (0, 1):
+                    if n:
+                        parts[j].append(F.pad(kv[i][j], (0, 0, width - n, 0)))
+                    else:
+                        shape = reference[i][j].shape
+                        parts[j].append(reference[i][j].new_zeros(1, shape[1], width, shape[3]))
+            keys, values = torch.cat(parts[0], 0), torch.cat(parts[1], 0)
+            layer.lazy_initialization(keys, values)
+            layer.keys, layer.values = keys, values
+
+    def _remember(self, joiners: list[_Seq], cache: Any, mask: torch.Tensor) -> None:
+        """Keep the keys and values of the newcomers' prompts (their unmasked columns, in order)."""
+        if PREFIX_CACHE_BYTES <= 0:
+            return
+        for row, seq in enumerate(joiners):
+            key = (seq.adapter, tuple(seq.prompt))
+            if key in self._prefixes:
+                self._prefixes.move_to_end(key)
+                continue
+            columns = mask[row].nonzero().squeeze(1)
+            kept = [(layer.keys[row:row + 1].index_select(2, columns),
+                     layer.values[row:row + 1].index_select(2, columns)) for layer in cache.layers]
+            size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kept)
+            if size > PREFIX_CACHE_BYTES:
+                continue
+            self._prefixes[key] = kept
+            self._prefix_bytes += size
+            while len(self._prefixes) > PREFIX_CACHE_ENTRIES or self._prefix_bytes > PREFIX_CACHE_BYTES:
+                _, dropped = self._prefixes.popitem(last=False)
+                self._prefix_bytes -= sum(k.numel() * k.element_size() + v.numel() * v.element_size()
+                                          for k, v in dropped)
 
     def _merge(self, joiners: list[_Seq], cache: Any, mask: torch.Tensor, next_pos: torch.Tensor,
                tokens: list[int]) -> None:

@@ -87,6 +87,34 @@ def test_logprobs_and_sampling_seed(engine):
     assert a == b
 
 
+def test_the_prefix_cache_changes_no_answer(engine, monkeypatch):
+    import types
+
+    import swiftk_infer.pt_engine as pt_engine
+
+    configs = [RequestConfig(max_tokens=20, temperature=0), RequestConfig(max_tokens=12, temperature=1.0, seed=7),
+               RequestConfig(max_tokens=12, temperature=0, repetition_penalty=1.3)]
+
+    def answers():
+        out = []
+        for config in configs:
+            responses = engine.infer([ask(q) for q in QUESTIONS], config) + engine.infer([ask(QUESTIONS[1])], config)
+            for response in responses:
+                out.append((response.choices[0].token_ids, response.prompt_token_ids, response.usage.prompt_tokens))
+        return out
+
+    engine._prefixes.clear()
+    engine._prefix_bytes = 0
+    cached = answers()
+    prompt = engine._encode(ask("Something nobody asked before"))
+    known, _ = engine._cached_prefix(types.SimpleNamespace(prompt=prompt, adapter=None))
+    assert 0 < known < len(prompt)   # the template's system prompt and user header come from the cache
+    monkeypatch.setattr(pt_engine, "PREFIX_CACHE_BYTES", 0)
+    engine._prefixes.clear()
+    engine._prefix_bytes = 0
+    assert answers() == cached and not engine._prefixes
+
+
 def swiftk(*args, input_text=None, cwd=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=env,
