@@ -12,6 +12,8 @@ Per side:
 - deploy ready: from starting `deploy` to the first 200 from GET /v1/models;
 - tokens/s with 1, 4 and 16 concurrent clients, each sending --requests non-streamed chat
   completions back to back: the completion tokens the server reports, over the wall time;
+- server CPU ms per completion token under that load (user + sys of every process of the server's
+  session, from /proc): how much work a token costs, much less sensitive to other jobs than tokens/s;
 - time to first token p50/p95: the same load, streamed, until the first content chunk;
 - `infer` over 8 prompts x 32 tokens, the whole command (process start to exit), wall time and the
   process's CPU time (user + sys; less sensitive to other jobs on the machine).
@@ -161,6 +163,22 @@ def load(port: int, clients: int, requests: int, max_tokens: int, stream: bool) 
     return sum(r[0] for r in results) / wall, [r[1] for r in results]
 
 
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + sys) of the live processes of session ``sid`` (the server and its children)."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:          # fields after the name: state, ppid, pgrp, session, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -177,7 +195,11 @@ def serve(side: str, model: str, args, log) -> dict:
         global_name[0] = name
         post(port, {"model": name, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}, False)  # warm-up
         for clients in args.clients:
+            cpu = session_cpu(proc.pid)
+            wall = time.perf_counter()
             tps, _ = load(port, clients, args.requests, args.max_tokens, stream=False)
+            tokens = tps * (time.perf_counter() - wall)
+            out[f"cpu_ms_per_tok@{clients}"] = 1000 * (session_cpu(proc.pid) - cpu) / max(tokens, 1)
             _, ttft = load(port, clients, args.requests, args.max_tokens, stream=True)
             out[f"tokens_s@{clients}"] = tps
             out[f"ttft_p50_ms@{clients}"] = 1000 * percentile(ttft, 0.5)
