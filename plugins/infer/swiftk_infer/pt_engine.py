@@ -419,15 +419,13 @@ class PtEngine(TemplateEngine):
 
     def _seed_cache(self, cache: Any, hits: list[tuple[int, Optional[list]]], width: int) -> None:
         """Fill a new cache with each row's cached prefix, right-aligned in ``width`` columns."""
-        import torch.nn.functional as F
-
         reference = next(kv for n, kv in hits if n)
         for i, layer in enumerate(cache.layers):
             parts: list[list[torch.Tensor]] = [[], []]
             for n, kv in hits:
                 for j in (0, 1):
                     if n:
-                        parts[j].append(F.pad(kv[i][j], (0, 0, width - n, 0)))
+                        parts[j].append(_left_pad(kv[i][j], width - n, 2))
                     else:
                         shape = reference[i][j].shape
                         parts[j].append(reference[i][j].new_zeros(1, shape[1], width, shape[3]))
@@ -460,8 +458,6 @@ class PtEngine(TemplateEngine):
     def _merge(self, joiners: list[_Seq], cache: Any, mask: torch.Tensor, next_pos: torch.Tensor,
                tokens: list[int]) -> None:
         """Add prefilled sequences (their cache rows) to the running batch, left-padding the narrower."""
-        import torch.nn.functional as F
-
         for seq, token in zip(joiners, tokens):
             seq.last_token = token
         if not self._rows:
@@ -470,11 +466,10 @@ class PtEngine(TemplateEngine):
             old, new = self._mask.shape[1], mask.shape[1]
             width = max(old, new)
             for mine, theirs in zip(self._cache.layers, cache.layers):
-                mine.keys = torch.cat([F.pad(mine.keys, (0, 0, width - old, 0)),
-                                       F.pad(theirs.keys, (0, 0, width - new, 0))], 0)
-                mine.values = torch.cat([F.pad(mine.values, (0, 0, width - old, 0)),
-                                         F.pad(theirs.values, (0, 0, width - new, 0))], 0)
-            self._mask = torch.cat([F.pad(self._mask, (width - old, 0)), F.pad(mask, (width - new, 0))], 0)
+                mine.keys = torch.cat([_left_pad(mine.keys, width - old, 2), _left_pad(theirs.keys, width - new, 2)], 0)
+                mine.values = torch.cat([_left_pad(mine.values, width - old, 2),
+                                         _left_pad(theirs.values, width - new, 2)], 0)
+            self._mask = torch.cat([_left_pad(self._mask, width - old, 1), _left_pad(mask, width - new, 1)], 0)
             self._next_pos = torch.cat([self._next_pos, next_pos], 0)
             self._rows.extend(joiners)
         self._accept(joiners, tokens)
@@ -813,6 +808,16 @@ class PtEngine(TemplateEngine):
         last = response.choices[-1]
         yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(last.index, {}, last.finish_reason)],
                                            chunk_id, response.usage)
+
+
+def _left_pad(tensor: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    """``tensor`` with ``n`` zero columns before dimension ``dim``'s; itself, uncopied, when ``n`` is 0
+    (the running cache is copied once per merge, by the concatenation, not twice)."""
+    if not n:
+        return tensor
+    import torch.nn.functional as F
+
+    return F.pad(tensor, (0, 0) * (tensor.dim() - 1 - dim) + (n, 0))
 
 
 def _run_calls(calls: list) -> None:
