@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from kernel_support import TEST_PLUGINS
+from kernel_support import TEST_PLUGINS, run_swiftk
 
 pytest.importorskip("torch")
 
@@ -24,6 +24,23 @@ def test_nproc_per_node_runs_workers_under_torchrun(bare_swiftk, tmp_path):
     assert ranks == ["0", "1"]
     assert json.loads((runs[0] / "rank1.json").read_text())["world_size"] == "2"
     assert (runs[0] / "args.json").is_file()
+
+
+@pytest.mark.slow
+def test_sft_under_torchrun_on_cpu_is_data_parallel(tmp_path):
+    """Two ranks train one model (gloo DDP): the data is shared out (one epoch of the 35 demo rows at 4 rows per
+    rank is 5 steps, not 9) and gradients are averaged, so both ranks end with the same weights."""
+    out = tmp_path / "out"
+    result = run_swiftk("sft", "--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft", "--num_train_epochs", "1",
+                        "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0", "--add_version", "false",
+                        "--report_to", "none", "--output_dir", str(out), "--learning_rate", "1e-2",
+                        "--external_plugins", str(TEST_PLUGINS / "rank_report.py"),
+                        env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29733", "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "run_summary.json").read_text())["global_step"] == 5
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["wrapped"] == "DistributedDataParallel" for r in ranks), ranks
+    assert ranks[0]["trainable_sum"] == pytest.approx(ranks[1]["trainable_sum"], rel=1e-6), ranks
 
 
 def test_bad_launcher_variable_is_a_usage_error(bare_swiftk, tmp_path):

@@ -58,11 +58,15 @@ def to_training_arguments(args: Any, cls: Optional[type] = None, *, has_eval: bo
         values["eval_strategy"] = "no"
         values.pop("eval_steps", None)
         values["load_best_model_at_end"] = False
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not values.get("ddp_backend"):
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch
 
-        values["ddp_backend"] = "nccl" if torch.cuda.is_available() else "gloo"
-    elif int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        if not values.get("ddp_backend"):
+            values["ddp_backend"] = "nccl" if torch.cuda.is_available() else "gloo"
+        if not torch.cuda.is_available() and "use_cpu" in fields:
+            # without it transformers 5 leaves a CPU torchrun job NOT_PARALLEL: every rank trains alone on all the data
+            values["use_cpu"] = True
+    else:
         values.pop("ddp_backend", None)  # only meaningful under torchrun (stack.md)
     report_to = values.get("report_to")
     if isinstance(report_to, list) and "none" in report_to:

@@ -88,6 +88,17 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert state["global_step"] == 2 and [r["step"] for r in state["log_history"] if "reward" in r] == [1, 2]
 
 
+def test_two_ranks_under_torchrun_share_the_rollouts(tmp_path):
+    """gloo DDP on CPU: each rank rolls out its 8 completions, rewards are gathered, both train as one."""
+    out = tmp_path / "run"
+    proc = h.cli("rlhf", *h.COMMON, "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--reward_funcs",
+                 "accuracy", "--log_completions", "true", "--output_dir", str(out),
+                 env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29735"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len((out / "completions.jsonl").read_text().splitlines()) == 2 * 2 * 8  # steps x ranks x completions
+    assert [row["global_step"] for row in h.train_logs(out)] == [1, 2]
+
+
 def test_full_training_kl_is_measured_against_the_reference_model(tmp_path):
     out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "3", "--train_type", "full",
                  "--learning_rate", "1e-3", "--reward_funcs", "accuracy")
