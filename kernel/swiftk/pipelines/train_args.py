@@ -53,6 +53,11 @@ def to_training_arguments(args: Any, cls: Optional[type] = None, *, has_eval: bo
         if args.get("gradient_checkpointing_kwargs") and "activation_checkpointing_kwargs" in fields:
             values["activation_checkpointing_kwargs"] = values.pop("gradient_checkpointing_kwargs", None)
     if args.get("deepspeed"):
+        import importlib.util
+
+        if importlib.util.find_spec("deepspeed") is None:
+            raise UsageError(f"--deepspeed {args.deepspeed} needs the deepspeed package, which is not installed: "
+                             f"pip install deepspeed")
         values["deepspeed"] = deepspeed_config(args.deepspeed)
     if not has_eval:
         values["eval_strategy"] = "no"
