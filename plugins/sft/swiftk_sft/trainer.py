@@ -63,7 +63,14 @@ class SwiftTrainerMixin:
             config.use_cache = False  # no KV cache in training (packing relies on it)
         self._acc = [0, 0]
         self._tokens = 0
+        # batches without an attention mask (packed rows): padding is the tokenizer's pad id, as transformers'
+        # include_num_input_tokens_seen="non_padding" counts it (what trl's tokens/s counts)
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        self._pad_token_id = getattr(tokenizer, "pad_token_id", None)
+        if self._pad_token_id is None and swift_args is not None and swift_args.get("packing"):
+            self._pad_token_id = 0  # what PackedCollator pads with
         self._train_start: Optional[float] = None
+        self._train_end: Optional[float] = None
         if self.args.should_save:
             ckpt.clear_staging(self.args.output_dir)
 
@@ -86,8 +93,7 @@ class SwiftTrainerMixin:
         loss_scale = inputs.pop("loss_scale", None)
         labels = inputs.get("labels")
         if model.training:
-            mask = inputs.get("attention_mask")
-            self._tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+            self._tokens += self._count_tokens(inputs)
         if self._loss_fn is not None and labels is not None:
             outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
             loss = self._loss_fn(outputs, labels, loss_scale=loss_scale, num_items_in_batch=num_items_in_batch)
@@ -106,6 +112,16 @@ class SwiftTrainerMixin:
                 self._acc[1] += int(mask.sum())
         return (loss, outputs) if return_outputs else loss
 
+    def _count_tokens(self, inputs: dict) -> int:
+        """Non-padding input tokens of a training batch (the numerator of tokens/s)."""
+        mask = inputs.get("attention_mask")
+        if mask is not None:
+            return int(mask.sum())
+        ids = inputs["input_ids"]
+        if self._pad_token_id is not None:
+            return int((ids != self._pad_token_id).sum())
+        return int(ids.numel())
+
     def log(self, logs: dict, *args: Any, **kwargs: Any) -> None:
         if "loss" in logs and self._acc[1]:
             logs["token_acc"] = round(self._acc[0] / self._acc[1], 4)
@@ -118,8 +134,11 @@ class SwiftTrainerMixin:
                     bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
 
     def train(self, *args: Any, **kwargs: Any):
-        self._train_start = time.time()
-        return super().train(*args, **kwargs)
+        self._train_start, self._train_end = time.time(), None
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self._train_end = time.time()
 
     # -- atomic checkpoints -----------------------------------------------------------------
     def _get_output_dir(self, trial):
@@ -186,7 +205,9 @@ class SwiftTrainerMixin:
         if self.swift_args is not None and self.swift_args.get("create_checkpoint_symlink"):
             ckpt.make_symlink(output_dir, "last", last)
             ckpt.make_symlink(output_dir, "best", best)
-        seconds = time.time() - (self._train_start or time.time())
+        # the span of train(), as benchmarks/sft_cpu.py times trl's: not the final save above
+        end = self._train_end or time.time()
+        seconds = end - (self._train_start or end)
         summary = {
             "last_model_checkpoint": last, "best_model_checkpoint": best,
             "train_runtime_s": round(seconds, 2), "global_step": self.state.global_step,
@@ -230,3 +251,17 @@ def _peak_memory_mib() -> float:
 
 class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
     """``swiftk sft``/``pt``'s trainer."""
+
+    _flops_parameters: Optional[int] = None
+
+    def floating_point_ops(self, inputs: dict) -> int:
+        """transformers' estimate (6 · tokens · non-embedding parameters), the parameter count taken once.
+
+        transformers recounts the parameters at every step (a walk over every module, the more with LoRA).
+        """
+        main_input = getattr(self.model, "main_input_name", "input_ids")
+        if main_input not in inputs or not hasattr(self.model, "num_parameters"):
+            return 0
+        if self._flops_parameters is None:
+            self._flops_parameters = self.model.num_parameters(exclude_embeddings=True)
+        return 6 * inputs[main_input].numel() * self._flops_parameters
