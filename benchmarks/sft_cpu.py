@@ -138,10 +138,13 @@ def main() -> None:
                 continue
             result["tokens_per_s"], result["maxrss_mib"] = speed_and_memory(kind, result, out)
             results[config].append(result)
+            result["load"] = os.getloadavg()[0]
             print(f"{config}: wall {result['wall']:.1f} s, cpu {result['cpu']:.1f} s, "
-                  f"first step {result['first_step']:.2f} s, {result['tokens_per_s']:.0f} tokens/s", flush=True)
+                  f"first step {result['first_step']:.2f} s, {result['tokens_per_s']:.0f} tokens/s, "
+                  f"load average after {result['load']:.2f}", flush=True)
             shutil.rmtree(out, ignore_errors=True)
-    print(f"\n{opts.rows} rows, batch 8, max_length 256, 1 epoch, OMP_NUM_THREADS=1, median of {opts.repeats}")
+    print(f"\n{opts.rows} rows, batch 8, max_length 256, 1 epoch, OMP_NUM_THREADS=1, median of {opts.repeats}; "
+          f"load averages now (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'cpu s':>8}{'1st step s':>12}{'tokens/s':>10}"
           f"{'peak RSS MiB':>14}")
     for (kind, train_type, packing), rows in results.items():
