@@ -46,7 +46,7 @@ DEFAULT_MAX_BATCH_SIZE = 32
 PREFILL_TOKEN_BUDGET = 8192
 #: Prompts whose keys and values are kept, so that a later prompt that starts the same way (a chat
 #: template's system prompt, a shared instruction) prefills only the rest; and the memory they may
-#: take together (0 turns the prefix cache off).
+#: take together (``SWIFTK_PT_PREFIX_CACHE_MB``, default 256; 0 turns the prefix cache off).
 PREFIX_CACHE_ENTRIES = 8
 PREFIX_CACHE_BYTES = int(os.environ.get("SWIFTK_PT_PREFIX_CACHE_MB", "256")) * 2 ** 20
 
@@ -372,7 +372,12 @@ class PtEngine(TemplateEngine):
         ``width`` (the longest rest): ``[0.. | prefix | 0.. | rest]``."""
         from transformers import DynamicCache
 
-        hits = [self._cached_prefix(s) for s in joiners]
+        found: dict[tuple[int, Optional[str]], tuple[int, Optional[list]]] = {}
+        for seq in joiners:   # the n choices of a request share one prompt: look it up once
+            key = (id(seq.prompt), seq.adapter)
+            if key not in found:
+                found[key] = self._cached_prefix(seq)
+        hits = [found[(id(s.prompt), s.adapter)] for s in joiners]
         known = [n for n, _ in hits]
         prefix = max(known)
         width = max(len(s.prompt) - n for s, n in zip(joiners, known))
@@ -402,14 +407,17 @@ class PtEngine(TemplateEngine):
     def _cached_prefix(self, seq: _Seq) -> tuple[int, Optional[list]]:
         """The longest kept prefix of ``seq``'s prompt, leaving at least one token to feed: its length
         and its per-layer (keys, values); (0, None) without one."""
-        prompt, limit = seq.prompt, len(seq.prompt) - 1
+        prompt, limit = tuple(seq.prompt), len(seq.prompt) - 1
         best, best_key = 0, None
         for key in self._prefixes:
             adapter, tokens = key
-            if adapter != seq.adapter:
-                continue
             n = min(limit, len(tokens))
-            same = next((i for i in range(n) if tokens[i] != prompt[i]), n)
+            if adapter != seq.adapter or n <= best:
+                continue
+            if tokens[:n] == prompt[:n]:
+                same = n
+            else:
+                same = next(i for i in range(n) if tokens[i] != prompt[i])
             if same > best:
                 best, best_key = same, key
         if not best:
