@@ -52,6 +52,10 @@ def to_training_arguments(args: Any, cls: Optional[type] = None, *, has_eval: bo
         values["activation_checkpointing"] = values.pop("gradient_checkpointing")
         if args.get("gradient_checkpointing_kwargs") and "activation_checkpointing_kwargs" in fields:
             values["activation_checkpointing_kwargs"] = values.pop("gradient_checkpointing_kwargs", None)
+    if not values.get("neftune_noise_alpha"):
+        # the page's default 0 means off; transformers turns NEFTune on for any value but None (a zero-noise hook
+        # that still draws random numbers, shifting every dropout mask after it)
+        values.pop("neftune_noise_alpha", None)
     if args.get("deepspeed"):
         import importlib.util
 
