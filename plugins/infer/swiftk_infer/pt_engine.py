@@ -302,6 +302,7 @@ class PtEngine(TemplateEngine):
                 with self._lock, torch.inference_mode():
                     if joiners:
                         self._prefill(joiners)
+                        self._flush()       # their first tokens go out now, not after the next step
                     if self._rows:
                         self._decode()
             except Exception as exc:  # a failed forward fails the requests it carried, not the engine
