@@ -90,5 +90,9 @@ class InferEngine(abc.ABC):
         so far, ``running`` and ``waiting`` requests; None when the engine keeps none."""
         return None
 
+    def weights_changed(self) -> None:
+        """The model's weights were updated in place (a trainer generating with the policy it trains):
+        drop whatever was computed with the old ones (cached prompt keys and values). Default: nothing."""
+
     def close(self) -> None:
         """Release the model (engines holding processes or GPU memory override this)."""

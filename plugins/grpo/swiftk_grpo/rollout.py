@@ -38,6 +38,7 @@ class EngineRollout:
                                     repetition_penalty=float(args.repetition_penalty or 1.0))
         self.seed = int(args.get("seed") or 42)
         self.engine: Optional[Any] = None
+        self.step = -1  # the trainer's step at the last rollout
         #: (seconds, completion tokens) of the latest rollout, for the trainer's rollout/* metrics
         self.last: tuple[float, int] = (0.0, 0)
 
@@ -60,6 +61,9 @@ class EngineRollout:
         model = trainer.model
         training = model.training  # before the engine exists: making it switches the model to eval
         engine = self._engine(trainer)
+        if trainer.state.global_step != self.step:  # the policy was updated since the last rollout
+            engine.weights_changed()
+            self.step = trainer.state.global_step
         runs = runs_of_equal(prompts)
         with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                          gather_deepspeed3_params=trainer.args.ds3_gather_for_generation):

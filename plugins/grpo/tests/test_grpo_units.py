@@ -215,3 +215,38 @@ def test_trl_config_has_the_page_defaults_and_ms_swift_loss():
     assert config.loss_type == "grpo" and config.scale_rewards == "group" and not config.log_completions
     assert config.per_device_eval_batch_size == 8  # rounded up to whole groups
     assert not config.use_vllm and config.ds3_gather_for_generation
+
+
+def test_a_rollout_after_an_optimizer_step_drops_the_engines_cached_prompts():
+    """The pt engine caches prompt keys and values; the policy's weights change at every step."""
+    import types
+
+    from accelerate import Accelerator
+
+    from swiftk.pipelines.model import get_template, load_model_and_processor
+    from swiftk.testing import HostScope
+    from swiftk_grpo.rollout import EngineRollout
+
+    with HostScope(autoload=True):
+        args = resolve("--reward_funcs", "accuracy", "--num_generations", "2", "--max_completion_length", "4")
+        model, processor, info = load_model_and_processor(args)
+        model.train()  # as the Trainer has it
+        template = get_template(args, processor, info, mode="train")
+        trainer = types.SimpleNamespace(model=model, model_wrapped=model, accelerator=Accelerator(cpu=True),
+                                        args=types.SimpleNamespace(generation_batch_size=4,
+                                                                   ds3_gather_for_generation=True),
+                                        state=types.SimpleNamespace(global_step=0))
+        rollout = EngineRollout(template, processor, args)
+        prompt = [{"role": "user", "content": "3 + 4"}]
+        try:
+            out = rollout([prompt, prompt], trainer)
+            assert len(out["completion_ids"]) == 2 and out["prompt_ids"][0] == out["prompt_ids"][1]
+            assert rollout.engine._prefixes and model.training  # cached; the model is back in train mode
+            cleared = []
+            rollout.engine.weights_changed = lambda: cleared.append(trainer.state.global_step)
+            rollout([prompt, prompt], trainer)   # same step: the cache stays valid
+            trainer.state.global_step = 1        # an optimizer step happened
+            rollout([prompt, prompt], trainer)
+            assert cleared == [1]
+        finally:
+            rollout.close()

@@ -726,6 +726,11 @@ class PtEngine(TemplateEngine):
     def stats(self) -> dict[str, Any]:
         return {**self._counters, "running": len(self._rows), "waiting": len(self._pending)}
 
+    def weights_changed(self) -> None:
+        with self._lock:  # not while a step runs: the engine thread holds the lock for each step
+            self._prefixes.clear()
+            self._prefix_bytes = 0
+
     def close(self) -> None:
         with self._cv:
             self._closed = True

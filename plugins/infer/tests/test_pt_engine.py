@@ -115,6 +115,30 @@ def test_the_prefix_cache_changes_no_answer(engine, monkeypatch):
     assert answers() == cached and not engine._prefixes
 
 
+def test_after_weights_change_no_cached_prompt_is_reused():
+    """A trainer rolling out with the policy it trains (GRPO) changes the weights between calls: the
+    prompt keys and values cached with the old weights must not serve the new ones."""
+    import torch
+    from swiftk.cli.builtin import resolve_arguments
+    from swiftk_infer.pt_engine import PtEngine
+
+    engine = PtEngine.from_args(resolve_arguments("infer", ["--model", "swiftk/tiny-chat"]))
+    greedy = RequestConfig(max_tokens=16, temperature=0)
+    try:
+        engine.infer([ask(QUESTIONS[0])], greedy)
+        assert engine._prefixes
+        with torch.no_grad():
+            for param in engine.model.model.layers[0].parameters():
+                param.mul_(3.0)  # an optimizer step, in place
+        stale = engine.infer([ask(QUESTIONS[1])], greedy)[0].choices[0]  # its prefix from the old weights
+        engine.weights_changed()
+        assert not engine._prefixes
+        fresh = engine.infer([ask(QUESTIONS[1])], greedy)[0].choices[0]  # computed whole with the new weights
+        assert stale.token_ids != fresh.token_ids  # the hazard weights_changed() removes
+    finally:
+        engine.close()
+
+
 def swiftk(*args, input_text=None, cwd=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=env,
