@@ -46,8 +46,9 @@ def builtin_datasets() -> dict:
         "swiftk/demo-grpo-sums": DatasetMeta(
             dataset_path=_data("demo_grpo_sums.jsonl"), dataset_name="demo-grpo-sums",
             tags=["rlhf", "grpo", "math", "demo"],
-            help="Every one-digit sum asked tersely ('3 + 4', '3+4') with its `solution`: the demo model answers "
-                 "about one in seven, so GRPO's accuracy reward has room to rise."),
+            help="Every one-digit sum asked in two ways the demo model was not trained on ('What does 3 + 4 make?', "
+                 "'Please compute 3 + 4.') with its `solution`: it answers about one in five, so GRPO's accuracy "
+                 "reward has room to rise."),
     }
 
 

@@ -59,13 +59,13 @@ def test_lora_grpo_with_every_builtin_reward_logs_completions_and_loads_in_infer
 
 def test_grpo_raises_the_mean_accuracy_of_the_demo_model(tmp_path):
     out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--reward_funcs", "accuracy",
-                 "--num_generations", "8", "--per_device_train_batch_size", "32", "--max_steps", "80",
+                 "--num_generations", "8", "--per_device_train_batch_size", "32", "--max_steps", "60",
                  "--learning_rate", "1e-3", "--save_steps", "1000", "--seed", "42")
     rewards = [row["reward"] for row in h.train_logs(out)]
-    assert len(rewards) == 80
-    first, last = sum(rewards[:20]) / 20, sum(rewards[-20:]) / 20
-    print(f"mean accuracy reward: first 20 steps {first:.3f}, last 20 steps {last:.3f}")
-    assert last > first + 0.05, rewards
+    assert len(rewards) == 60
+    first, last = sum(rewards[:10]) / 10, sum(rewards[-20:]) / 20
+    print(f"mean accuracy reward: first 10 steps {first:.3f}, last 20 steps {last:.3f}")
+    assert last > first + 0.2, rewards  # seeds 1, 2, 42: about 0.2-0.35 -> 0.8-0.9
 
 
 def test_third_party_rewards_from_a_plugin_file_and_an_ms_swift_file(tmp_path):
