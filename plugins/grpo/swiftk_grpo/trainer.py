@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from typing import Any
 
@@ -97,9 +98,14 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
                        "advantage": advantages[i]}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
-    def train(self, *args: Any, **kwargs: Any):
+    def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any):
+        if self._completions_path and isinstance(resume_from_checkpoint, str) and self.args.should_save:
+            # the rollouts up to that checkpoint, not those of the interrupted run after it
+            saved = os.path.join(resume_from_checkpoint, "completions.jsonl")
+            if os.path.isfile(saved):
+                shutil.copyfile(saved, self._completions_path)
         try:
-            return super().train(*args, **kwargs)
+            return super().train(resume_from_checkpoint, *args, **kwargs)
         finally:
             if self.rollout is not None:
                 self.rollout.close()

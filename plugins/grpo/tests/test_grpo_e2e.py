@@ -79,13 +79,16 @@ def test_third_party_rewards_from_a_plugin_file_and_an_ms_swift_file(tmp_path):
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
-    first = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--save_steps", "1",
-                   "--reward_funcs", "accuracy")
+    flags = ["--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--save_steps", "1", "--reward_funcs",
+             "accuracy", "--log_completions", "true"]
+    first = h.grpo(tmp_path / "run", *flags)
     (first / "checkpoint-2").rename(first / "lost")  # as if the run stopped after checkpoint-1
-    h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--save_steps", "1",
-           "--reward_funcs", "accuracy", "--resume_from_checkpoint", str(first / "checkpoint-1"))
+    h.grpo(tmp_path / "run", *flags, "--resume_from_checkpoint", str(first / "checkpoint-1"))
     state = json.loads((first / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2 and [r["step"] for r in state["log_history"] if "reward" in r] == [1, 2]
+    # the rollouts are those of checkpoint-1 and the resumed step, none twice
+    steps = [json.loads(line)["step"] for line in (first / "completions.jsonl").read_text().splitlines()]
+    assert steps == [0] * 8 + [1] * 8
 
 
 def test_two_ranks_under_torchrun_share_the_rollouts(tmp_path):
