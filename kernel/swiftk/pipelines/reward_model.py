@@ -12,7 +12,7 @@ share it without depending on each other.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from swiftk.errors import UsageError
 
@@ -89,12 +89,11 @@ def score(model: Any, template: Any, rows: list[dict], batch_size: int = 8) -> l
     return out
 
 
-def scorer(args: Any, template: Optional[Any] = None) -> Callable[[list[dict]], list[float]]:
+def scorer(args: Any) -> Callable[[list[dict]], list[float]]:
     """``fn(rows) -> list[float]``: the reward model loaded once, scoring conversations (rows with
-    ``messages`` ending in the assistant's answer) encoded by its own template unless one is given."""
-    model, processor, info = load_reward_model(args, with_processor=True)
-    if template is None:
-        from swiftk.pipelines.model import get_template
+    ``messages`` ending in the assistant's answer) encoded by its own template (its tokenizer)."""
+    from swiftk.pipelines.model import get_template
 
-        template = get_template(reward_args(args), processor, info, mode="train")
+    model, processor, info = load_reward_model(args, with_processor=True)
+    template = get_template(reward_args(args), processor, info, mode="train")
     return lambda rows: score(model, template, rows)

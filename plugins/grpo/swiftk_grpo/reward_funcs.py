@@ -44,26 +44,20 @@ class CheckedReward:
 
 class RewardModelReward:
     """``--reward_model`` (+ ``--reward_adapters``) as a reward: the prompt and the completion as one
-    conversation, scored by the one-output classifier ``--rlhf_type rm`` trains."""
+    conversation, scored by the one-output classifier ``--rlhf_type rm`` trains, with its own template."""
 
-    def __init__(self, args: Any, template: Any):
-        from swiftk.pipelines.reward_model import load_reward_model, reward_args
+    def __init__(self, args: Any):
+        from swiftk.pipelines.reward_model import scorer
 
-        self.model, processor, info = load_reward_model(args, with_processor=True)
-        from swiftk.pipelines.model import get_template
-
-        # the reward model's own template (its tokenizer), in the run's template family
-        self.template = get_template(reward_args(args), processor, info, mode="train")
+        self.score = scorer(args)
 
     def __call__(self, completions: list[str], prompts: list, **columns: Any) -> list[float]:
-        from swiftk.pipelines.reward_model import score
-
         rows = [{"messages": list(prompt) + [{"role": "assistant", "content": completion}]}
                 for prompt, completion in zip(prompts, completions)]
-        return score(self.model, self.template, rows)
+        return self.score(rows)
 
 
-def build_rewards(args: Any, template: Any, tokenizer: Any) -> list[CheckedReward]:
+def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
     """``--reward_funcs`` in order, then ``--reward_model``; at least one of them is required."""
     from swiftk.host import get_host
 
@@ -74,7 +68,7 @@ def build_rewards(args: Any, template: Any, tokenizer: Any) -> list[CheckedRewar
         value = host.get("rewards", name)  # a missing name: the registry's error with suggestions
         rewards.append(CheckedReward(name, build_reward(value, args, tokenizer), entry.plugin if entry else None))
     if args.get("reward_model"):
-        rewards.append(CheckedReward("reward_model", RewardModelReward(args, template)))
+        rewards.append(CheckedReward("reward_model", RewardModelReward(args)))
     if not rewards:
         raise UsageError("--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
                          "one a plugin registers) and/or --reward_model")

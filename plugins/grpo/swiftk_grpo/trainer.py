@@ -40,7 +40,7 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
     def __init__(self, model: Any = None, args: Any = None, *, template: Any = None, swift_args: Any = None,
                  processing_class: Any = None, ref_model: Any = None, data_collator: Any = None, **kwargs: Any):
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
-        rewards = build_rewards(swift_args, template, tokenizer)
+        rewards = build_rewards(swift_args, tokenizer)
         self.rollout = None if args.use_vllm else EngineRollout(template, processing_class, swift_args)
         # trl builds its own reference when beta != 0 (a frozen copy of a peft adapter, or the policy
         # reloaded from its config); built with beta 0 it builds none, and ours is set below
