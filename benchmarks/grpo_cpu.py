@@ -13,33 +13,22 @@ rollout tokens/s (completion tokens generated / seconds spent generating).  Medi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
+
+from _support.logged_run import run_logged, seconds_per_step  # benchmarks/ is the script's folder
 
 
 def run(batch: int, steps: int, out: str) -> dict:
-    cmd = [sys.executable, "-m", "swiftk", "rlhf", "--rlhf_type", "grpo", "--model", "swiftk/tiny-chat",
+    cmd = ["rlhf", "--rlhf_type", "grpo", "--model", "swiftk/tiny-chat",
            "--dataset", "swiftk/demo-grpo-sums", "--split_dataset_ratio", "0", "--reward_funcs", "accuracy",
            "--num_generations", "8", "--per_device_train_batch_size", str(batch), "--max_completion_length", "32",
            "--max_steps", str(steps), "--learning_rate", "1e-3", "--logging_steps", "1", "--save_steps", str(steps),
            "--report_to", "none", "--add_version", "false", "--dataloader_num_workers", "0", "--output_dir", out]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRL_EXPERIMENTAL_SILENCE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    start = time.time()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.time() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"batch {batch} failed:\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in open(os.path.join(out, "logging.jsonl"))]
-    rows = [r for r in rows if "reward" in r and "elapsed_s" in r and "train_runtime" not in r]
-    first, last = rows[0], rows[-1]
-    per_step = (last["elapsed_s"] - first["elapsed_s"]) / max(1, last["global_step"] - first["global_step"])
+    rows, wall = run_logged(cmd, out, f"batch {batch}", metric="reward")
+    per_step = seconds_per_step(rows)
     measured = rows[1:]
     rollout_s = statistics.mean(r["rollout/seconds"] for r in measured)
     tokens_per_s = statistics.mean(r["rollout/tokens_per_s"] for r in measured)

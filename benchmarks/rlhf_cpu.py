@@ -13,14 +13,12 @@ is in the wall column, the whole command. All 14 runs (and the reward model) tak
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
+
+from _support.logged_run import run_logged, seconds_per_step  # benchmarks/ is the script's folder
 
 TYPES = ("dpo", "cpo", "simpo", "orpo", "kto", "rm", "ppo")
 LR = {"lora": "1e-3", "full": "2e-4"}
@@ -28,24 +26,15 @@ LR = {"lora": "1e-3", "full": "2e-4"}
 
 def run(rlhf_type: str, train_type: str, steps: int, out: str, reward_model: str = "") -> dict:
     data = "swiftk/demo-kto" if rlhf_type == "kto" else "swiftk/demo-dpo"
-    cmd = [sys.executable, "-m", "swiftk", "rlhf", "--rlhf_type", rlhf_type, "--model", "swiftk/tiny-chat",
+    cmd = ["rlhf", "--rlhf_type", rlhf_type, "--model", "swiftk/tiny-chat",
            "--dataset", data, "--split_dataset_ratio", "0", "--train_type", train_type, "--max_steps", str(steps),
            "--per_device_train_batch_size", "4", "--max_length", "128", "--gradient_checkpointing", "false",
            "--learning_rate", LR[train_type], "--logging_steps", "1", "--save_steps", str(steps),
            "--report_to", "none", "--add_version", "false", "--dataloader_num_workers", "0", "--output_dir", out]
     if rlhf_type == "ppo":
         cmd += ["--reward_model", reward_model, "--response_length", "32", "--num_sample_generations", "0"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRL_EXPERIMENTAL_SILENCE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    start = time.time()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.time() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{rlhf_type}/{train_type} failed:\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in open(os.path.join(out, "logging.jsonl"))]
-    rows = [r for r in rows if "loss" in r and "elapsed_s" in r and "train_runtime" not in r]
-    first, last = rows[0], rows[-1]
-    per_step = (last["elapsed_s"] - first["elapsed_s"]) / max(1, last["global_step"] - first["global_step"])
+    rows, wall = run_logged(cmd, out, f"{rlhf_type}/{train_type}")
+    per_step = seconds_per_step(rows)
     return {"s_per_step": per_step, "wall": wall}
 
 
@@ -75,8 +64,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nswiftk rlhf on swiftk/tiny-chat, batch 4, {opts.steps} steps, median of {opts.repeats}, "
           f"OMP_NUM_THREADS=1")
-    print(f"| rlhf_type | train_type | s/step | wall s |")
-    print(f"| --- | --- | ---: | ---: |")
+    print("| rlhf_type | train_type | s/step | wall s |")
+    print("| --- | --- | ---: | ---: |")
     for (rlhf_type, train_type), runs in results.items():
         per_step = statistics.median(r["s_per_step"] for r in runs)
         wall = statistics.median(r["wall"] for r in runs)
