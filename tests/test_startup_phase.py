@@ -42,3 +42,50 @@ def test_an_error_inside_turns_collection_back_on():
     finally:
         gc.unfreeze()
     assert gc.isenabled()
+
+
+# --- bitsandbytes without torch.compile -------------------------------------------------------
+
+BNB_PROBE = """
+import os, sys
+from swiftk.startup import startup_phase
+args = {args!r}
+with startup_phase(type("Args", (dict,), {{"get": dict.get}})(args)):
+    import peft  # imports bitsandbytes whenever it is installed, as transformers' trainer does
+print("INDUCTOR", "torch._inductor.compile_fx" in sys.modules)
+import torch
+compiled = torch.compile(lambda x: x + 1)
+print("BNB", "bitsandbytes" in sys.modules)
+print("ENV", os.environ.get("TORCHDYNAMO_DISABLE"))
+print("COMPILES", compiled.__class__.__name__ != "function" or hasattr(compiled, "_torchdynamo_orig_callable"))
+"""
+
+
+def _probe(args: dict) -> dict:
+    import importlib.util
+    import subprocess
+    import sys
+
+    from kernel_support import swiftk_env
+
+    if importlib.util.find_spec("bitsandbytes") is None or importlib.util.find_spec("peft") is None:
+        import pytest
+
+        pytest.skip("bitsandbytes or peft is not installed")
+    proc = subprocess.run([sys.executable, "-c", BNB_PROBE.format(args=args)], capture_output=True, text=True,
+                          env=swiftk_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.split(" ", 1)[0].isupper())
+
+
+def test_a_run_without_bitsandbytes_imports_it_without_compiling_its_kernels():
+    seen = _probe({"quant_method": None, "optim": "adamw_torch"})
+    assert seen["BNB"] == "True"
+    assert seen["INDUCTOR"] == "False"  # torch._inductor was not imported by bitsandbytes' torch.compile calls
+    assert seen["ENV"] == "None"  # the switch is off again afterwards
+    assert seen["COMPILES"] == "True"  # and torch.compile works for everyone else
+
+
+def test_a_run_that_quantizes_or_optimizes_with_bitsandbytes_keeps_its_compiled_kernels():
+    assert _probe({"quant_method": "bnb", "optim": "adamw_torch"})["INDUCTOR"] == "True"
+    assert _probe({"quant_method": None, "optim": "paged_adamw_8bit"})["INDUCTOR"] == "True"

@@ -1,32 +1,73 @@
-"""A command's start-up without garbage-collection passes.
+"""A command's start-up, without the work it does not need.
 
-Importing torch and transformers and loading a model, its tokenizer and the data allocate some
-5·10^5 objects that live as long as the process, and little garbage (on the sft benchmark: about
-13,000 objects, 8 MB, no tensors). With the collector on, Python walks the whole heap each time it
-has grown by a quarter: 6 to 8 full passes, about 1 s of CPU before the first training step or the
-first generated token. ``startup_phase()`` turns collection off while its block runs, then freezes
-what is alive (``gc.freeze``) and turns collection back on: later collections skip those objects,
-the ``gc.collect()`` that accelerate runs at the end of training among them. Garbage made during
-the block stays (a few MB, once per process).
+Two costs come before a command's first training step or first generated token, and neither is
+needed by most runs:
+
+- **Garbage-collection passes.** Importing torch and transformers and loading a model, its
+  tokenizer and the data allocate some 5·10^5 objects that live as long as the process, and little
+  garbage (on the sft benchmark: about 13,000 objects, 8 MB, no tensors). With the collector on,
+  Python walks the whole heap each time it has grown by a quarter: 6 to 8 full passes, about 1 s of
+  CPU. ``startup_phase()`` turns collection off while its block runs, then freezes what is alive
+  (``gc.freeze``) and turns collection back on: later collections skip those objects, the
+  ``gc.collect()`` that accelerate runs at the end of training among them. Garbage made during the
+  block stays (a few MB, once per process).
+- **torch.compile in bitsandbytes' import.** transformers imports peft whenever it is installed,
+  and peft imports bitsandbytes whenever *it* is installed, so every command imports bitsandbytes.
+  At import, bitsandbytes wraps four of its CPU kernels (blockwise and 4-bit dequantization, 8-bit
+  optimizer updates) in ``torch.compile``, and that call alone imports ``torch._inductor``: 0.6 to
+  0.9 s here. A run that neither quantizes with bitsandbytes nor uses its optimizers never calls
+  those kernels, so for such runs ``startup_phase(args)`` imports bitsandbytes first, with
+  ``TORCHDYNAMO_DISABLE=1`` for the duration of the import: ``torch.compile`` then hands each
+  kernel back unchanged, as bitsandbytes itself does where compilation fails.
 """
 from __future__ import annotations
 
 import contextlib
 import gc
-from typing import Iterator
+import importlib.util
+import os
+import sys
+from typing import Any, Iterator, Optional
 
 
 @contextlib.contextmanager
-def startup_phase() -> Iterator[None]:
+def startup_phase(args: Optional[Any] = None) -> Iterator[None]:
     """Run the block with garbage collection off, then freeze the objects it leaves alive.
 
-    Nested blocks are fine: only the outermost one turns collection back on.
+    With ``args``, bitsandbytes is imported first without compiling its kernels when the run
+    does not use them (see the module's docstring). Nested blocks are fine: only the outermost one
+    turns collection back on.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
+        if args is not None and not uses_bitsandbytes(args):
+            import_bitsandbytes_uncompiled()
         yield
     finally:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def uses_bitsandbytes(args: Any) -> bool:
+    """Whether the run quantizes with bitsandbytes or trains with one of its optimizers."""
+    optim = str(args.get("optim") or "").lower()
+    return args.get("quant_method") == "bnb" or any(key in optim for key in ("bnb", "8bit", "paged"))
+
+
+def import_bitsandbytes_uncompiled() -> None:
+    """Import bitsandbytes, if installed and not imported yet, with torch.compile switched off."""
+    if "bitsandbytes" in sys.modules or importlib.util.find_spec("bitsandbytes") is None:
+        return
+    previous = os.environ.get("TORCHDYNAMO_DISABLE")
+    os.environ["TORCHDYNAMO_DISABLE"] = "1"
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:  # a broken install: left for peft to report when it imports it
+        pass
+    finally:
+        if previous is None:
+            del os.environ["TORCHDYNAMO_DISABLE"]
+        else:
+            os.environ["TORCHDYNAMO_DISABLE"] = previous

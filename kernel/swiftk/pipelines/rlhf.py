@@ -18,7 +18,7 @@ def run(args: Any) -> int:
     from swiftk.pipelines.sft import train_and_finish
     from swiftk.startup import startup_phase
 
-    with startup_phase():  # imports, models, data and trainer: no garbage-collection passes over them
+    with startup_phase(args):  # imports, models, data and trainer: no garbage-collection passes over them
         trainer = build_trainer(args)
     # 6. train (resuming if asked), save the final model, report
     return train_and_finish(args, trainer)

@@ -14,7 +14,7 @@ from swiftk.errors import UsageError
 def run(args: Any) -> int:
     from swiftk.startup import startup_phase
 
-    with startup_phase():  # imports, model, data and trainer: no garbage-collection passes over them
+    with startup_phase(args):  # imports, model, data and trainer: no garbage-collection passes over them
         trainer = build_trainer(args)
     # 5. train (resuming if asked), save the final model, report
     return train_and_finish(args, trainer)

@@ -46,7 +46,7 @@ def build_engine(args: Any):
 def run_infer(args: Any) -> int:
     from swiftk.startup import startup_phase
 
-    with startup_phase():  # imports and the model: no garbage-collection passes over them
+    with startup_phase(args):  # imports and the model: no garbage-collection passes over them
         engine = build_engine(args)
     try:
         if args.get("val_dataset") or args.get("dataset"):

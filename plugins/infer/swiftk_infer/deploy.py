@@ -478,7 +478,7 @@ def run_deploy(args: Any) -> int:
 
     # the ~10^6 objects of torch, transformers, the model and the app: allocated without collection
     # passes, then frozen, so that no full collection walks them again while serving
-    with startup_phase():
+    with startup_phase(args):
         engine = build_engine(args)
         name = args.get("served_model_name") or engine.model_name
         server = Server(engine, served_model_name=name, api_key=args.get("api_key"),
