@@ -51,6 +51,7 @@ import os, sys
 from swiftk.startup import startup_phase
 args = {args!r}
 with startup_phase(type("Args", (dict,), {{"get": dict.get}})(args)):
+    print("EARLY", "bitsandbytes" in sys.modules)  # not imported by swiftk itself: infer and deploy may never need it
     import peft  # imports bitsandbytes whenever it is installed, as transformers' trainer does
 print("INDUCTOR", "torch._inductor.compile_fx" in sys.modules)
 import torch
@@ -80,7 +81,7 @@ def _probe(args: dict) -> dict:
 
 def test_a_run_without_bitsandbytes_imports_it_without_compiling_its_kernels():
     seen = _probe({"quant_method": None, "optim": "adamw_torch"})
-    assert seen["BNB"] == "True"
+    assert seen["EARLY"] == "False" and seen["BNB"] == "True"
     assert seen["INDUCTOR"] == "False"  # torch._inductor was not imported by bitsandbytes' torch.compile calls
     assert seen["ENV"] == "None"  # the switch is off again afterwards
     assert seen["COMPILES"] == "True"  # and torch.compile works for everyone else

@@ -16,9 +16,9 @@ needed by most runs:
   At import, bitsandbytes wraps four of its CPU kernels (blockwise and 4-bit dequantization, 8-bit
   optimizer updates) in ``torch.compile``, and that call alone imports ``torch._inductor``: 0.6 to
   0.9 s here. A run that neither quantizes with bitsandbytes nor uses its optimizers never calls
-  those kernels, so for such runs ``startup_phase(args)`` imports bitsandbytes first, with
-  ``TORCHDYNAMO_DISABLE=1`` for the duration of the import: ``torch.compile`` then hands each
-  kernel back unchanged, as bitsandbytes itself does where compilation fails.
+  those kernels, so for such runs ``startup_phase(args)`` arranges that bitsandbytes, if anything
+  imports it, is imported with ``TORCHDYNAMO_DISABLE=1``: ``torch.compile`` then hands each kernel
+  back unchanged, as bitsandbytes itself does where compilation fails.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from typing import Any, Iterator, Optional
 def startup_phase(args: Optional[Any] = None) -> Iterator[None]:
     """Run the block with garbage collection off, then freeze the objects it leaves alive.
 
-    With ``args``, bitsandbytes is imported first without compiling its kernels when the run
+    With ``args``, bitsandbytes will be imported without compiling its kernels when the run
     does not use them (see the module's docstring). Nested blocks are fine: only the outermost one
     turns collection back on.
     """
@@ -57,17 +57,49 @@ def uses_bitsandbytes(args: Any) -> bool:
 
 
 def import_bitsandbytes_uncompiled() -> None:
-    """Import bitsandbytes, if installed and not imported yet, with torch.compile switched off."""
-    if "bitsandbytes" in sys.modules or importlib.util.find_spec("bitsandbytes") is None:
+    """Have bitsandbytes, whenever something first imports it, imported with torch.compile switched off.
+
+    A finder placed first on ``sys.meta_path`` wraps the package's loader; commands that never
+    import bitsandbytes (``infer`` and ``deploy`` without an adapter) pay nothing.
+    """
+    if "bitsandbytes" in sys.modules or any(isinstance(f, _UncompiledImport) for f in sys.meta_path):
         return
-    previous = os.environ.get("TORCHDYNAMO_DISABLE")
-    os.environ["TORCHDYNAMO_DISABLE"] = "1"
-    try:
-        import bitsandbytes  # noqa: F401
-    except Exception:  # a broken install: left for peft to report when it imports it
-        pass
-    finally:
-        if previous is None:
-            del os.environ["TORCHDYNAMO_DISABLE"]
-        else:
-            os.environ["TORCHDYNAMO_DISABLE"] = previous
+    sys.meta_path.insert(0, _UncompiledImport())
+
+
+class _UncompiledImport:
+    """A one-shot meta-path finder: the spec of ``bitsandbytes``, its loader wrapped in :class:`_UncompiledLoader`."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "bitsandbytes":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _UncompiledLoader(spec.loader)
+        return spec
+
+
+class _UncompiledLoader:
+    """Runs the wrapped loader's ``exec_module`` (the package and every submodule it imports) with
+    ``TORCHDYNAMO_DISABLE=1``; anything else is the wrapped loader's."""
+
+    def __init__(self, loader: Any):
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        previous = os.environ.get("TORCHDYNAMO_DISABLE")
+        os.environ["TORCHDYNAMO_DISABLE"] = "1"
+        try:
+            self._loader.exec_module(module)
+        finally:
+            if previous is None:
+                del os.environ["TORCHDYNAMO_DISABLE"]
+            else:
+                os.environ["TORCHDYNAMO_DISABLE"] = previous
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
