@@ -19,9 +19,13 @@ from transformers import Seq2SeqTrainer as _HFSeq2SeqTrainer
 from transformers.trainer_callback import ProgressCallback
 
 from swiftk_sft import checkpoint as ckpt
+from swiftk_sft.losses import cross_entropy, loss_scale_cross_entropy
 
 #: loss_scale strategies whose weights are all 1 on the trained tokens (the model's own loss serves)
 _UNIFORM_LOSS_SCALES = {"default", "last_round", "all"}
+
+#: losses of this plugin that sum over tokens, so one row holding every sample of the batch is fine
+_TOKEN_LOSSES = (cross_entropy, loss_scale_cross_entropy)
 
 
 class SwiftTrainerMixin:
@@ -97,6 +101,7 @@ class SwiftTrainerMixin:
         if self._loss_fn is not None and labels is not None:
             outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
             loss = self._loss_fn(outputs, labels, loss_scale=loss_scale, num_items_in_batch=num_items_in_batch)
+            loss = self._scale_across_devices(loss, num_items_in_batch)
             self.loss_is_scaled_for_ga = num_items_in_batch is not None
         else:
             loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
@@ -112,8 +117,20 @@ class SwiftTrainerMixin:
                 self._acc[1] += int(mask.sum())
         return (loss, outputs) if return_outputs else loss
 
+    def _scale_across_devices(self, loss: torch.Tensor, num_items_in_batch: Any) -> torch.Tensor:
+        """What transformers' compute_loss does to a loss divided by the token count of every rank's batch.
+
+        That count is summed over the ranks, and DistributedDataParallel averages the gradients over them:
+        the loss is multiplied by the number of ranks so that the two cancel.
+        """
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            return loss * (self.accelerator.num_processes // self.get_tp_size())
+        return loss
+
     def _count_tokens(self, inputs: dict) -> int:
         """Non-padding input tokens of a training batch (the numerator of tokens/s)."""
+        if "cu_seq_lens_q" in inputs:  # a padding-free row
+            return int(inputs["input_ids"].numel())
         mask = inputs.get("attention_mask")
         if mask is not None:
             return int(mask.sum())
@@ -243,6 +260,40 @@ def _pad_rows(rows: list[list[int]], value: int, device: Any) -> torch.Tensor:
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], device=device)
 
 
+def _takes_logits_to_keep(model: Any) -> bool:
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def _labelled_positions_loss(model: Any, inputs: dict, labels: torch.Tensor,
+                             num_items_in_batch: Any) -> tuple[torch.Tensor, int, int]:
+    """Cross entropy of a one-row batch from the logits of the positions that predict a label only.
+
+    The language-model head and the softmax then run on the answer tokens, not the prompts (on a real
+    vocabulary of 10^5 tokens, most of the head's time and of the logits' memory). The loss is the
+    model's own: summed over the labelled tokens, divided by ``num_items_in_batch`` when the trainer
+    counts them over the accumulated batch, else averaged. Returns the loss, and the correctly
+    predicted and counted tokens (token accuracy).
+    """
+    target = labels[0, 1:]
+    keep = (target != -100).nonzero().flatten()
+    outputs = model(**inputs, logits_to_keep=keep)
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+    logits = logits[0].float()
+    wanted = target[keep]
+    summed = torch.nn.functional.cross_entropy(logits, wanted, reduction="sum")
+    if num_items_in_batch is not None:
+        loss = summed / (num_items_in_batch.to(summed.device) if torch.is_tensor(num_items_in_batch)
+                         else num_items_in_batch)
+    else:
+        loss = summed / max(int(keep.numel()), 1)
+    with torch.no_grad():
+        correct = int((logits.argmax(-1) == wanted).sum())
+    return loss, correct, int(keep.numel())
+
+
 def _peak_memory_mib() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
@@ -250,9 +301,53 @@ def _peak_memory_mib() -> float:
 
 
 class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
-    """``swiftk sft``/``pt``'s trainer."""
+    """``swiftk sft``/``pt``'s trainer: padding-free training batches where the model allows them."""
 
     _flops_parameters: Optional[int] = None
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._flat_collator = None
+        self._labelled_logits = False
+        if self.swift_args is None or self.train_dataset is None:
+            return
+        from swiftk_sft import padding_free
+
+        reason = padding_free.why_not(self.model, self.swift_args, self.train_dataset)
+        if reason is None and self._loss_fn is not None and self._loss_fn not in _TOKEN_LOSSES:
+            reason = f"--loss_type {self.swift_args.get('loss_type')} (a plugin's loss may need one row per sample)"
+        if self.args.should_log:
+            print(f"[swiftk] training batches: {'padding-free' if reason is None else 'padded, ' + reason}", flush=True)
+        if reason is not None:
+            return
+        padding_free.enable(self.model)
+        self._flat_collator = padding_free.FlatCollator()
+        # the loss from the labelled positions' logits only: no custom loss, no label smoothing, and a model that
+        # takes transformers' logits_to_keep as positions
+        self._labelled_logits = (self._loss_fn is None and self.label_smoother is None and self.compute_loss_func is None
+                                 and _takes_logits_to_keep(self.model))
+
+    def get_train_dataloader(self):
+        if self._flat_collator is None:
+            return super().get_train_dataloader()
+        collator, self.data_collator = self.data_collator, self._flat_collator
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = collator
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not (self._labelled_logits and model.training and "cu_seq_lens_q" in inputs and not return_outputs):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        inputs = {k: v for k, v in inputs.items() if k != "loss_scale"}  # uniform scales (else _loss_fn is set)
+        labels = inputs.pop("labels")
+        self._tokens += int(labels.numel())
+        loss, correct, counted = _labelled_positions_loss(model, inputs, labels, num_items_in_batch)
+        self._acc[0] += correct
+        self._acc[1] += counted
+        self.loss_is_scaled_for_ga = num_items_in_batch is not None
+        return self._scale_across_devices(loss, num_items_in_batch)
 
     def floating_point_ops(self, inputs: dict) -> int:
         """transformers' estimate (6 · tokens · non-embedding parameters), the parameter count taken once.
