@@ -19,6 +19,7 @@ from typing import Any
 
 from swiftk.errors import UsageError
 from swiftk_peft.common import report_trainable
+from swiftk_peft.dropout import use_lora_dropout
 from swiftk_peft.targets import resolve_target_modules
 
 _DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float32"}
@@ -83,6 +84,7 @@ def prepare_lora(model: Any, args: Any) -> Any:
     adapters = args.get("adapters") or []
     if adapters:
         model = load_adapter(model, adapters[0], args, trainable=True)
+        use_lora_dropout(model)
         report_trainable(model, "lora")
         return model
     config = lora_config(model, args)
@@ -113,6 +115,7 @@ def wrap(model: Any, config: Any, args: Any, what: str = "lora") -> Any:
                 param.data = param.data.to(dtype)
     if isinstance(init, str) and init.startswith(_MUTATING):
         _save_converted_too(model)
+    use_lora_dropout(model)
     report_trainable(model, what)
     return model
 
