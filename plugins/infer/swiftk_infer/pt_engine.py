@@ -1,8 +1,9 @@
 """``--infer_backend pt``: transformers models with continuous batching.
 
 A background thread owns the model and runs a decode loop over a batch of running sequences.
-Requests that arrive while others run are prefilled (together, left-padded) and join the batch at
-the next decoding step; finished or cancelled sequences leave it at once. Each row of the batched
+Requests that arrive while others run are prefilled (together, left-padded) in the same forward as
+the running sequences' next tokens (:mod:`swiftk_infer.mixed_step`) and join the batch; finished or
+cancelled sequences leave it at once. Each row of the batched
 KV cache (a transformers ``DynamicCache``, reached through its public ``layers``) is one sequence's
 own cache: rows are spliced in and out, and a 4D additive attention mask hides the left padding,
 so a sequence sees exactly its own tokens, at its own positions, whoever shares the batch.
@@ -197,12 +198,18 @@ class PtEngine(TemplateEngine):
         self._pending: collections.deque = collections.deque()
         self._cv = threading.Condition()
         self._closed = False
-        self._counters = {"prompt_tokens": 0, "generation_tokens": 0}
+        self._counters = {"prompt_tokens": 0, "generation_tokens": 0, "mixed_steps": 0}
         self._thread: Optional[threading.Thread] = None
         # (adapter, prompt tokens) -> per layer (keys, values) [1, heads, len, dim], least recently used first
         self._prefixes: collections.OrderedDict = collections.OrderedDict()
         self._prefix_bytes = 0
         self._outbox: dict[Any, list] = {}   # event loop -> calls to run there, handed over after each step
+        # newcomers prefilled in the decoding step's own forward (mixed_step), where the model allows it
+        self._mixed = False
+        if self.continuous:
+            why = self._enable_mixed_steps()
+            if why:
+                logger.info("pt engine: newcomers prefilled in a forward of their own (%s)", why)
 
     @classmethod
     def from_args(cls, args: Any) -> "PtEngine":
@@ -300,11 +307,14 @@ class PtEngine(TemplateEngine):
                 joiners = self._admit()
             try:
                 with self._lock, torch.inference_mode():
-                    if joiners:
-                        self._prefill(joiners)
-                        self._flush()       # their first tokens go out now, not after the next step
-                    if self._rows:
-                        self._decode()
+                    if joiners and self._rows and self._mixed:
+                        self._mixed_step(joiners)   # one forward: the running rows' next tokens and the prompts
+                    else:
+                        if joiners:
+                            self._prefill(joiners)
+                            self._flush()       # their first tokens go out now, not after the next step
+                        if self._rows:
+                            self._decode()
             except Exception as exc:  # a failed forward fails the requests it carried, not the engine
                 logger.exception("pt engine: generation failed")
                 for seq in joiners + self._rows:
@@ -368,9 +378,24 @@ class PtEngine(TemplateEngine):
         return [s.adapter or "__base__" for s in seqs]
 
     def _prefill(self, joiners: list[_Seq]) -> None:
-        """Prefill the newcomers together. Row j of the cache holds ``width - prefix_j`` masked columns,
-        the ``prefix_j`` cached columns of its prompt, then its other prompt tokens, left-padded to
-        ``width`` (the longest rest): ``[0.. | prefix | 0.. | rest]``."""
+        """Prefill the newcomers together, in a forward of their own."""
+        ids, mask, allowed, positions, cache, _ = self._prefill_layout(joiners)
+        logits = self._forward(ids, self._additive(allowed), positions, cache, self._adapters(joiners))
+        self._join(joiners, cache, mask, logits)
+
+    def _join(self, joiners: list[_Seq], cache: Any, mask: torch.Tensor, logits: torch.Tensor) -> None:
+        """After the newcomers' prefill: keep their prompts' keys, sample their first tokens, add them to the batch."""
+        self._counters["prompt_tokens"] += sum(len(s.prompt) for s in joiners)
+        self._remember(joiners, cache, mask)
+        tokens = self._sample(logits, joiners)
+        self._merge(joiners, cache, mask, mask.sum(-1), tokens)
+
+    def _prefill_layout(self, joiners: list[_Seq]) -> tuple:
+        """The newcomers' prefill. Row j of the cache holds ``width - prefix_j`` masked columns, the
+        ``prefix_j`` cached columns of its prompt, then its other prompt tokens, left-padded to ``width``
+        (the longest rest): ``[0.. | prefix | 0.. | rest]``. Returns the ids [J, width], the cache columns'
+        mask [J, prefix + width], the attention's "may attend" mask, the positions, the cache (seeded with
+        the prefixes) and ``width``."""
         from transformers import DynamicCache
 
         found: dict[tuple[int, Optional[str]], tuple[int, Optional[list]]] = {}
@@ -398,11 +423,100 @@ class PtEngine(TemplateEngine):
         cache = DynamicCache(config=base.config)
         if prefix:
             self._seed_cache(cache, hits, prefix)
-        logits = self._forward(ids, self._additive(allowed), positions, cache, self._adapters(joiners))
-        self._counters["prompt_tokens"] += sum(len(s.prompt) for s in joiners)
-        self._remember(joiners, cache, mask)
-        tokens = self._sample(logits, joiners)
-        self._merge(joiners, cache, mask, mask.sum(-1), tokens)
+        return ids, mask, allowed, positions, cache, width
+
+    # -- mixed steps: the running rows' next tokens and the newcomers' prompts in one forward ---------------
+    def _mixed_step(self, joiners: list[_Seq]) -> None:
+        ids, mask, allowed, positions, cache, width = self._prefill_layout(joiners)
+        logits = self._mixed_forward(ids, mask, allowed, positions, cache)
+        self._counters["mixed_steps"] += 1
+        rows = self._rows
+        tokens = self._sample(logits[:len(rows)], rows)
+        for seq, token in zip(rows, tokens):
+            seq.last_token = token
+        self._accept(rows, tokens)        # may drop finished rows; the newcomers join after
+        self._join(joiners, cache, mask, logits[len(rows):])
+
+    def _mixed_forward(self, ids: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor, positions: torch.Tensor,
+                       cache: Any) -> torch.Tensor:
+        """Logits of the running rows' next tokens [B, vocab], then of the newcomers' first tokens [J, vocab]."""
+        from swiftk_infer.mixed_step import StepCache
+
+        rows = self._rows
+        b, (j, width) = len(rows), ids.shape
+        running = torch.cat([self._mask, self._mask.new_ones(b, 1)], 1)
+        step = StepCache(self._cache, cache, b, j, width, self._additive(running.bool()[:, None, None, :]),
+                         self._additive(allowed))
+        flat_ids = torch.cat([torch.tensor([s.last_token for s in rows], device=self._device), ids.flatten()])
+        flat_pos = torch.cat([self._next_pos, positions.flatten()])
+        keep = torch.cat([torch.arange(b, device=self._device),
+                          b + torch.arange(1, j + 1, device=self._device) * width - 1])
+        kwargs: dict[str, Any] = {self._forward_kwargs["cache_arg"]: step}
+        if self._forward_kwargs.get("logits_to_keep"):
+            kwargs["logits_to_keep"] = keep
+        out = self.model(input_ids=flat_ids[None], attention_mask={"full_attention": None}, position_ids=flat_pos[None],
+                         use_cache=True, **kwargs)
+        logits = out.logits[0] if self._forward_kwargs.get("logits_to_keep") else out.logits[0, keep]
+        self._mask, self._next_pos = running, self._next_pos + 1
+        return logits
+
+    def _enable_mixed_steps(self) -> Optional[str]:
+        """Switch the model to :mod:`swiftk_infer.mixed_step`'s attention if a probe step gives the logits of
+        the separate prefill and decode; else say why not (and leave the model as it was)."""
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        config = getattr(base, "config", None)
+        if self.adapter_names:
+            return "per-request adapters need a row per sequence"
+        if getattr(config, "_attn_implementation", None) != "sdpa" or not getattr(base, "_supports_attention_backend",
+                                                                                   False):
+            return f"attention {getattr(config, '_attn_implementation', None)} is not sdpa through AttentionInterface"
+        if set(getattr(config, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
+            return "the model has other than full-attention layers"
+        from swiftk_infer.mixed_step import ATTENTION, register_attention
+
+        register_attention()
+        base.set_attn_implementation(ATTENTION)
+        try:
+            with self._lock, torch.inference_mode():
+                why = self._probe_mixed_step()
+        except Exception as exc:  # a model whose layers use the cache in other ways
+            why = f"the probe step failed ({type(exc).__name__}: {exc})"
+        finally:
+            self._reset()
+        if why:
+            base.set_attn_implementation("sdpa")
+            return why
+        self._mixed = True
+        return None
+
+    def _probe_mixed_step(self) -> Optional[str]:
+        """Two running sequences and two newcomers: the mixed step's logits against separate forwards."""
+        vocab = int(getattr(self.model.config, "vocab_size", 0) or 0) or 100
+        prompts = [[(7 * i + 3) % vocab for i in range(n)] for n in (3, 5, 4, 6)]
+        params = Params(temperature=0, repetition_penalty=1, logprobs=False)
+        seqs = [_Seq(_Job(len(p), False, lambda *a: None), 0, p, params, None, None) for p in prompts]
+        ids, mask, allowed, positions, cache, _ = self._prefill_layout(seqs[:2])
+        first = self._forward(ids, self._additive(allowed), positions, cache, None).argmax(-1).tolist()
+        self._rows, self._cache, self._mask, self._next_pos = seqs[:2], cache, mask, mask.sum(-1)
+        for seq, token in zip(seqs[:2], first):
+            seq.last_token = token
+        alone = []   # the separate forwards, on the same inputs: decode the two, prefill the two newcomers
+        ids2, mask2, allowed2, positions2, cache2, _ = self._prefill_layout(seqs[2:])
+        alone.append(self._forward(ids2, self._additive(allowed2), positions2, cache2, None))
+        saved = [(layer.keys, layer.values) for layer in cache.layers]
+        running = torch.cat([mask, mask.new_ones(2, 1)], 1)
+        decoded = self._forward(torch.tensor([[t] for t in first], device=self._device),
+                                self._additive(running.bool()[:, None, None, :]), self._next_pos[:, None], cache, None)
+        for layer, (k, v) in zip(cache.layers, saved):   # undo the decode's cache append
+            layer.keys, layer.values = k, v
+        ids3, mask3, allowed3, positions3, cache3, _ = self._prefill_layout(seqs[2:])
+        mixed = self._mixed_forward(ids3, mask3, allowed3, positions3, cache3)
+        expected = torch.cat([decoded, alone[0]])
+        tolerance = 1e-4 if expected.dtype == torch.float32 else 5e-2
+        if mixed.shape != expected.shape or not torch.allclose(mixed.float(), expected.float(), atol=tolerance,
+                                                               rtol=tolerance):
+            return "the probe step's logits differ from separate forwards"
+        return None
 
     # -- the prefix cache (engine thread) ---------------------------------------------------------
     def _cached_prefix(self, seq: _Seq) -> tuple[int, Optional[list]]:
