@@ -238,7 +238,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
-    parser.add_argument("--requests", type=int, default=4, help="requests per client per measurement")
+    parser.add_argument("--requests", type=int, default=32,
+                        help="requests per client per measurement (enough for a steady state: with a few, the "
+                             "start and the tail, where fewer clients are left, weigh on the figure)")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--no-peer", action="store_true")
