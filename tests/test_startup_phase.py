@@ -52,6 +52,8 @@ from swiftk.startup import startup_phase
 args = {args!r}
 with startup_phase(type("Args", (dict,), {{"get": dict.get}})(args)):
     print("EARLY", "bitsandbytes" in sys.modules)  # not imported by swiftk itself: infer and deploy may never need it
+    import importlib.util
+    assert importlib.util.find_spec("bitsandbytes") is not None  # an availability check leaves the hook in place
     import peft  # imports bitsandbytes whenever it is installed, as transformers' trainer does
 print("INDUCTOR", "torch._inductor.compile_fx" in sys.modules)
 import torch

@@ -68,13 +68,21 @@ def import_bitsandbytes_uncompiled() -> None:
 
 
 class _UncompiledImport:
-    """A one-shot meta-path finder: the spec of ``bitsandbytes``, its loader wrapped in :class:`_UncompiledLoader`."""
+    """A meta-path finder for ``bitsandbytes`` alone: its spec, the loader wrapped in :class:`_UncompiledLoader`.
+
+    Availability checks (``importlib.util.find_spec``) see the same spec and leave the finder in place;
+    it leaves ``sys.meta_path`` once the package has been imported.
+    """
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "bitsandbytes":
+        if name != "bitsandbytes" or "bitsandbytes" in sys.modules:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        at = sys.meta_path.index(self)
+        sys.meta_path.remove(self)  # the real finders answer
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(at, self)
         if spec is not None and spec.loader is not None:
             spec.loader = _UncompiledLoader(spec.loader)
         return spec
@@ -100,6 +108,7 @@ class _UncompiledLoader:
                 del os.environ["TORCHDYNAMO_DISABLE"]
             else:
                 os.environ["TORCHDYNAMO_DISABLE"] = previous
+            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _UncompiledImport)]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)

@@ -51,8 +51,9 @@ class EngineRollout:
             spec = get_host().get("infer_engines", "pt")
             engine_cls = _load(getattr(spec, "engine_cls", spec))
             batch = max(32, int(trainer.args.generation_batch_size or 0))
+            # no mixed steps: every prompt of a rollout arrives at once, and the trained model keeps its attention
             self.engine = engine_cls(trainer.model, self.processor, self.template, model_name="policy",
-                                     max_batch_size=batch, defaults=self.config, seed=self.seed)
+                                     max_batch_size=batch, defaults=self.config, seed=self.seed, mixed_steps=False)
         return self.engine
 
     def __call__(self, prompts: list, trainer: Any) -> dict:

@@ -168,7 +168,7 @@ class PtEngine(TemplateEngine):
     def __init__(self, model: Any, processor: Any, template: Any, *, model_name: str = "model",
                  max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, defaults: Optional[RequestConfig] = None,
                  adapter_names: tuple[str, ...] = (), max_model_len: Optional[int] = None, seed: int = 42,
-                 continuous: Optional[bool] = None):
+                 continuous: Optional[bool] = None, mixed_steps: bool = True):
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -206,8 +206,9 @@ class PtEngine(TemplateEngine):
         self._outbox: dict[Any, list] = {}   # event loop -> calls to run there, handed over after each step
         # newcomers prefilled in the decoding step's own forward (mixed_step), where the model allows it
         self._mixed = False
+        self._switched_attention: Optional[Any] = None   # the model whose attention this engine switched
         if self.continuous:
-            why = self._enable_mixed_steps()
+            why = self._enable_mixed_steps() if mixed_steps else "not asked for"
             if why:
                 logger.info("pt engine: newcomers prefilled in a forward of their own (%s)", why)
 
@@ -252,7 +253,7 @@ class PtEngine(TemplateEngine):
         if getattr(self.template, "is_multimodal", False):
             return kwargs, "multimodal template"
         attn = getattr(getattr(base, "config", None), "_attn_implementation", None)
-        if attn not in (None, "sdpa", "eager"):
+        if attn not in (None, "sdpa", "eager", "swiftk_mixed_step"):
             return kwargs, f"attention implementation {attn} takes no 4D mask"
         try:
             from transformers import DynamicCache
@@ -454,7 +455,9 @@ class PtEngine(TemplateEngine):
         kwargs: dict[str, Any] = {self._forward_kwargs["cache_arg"]: step}
         if self._forward_kwargs.get("logits_to_keep"):
             kwargs["logits_to_keep"] = keep
-        out = self.model(input_ids=flat_ids[None], attention_mask={"full_attention": None}, position_ids=flat_pos[None],
+        # a prepared 4D mask is passed through untouched by transformers' mask creation; the attention function
+        # takes the two masks from the step itself
+        out = self.model(input_ids=flat_ids[None], attention_mask=step.running_mask, position_ids=flat_pos[None],
                          use_cache=True, **kwargs)
         logits = out.logits[0] if self._forward_kwargs.get("logits_to_keep") else out.logits[0, keep]
         self._mask, self._next_pos = running, self._next_pos + 1
@@ -467,15 +470,17 @@ class PtEngine(TemplateEngine):
         config = getattr(base, "config", None)
         if self.adapter_names:
             return "per-request adapters need a row per sequence"
-        if getattr(config, "_attn_implementation", None) != "sdpa" or not getattr(base, "_supports_attention_backend",
-                                                                                   False):
-            return f"attention {getattr(config, '_attn_implementation', None)} is not sdpa through AttentionInterface"
-        if set(getattr(config, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
-            return "the model has other than full-attention layers"
         from swiftk_infer.mixed_step import ATTENTION, register_attention
 
+        attn = getattr(config, "_attn_implementation", None)
+        if attn not in ("sdpa", ATTENTION) or not getattr(base, "_supports_attention_backend", False):
+            return f"attention {attn} is not sdpa through AttentionInterface"
+        if set(getattr(config, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
+            return "the model has other than full-attention layers"
         register_attention()
-        base.set_attn_implementation(ATTENTION)
+        if attn != ATTENTION:   # else another engine on this model switched it
+            base.set_attn_implementation(ATTENTION)
+            self._switched_attention = base
         try:
             with self._lock, torch.inference_mode():
                 why = self._probe_mixed_step()
@@ -484,10 +489,16 @@ class PtEngine(TemplateEngine):
         finally:
             self._reset()
         if why:
-            base.set_attn_implementation("sdpa")
+            self._restore_attention()
             return why
         self._mixed = True
         return None
+
+    def _restore_attention(self) -> None:
+        """The model's sdpa again, if this engine switched it (at close: the model may go on training)."""
+        if self._switched_attention is not None:
+            self._switched_attention.set_attn_implementation("sdpa")
+            self._switched_attention = None
 
     def _probe_mixed_step(self) -> Optional[str]:
         """Two running sequences and two newcomers: the mixed step's logits against separate forwards."""
@@ -853,6 +864,8 @@ class PtEngine(TemplateEngine):
             self._cv.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
+        with self._lock:
+            self._restore_attention()
 
     # -- static batches with model.generate (fallback, beam search) -------------------------------
     def _generation_kwargs(self, config: RequestConfig, max_new_tokens: int) -> dict[str, Any]:

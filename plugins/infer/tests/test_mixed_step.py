@@ -62,6 +62,21 @@ def test_requests_joining_running_ones_get_the_answers_they_get_alone(engine):
         assert got == pytest.approx(want, abs=1e-4)
 
 
+def test_closing_gives_the_model_its_sdpa_back_and_an_engine_can_leave_it_alone():
+    from swiftk_infer.pt_engine import PtEngine
+
+    engine = make_engine()
+    model = engine.model
+    assert engine._mixed and model.config._attn_implementation != "sdpa"
+    engine.close()
+    assert model.config._attn_implementation == "sdpa"  # the model may go on training
+    again = PtEngine(model, engine.processor, engine.template, mixed_steps=False)  # as GRPO's rollouts make it
+    try:
+        assert again.continuous and not again._mixed and model.config._attn_implementation == "sdpa"
+    finally:
+        again.close()
+
+
 def test_a_probe_that_disagrees_keeps_separate_forwards(monkeypatch):
     from swiftk_infer import mixed_step
 
@@ -82,3 +97,35 @@ def test_a_probe_that_disagrees_keeps_separate_forwards(monkeypatch):
         engine.close()
         monkeypatch.undo()
         mixed_step.register_attention()  # the real function again, for every later engine of this process
+
+
+def test_a_llama_model_takes_mixed_steps_too(engine):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from swiftk_infer.pt_engine import PtEngine
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(engine.tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         attn_implementation="sdpa")
+    llama = PtEngine(LlamaForCausalLM(config), engine.processor, engine.template)
+    try:
+        assert llama._mixed
+        config = RequestConfig(max_tokens=16, temperature=0, ignore_eos=True)
+        alone = {q: llama.infer([ask(q)], config)[0].choices[0].token_ids for q in QUESTIONS[:4]}
+        answers: dict[int, list] = {}
+
+        def client(i: int) -> None:
+            time.sleep(0.003 * i)
+            answers[i] = llama.infer([ask(QUESTIONS[i % 4])], config)[0].choices[0].token_ids
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert llama.stats()["mixed_steps"] > 0
+        assert all(answers[i] == alone[QUESTIONS[i % 4]] for i in answers)
+    finally:
+        llama.close()

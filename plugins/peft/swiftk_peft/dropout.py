@@ -29,7 +29,9 @@ class LoraDropout(torch.nn.Dropout):
         words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()  # 63 uniform bits each
         lanes = words.view(torch.int16)[:n].view(x.shape) & (_LANES - 1)
         scale = _LANES / (_LANES - threshold)
-        return x * ((lanes >= threshold) * scale).to(x.dtype)
+        if x.dtype == torch.float32:
+            return x * ((lanes >= threshold) * scale)
+        return (x * (lanes >= threshold).to(x.dtype)).mul_(scale)   # the scale not rounded to a half-precision mask
 
 
 def use_lora_dropout(model: Any) -> int:

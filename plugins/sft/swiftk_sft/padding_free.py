@@ -100,9 +100,12 @@ def why_not(model: Any, swift_args: Any, dataset: Any) -> Optional[str]:
         return f"{type(base).__name__} does not dispatch attention through transformers' AttentionInterface"
     if getattr(config, "_attn_implementation", None) not in ("sdpa", ATTENTION):
         return f"attention implementation {getattr(config, '_attn_implementation', None)} (padding-free needs sdpa)"
+    kinds = set(getattr(config, "layer_types", None) or ())
+    if kinds - {"full_attention", "sliding_attention"}:  # convolutions, recurrences: they would run across samples
+        return f"layers of type {', '.join(sorted(kinds - {'full_attention', 'sliding_attention'}))}"
     window, max_length = getattr(config, "sliding_window", None), swift_args.get("max_length")
-    if "sliding_attention" in (getattr(config, "layer_types", None) or ()) and window and (
-            not max_length or window < max_length):
+    windowed = "sliding_attention" in kinds if kinds else getattr(config, "use_sliding_window", True) is not False
+    if window and windowed and (not max_length or window < max_length):
         return f"sliding-window attention of {window} tokens, shorter than --max_length"
     columns = getattr(dataset, "column_names", None)
     if columns is None or not set(columns) <= FIELDS:

@@ -314,6 +314,8 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
         from swiftk_sft import padding_free
 
         reason = padding_free.why_not(self.model, self.swift_args, self.train_dataset)
+        if reason is None and self.args.n_gpu > 1:
+            reason = f"DataParallel over {self.args.n_gpu} GPUs (it splits batches by rows)"
         if reason is None and self._loss_fn is not None and self._loss_fn not in _TOKEN_LOSSES:
             reason = f"--loss_type {self.swift_args.get('loss_type')} (a plugin's loss may need one row per sample)"
         if self.args.should_log:
@@ -322,10 +324,10 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
             return
         padding_free.enable(self.model)
         self._flat_collator = padding_free.FlatCollator()
-        # the loss from the labelled positions' logits only: no custom loss, no label smoothing, and a model that
-        # takes transformers' logits_to_keep as positions
+        # the loss from the labelled positions' logits only: no custom loss, no label smoothing, no liger (its fused
+        # head and loss need the labels), and a model that takes transformers' logits_to_keep as positions
         self._labelled_logits = (self._loss_fn is None and self.label_smoother is None and self.compute_loss_func is None
-                                 and _takes_logits_to_keep(self.model))
+                                 and not self.args.use_liger_kernel and _takes_logits_to_keep(self.model))
 
     def get_train_dataloader(self):
         if self._flat_collator is None:

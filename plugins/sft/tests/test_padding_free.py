@@ -130,6 +130,13 @@ def test_why_batches_stay_padded(monkeypatch):
     model.config.sliding_window = 32
     assert "sliding-window" in padding_free.why_not(model, args, rows)
     assert padding_free.why_not(model, Args(max_length=32), rows) is None  # no sample is longer than the window
+    model.config.layer_types = ["conv", "full_attention"]  # LFM2-style: a convolution would run across samples
+    assert "conv" in padding_free.why_not(model, args, rows)
+    model.config.layer_types = None  # Mistral-style: a window and no layer types
+    model.config.use_sliding_window = True
+    assert "sliding-window" in padding_free.why_not(model, args, rows)
+    model.config.sliding_window = None
+    assert padding_free.why_not(model, args, rows) is None
     monkeypatch.setenv("SWIFTK_PADDING_FREE", "0")
     assert padding_free.why_not(model, args, rows) == "SWIFTK_PADDING_FREE=0"
 
