@@ -373,6 +373,11 @@ class PtEngine(TemplateEngine):
         """A boolean "may attend" mask as the additive float mask attention implementations take."""
         return (allowed.to(self._dtype) - 1) * torch.finfo(self._dtype).max
 
+    def _grown(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The running rows' cache mask [B, T] with the column of the token fed now, and its 4D additive form."""
+        grown = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
+        return grown, self._additive(grown.bool()[:, None, None, :])
+
     def _adapters(self, seqs: list[_Seq]) -> Optional[list[str]]:
         if not self.adapter_names:
             return None
@@ -440,14 +445,14 @@ class PtEngine(TemplateEngine):
 
     def _mixed_forward(self, ids: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor, positions: torch.Tensor,
                        cache: Any) -> torch.Tensor:
-        """Logits of the running rows' next tokens [B, vocab], then of the newcomers' first tokens [J, vocab]."""
+        """Logits of the running rows' next tokens [B, vocab], then of the newcomers' first tokens [J, vocab];
+        the running rows' mask and positions move on by the token they were fed."""
         from swiftk_infer.mixed_step import StepCache
 
         rows = self._rows
         b, (j, width) = len(rows), ids.shape
-        running = torch.cat([self._mask, self._mask.new_ones(b, 1)], 1)
-        step = StepCache(self._cache, cache, b, j, width, self._additive(running.bool()[:, None, None, :]),
-                         self._additive(allowed))
+        running, additive = self._grown(self._mask)
+        step = StepCache(self._cache, cache, b, j, width, additive, self._additive(allowed))
         flat_ids = torch.cat([torch.tensor([s.last_token for s in rows], device=self._device), ids.flatten()])
         flat_pos = torch.cat([self._next_pos, positions.flatten()])
         keep = torch.cat([torch.arange(b, device=self._device),
@@ -511,18 +516,17 @@ class PtEngine(TemplateEngine):
         self._rows, self._cache, self._mask, self._next_pos = seqs[:2], cache, mask, mask.sum(-1)
         for seq, token in zip(seqs[:2], first):
             seq.last_token = token
-        alone = []   # the separate forwards, on the same inputs: decode the two, prefill the two newcomers
-        ids2, mask2, allowed2, positions2, cache2, _ = self._prefill_layout(seqs[2:])
-        alone.append(self._forward(ids2, self._additive(allowed2), positions2, cache2, None))
+        # the separate forwards on the same inputs: prefill the two newcomers, decode the two running
+        ids2, _, allowed2, positions2, cache2, _ = self._prefill_layout(seqs[2:])
+        prefilled = self._forward(ids2, self._additive(allowed2), positions2, cache2, None)
         saved = [(layer.keys, layer.values) for layer in cache.layers]
-        running = torch.cat([mask, mask.new_ones(2, 1)], 1)
-        decoded = self._forward(torch.tensor([[t] for t in first], device=self._device),
-                                self._additive(running.bool()[:, None, None, :]), self._next_pos[:, None], cache, None)
+        decoded = self._forward(torch.tensor([[t] for t in first], device=self._device), self._grown(mask)[1],
+                                self._next_pos[:, None], cache, None)
         for layer, (k, v) in zip(cache.layers, saved):   # undo the decode's cache append
             layer.keys, layer.values = k, v
         ids3, mask3, allowed3, positions3, cache3, _ = self._prefill_layout(seqs[2:])
         mixed = self._mixed_forward(ids3, mask3, allowed3, positions3, cache3)
-        expected = torch.cat([decoded, alone[0]])
+        expected = torch.cat([decoded, prefilled])
         tolerance = 1e-4 if expected.dtype == torch.float32 else 5e-2
         if mixed.shape != expected.shape or not torch.allclose(mixed.float(), expected.float(), atol=tolerance,
                                                                rtol=tolerance):
@@ -611,9 +615,8 @@ class PtEngine(TemplateEngine):
     def _decode(self) -> None:
         rows = self._rows
         ids = torch.tensor([[s.last_token] for s in rows], device=self._device)
-        mask = torch.cat([self._mask, self._mask.new_ones(len(rows), 1)], 1)
-        logits = self._forward(ids, self._additive(mask.bool()[:, None, None, :]), self._next_pos[:, None],
-                               self._cache, self._adapters(rows))
+        mask, additive = self._grown(self._mask)
+        logits = self._forward(ids, additive, self._next_pos[:, None], self._cache, self._adapters(rows))
         self._mask = mask
         self._next_pos = self._next_pos + 1
         tokens = self._sample(logits, rows)
