@@ -49,3 +49,25 @@ def test_bad_launcher_variable_is_a_usage_error(bare_swiftk, tmp_path):
                     env={"NPROC_PER_NODE": "two"})
     assert result.returncode == 2
     assert "NPROC_PER_NODE must be an integer" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_loss_type_under_torchrun_trains_as_the_models_own_loss(tmp_path):
+    """With --average_tokens_across_devices true, --loss_type divides by the token count of every rank's batch,
+    as transformers' loss does; DDP then averages the gradients, so the loss is scaled by the ranks, as
+    transformers scales its own. Plain SGD without clipping, so that a gradient off by the number of ranks
+    shows in the weights (Adam would hide it)."""
+    sums = {}
+    for loss_type, port in ((None, "29735"), ("cross_entropy", "29737")):
+        out = tmp_path / (loss_type or "model_loss")
+        extra = ["--loss_type", loss_type] if loss_type else []
+        result = run_swiftk("sft", "--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft", "--num_train_epochs",
+                            "1", "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0", "--add_version",
+                            "false", "--report_to", "none", "--output_dir", str(out), "--optim", "sgd",
+                            "--learning_rate", "0.5", "--max_grad_norm", "0", "--lora_dropout", "0",
+                            "--average_tokens_across_devices", "true", *extra,
+                            "--external_plugins", str(TEST_PLUGINS / "rank_report.py"),
+                            env={"NPROC_PER_NODE": "2", "MASTER_PORT": port, "OMP_NUM_THREADS": "1"}, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        sums[loss_type] = json.loads((out / "rank0.json").read_text())["trainable_sum"]
+    assert sums["cross_entropy"] == pytest.approx(sums[None], rel=1e-5), sums
