@@ -124,28 +124,31 @@ class FlatCollator:
     """A batch of encoded rows (or packed rows) as one row, with position_ids and segment boundaries."""
 
     def __call__(self, batch: list[dict]) -> dict:
-        ids: list[int] = []
-        labels: list[int] = []
-        positions: list[int] = []
-        scales: Optional[list[float]] = [] if any(r.get("loss_scale") is not None for r in batch) else None
-        for row in batch:
-            n = len(row["input_ids"])
-            ids += row["input_ids"]
-            if row.get("position_ids") is not None:  # a packed row: its samples' first labels are masked already
-                positions += row["position_ids"]
-                labels += row["labels"]
-            else:
-                positions += range(n)
-                row_labels = row.get("labels") or [-100] * n
-                # the padded batch never predicts a sample's first token (the shift drops it); here the
-                # previous sample's last token would, so it is masked
-                labels += [-100] + list(row_labels[1:])
-            if scales is not None:
-                scales += row.get("loss_scale") or [1.0] * n
-        position_ids = torch.tensor([positions], dtype=torch.long)
-        bounds = row_bounds(position_ids[0])
-        out = {"input_ids": torch.tensor([ids], dtype=torch.long), "labels": torch.tensor([labels], dtype=torch.long),
-               "position_ids": position_ids, "cu_seq_lens_q": torch.tensor(bounds, dtype=torch.int32)}
-        if scales is not None:
-            out["loss_scale"] = torch.tensor([scales], dtype=torch.float)
+        from swiftk_sft.packing import concat_bin
+
+        if any(row.get("position_ids") is not None for row in batch):
+            row = _join_packed(batch)   # packed rows: a segment per sample already, first labels masked
+        else:
+            # as packing lays samples out: the padded batch never predicts a sample's first token (the shift
+            # drops it); here the previous sample's last token would, so it is masked
+            row = concat_bin(batch)
+        position_ids = torch.tensor([row["position_ids"]], dtype=torch.long)
+        out = {"input_ids": torch.tensor([row["input_ids"]], dtype=torch.long),
+               "labels": torch.tensor([row["labels"]], dtype=torch.long), "position_ids": position_ids,
+               "cu_seq_lens_q": torch.tensor(row_bounds(position_ids[0]), dtype=torch.int32)}
+        if row.get("loss_scale") is not None:
+            out["loss_scale"] = torch.tensor([row["loss_scale"]], dtype=torch.float)
         return out
+
+
+def _join_packed(rows: list[dict]) -> dict:
+    """Packed rows end to end (their loss scales, where any row has them, default 1)."""
+    out: dict[str, list] = {"input_ids": [], "labels": [], "position_ids": []}
+    if any(r.get("loss_scale") is not None for r in rows):
+        out["loss_scale"] = []
+    for r in rows:
+        for key in ("input_ids", "labels", "position_ids"):
+            out[key] += r[key]
+        if "loss_scale" in out:
+            out["loss_scale"] += r.get("loss_scale") or [1.0] * len(r["input_ids"])
+    return out
