@@ -46,8 +46,8 @@ class StepCache:
             out.append((flat[:, :b].transpose(0, 1).unsqueeze(2),      # [B, heads, 1, dim]
                         flat[:, b:].reshape(heads, j, w, dim).transpose(0, 1)))  # [J, heads, W, dim]
         (run_k, join_k), (run_v, join_v) = out
-        run_k, run_v = self.running.layers[layer_idx].update(run_k, run_v)
-        join_k, join_v = self.joining.layers[layer_idx].update(join_k, join_v)
+        run_k, run_v = self.running.update(run_k, run_v, layer_idx)
+        join_k, join_v = self.joining.update(join_k, join_v, layer_idx)
         return Halves(run_k, join_k, self), Halves(run_v, join_v, self)
 
     def get_seq_length(self, layer_idx: int = 0) -> int:  # asked by some models before their forward

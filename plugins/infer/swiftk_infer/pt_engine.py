@@ -4,9 +4,10 @@ A background thread owns the model and runs a decode loop over a batch of runnin
 Requests that arrive while others run are prefilled (together, left-padded) in the same forward as
 the running sequences' next tokens (:mod:`swiftk_infer.mixed_step`) and join the batch; finished or
 cancelled sequences leave it at once. Each row of the batched
-KV cache (a transformers ``DynamicCache``, reached through its public ``layers``) is one sequence's
-own cache: rows are spliced in and out, and a 4D additive attention mask hides the left padding,
-so a sequence sees exactly its own tokens, at its own positions, whoever shares the batch.
+KV cache (a transformers ``DynamicCache`` whose layers keep the rows in buffers with room to grow,
+:mod:`swiftk_infer.kv_slab`) is one sequence's own cache: rows are spliced in and out, and a 4D
+additive attention mask hides the left padding, so a sequence sees exactly its own tokens, at its
+own positions, whoever shares the batch.
 
 The keys and values of the last few prompts are kept (``PREFIX_CACHE_*``): a new prompt that starts
 like one of them (the same chat template and system prompt, say) copies those columns and prefills
@@ -425,8 +426,9 @@ class PtEngine(TemplateEngine):
         causal = torch.ones(width, prefix + width, dtype=torch.bool, device=self._device).tril(prefix)
         allowed = causal[None, None, :, :] & mask[:, None, None, :].bool()
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix:]
-        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        cache = DynamicCache(config=base.config)
+        # its layers are made as the model fills them (the same DynamicLayers, checked at set-up, as with the
+        # model's config, without reading the config again at every step)
+        cache = DynamicCache()
         if prefix:
             self._seed_cache(cache, hits, prefix)
         return ids, mask, allowed, positions, cache, width
@@ -557,8 +559,12 @@ class PtEngine(TemplateEngine):
 
     def _seed_cache(self, cache: Any, hits: list[tuple[int, Optional[list]]], width: int) -> None:
         """Fill a new cache with each row's cached prefix, right-aligned in ``width`` columns."""
+        from transformers.cache_utils import DynamicLayer
+
         reference = next(kv for n, kv in hits if n)
-        for i, layer in enumerate(cache.layers):
+        for i in range(len(reference)):
+            layer = DynamicLayer()
+            cache.layers.append(layer)
             parts: list[list[torch.Tensor]] = [[], []]
             for n, kv in hits:
                 for j in (0, 1):
@@ -599,14 +605,14 @@ class PtEngine(TemplateEngine):
         for seq, token in zip(joiners, tokens):
             seq.last_token = token
         if not self._rows:
-            self._rows, self._cache, self._mask, self._next_pos = list(joiners), cache, mask, next_pos
+            from swiftk_infer.kv_slab import running_cache
+
+            self._rows, self._cache, self._mask, self._next_pos = list(joiners), running_cache(cache), mask, next_pos
         else:
             old, new = self._mask.shape[1], mask.shape[1]
             width = max(old, new)
             for mine, theirs in zip(self._cache.layers, cache.layers):
-                mine.keys = torch.cat([_left_pad(mine.keys, width - old, 2), _left_pad(theirs.keys, width - new, 2)], 0)
-                mine.values = torch.cat([_left_pad(mine.values, width - old, 2),
-                                         _left_pad(theirs.values, width - new, 2)], 0)
+                mine.add_rows(theirs.keys, theirs.values, width)
             self._mask = torch.cat([_left_pad(self._mask, width - old, 1), _left_pad(mask, width - new, 1)], 0)
             self._next_pos = torch.cat([self._next_pos, next_pos], 0)
             self._rows.extend(joiners)
@@ -711,16 +717,22 @@ class PtEngine(TemplateEngine):
         if not keep:
             self._reset()
             return
-        index = torch.tensor(keep, device=self._device)
+        # the last kept rows move into the places of the finished ones (a row copied each, not the batch)
+        n = len(keep)
+        holes = [i for i in range(n) if self._rows[i].done]
+        moves = list(zip(holes, [i for i in keep if i >= n]))
+        order = list(range(n))
+        for dst, src in moves:
+            order[dst] = src
+        index = torch.tensor(order, device=self._device)
         mask = self._mask.index_select(0, index)
         used = mask.any(0)
         first = int(used.int().argmax()) if bool(used.any()) else 0
         for layer in self._cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, first:]
-            layer.values = layer.values.index_select(0, index)[:, :, first:]
+            layer.keep_rows(moves, n, first)
         self._mask = mask[:, first:]
         self._next_pos = self._next_pos.index_select(0, index)
-        self._rows = [self._rows[i] for i in keep]
+        self._rows = [self._rows[i] for i in order]
 
     def _reset(self) -> None:
         self._rows, self._cache, self._mask, self._next_pos = [], None, None, None
@@ -955,8 +967,7 @@ class PtEngine(TemplateEngine):
 
 
 def _left_pad(tensor: torch.Tensor, n: int, dim: int) -> torch.Tensor:
-    """``tensor`` with ``n`` zero columns before dimension ``dim``'s; itself, uncopied, when ``n`` is 0
-    (the running cache is copied once per merge, by the concatenation, not twice)."""
+    """``tensor`` with ``n`` zero columns before dimension ``dim``'s; itself, uncopied, when ``n`` is 0."""
     if not n:
         return tensor
     import torch.nn.functional as F
