@@ -11,7 +11,10 @@ sides alternate within each repeat, and the median over repeats is printed.
 Per side:
 - deploy ready: from starting `deploy` to the first 200 from GET /v1/models;
 - tokens/s with 1, 4 and 16 concurrent clients, each sending --requests non-streamed chat
-  completions back to back: the completion tokens the server reports, over the wall time;
+  completions back to back: the tokens each server generated, over the wall time. ms-swift's
+  `completion_tokens` counts the end-of-sequence token an answer stops on and swiftk's does not, so
+  for swiftk that token is added back (one per choice that stopped); `reported_tokens_s` is the
+  `completion_tokens` each server reports, as is;
 - server CPU ms per completion token under that load (user + sys of every process of the server's
   session, from /proc): how much work a token costs, much less sensitive to other jobs than tokens/s;
 - time to first token p50/p95: the same load, streamed, until the first content chunk;
@@ -19,8 +22,7 @@ Per side:
   process's CPU time (user + sys; less sensitive to other jobs on the machine).
 
 ms-swift: `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0), used
-with --model_type qwen2 --template chatml when it exists. Note that ms-swift counts the eos token in
-completion_tokens and swiftk does not.
+with --model_type qwen2 --template chatml when it exists.
 """
 from __future__ import annotations
 
@@ -114,8 +116,20 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def post(port: int, body: dict, stream: bool) -> tuple[int, float]:
-    """(completion tokens, seconds to the first content chunk or to the answer)."""
+#: whether a side's ``completion_tokens`` leaves out the end-of-sequence token an answer stopped on
+#: (swiftk does; ms-swift counts it): tokens/s counts it on both sides, as a generated token
+EOS_UNCOUNTED = {"swiftk": True, "ms-swift": False}
+
+
+def generated(side: str, completion_tokens: int, finish_reasons: list) -> int:
+    """The tokens the engine generated for an answer: ``completion_tokens`` plus, where the side leaves
+    it out, the end-of-sequence token of each choice that stopped (no stop words are sent here)."""
+    return completion_tokens + (sum(r == "stop" for r in finish_reasons) if EOS_UNCOUNTED[side] else 0)
+
+
+def post(port: int, body: dict, stream: bool, side: str = "swiftk") -> tuple[int, int, float]:
+    """(completion tokens as reported, tokens generated (see :func:`generated`), seconds to the first
+    content chunk or to the answer)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     t0 = time.perf_counter()
     conn.request("POST", "/v1/chat/completions", json.dumps({**body, "stream": stream}),
@@ -126,8 +140,10 @@ def post(port: int, body: dict, stream: bool) -> tuple[int, float]:
     if not stream:
         data = json.loads(response.read())
         conn.close()
-        return data["usage"]["completion_tokens"], time.perf_counter() - t0
-    first, tokens = None, 0
+        reported = data["usage"]["completion_tokens"]
+        reasons = [c.get("finish_reason") for c in data["choices"]]
+        return reported, generated(side, reported, reasons), time.perf_counter() - t0
+    first, tokens, reasons = None, 0, []
     for raw in response:
         line = raw.strip()
         if not line.startswith(b"data:") or line == b"data: [DONE]":
@@ -135,21 +151,24 @@ def post(port: int, body: dict, stream: bool) -> tuple[int, float]:
         chunk = json.loads(line[5:])
         if first is None and any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
             first = time.perf_counter() - t0
+        reasons += [c["finish_reason"] for c in chunk.get("choices") or [] if c.get("finish_reason")]
         if chunk.get("usage"):
             tokens = chunk["usage"]["completion_tokens"]
     conn.close()
-    return tokens, first if first is not None else time.perf_counter() - t0
+    return tokens, generated(side, tokens, reasons), first if first is not None else time.perf_counter() - t0
 
 
-def load(port: int, clients: int, requests: int, max_tokens: int, stream: bool) -> tuple[float, list[float]]:
-    results: list[tuple[int, float]] = []
+def load(port: int, clients: int, requests: int, max_tokens: int, stream: bool,
+         side: str) -> tuple[float, float, list[float]]:
+    """Generated tokens/s, reported completion tokens/s, and each request's seconds (see :func:`post`)."""
+    results: list[tuple[int, int, float]] = []
     lock = threading.Lock()
 
     def client(i: int) -> None:
         for j in range(requests):
             body = {"model": global_name[0], "messages": [{"role": "user", "content": PROMPTS[(i + j) % len(PROMPTS)]}],
                     "max_tokens": max_tokens, "temperature": 0}
-            result = post(port, body, stream)
+            result = post(port, body, stream, side)
             with lock:
                 results.append(result)
 
@@ -160,7 +179,7 @@ def load(port: int, clients: int, requests: int, max_tokens: int, stream: bool) 
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return sum(r[0] for r in results) / wall, [r[1] for r in results]
+    return sum(r[1] for r in results) / wall, sum(r[0] for r in results) / wall, [r[2] for r in results]
 
 
 def session_cpu(sid: int) -> float:
@@ -197,11 +216,12 @@ def serve(side: str, model: str, args, log) -> dict:
         for clients in args.clients:
             cpu = session_cpu(proc.pid)
             wall = time.perf_counter()
-            tps, _ = load(port, clients, args.requests, args.max_tokens, stream=False)
+            tps, reported, _ = load(port, clients, args.requests, args.max_tokens, stream=False, side=side)
             tokens = tps * (time.perf_counter() - wall)
             out[f"cpu_ms_per_tok@{clients}"] = 1000 * (session_cpu(proc.pid) - cpu) / max(tokens, 1)
-            _, ttft = load(port, clients, args.requests, args.max_tokens, stream=True)
+            _, _, ttft = load(port, clients, args.requests, args.max_tokens, stream=True, side=side)
             out[f"tokens_s@{clients}"] = tps
+            out[f"reported_tokens_s@{clients}"] = reported
             out[f"ttft_p50_ms@{clients}"] = 1000 * percentile(ttft, 0.5)
             out[f"ttft_p95_ms@{clients}"] = 1000 * percentile(ttft, 0.95)
     finally:
