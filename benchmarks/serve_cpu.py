@@ -9,6 +9,8 @@ with OMP_NUM_THREADS=1 (2 shared cores; oversubscribed threads make runs meaning
 sides alternate within each repeat, and the median over repeats is printed.
 
 Per side:
+- import floor: a fresh interpreter importing torch and transformers' Qwen2 modeling module, the
+  part of deploy ready and of infer that only the libraries decide;
 - deploy ready: from starting `deploy` to the first 200 from GET /v1/models;
 - tokens/s with 1, 4 and 16 concurrent clients, each sending --requests non-streamed chat
   completions back to back: the tokens each server generated, over the wall time. ms-swift's
@@ -254,6 +256,24 @@ def infer(side: str, model: str, tmp: str, max_tokens: int, log) -> tuple[float,
     return wall, usage.ru_utime + usage.ru_stime  # CPU time: less sensitive than wall time to other jobs
 
 
+#: what every command of a side imports before it can load a Qwen2 model: torch and transformers' Qwen2
+#: modeling module (for swiftk, inside its start-up phase, as `deploy` and `infer` import them)
+IMPORT_FLOOR = {
+    "swiftk": "import torch\nfrom swiftk.startup import startup_phase\nwith startup_phase():\n"
+              "    import transformers.models.qwen2.modeling_qwen2",
+    "ms-swift": "import torch\nimport transformers.models.qwen2.modeling_qwen2",
+}
+
+
+def import_floor(side: str) -> float:
+    """Seconds for a fresh interpreter of that side to import what loading the model needs, and exit: the
+    part of `deploy ready` and of `infer` that only the libraries' import time decides."""
+    python = sys.executable if side == "swiftk" else os.path.join(os.path.dirname(MSWIFT), "python")
+    t0 = time.perf_counter()
+    subprocess.run([python, "-c", IMPORT_FLOOR[side]], check=True, env=env())
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -277,7 +297,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {s: [] for s in sides}
     for repeat in range(args.repeats):
         for side in (sides if repeat % 2 == 0 else sides[::-1]):
-            row = serve(side, model, args, log)
+            row = {"import_floor_s": import_floor(side), **serve(side, model, args, log)}
             if not args.no_infer:
                 row["infer_8x32_s"], row["infer_8x32_cpu_s"] = infer(side, model, tmp, args.max_tokens, log)
             results[side].append(row)

@@ -27,7 +27,8 @@ from transformers.cache_utils import DynamicLayer
 
 #: columns added at the right end of a new buffer (about that many decoding steps before the next copy)
 SPARE_COLUMNS = 64
-#: rows added to a new buffer beyond those in use, at least
+#: rows added to a new buffer beyond those in use (a batch grows by this many before the next copy; not by a
+#: factor, as the cache of a large model's batch may take much of a GPU's memory)
 SPARE_ROWS = 8
 
 
@@ -100,7 +101,7 @@ class SlabLayer(DynamicLayer):
         j, w = keys.shape[0], keys.shape[2]
         if self._end - width < 0 or self._rows + j > self._k.shape[0]:
             grow = max(0, width - (self._end - self._start))
-            self._adopt(self.keys, self.values, rows=max(self._k.shape[0], 2 * (self._rows + j)), left=grow,
+            self._adopt(self.keys, self.values, rows=max(self._k.shape[0], self._rows + j + SPARE_ROWS), left=grow,
                         columns=SPARE_COLUMNS)
         self._start = self._end - width
         self._k[self._rows:self._rows + j, :, self._end - w:self._end] = keys
