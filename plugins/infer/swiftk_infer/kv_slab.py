@@ -20,7 +20,7 @@ The buffers are copied into larger ones only when they are full; keys assigned f
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from transformers.cache_utils import DynamicLayer
@@ -68,25 +68,32 @@ class SlabLayer(DynamicLayer):
                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the new columns after the last one; the keys and values so far, as views."""
         self._own()
+        if not self._rows:   # after reset(): these are the first rows again
+            self._adopt(key_states, value_states, rows=key_states.shape[0] + SPARE_ROWS, left=0, columns=SPARE_COLUMNS)
+            return self.keys, self.values
         n = key_states.shape[-2]
         if key_states.shape[0] != self._rows:
             raise ValueError(f"{key_states.shape[0]} rows of new keys for a cache of {self._rows} rows")
-        if self._end + n > self._k.shape[2]:
-            self._adopt(self.keys, self.values, rows=self._k.shape[0], left=0, columns=max(n, SPARE_COLUMNS))
+        if self._end + n > self._k.shape[2]:   # (spare rows left by a burst that has finished go now)
+            self._adopt(self.keys, self.values, rows=self._rows + SPARE_ROWS, left=0, columns=max(n, SPARE_COLUMNS))
         self._k[:self._rows, :, self._end:self._end + n] = key_states
         self._v[:self._rows, :, self._end:self._end + n] = value_states
         self._end += n
         self._publish()
         return self.keys, self.values
 
+    def reset(self) -> None:
+        """No rows (the buffers stay, for the next ones)."""
+        self._rows = self._start = self._end = 0
+        self._publish()
+
     # -- what the engine calls ----------------------------------------------------------------------
-    def keep_rows(self, moves: list[tuple[int, int]], rows: int, trim: int) -> None:
-        """Copy row ``src`` into row ``dst`` for each ``(dst, src)`` of ``moves``, keep the first ``rows``
-        rows, and drop the first ``trim`` columns."""
+    def keep_rows(self, dst: Optional[torch.Tensor], src: Optional[torch.Tensor], rows: int, trim: int) -> None:
+        """Copy the rows ``src`` into the rows ``dst`` (1D index tensors, or None for no move), keep the first
+        ``rows`` rows, and drop the first ``trim`` columns."""
         self._own()
-        if moves:
-            dst = torch.tensor([d for d, _ in moves], device=self._k.device)
-            src = torch.tensor([s for _, s in moves], device=self._k.device)
+        if dst is not None and len(dst):
+            dst, src = dst.to(self._k.device), src.to(self._k.device)
             live = slice(self._start, self._end)
             self._k[:, :, live].index_copy_(0, dst, self._k[:, :, live].index_select(0, src))
             self._v[:, :, live].index_copy_(0, dst, self._v[:, :, live].index_select(0, src))

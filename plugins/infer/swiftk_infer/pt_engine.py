@@ -513,8 +513,11 @@ class PtEngine(TemplateEngine):
         prompts = [[(7 * i + 3) % vocab for i in range(n)] for n in (3, 5, 4, 6)]
         params = Params(temperature=0, repetition_penalty=1, logprobs=False)
         seqs = [_Seq(_Job(len(p), False, lambda *a: None), 0, p, params, None, None) for p in prompts]
+        from swiftk_infer.kv_slab import running_cache
+
         ids, mask, allowed, positions, cache, _ = self._prefill_layout(seqs[:2])
         first = self._forward(ids, self._additive(allowed), positions, cache, None).argmax(-1).tolist()
+        cache = running_cache(cache)   # the running rows' cache as in serving
         self._rows, self._cache, self._mask, self._next_pos = seqs[:2], cache, mask, mask.sum(-1)
         for seq, token in zip(seqs[:2], first):
             seq.last_token = token
@@ -524,7 +527,7 @@ class PtEngine(TemplateEngine):
         saved = [(layer.keys, layer.values) for layer in cache.layers]
         decoded = self._forward(torch.tensor([[t] for t in first], device=self._device), self._grown(mask)[1],
                                 self._next_pos[:, None], cache, None)
-        for layer, (k, v) in zip(cache.layers, saved):   # undo the decode's cache append
+        for layer, (k, v) in zip(cache.layers, saved):   # undo the decode's cache append (the slab adopts them)
             layer.keys, layer.values = k, v
         ids3, mask3, allowed3, positions3, cache3, _ = self._prefill_layout(seqs[2:])
         mixed = self._mixed_forward(ids3, mask3, allowed3, positions3, cache3)
@@ -728,8 +731,9 @@ class PtEngine(TemplateEngine):
         mask = self._mask.index_select(0, index)
         used = mask.any(0)
         first = int(used.int().argmax()) if bool(used.any()) else 0
+        dst, src = (torch.tensor(list(side), device=self._device) for side in zip(*moves)) if moves else (None, None)
         for layer in self._cache.layers:
-            layer.keep_rows(moves, n, first)
+            layer.keep_rows(dst, src, n, first)
         self._mask = mask[:, first:]
         self._next_pos = self._next_pos.index_select(0, index)
         self._rows = [self._rows[i] for i in order]

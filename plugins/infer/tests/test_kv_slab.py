@@ -66,7 +66,8 @@ def compact(slab: SlabLayer, plain: Plain, done: set[int]) -> None:
         order[dst] = src
     used = plain.mask.index_select(0, torch.tensor(order)).any(0)
     trim = int(used.int().argmax())
-    slab.keep_rows(moves, n, trim)
+    dst, src = (torch.tensor(list(side)) for side in zip(*moves)) if moves else (None, None)
+    slab.keep_rows(dst, src, n, trim)
     plain.keep(order, trim)
 
 
@@ -118,13 +119,22 @@ def test_keys_assigned_from_outside_are_adopted():
     assert same(slab, plain)
 
 
+def test_after_a_reset_the_next_rows_start_again():
+    slab = SlabLayer(*kv(3, 2))
+    slab.reset()                    # what Cache.reset() calls
+    assert slab.get_seq_length() == 0
+    k, v = kv(2, 5)
+    keys, values = slab.update(k, v)
+    assert torch.equal(keys, k) and torch.equal(values, v)
+
+
 def test_a_step_with_the_wrong_number_of_rows_is_refused():
     slab = SlabLayer(*kv(3, 2))
     with pytest.raises(ValueError, match="2 rows of new keys for a cache of 3 rows"):
         slab.update(*kv(2, 1))
 
 
-def test_long_answers_of_many_concurrent_requests_are_those_of_requests_alone():
+def test_long_answers_of_many_concurrent_requests_are_those_of_requests_alone(monkeypatch):
     """More rows than the slab's spare rows and more steps than its spare columns, on a random Llama."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -144,6 +154,25 @@ def test_long_answers_of_many_concurrent_requests_are_those_of_requests_alone():
     _, processor, info = load_model_and_processor(args)
     engine = PtEngine(LlamaForCausalLM(config), processor, get_template(args, processor, info, mode="infer"))
     try:
+        seen = {"moved": 0, "joined": 0, "most_rows": 0, "grown": 0}
+        keep_rows, add_rows, adopt = SlabLayer.keep_rows, SlabLayer.add_rows, SlabLayer._adopt
+
+        def counted_keep(self, dst, src, rows, trim):
+            seen["moved"] += dst is not None
+            return keep_rows(self, dst, src, rows, trim)
+
+        def counted_add(self, keys, values, width):
+            seen["joined"] += 1
+            add_rows(self, keys, values, width)
+            seen["most_rows"] = max(seen["most_rows"], self.keys.shape[0])
+
+        def counted_adopt(self, *args, **kwargs):
+            seen["grown"] += hasattr(self, "_k")    # a copy into new buffers, not the first ones
+            return adopt(self, *args, **kwargs)
+
+        monkeypatch.setattr(SlabLayer, "keep_rows", counted_keep)
+        monkeypatch.setattr(SlabLayer, "add_rows", counted_add)
+        monkeypatch.setattr(SlabLayer, "_adopt", counted_adopt)
         questions = [f"Question {i}: what is {i} + {i}?" for i in range(6)]
         config = RequestConfig(max_tokens=SPARE_COLUMNS + 16, temperature=0, ignore_eos=True)
         alone = {q: engine.infer([InferRequest([{"role": "user", "content": q}])], config)[0].choices[0].token_ids
@@ -162,5 +191,9 @@ def test_long_answers_of_many_concurrent_requests_are_those_of_requests_alone():
             t.join()
         assert len(answers) == SPARE_ROWS + 12
         assert all(answers[i] == alone[questions[i % len(questions)]] for i in answers)
+        # the batch did change shape under the slab: newcomers joined running rows, finished rows' places
+        # were taken by others, and the buffers grew (past the spare rows or the spare columns)
+        assert seen["joined"] and seen["moved"] and seen["grown"], seen
+        assert seen["most_rows"] > SPARE_ROWS, seen
     finally:
         engine.close()
