@@ -509,12 +509,12 @@ class PtEngine(TemplateEngine):
 
     def _probe_mixed_step(self) -> Optional[str]:
         """Two running sequences and two newcomers: the mixed step's logits against separate forwards."""
+        from swiftk_infer.kv_slab import running_cache
+
         vocab = int(getattr(self.model.config, "vocab_size", 0) or 0) or 100
         prompts = [[(7 * i + 3) % vocab for i in range(n)] for n in (3, 5, 4, 6)]
         params = Params(temperature=0, repetition_penalty=1, logprobs=False)
         seqs = [_Seq(_Job(len(p), False, lambda *a: None), 0, p, params, None, None) for p in prompts]
-        from swiftk_infer.kv_slab import running_cache
-
         ids, mask, allowed, positions, cache, _ = self._prefill_layout(seqs[:2])
         first = self._forward(ids, self._additive(allowed), positions, cache, None).argmax(-1).tolist()
         cache = running_cache(cache)   # the running rows' cache as in serving
