@@ -117,6 +117,19 @@ class SlabLayer(DynamicLayer):
         self._publish()
 
 
+def compaction(done: list[bool]) -> tuple[list[int], list[tuple[int, int]]]:
+    """How a batch whose rows ``done`` have finished closes up: the last kept rows move into the finished
+    rows' places (a row copied each, not the batch). Returns, for each kept row in its new place, its old
+    row; and the ``(dst, src)`` moves."""
+    keep = [i for i, finished in enumerate(done) if not finished]
+    n = len(keep)
+    moves = list(zip([i for i in range(n) if done[i]], [i for i in keep if i >= n]))
+    order = list(range(n))
+    for dst, src in moves:
+        order[dst] = src
+    return order, moves
+
+
 def running_cache(cache: Any) -> Any:
     """``cache`` (a DynamicCache of the first rows of a batch) with each layer's keys and values in a slab."""
     cache.layers = [SlabLayer(layer.keys, layer.values) for layer in cache.layers]

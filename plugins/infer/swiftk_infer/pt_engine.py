@@ -716,24 +716,19 @@ class PtEngine(TemplateEngine):
             seq.job.sink(None, exc, None, True)
 
     def _compact(self) -> None:
-        keep = [i for i, s in enumerate(self._rows) if not s.done]
-        if not keep:
+        from swiftk_infer.kv_slab import compaction
+
+        order, moves = compaction([s.done for s in self._rows])
+        if not order:
             self._reset()
             return
-        # the last kept rows move into the places of the finished ones (a row copied each, not the batch)
-        n = len(keep)
-        holes = [i for i in range(n) if self._rows[i].done]
-        moves = list(zip(holes, [i for i in keep if i >= n]))
-        order = list(range(n))
-        for dst, src in moves:
-            order[dst] = src
         index = torch.tensor(order, device=self._device)
         mask = self._mask.index_select(0, index)
         used = mask.any(0)
         first = int(used.int().argmax()) if bool(used.any()) else 0
         dst, src = (torch.tensor(list(side), device=self._device) for side in zip(*moves)) if moves else (None, None)
         for layer in self._cache.layers:
-            layer.keep_rows(dst, src, n, first)
+            layer.keep_rows(dst, src, len(order), first)
         self._mask = mask[:, first:]
         self._next_pos = self._next_pos.index_select(0, index)
         self._rows = [self._rows[i] for i in order]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from swiftk.infer import InferRequest, RequestConfig
-from swiftk_infer.kv_slab import SPARE_COLUMNS, SPARE_ROWS, SlabLayer
+from swiftk_infer.kv_slab import SPARE_COLUMNS, SPARE_ROWS, SlabLayer, compaction
 
 
 class Plain:
@@ -57,18 +57,20 @@ def kv(rows: int, width: int, heads: int = 2, dim: int = 4) -> tuple[torch.Tenso
 
 def compact(slab: SlabLayer, plain: Plain, done: set[int]) -> None:
     """The engine's compaction: the last kept rows fill the finished rows' places; unused leading columns go."""
-    rows = plain.keys.shape[0]
-    keep = [i for i in range(rows) if i not in done]
-    n = len(keep)
-    moves = list(zip([i for i in range(n) if i in done], [i for i in keep if i >= n]))
-    order = list(range(n))
-    for dst, src in moves:
-        order[dst] = src
+    order, moves = compaction([i in done for i in range(plain.keys.shape[0])])
+    n = len(order)
+    assert sorted(order) == [i for i in range(plain.keys.shape[0]) if i not in done]   # every kept row, once
     used = plain.mask.index_select(0, torch.tensor(order)).any(0)
     trim = int(used.int().argmax())
     dst, src = (torch.tensor(list(side)) for side in zip(*moves)) if moves else (None, None)
     slab.keep_rows(dst, src, n, trim)
     plain.keep(order, trim)
+
+
+def test_a_compaction_moves_only_the_last_kept_rows_into_the_holes():
+    assert compaction([True, False, False, True, False]) == ([4, 1, 2], [(0, 4)])
+    assert compaction([False, False, True]) == ([0, 1], [])          # the last row leaves: nothing moves
+    assert compaction([True, True]) == ([], [])
 
 
 def test_steps_rows_leaving_and_joining_match_plain_tensors():
