@@ -129,7 +129,7 @@ def generated(side: str, completion_tokens: int, finish_reasons: list) -> int:
     return completion_tokens + (sum(r == "stop" for r in finish_reasons) if EOS_UNCOUNTED[side] else 0)
 
 
-def post(port: int, body: dict, stream: bool, side: str = "swiftk") -> tuple[int, int, float]:
+def post(port: int, body: dict, stream: bool, side: str) -> tuple[int, int, float]:
     """(completion tokens as reported, tokens generated (see :func:`generated`), seconds to the first
     content chunk or to the answer)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
@@ -214,7 +214,7 @@ def serve(side: str, model: str, args, log) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models") as r:
             name = json.loads(r.read())["data"][0]["id"]
         global_name[0] = name
-        post(port, {"model": name, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}, False)  # warm-up
+        post(port, {"model": name, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}, False, side)  # warm-up
         for clients in args.clients:
             cpu = session_cpu(proc.pid)
             wall = time.perf_counter()
