@@ -12,20 +12,39 @@ argument that the command redefines in a later group (export's ``quant_method`` 
 ``max_length``) is not copied, and neither is ``max_length`` outside training, where it means
 the max prompt length.
 
-Call it on the parsed values before :func:`swiftk.arguments.derive.derive_defaults`.
+What the run resolved is used as it was (:mod:`swiftk.run_record`): the model folder it loaded
+(``model_dir``) when it still exists, its model type and template.  A recorded model type or
+template that no installed plugin registers stops the command with one line naming the
+distribution that provided it; an explicit ``--template``/``--model_type`` that differs from the
+recorded one is used, with a warning.
+
+:func:`expand_adapter_checkpoints` reads an adapter checkpoint given where a model folder is
+expected (``--model``, ``--reward_model``) as its base model plus that adapter.
+
+Call both on the parsed values before :func:`swiftk.arguments.derive.derive_defaults`.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from swiftk.errors import UsageError
 
-__all__ = ["apply_saved_args", "find_saved_args", "load_keys"]
+__all__ = ["apply_saved_args", "find_saved_args", "load_keys", "expand_adapter_checkpoints", "adapter_base",
+           "read_saved_args", "is_adapter_folder"]
+
+logger = logging.getLogger("swiftk.load_args")
 
 NEVER_LOADED = frozenset({"adapters", "load_args", "load_data_args", "hub_token"})
+
+#: Recorded names checked against the registries: (argument, registry kind, key in args.json's ``plugins``).
+_RECORDED_NAMES = (("model_type", "models", "model_type"), ("template", "templates", "template"))
+
+#: What marks a folder as a tuner checkpoint rather than a model folder.
+_ADAPTER_FILES = ("adapter_config.json", "swiftk_tuner.json")
 
 
 def _candidates(values: Dict[str, Any]) -> Iterable[str]:
@@ -72,6 +91,18 @@ def load_keys(command: str, load_data_args: bool) -> Set[str]:
     return keys
 
 
+def read_saved_args(args_json: str, flag: str = "--load_args") -> dict:
+    """The JSON object of an ``args.json``, or a one-line error naming the file."""
+    try:
+        with open(args_json, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{flag}: cannot read {args_json}: {e}") from None
+    if not isinstance(saved, dict):
+        raise UsageError(f"{flag}: {args_json} does not hold a JSON object")
+    return saved
+
+
 def apply_saved_args(command: str, values: Dict[str, Any], explicit: Set[str]) -> Dict[str, Any]:
     """Return ``values`` with the saved basic arguments filled in (see the module docstring)."""
     from swiftk.arguments.commands import TRAIN_COMMANDS
@@ -86,17 +117,106 @@ def apply_saved_args(command: str, values: Dict[str, Any], explicit: Set[str]) -
     if found is None:
         return out
     _, args_json = found
-    try:
-        with open(args_json, encoding="utf-8") as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"--load_args: cannot read {args_json}: {e}") from None
-    if not isinstance(saved, dict):
-        raise UsageError(f"--load_args: {args_json} does not hold a JSON object")
+    saved = read_saved_args(args_json)
     keys = load_keys(command, bool(out.get("load_data_args")))
     explicit = set(explicit or ())
     for key in keys:
         if key in explicit or key not in out or key not in saved or saved[key] is None:
             continue
         out[key] = saved[key]
+    model_dir = saved.get("model_dir")
+    if "model" in keys and "model" not in explicit and isinstance(model_dir, str) and os.path.isdir(model_dir):
+        out["model"] = model_dir  # the folder that run loaded, wherever this command runs from
+    check_recorded_names(saved, args_json, out, explicit)
+    return out
+
+
+def check_recorded_names(saved: Dict[str, Any], args_json: str, values: Dict[str, Any], explicit: Set[str]) -> None:
+    """The recorded model type and template must be installed; an explicit different one is warned about."""
+    from swiftk.host import get_host
+
+    for arg_name, kind, plugin_key in _RECORDED_NAMES:
+        recorded = saved.get(arg_name)
+        if not isinstance(recorded, str) or not recorded:
+            continue
+        if arg_name in explicit:
+            if values.get(arg_name) and values[arg_name] != recorded:
+                logger.warning("--%s %s differs from the %s '%s' recorded in %s; using %s", arg_name,
+                               values[arg_name], arg_name.replace("_", " "), recorded, args_json, values[arg_name])
+            continue
+        if recorded in get_host().registry(kind):
+            continue
+        raise UsageError(f"--load_args: {args_json} records {arg_name.replace('_', ' ')} '{recorded}', which no "
+                         f"installed plugin registers: {_provided_by(saved, plugin_key, kind, recorded)}")
+
+
+def _provided_by(saved: Dict[str, Any], plugin_key: str, kind: str, name: str) -> str:
+    """Which distribution to install (or enable) for a recorded name."""
+    from swiftk.hints import distribution_installed, provider_of
+
+    who = (saved.get("plugins") or {}).get(plugin_key) or {}
+    dist = who.get("distribution") or provider_of(kind, name)
+    if not dist:
+        plugin = who.get("plugin")
+        return (f"the run used plugin '{plugin}'; load it again (--custom_register_path/--external_plugins or "
+                f"its package)" if plugin else "the run's plugin is unknown; pass --" + _flag(kind) + " to choose one")
+    version = f" {who['version']}" if who.get("version") else ""
+    if distribution_installed(dist):
+        return (f"it was provided by {dist}{version}, which is installed but not loaded (check "
+                f"SWIFTK_DISABLED_PLUGINS, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLE_PLUGIN_AUTOLOAD)")
+    return f"it was provided by {dist}{version}: pip install {dist}"
+
+
+def _flag(kind: str) -> str:
+    return {"models": "model_type", "templates": "template"}[kind]
+
+
+# --- an adapter checkpoint where a model folder is expected -------------------------------------------
+
+def is_adapter_folder(path: Any) -> bool:
+    return (isinstance(path, str) and os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json"))
+            and any(os.path.isfile(os.path.join(path, name)) for name in _ADAPTER_FILES))
+
+
+def adapter_base(path: str, flag: str) -> Tuple[str, Dict[str, Any]]:
+    """``(base model, the run's saved arguments or {})`` of the adapter checkpoint ``path``: the model
+    its ``args.json`` records (the folder it loaded, when that still exists), else the
+    ``base_model_name_or_path`` of its ``adapter_config.json``."""
+    folder = path.rstrip("/\\") or path
+    for where in (folder, os.path.dirname(folder)):
+        args_json = os.path.join(where, "args.json")
+        if where and os.path.isfile(args_json):
+            saved = read_saved_args(args_json, flag)
+            model_dir = saved.get("model_dir")
+            if isinstance(model_dir, str) and os.path.isdir(model_dir):
+                return model_dir, saved
+            if saved.get("model"):
+                return saved["model"], saved
+    config = os.path.join(folder, "adapter_config.json")
+    if os.path.isfile(config):
+        base = read_saved_args(config, flag).get("base_model_name_or_path")
+        if base:
+            return base, {}
+    raise UsageError(f"{flag} {path}: an adapter checkpoint whose base model is unknown (no args.json next to it, "
+                     f"no base_model_name_or_path in adapter_config.json); pass the base model as {flag} and the "
+                     f"checkpoint with --adapters")
+
+
+def expand_adapter_checkpoints(values: Dict[str, Any], explicit: Set[str]) -> Dict[str, Any]:
+    """``--model CKPT`` (``--reward_model CKPT``) where CKPT is an adapter checkpoint: the base model it
+    was trained on, with CKPT first in ``--adapters`` (``--reward_adapters``); the model type comes
+    from its args.json unless given."""
+    out = dict(values)
+    for flag, adapters_key, type_key in (("model", "adapters", "model_type"),
+                                         ("reward_model", "reward_adapters", "reward_model_type")):
+        path = out.get(flag)
+        if flag not in out or adapters_key not in out or not is_adapter_folder(path):
+            continue
+        base, saved = adapter_base(path, f"--{flag}")
+        out[flag] = base
+        out[adapters_key] = [path] + [a for a in (out.get(adapters_key) or []) if a != path]
+        if type_key not in explicit and saved.get("model_type") and type_key in out:
+            out[type_key] = saved["model_type"]
+        logger.warning("--%s %s is an adapter checkpoint: loading its base model %s with that adapter",
+                       flag, path, base)
     return out

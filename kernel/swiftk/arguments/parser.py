@@ -211,8 +211,12 @@ class CommandParser:
         names the user gave explicitly."""
         values = self.defaults()
         explicit: set[str] = set()
+        from swiftk.run_record import RECORD_KEYS
+
         for name, value in (config or {}).items():
             key = name.replace("-", "_")
+            if key in RECORD_KEYS and key not in self.infos:
+                continue  # an args.json given as --config: what that run resolved is not an argument
             if key not in self.infos:
                 raise UsageError(f"{config_name}: {self.unknown_message(key)}")
             values[key] = self._validated(self.infos[key], coerce_value(self.infos[key], value))
@@ -283,6 +287,7 @@ class Arguments:
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "explicit", explicit)
         object.__setattr__(self, "parser", parser)
+        object.__setattr__(self, "record", {})  # what the run resolved (swiftk.run_record), saved in args.json
 
     def __getattr__(self, name: str) -> Any:
         values = object.__getattribute__(self, "_values")
@@ -310,13 +315,24 @@ class Arguments:
         """An instance of the argument dataclass ``cls`` filled with these values."""
         return cls(**{info.name: self._values[info.name] for info in arg_infos(cls) if info.name in self._values})
 
+    def to_record(self) -> dict[str, Any]:
+        """What ``args.json`` holds: the command, every argument (unset ones that the run resolved
+        filled in: model_type, template, ...), and the run record (see :mod:`swiftk.run_record`)."""
+        out: dict[str, Any] = {"command": self.command, **self.to_dict()}
+        for name, value in self.record.get("fill", {}).items():
+            if name in out and out[name] is None:
+                out[name] = _jsonable(value)
+        for key in ("model_dir", "resolved", "plugins"):
+            if self.record.get(key):
+                out[key] = _jsonable(self.record[key])
+        return out
+
     def save(self, folder: str) -> str:
         """Write ``folder/args.json`` atomically; returns its path."""
         from swiftk.io import atomic_write_text
 
         path = os.path.join(folder, "args.json")
-        atomic_write_text(path, json.dumps({"command": self.command, **self.to_dict()},
-                                           ensure_ascii=False, indent=2) + "\n")
+        atomic_write_text(path, json.dumps(self.to_record(), ensure_ascii=False, indent=2) + "\n")
         return path
 
     def __repr__(self) -> str:

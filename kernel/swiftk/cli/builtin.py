@@ -173,8 +173,9 @@ def resolve_arguments(command: str, argv: Sequence[str], config: Optional[Mappin
     values, explicit = parser.parse(argv, config, config_name)
     if command in BUILTIN_COMMANDS:
         from swiftk.arguments.derive import derive_defaults
-        from swiftk.arguments.load_args import apply_saved_args
+        from swiftk.arguments.load_args import apply_saved_args, expand_adapter_checkpoints
 
+        values = expand_adapter_checkpoints(values, explicit)
         values = apply_saved_args(command, values, explicit)
         values = derive_defaults(command, values, explicit)
     check_plugin_arguments(parser, values, explicit)
@@ -235,7 +236,13 @@ def invoke(command: str, argv: Sequence[str], extra_config: Optional[Mapping[str
     load_plugin_files_from(argv, config)
     args = resolve_arguments(command, argv, config, config_name=config_path[0] if config_path else "job file")
     if print_args is not None:
-        sys.stdout.write(json.dumps({"command": command, **args.to_dict()}, ensure_ascii=False, indent=2) + "\n")
+        from swiftk.pipelines.model import preview_resolution
+
+        shown = {"command": command, **args.to_dict()}
+        for name, value in preview_resolution(args).items():
+            if shown.get(name) is None:
+                shown[name] = value
+        sys.stdout.write(json.dumps(shown, ensure_ascii=False, indent=2) + "\n")
         return 0, args
     if launch:
         from swiftk.cli.launch import maybe_launch

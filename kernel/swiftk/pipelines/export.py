@@ -61,9 +61,14 @@ def run(args: Any) -> int:
     check_output_dir(output_dir, bool(args.get("exist_ok")))
 
     # 2. the base model (model, template and dtype come from the adapter's args.json)
-    from swiftk.pipelines.model import load_model_and_processor
+    from swiftk import run_record
+    from swiftk.pipelines.model import load_model_and_processor, template_name
 
-    model, processor, _ = load_model_and_processor(args)
+    model, processor, info = load_model_and_processor(args)
+    run_record.record_model(args, info)
+    run_record.record_template(args, None, template_name(args, info))
+    run_record.record_plugins(args)
+    run_record.save_args(args)  # the merged folder's args.json names the same model type and template
 
     # 3. each adapter, loaded and merged by the tuner that made it
     for path in adapters:

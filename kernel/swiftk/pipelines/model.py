@@ -28,8 +28,8 @@ from swiftk.errors import MissingPluginError, UsageError
 
 logger = logging.getLogger("swiftk.model")
 
-__all__ = ["ModelInfo", "resolve_model", "load_model_and_processor", "get_template", "resolve_model_dir",
-           "read_config"]
+__all__ = ["ModelInfo", "resolve_model", "load_model_and_processor", "get_template", "template_name",
+           "resolve_model_dir", "read_config"]
 
 _DTYPES = ("float16", "bfloat16", "float32")
 _LENGTH_KEYS = ("max_position_embeddings", "seq_length", "max_sequence_length", "n_positions", "max_seq_len")
@@ -149,9 +149,23 @@ def _download(model_id: str, args: Any) -> str:
         raise UsageError(f"--model {model_id}: downloading from ModelScope needs `pip install modelscope`; or pass "
                          f"--use_hf true for the Hugging Face Hub, or a local folder") from None
     try:
-        return ms_download(model_id, revision=revision)
+        return ms_download(model_id, revision=revision, **_modelscope_token(ms_download, token))
     except Exception as exc:
         raise UsageError(f"{offline_msg} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _modelscope_token(download: Any, token: Optional[str]) -> dict:
+    """``--hub_token`` for ModelScope: its ``snapshot_download(token=...)``, or a login where that is older."""
+    if not token:
+        return {}
+    import inspect
+
+    if "token" in inspect.signature(download).parameters:
+        return {"token": token}
+    from modelscope.hub.api import HubApi
+
+    HubApi().login(token)
+    return {}
 
 
 def read_config(model_dir: str) -> dict:
@@ -270,6 +284,17 @@ def resolve_model(args: Any) -> ModelInfo:
                      max_model_len=max_len, task_type=task_type, num_labels=num_labels,
                      architectures=list(config.get("architectures") or []), rope_scaling=rope,
                      quant_method=args.get("quant_method"), quant_bits=args.get("quant_bits"))
+
+
+def preview_resolution(args: Any) -> dict:
+    """``{"model_type", "template", "torch_dtype"}`` that a run of ``args`` will resolve, when that needs only
+    a local ``config.json`` (``--print_args``): nothing is downloaded, no weights are loaded."""
+    model = args.get("model")
+    if not isinstance(model, str) or not os.path.isfile(os.path.join(os.path.expanduser(model), "config.json")):
+        return {}
+    info = resolve_model(args)
+    return {"model_type": info.model_type, "template": template_name(args, info), "torch_dtype": info.torch_dtype,
+            "model_dir": info.model_dir}
 
 
 # --- 2. loading ----------------------------------------------------------------------------------
@@ -543,12 +568,17 @@ def _template_engine(name: str) -> Any:
                                  f"{distribution}: pip install {distribution}", distribution) from None
 
 
+def template_name(args: Any, model_info: Optional[ModelInfo] = None) -> Optional[str]:
+    """``--template``, else the model type's default template."""
+    return args.get("template") or (model_info.template_type if model_info else None)
+
+
 def get_template(args: Any, processor: Any, model_info: Optional[ModelInfo] = None, mode: str = "train") -> Any:
     """The chat template of ``--template`` (or the model type's default) set up from the arguments."""
     from swiftk.registry import is_lazy_reference, resolve_reference
     from swiftk.specs import TemplateMeta
 
-    name = args.get("template") or (model_info.template_type if model_info else None)
+    name = template_name(args, model_info)
     if not name:
         what = f"model type '{model_info.model_type}' has no default template" if model_info else "no model given"
         raise UsageError(f"--template is required: {what}")

@@ -26,9 +26,11 @@ def run(args: Any) -> int:
 
 def build_trainer(args: Any) -> Any:
     """Steps 1 to 5: the model, template, data, tuner, reference model and trainer of ``--rlhf_type``."""
+    from swiftk import run_record
     from swiftk.host import get_host
     from swiftk.pipelines.data import encode_dataset, load_datasets
-    from swiftk.pipelines.model import get_template, load_model_and_processor
+    from swiftk.pipelines.model import get_template, load_model_and_processor, template_name
+    from swiftk.pipelines.sample_log import log_first_sample
     from swiftk.pipelines.sft import _load, check_resume_folder, registered_callbacks
     from swiftk.pipelines.train_args import to_training_arguments
 
@@ -38,7 +40,7 @@ def build_trainer(args: Any) -> Any:
     tuner = host.get("tuners", args.train_type)
     if spec.prepare_args is not None:
         _load(spec.prepare_args)(args)
-        save_args(args)   # args.json records what the type completed (rm: task_type seq_cls)
+        run_record.save_args(args)   # args.json records what the type completed (rm: task_type seq_cls)
     check_resume_folder(args.get("resume_from_checkpoint"))
     from transformers import set_seed
 
@@ -47,6 +49,8 @@ def build_trainer(args: Any) -> Any:
     # 1. the model, its processor and the template that turns conversations into tokens
     model, processor, model_info = load_model_and_processor(args)
     template = get_template(args, processor, model_info, mode="train")
+    run_record.record_model(args, model_info)
+    run_record.record_template(args, template, template_name(args, model_info))
 
     # 2. the data, as standard rows, encoded into what this type's trainer reads
     train_dataset, val_dataset = load_datasets(args)
@@ -56,9 +60,13 @@ def build_trainer(args: Any) -> Any:
     train_dataset = encode_dataset(train_dataset, make_encoder(template, args, train_dataset), **encode)
     if val_dataset is not None:
         val_dataset = encode_dataset(val_dataset, make_encoder(template, args, val_dataset), **encode)
+    log_first_sample(train_dataset, template)
 
     # 3. the tuner wraps the model (lora, full, ... : whatever --train_type names)
     model = _load(tuner.prepare)(model, args)
+    run_record.record_tuner(args, model)
+    run_record.record_plugins(args, trainer=args.rlhf_type)
+    run_record.save_args(args)  # args.json (and so every checkpoint) says what this run resolved
 
     # 4. the frozen reference model, when the type has one: --ref_model if given; else the model itself
     #    with its adapters disabled (peft tuners), or a second copy of --model (full and other tuners)
@@ -101,10 +109,20 @@ def load_reference_model(args: Any) -> Any:
     from swiftk.pipelines.model import load_model_and_processor
 
     if args.get("ref_model"):
-        ref_args = derived_args(args, model=args.ref_model, model_type=args.get("ref_model_type"),
+        from swiftk.arguments.load_args import adapter_base, is_adapter_folder
+        from swiftk.pipelines.export import apply_adapters
+
+        ref_model_path, ref_type, adapters = args.ref_model, args.get("ref_model_type"), []
+        if is_adapter_folder(ref_model_path):  # an adapter checkpoint: its base model with the adapter merged
+            ref_model_path, saved = adapter_base(args.ref_model, "--ref_model")
+            ref_type, adapters = ref_type or saved.get("model_type"), [args.ref_model]
+            print(f"[swiftk] --ref_model {args.ref_model} is an adapter checkpoint: loading its base model "
+                  f"{ref_model_path} with that adapter merged")
+        ref_args = derived_args(args, model=ref_model_path, model_type=ref_type,
                                 model_revision=args.get("ref_model_revision"), adapters=[])
         with renamed_flags("ref_"):
             ref_model, _, _ = load_model_and_processor(ref_args)
+        ref_model = apply_adapters(ref_model, adapters, ref_args, merge=True)
     else:
         ref_model, _, _ = load_model_and_processor(derived_args(args, adapters=[]))
     ref_model.eval()
@@ -142,14 +160,3 @@ def refuse_sft_only_arguments(args: Any) -> None:
     if args.get("predict_with_generate"):
         raise UsageError(f"--predict_with_generate true: not supported by --rlhf_type {kind} (evaluation reports "
                          f"the loss and reward metrics); remove it")
-
-
-def save_args(args: Any) -> None:
-    """Rewrite ``output_dir/args.json`` (the CLI wrote it before the run started)."""
-    import os
-
-    from swiftk.cli.builtin import is_main_process
-
-    output_dir = args.get("output_dir")
-    if output_dir and is_main_process() and os.path.isdir(output_dir):
-        args.save(output_dir)

@@ -23,13 +23,16 @@ def run(args: Any) -> int:
 def build_trainer(args: Any) -> Any:
     """Steps 1 to 4: the model, template, data, tuner and trainer that ``args`` describe."""
     from swiftk.host import get_host
+    from swiftk import run_record
     from swiftk.pipelines.data import encode_dataset, load_datasets
-    from swiftk.pipelines.model import get_template, load_model_and_processor
+    from swiftk.pipelines.model import get_template, load_model_and_processor, template_name
+    from swiftk.pipelines.sample_log import log_first_sample
     from swiftk.pipelines.train_args import to_training_arguments
 
     host = get_host()
     # the trainer first: a missing plugin is named before anything heavy is loaded
-    spec = host.get("trainers", "pt" if args.command == "pt" and "pt" in host.registry("trainers") else "sft")
+    trainer_name = "pt" if args.command == "pt" and "pt" in host.registry("trainers") else "sft"
+    spec = host.get("trainers", trainer_name)
     from transformers import set_seed
 
     set_seed(args.seed)
@@ -38,6 +41,8 @@ def build_trainer(args: Any) -> Any:
     # 1. the model, its processor and the template that turns conversations into tokens
     model, processor, model_info = load_model_and_processor(args)
     template = get_template(args, processor, model_info, mode="pt" if args.command == "pt" else "train")
+    run_record.record_model(args, model_info)
+    run_record.record_template(args, template, template_name(args, model_info))
 
     # 2. the data, as standard rows, then tokenized (now, or lazily in __getitem__)
     train_dataset, val_dataset = load_datasets(args)
@@ -47,10 +52,14 @@ def build_trainer(args: Any) -> Any:
     train_dataset = encode_dataset(train_dataset, template.encode, **encode)
     if val_dataset is not None:
         val_dataset = encode_dataset(val_dataset, template.encode, **encode)
+    log_first_sample(train_dataset, template)
 
     # 3. the tuner wraps the model (lora, full, ... : whatever --train_type names)
     tuner = host.get("tuners", args.train_type)
     model = _load(tuner.prepare)(model, args)
+    run_record.record_tuner(args, model)
+    run_record.record_plugins(args, trainer=trainer_name)
+    run_record.save_args(args)  # args.json (and so every checkpoint) says what this run resolved
 
     # 4. the trainer, its arguments and every registered callback that applies
     trainer_cls = _load(spec.trainer_cls)
