@@ -6,6 +6,9 @@ derived from other arguments.  Where the page's default depends on the loaded mo
 for the pipeline (documented below).  Call :func:`swiftk.arguments.load_args.apply_saved_args`
 first, so that values read from ``args.json`` take part.
 
+Refused here: ``--sequence_parallel_size`` above 1 (no sequence parallelism yet: accepting it would
+train without it, silently).
+
 Derived here:
 
 - every command with the basic groups: ``load_args`` (False for sft/pt/rlhf, True otherwise);
@@ -21,7 +24,9 @@ Derived here:
   ``predict_with_generate``; ``llamapro_num_groups`` = ``llamapro_num_new_blocks``.
 - pt: ``use_chat_template`` False (the generation template) and ``loss_scale`` 'all'.
 - rlhf: ``beta`` 2.0 for simpo, 0.04 for grpo, else 0.1; ``loss_scale`` 'last_round' unless
-  given; ``temperature`` 0.9; ``cosine_max_len`` = ``max_completion_length``;
+  given; ``per_device_train_batch_size`` 2 for kto unless given (the page's 1 leaves KTO's KL term
+  no other row to pair with; an explicit 1 is refused by swift-plugin-rlhf); ``temperature`` 0.9;
+  ``cosine_max_len`` = ``max_completion_length``;
   ``swanlab_exp_name`` = ``output_dir``; ``reward_weights`` must have one weight per reward
   function plus one for ``--reward_model``.
 - infer, deploy, app, eval: ``result_path``
@@ -41,6 +46,7 @@ GRPO and inference it means the max prompt length), ``norm_bbox``, ``is_multimod
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -53,6 +59,8 @@ __all__ = ["derive_defaults", "validate", "resolve_lazy_tokenize", "model_suffix
            "TRAIN_COMMANDS"]
 
 _DEPLOY_LIKE = frozenset({"deploy", "app", "eval"})
+
+logger = logging.getLogger("swiftk.arguments")
 
 # --- checks ---------------------------------------------------------------------------------
 
@@ -67,11 +75,11 @@ _POSITIVE_INT = (
     "num_iterations", "num_ppo_epochs", "num_mini_batches", "local_rollout_forward_batch_size",
     "response_length", "max_completion_length", "num_infer_workers", "max_new_tokens", "max_length",
     "max_pixels", "max_model_len", "vllm_max_model_len", "session_len", "vision_batch_size",
-    "vllm_max_lora_rank", "num_labels", "save_total_limit", "quant_n_samples", "n_best_to_keep",
+    "vllm_max_lora_rank", "num_labels", "quant_n_samples", "n_best_to_keep",
     "num_return_sequences", "num_sampling_per_gpu_batch_size", "num_sampling_per_gpu_batches",
     "rollout_depth", "max_iterations", "eval_num_proc", "eval_limit", "val_dataset_sample",
     "repetition_n_grams", "cosine_max_len",
-)
+)  # not save_total_limit: 0 or less keeps every checkpoint, as in transformers (so ms-swift)
 _NON_NEGATIVE_INT = (
     "dataloader_num_workers", "lisa_activated_layers", "adalora_tinit", "adalora_tfinal",
     "boft_block_size", "boft_block_num", "rollout_start_depth", "top_logprobs", "max_logprobs",
@@ -128,6 +136,11 @@ def validate(command: str, values: Dict[str, Any]) -> None:
 
     if values.get("task_type") == "seq_cls" and "num_labels" in values and values.get("num_labels") is None:
         raise UsageError("--num_labels is required with --task_type seq_cls")
+
+    if (values.get("sequence_parallel_size") or 1) > 1:
+        raise UsageError(f"--sequence_parallel_size {values['sequence_parallel_size']}: swiftk has no sequence "
+                         f"parallelism yet; use 1, and fit long sequences with --max_length, --packing true or "
+                         f"padding-free batches (the default), or save memory with --deepspeed zero2/zero3")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -224,6 +237,13 @@ def _derive_rlhf(v: Dict[str, Any], explicit: Set[str]) -> None:
     _fill(v, "temperature", 0.9)
     _fill(v, "cosine_max_len", v.get("max_completion_length"))
     _fill(v, "swanlab_exp_name", v.get("output_dir"))
+    if rlhf_type == "kto" and "per_device_train_batch_size" not in explicit \
+            and (v.get("per_device_train_batch_size") or 1) < 2:
+        # KTO's KL term pairs each prompt with another row's completion of the same batch
+        v["per_device_train_batch_size"] = 2
+        if os.environ.get("RANK", "0") == "0":
+            logger.warning("--rlhf_type kto: per_device_train_batch_size 2 instead of the default 1, which "
+                           "leaves KTO's KL term no other row to pair with")
 
 
 def _derive_infer(command: str, v: Dict[str, Any]) -> None:

@@ -19,6 +19,11 @@ References: ``${NAME.output_dir}``, ``${NAME.last_checkpoint}``, ``${NAME.best_c
 ``${prev.…}`` for the step just before.  Arguments after the job file (``--model_name A B``)
 override that argument in every step whose command takes it.  The run stops at the first
 failing step with its exit code.
+
+Relative input paths in the job file (datasets, models, adapters, plugin and config files) are
+relative to the job file's folder when they exist there, so a job runs from any working folder;
+outputs (``output_dir``, ``logging_dir``, ``result_path``) and command-line values stay relative to
+the working folder.
 """
 from __future__ import annotations
 
@@ -33,6 +38,16 @@ from typing import Any, Optional
 from swiftk.errors import UsageError
 
 _REF = re.compile(r"\$\{([A-Za-z0-9_\-]+)\.([A-Za-z_]+)\}")
+
+#: Arguments that read a file or folder (or name a hub id / registered name instead).  Arguments
+#: typed as a dict (``model_kwargs``, ``deepspeed``, ...) also take a JSON file and are resolved too.
+INPUT_PATHS = frozenset({
+    "model", "adapters", "ref_model", "reward_model", "reward_adapters", "resume_from_checkpoint",
+    "dataset", "val_dataset", "eval_dataset", "custom_dataset_info", "cache_files",
+    "custom_register_path", "external_plugins", "deepspeed", "fsdp_config", "generation_config",
+    "local_repo_path", "prm_model", "orm_model", "system",
+})
+_SAMPLES = re.compile(r"^(.*?)(#\d+)$")
 
 
 @dataclass
@@ -81,6 +96,34 @@ def load_job(path: str) -> list[Step]:
     if duplicates:
         raise UsageError(f"swiftk run: {path}: step names must be unique: {', '.join(sorted(duplicates))}")
     return steps
+
+
+def _relative_to(base: str, value: str) -> str:
+    """``value`` joined to ``base`` if that exists (a ``#N`` sample suffix kept), else unchanged."""
+    if not value or os.path.isabs(value) or "${" in value:
+        return value
+    m = _SAMPLES.match(value)
+    path, suffix = (m.group(1), m.group(2)) if m else (value, "")
+    candidate = os.path.join(base, path)
+    try:
+        return candidate + suffix if path and os.path.exists(candidate) else value
+    except (ValueError, OSError):  # not a possible path (a system prompt with a NUL, too long)
+        return value
+
+
+def resolve_inputs(args: dict[str, Any], base: str, dict_args: frozenset = frozenset()) -> dict[str, Any]:
+    """The step's arguments with relative input paths made relative to ``base`` (the job file's
+    folder) where they exist there; hub ids, registered names and outputs are left as they are."""
+    out = dict(args)
+    for name, value in args.items():
+        key = name.replace("-", "_")
+        if key not in INPUT_PATHS and key not in dict_args:
+            continue
+        if isinstance(value, str):
+            out[name] = _relative_to(base, value)
+        elif isinstance(value, list):
+            out[name] = [_relative_to(base, v) if isinstance(v, str) else v for v in value]
+    return out
 
 
 def step_outputs(output_dir: Optional[str]) -> dict[str, Any]:
@@ -141,7 +184,10 @@ def run_job(path: str, overrides: list[str]) -> int:
             from swiftk.host import get_host
 
             get_host().registry("commands").entry(step.command)  # a clear error for an unknown command
-        names = set(make_parser(step.command).infos)
+        infos = make_parser(step.command).infos
+        names = set(infos)
+        dict_args = frozenset(n for n, info in infos.items() if info.is_dict)
+        step.args = resolve_inputs(step.args, os.path.dirname(os.path.abspath(path)), dict_args)
         tokens: list[str] = []
         for name, values in override_flags:
             if name in names:

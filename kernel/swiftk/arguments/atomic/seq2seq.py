@@ -52,7 +52,7 @@ class Seq2SeqTrainerArguments:
     eval_steps: Optional[float] = arg(
         None, "Evaluate every N steps; None follows save_steps.", hot=True)
     save_total_limit: Optional[int] = arg(
-        None, "Max checkpoints kept (older ones deleted); None keeps all.", hot=True)
+        None, "Max checkpoints kept (older ones deleted); None, 0 or less keeps all.", hot=True)
     max_steps: int = arg(-1, "Max training steps; must be set for streaming datasets; -1 means by epochs.")
     warmup_ratio: float = arg(0.0, "Fraction of training steps used for warmup.", hot=True)
     save_on_each_node: bool = arg(False, "Save on every node in multi-node training.")

@@ -36,7 +36,8 @@ class TemplateArguments:
         "default", "Loss weights of tokens: default, last_round, all, or an agent loss_scale "
                    "(react, agentflan, alpha_umi, qwen, or a registered one).",
         choices=("default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen"), registry="loss_scales")
-    sequence_parallel_size: int = arg(1, "Sequence parallel size.")
+    sequence_parallel_size: int = arg(
+        1, "Sequence parallel size; swiftk has no sequence parallelism yet, so values above 1 are refused.")
     use_chat_template: bool = arg(True, "Use the chat template (else the generation template; swift pt sets it).")
     template_backend: Literal["swift", "jinja"] = arg(
         "swift", "Template backend; jinja uses transformers' apply_chat_template (inference only).")
