@@ -81,6 +81,12 @@ class ArgInfo:
         return _strip_optional(self.type) is bool
 
     @property
+    def is_secret(self) -> bool:
+        """A token or key (``hub_token``, ``api_key``, ``swanlab_token``, ...): a text argument named
+        ``*_token``/``*_key``, never written or printed in clear (``vera_projection_prng_key`` is a number)."""
+        return self.name.endswith(("_token", "_key")) and _strip_optional(self.type) is str
+
+    @property
     def optional(self) -> bool:
         return _is_optional(self.type)
 

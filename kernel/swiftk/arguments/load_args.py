@@ -7,7 +7,7 @@ rlhf), :func:`apply_saved_args` looks for that file next to, in order, the first
 the folder itself or in its parent, and copies into the command's values the basic arguments
 (the page's "基本参数": top-level, model, template and quantization groups) that the user did
 not set explicitly.  Data arguments are copied only with ``--load_data_args true``; generation
-arguments, ``adapters``, ``load_args``, ``load_data_args`` and ``hub_token`` never are.  An
+arguments, ``adapters``, ``load_args``, ``load_data_args`` and secrets (``hub_token``, ...) never are.  An
 argument that the command redefines in a later group (export's ``quant_method`` and
 ``max_length``) is not copied, and neither is ``max_length`` outside training, where it means
 the max prompt length.
@@ -86,6 +86,7 @@ def load_keys(command: str, load_data_args: bool) -> Set[str]:
             continue
         keys.update(f.name for f in dataclasses.fields(group) if owner.get(f.name) is group)
     keys -= NEVER_LOADED
+    keys -= {name for group in groups for name in _secret_names(group)}  # tokens come from the flag or environment
     if command not in TRAIN_COMMANDS:
         keys.discard("max_length")
     return keys
@@ -101,6 +102,12 @@ def read_saved_args(args_json: str, flag: str = "--load_args") -> dict:
     if not isinstance(saved, dict):
         raise UsageError(f"{flag}: {args_json} does not hold a JSON object")
     return saved
+
+
+def _secret_names(group: type) -> Set[str]:
+    from swiftk.arguments.fields import arg_infos
+
+    return {info.name for info in arg_infos(group) if info.is_secret}
 
 
 def apply_saved_args(command: str, values: Dict[str, Any], explicit: Set[str]) -> Dict[str, Any]:

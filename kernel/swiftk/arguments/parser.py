@@ -219,6 +219,8 @@ class CommandParser:
                 continue  # an args.json given as --config: what that run resolved is not an argument
             if key not in self.infos:
                 raise UsageError(f"{config_name}: {self.unknown_message(key)}")
+            if self.infos[key].is_secret and value == SECRET_MASK:
+                continue  # a masked secret of an args.json: give it again (flag or environment)
             values[key] = self._validated(self.infos[key], coerce_value(self.infos[key], value))
             explicit.add(key)
         for name, tokens in split_flags(argv):
@@ -279,6 +281,10 @@ def check_plugin_arguments(parser: CommandParser, values: Mapping[str, Any], exp
                                      f"pip install {owners[0]}", owners[0])
 
 
+#: What ``--print_args`` and ``args.json`` show for a secret that was given.
+SECRET_MASK = "***"
+
+
 class Arguments:
     """The resolved arguments of one command: attribute access, ``to_dict()`` and ``args.json``."""
 
@@ -308,8 +314,14 @@ class Arguments:
         return self._values.get(name, default)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every argument, JSON-serialisable (what ``--print_args`` and ``args.json`` show)."""
-        return {k: _jsonable(v) for k, v in self._values.items()}
+        """Every argument, JSON-serialisable (what ``--print_args`` and ``args.json`` show); a secret
+        that was given shows as ``***``."""
+        secrets = self.secret_names()
+        return {k: SECRET_MASK if k in secrets and v else _jsonable(v) for k, v in self._values.items()}
+
+    def secret_names(self) -> set[str]:
+        """The arguments holding tokens or keys, never written or printed in clear."""
+        return {name for name, info in self.parser.infos.items() if info.is_secret}
 
     def group(self, cls: type) -> Any:
         """An instance of the argument dataclass ``cls`` filled with these values."""

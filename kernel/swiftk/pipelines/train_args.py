@@ -83,4 +83,14 @@ def to_training_arguments(args: Any, cls: Optional[type] = None, *, has_eval: bo
     values.update(remove_unused_columns=False, label_names=["labels"])
     values.update(overrides)
     values = {k: v for k, v in values.items() if k in fields}
+    hand_tokens_to_environment(values)
     return cls(**values)
+
+
+def hand_tokens_to_environment(values: dict) -> None:
+    """Keep tokens out of the training arguments (the Trainer pickles them into every checkpoint's
+    ``training_args.bin``): ``hub_token`` reaches the hub client through ``HF_TOKEN`` in this
+    process's environment instead, which nothing writes to disk."""
+    token = values.pop("hub_token", None)
+    if token:
+        os.environ["HF_TOKEN"] = token
