@@ -61,6 +61,8 @@ def maybe_launch(command: str, argv: Sequence[str], config: Mapping[str, Any], a
             merged["output_dir"] = args.output_dir
             if "add_version" in args:
                 merged["add_version"] = False
+        if args.get("result_path"):
+            merged["result_path"] = args.result_path  # one timestamped default for every rank
         if merged:
             path = os.path.join(tmp, "config.json")
             with open(path, "w", encoding="utf-8") as f:
@@ -73,11 +75,12 @@ def maybe_launch(command: str, argv: Sequence[str], config: Mapping[str, Any], a
 
 
 def _drop_overridden(worker_argv: list[str], merged: Mapping[str, Any]) -> list[str]:
-    """Remove ``--output_dir``/``--add_version`` from the command line: the parent resolved them."""
+    """Remove ``--output_dir``/``--add_version``/``--result_path`` from the command line: the parent
+    resolved them."""
     from swiftk.cli.builtin import take_flag
 
     rest = worker_argv
-    for name in ("output_dir", "add_version"):
+    for name in ("output_dir", "add_version", "result_path"):
         if name in merged:
             rest, _ = take_flag(rest, f"--{name}")
     return rest

@@ -31,29 +31,147 @@ def apply_ckpt_dir(args: Any) -> None:
         raise UsageError(f"--ckpt_dir {ckpt}: neither an adapter (adapter_config.json) nor a model (config.json)")
 
 
-def build_engine(args: Any):
+def merged_dir(adapter: str) -> str:
+    """Where ``--merge_lora`` keeps a merged model: ``<adapter>-merged`` beside the adapter (ms-swift)."""
+    return adapter.rstrip("/\\") + "-merged"
+
+
+def is_complete_model(folder: str) -> bool:
+    """A model folder with its config and every weight file (an index's shards included)."""
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        return False
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        path = os.path.join(folder, index)
+        if os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    shards = set(json.load(f)["weight_map"].values())
+            except (OSError, ValueError, KeyError):
+                return False
+            return all(os.path.isfile(os.path.join(folder, shard)) for shard in shards)
+    return any(os.path.isfile(os.path.join(folder, name)) for name in ("model.safetensors", "pytorch_model.bin"))
+
+
+def use_merged_model(args: Any) -> None:
+    """``--merge_lora true``: merge the unnamed ``--adapters`` into the weights once, save the result as
+    ``<first adapter>-merged`` (``--safe_serialization``, ``--max_shard_size``; written atomically by the
+    export pipeline), and run on that folder; a complete one from an earlier run is reused as is."""
+    if not args.get("merge_lora"):
+        return
+    from swiftk.errors import UsageError
+    from swiftk.pipelines.export import apply_adapters, merge_tuned, save_model_folder, tuner_of
+    from swiftk.pipelines.model import load_model_and_processor, resolve_model, template_name
+    from swiftk_infer.pt_engine import split_adapters
+
+    plain, named = split_adapters(list(args.get("adapters") or []))
+    if not plain:
+        raise UsageError("--merge_lora true merges the unnamed --adapters CHECKPOINT into the weights, and none is "
+                         "given" + (" (name=path adapters are served by name, unmerged)" if named else ""))
+    info = resolve_model(args)   # the base's model type and template, kept for the merged folder
+    target = merged_dir(plain[0])
+    if is_complete_model(target):
+        print(f"[swiftk] --merge_lora: using the merged model {os.path.abspath(target)}", flush=True)
+    else:
+        for path in plain:  # unknown or unmergeable tuners refuse before anything loads
+            train_type, spec = tuner_of(path)
+            if spec.merge is None:
+                merge_tuned(None, train_type, spec)
+        model, processor, _ = load_model_and_processor(args)
+        model = apply_adapters(model, plain, args, merge=True)
+        save_model_folder(model, processor, target, max_shard_size=args.get("max_shard_size") or "5GB",
+                          safe_serialization=bool(args.get("safe_serialization", True)))
+        del model
+        import gc
+
+        gc.collect()
+        print(f"[swiftk] --merge_lora: merged model saved to {os.path.abspath(target)}", flush=True)
+    args.model_type = args.get("model_type") or info.model_type
+    args.template = args.get("template") or template_name(args, info)
+    args.model = target
+    args.adapters = [f"{name}={path}" for name, path in named.items()]
+
+
+def prepare_model_args(args: Any) -> None:
+    """``--ckpt_dir`` and ``--merge_lora`` applied to the arguments (once, before an engine is built)."""
+    if "ckpt_dir" in args:
+        apply_ckpt_dir(args)
+    use_merged_model(args)
+
+
+def build_engine(args: Any, *, prepare: bool = True):
     """The engine ``--infer_backend`` names, built from the arguments."""
     from swiftk.host import get_host
     from swiftk.registry import is_lazy_reference, resolve_reference
 
-    if "ckpt_dir" in args:
-        apply_ckpt_dir(args)
+    if prepare:
+        prepare_model_args(args)
     spec = get_host().get("infer_engines", args.infer_backend)
     engine_cls = resolve_reference(spec.engine_cls) if is_lazy_reference(spec.engine_cls) else spec.engine_cls
     return engine_cls.from_args(args)
 
 
+def init_distributed(args: Any, dataset: bool) -> tuple[int, int]:
+    """``(rank, world size)``. Under torchrun (``NPROC_PER_NODE``) with the pt backend over a dataset, the
+    ranks share the rows and rank 0 gathers the answers through ``--ddp_backend`` (nccl on GPUs, else gloo)."""
+    from swiftk.cli.launch import in_worker
+    from swiftk.errors import UsageError
+
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    backend = args.get("ddp_backend")
+    if world <= 1:
+        if backend and not in_worker():
+            raise UsageError(f"--ddp_backend {backend}: used only when NPROC_PER_NODE=N (torchrun) shares a "
+                             f"--val_dataset among N pt ranks; set NPROC_PER_NODE or drop it")
+        return 0, 1
+    if not dataset:
+        raise UsageError("NPROC_PER_NODE: the terminal chat runs in one process; ranks share a dataset "
+                         "(--val_dataset) only")
+    if args.infer_backend != "pt":
+        raise UsageError(f"NPROC_PER_NODE with --infer_backend {args.infer_backend}: only the pt backend shares "
+                         f"a dataset among ranks; {args.infer_backend} spreads one model over GPUs with its own "
+                         f"options (--tensor_parallel_size, --tp)")
+    import torch
+    import torch.distributed as dist
+
+    cuda = torch.cuda.is_available()
+    backend = backend or ("nccl" if cuda else "gloo")
+    if backend == "nccl" and not cuda:
+        raise UsageError("--ddp_backend nccl needs CUDA GPUs; on CPU use --ddp_backend gloo")
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    return rank, world
+
+
 def run_infer(args: Any) -> int:
     from swiftk.startup import startup_phase
 
-    with startup_phase(args):  # imports and the model: no garbage-collection passes over them
-        engine = build_engine(args)
+    dataset = bool(args.get("val_dataset") or args.get("dataset"))
+    rank, world = init_distributed(args, dataset)
     try:
-        if args.get("val_dataset") or args.get("dataset"):
-            return infer_dataset(engine, args)
-        return chat(engine, args)
+        with startup_phase(args):  # imports and the model: no garbage-collection passes over them
+            if world > 1:  # rank 0 merges an adapter (--merge_lora) while the others wait, then uses it
+                import torch.distributed as dist
+
+                if rank == 0:
+                    prepare_model_args(args)
+                dist.barrier()
+                if rank != 0:
+                    prepare_model_args(args)
+                engine = build_engine(args, prepare=False)
+            else:
+                engine = build_engine(args)
+        try:
+            if dataset:
+                return infer_dataset(engine, args, rank, world)
+            return chat(engine, args)
+        finally:
+            engine.close()
     finally:
-        engine.close()
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
 
 
 # --- a dataset -------------------------------------------------------------------------------
@@ -70,7 +188,10 @@ def split_row(row: dict) -> tuple[InferRequest, Optional[str]]:
     return InferRequest(messages, tools or None), label
 
 
-def infer_dataset(engine: Any, args: Any) -> int:
+def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
+    """Answer every row (rank ``r`` of ``world`` answers rows r, r + world, ...; rank 0 gathers them) and
+    write them, in the dataset's order, to ``--result_path``. The rows are answered as batches, so
+    ``--stream`` changes nothing here (ms-swift does not stream a dataset either): each row is printed whole."""
     from swiftk.io import atomic_write_text
     from swiftk.pipelines.data import load_datasets
     from swiftk.scoring import exact_match, nlg_scores
@@ -82,10 +203,22 @@ def infer_dataset(engine: Any, args: Any) -> int:
     if args.get("val_dataset_sample"):
         rows = rows[: args.val_dataset_sample]
     requests, labels = zip(*(split_row(r) for r in rows)) if rows else ((), ())
-    responses = engine.infer(list(requests), RequestConfig.from_args(args), use_tqdm=True)
+    mine = list(range(rank, len(requests), world))
+    if world > 1:
+        print(f"[swiftk] rank {rank} of {world}: answering {len(mine)} of {len(requests)} rows", flush=True)
+    responses = engine.infer([requests[i] for i in mine], RequestConfig.from_args(args), use_tqdm=rank == 0)
+    texts = [r.choices[0].message["content"] for r in responses]
+    if world > 1:
+        import torch.distributed as dist
+
+        parts: Optional[list] = [None] * world if rank == 0 else None
+        dist.gather_object(list(zip(mine, texts)), parts, dst=0)
+        if rank != 0:
+            return 0
+        answers = dict(pair for part in parts for pair in part)
+        texts = [answers[i] for i in range(len(requests))]
     lines = []
-    for request, label, response in zip(requests, labels, responses):
-        text = response.choices[0].message["content"]
+    for request, label, text in zip(requests, labels, texts):
         lines.append(json.dumps({"messages": request.messages + [{"role": "assistant", "content": text}],
                                  "response": text, "labels": label}, ensure_ascii=False))
         if args.get("verbose", True):
@@ -95,7 +228,7 @@ def infer_dataset(engine: Any, args: Any) -> int:
     print(f"[swiftk] result_path: {os.path.abspath(path)}")
     metric = args.get("metric")
     if metric:
-        predictions = [json.loads(l)["response"] for l in lines]
+        predictions = list(texts)
         references = [l or "" for l in labels]
         scores = {"acc": exact_match(predictions, references)} if metric == "acc" else nlg_scores(predictions, references)
         print(f"[swiftk] {metric}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
@@ -121,12 +254,40 @@ def _read(multi_line: bool) -> Optional[str]:
         return None
 
 
+def _answer(engine: Any, messages: list[dict], config: RequestConfig, stream: bool) -> str:
+    """Print the answer, chunk by chunk with ``--stream true``, else whole once done."""
+    print(">>> ", end="", flush=True)
+    if not stream:
+        text = engine.infer([InferRequest(messages)], config)[0].choices[0].message["content"]
+        print(text, flush=True)
+        return text
+    parts = []
+    for chunk in engine.infer_stream(InferRequest(messages), config):
+        delta = chunk.choices[0].delta.get("content") if chunk.choices else None
+        if delta:
+            parts.append(delta)
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+    print()
+    return "".join(parts)
+
+
 def chat(engine: Any, args: Any) -> int:
+    """The terminal chat; each turn (the conversation with its answer) is appended to ``--result_path``."""
+    from swiftk_infer.results import append_jsonl
+
     print(HELP)
     system = args.get("system")
     history: list[dict] = []
     multi_line = False
     config = RequestConfig.from_args(args)
+    stream = bool(args.get("stream"))
+    if stream and (args.get("num_beams") or 1) > 1:
+        print("[swiftk] --stream true: answers print whole with --num_beams > 1 (beam search has no partial answer)")
+        stream = False
+    path = args.get("result_path")
+    if path:
+        print(f"[swiftk] result_path: {os.path.abspath(path)} (one line per answer)", flush=True)
     while True:
         query = _read(multi_line)
         if query is None or query.strip() == "exit":
@@ -148,13 +309,7 @@ def chat(engine: Any, args: Any) -> int:
             continue
         messages = ([{"role": "system", "content": system}] if system else []) + history + \
             [{"role": "user", "content": query}]
-        print(">>> ", end="", flush=True)
-        text = []
-        for chunk in engine.infer_stream(InferRequest(messages), config):
-            delta = chunk.choices[0].delta.get("content") if chunk.choices else None
-            if delta:
-                text.append(delta)
-                sys.stdout.write(delta)
-                sys.stdout.flush()
-        print()
-        history += [{"role": "user", "content": query}, {"role": "assistant", "content": "".join(text)}]
+        text = _answer(engine, messages, config, stream)
+        history += [{"role": "user", "content": query}, {"role": "assistant", "content": text}]
+        if path:
+            append_jsonl(path, {"messages": messages + [{"role": "assistant", "content": text}], "response": text})

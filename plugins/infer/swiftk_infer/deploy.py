@@ -6,7 +6,8 @@ OpenAI-shaped, ``{"error": {"message", "type", "param", "code"}}``, with a 4xx s
 client's mistakes. Requests go to the engine's asyncio API, so with the pt engine concurrent
 requests share decoding steps (continuous batching). A client that goes away cancels its request at
 once. On SIGTERM, uvicorn stops accepting connections, the requests in flight finish, then the
-engine is closed and the process exits.
+engine is closed and the process exits. Every answered request is logged to ``--result_path`` (one
+jsonl line: the request, the response, the latency and the token counts) by one writer thread.
 """
 
 
@@ -223,8 +224,10 @@ class Server:
     """The routes, bound to one engine and the deploy arguments."""
 
     def __init__(self, engine: Any, *, served_model_name: str, api_key: Optional[str] = None,
-                 owned_by: str = "swift", max_logprobs: int = 20, verbose: bool = True, log_interval: int = 20):
+                 owned_by: str = "swift", max_logprobs: int = 20, verbose: bool = True, log_interval: int = 20,
+                 results: Any = None):
         self.engine = engine
+        self.results = results      # a JsonlWriter for --result_path, or None
         self.model_name = served_model_name
         self.api_key = api_key
         self.owned_by = owned_by
@@ -342,7 +345,7 @@ class Server:
                 infer_request = InferRequest([], prompt=prompt, adapter=adapter)
             model = data.get("model") or self.model_name
             if config.stream:
-                return await self._stream(request, infer_request, config, model, chat, data)
+                return await self._stream(request, infer_request, config, model, chat, data, started)
             response = await self._complete(request, infer_request, config)
             if response is None:      # the client went away
                 from starlette.responses import Response
@@ -354,7 +357,20 @@ class Server:
             logger.info("%s %s: %d prompt + %d completion tokens in %.3fs", "chat" if chat else "completion",
                         model, response.usage.prompt_tokens, response.usage.completion_tokens,
                         time.perf_counter() - started)
-        return _json(_chat_body(response, model) if chat else _completion_body(response, model))
+        body = _chat_body(response, model) if chat else _completion_body(response, model)
+        self._record(data, body, chat, started)
+        return _json(body)
+
+    def _record(self, data: dict, body: dict, chat: bool, started: float) -> None:
+        """One ``--result_path`` line for an answered request (queued: the writer thread writes it)."""
+        if self.results is None:
+            return
+        usage = body.get("usage") or {}
+        self.results.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                             "endpoint": "/v1/chat/completions" if chat else "/v1/completions",
+                             "request": data, "response": body, "latency": round(time.perf_counter() - started, 6),
+                             "prompt_tokens": usage.get("prompt_tokens"),
+                             "completion_tokens": usage.get("completion_tokens")})
 
     async def _complete(self, request: Any, infer_request: InferRequest, config: RequestConfig) -> Any:
         """The engine's answer, or None when the client disconnects first (the request is cancelled)."""
@@ -380,7 +396,7 @@ class Server:
         return await self.engine.infer_async(infer_request, config, strict=True)
 
     async def _stream(self, request: Any, infer_request: InferRequest, config: RequestConfig, model: str,
-                      chat: bool, data: dict) -> Any:
+                      chat: bool, data: dict, started: float) -> Any:
         source = self.engine.infer_stream_async(infer_request, config, strict=True)
         try:
             first = await source.__anext__()     # the request's errors surface here, before the 200
@@ -395,11 +411,16 @@ class Server:
         async def events() -> AsyncIterator[bytes]:
             server.in_flight += 1
             usage = None
+            texts: dict[int, list[str]] = {}       # the answer of each choice, for --result_path
+            reasons: dict[int, Optional[str]] = {}
             try:
                 chunk = first
                 while chunk is not None:
                     if chunk.usage is not None:
                         usage = chunk.usage
+                    for c in chunk.choices:
+                        texts.setdefault(c.index, []).append(c.delta.get("content") or "")
+                        reasons[c.index] = c.finish_reason or reasons.get(c.index)
                     yield _sse(server._chunk_body(chunk, model, chat, include_usage))
                     try:
                         chunk = await source.__anext__()
@@ -409,6 +430,9 @@ class Server:
                     yield _sse({"id": first.id if first else "", "object": "chat.completion.chunk" if chat
                                 else "text_completion", "created": int(time.time()), "model": model,
                                 "choices": [], "usage": _usage(usage)})
+                if first is not None:
+                    server._record(data, server._streamed_body(first.id, model, chat, texts, reasons, usage), chat,
+                                   started)
             except InferError as exc:
                 yield _sse(exc.to_dict())
             except Exception as exc:  # the stream already started: report in-band
@@ -420,6 +444,17 @@ class Server:
             yield b"data: [DONE]\n\n"
 
         return EventStream(events())
+
+    @staticmethod
+    def _streamed_body(chunk_id: str, model: str, chat: bool, texts: dict, reasons: dict, usage: Any) -> dict:
+        """A streamed answer as the non-streamed body would be (what ``--result_path`` logs)."""
+        choices = []
+        for index in sorted(texts):
+            text = "".join(texts[index])
+            content = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+            choices.append({"index": index, **content, "finish_reason": reasons.get(index)})
+        return {"id": chunk_id, "object": "chat.completion" if chat else "text_completion", "model": model,
+                "choices": choices, "usage": _usage(usage) if usage is not None else None}
 
     def _chunk_body(self, chunk: Any, model: str, chat: bool, include_usage: bool) -> dict:
         usage = None if include_usage or chunk.usage is None else _usage(chunk.usage)
@@ -473,17 +508,28 @@ def run_deploy(args: Any) -> int:
     if host not in _LOOPBACK and not args.get("api_key"):
         logger.warning("WARNING: listening on %s without --api_key: anyone who can reach this machine can use "
                        "the model; pass --api_key or --host 127.0.0.1", host)
+    from swiftk.errors import UsageError
     from swiftk.startup import startup_phase
     from swiftk_infer.command import build_engine
 
+    if args.get("ddp_backend"):
+        raise UsageError(f"--ddp_backend {args.ddp_backend}: swiftk deploy serves from one process; the backend is "
+                         f"for NPROC_PER_NODE=N swiftk infer over a dataset")
     # the ~10^6 objects of torch, transformers, the model and the app: allocated without collection
     # passes, then frozen, so that no full collection walks them again while serving
     with startup_phase(args):
         engine = build_engine(args)
         name = args.get("served_model_name") or engine.model_name
+        results = None
+        if args.get("result_path"):
+            from swiftk_infer.results import JsonlWriter
+
+            results = JsonlWriter(args.result_path)
+            print(f"[swiftk] result_path: {results.path} (one line per answered request)", flush=True)
         server = Server(engine, served_model_name=name, api_key=args.get("api_key"),
                         owned_by=args.get("owned_by") or "swift", max_logprobs=int(args.get("max_logprobs") or 0),
-                        verbose=bool(args.get("verbose", True)), log_interval=int(args.get("log_interval") or -1))
+                        verbose=bool(args.get("verbose", True)), log_interval=int(args.get("log_interval") or -1),
+                        results=results)
         app = server.create_app()
         import uvicorn
 
@@ -504,4 +550,6 @@ def run_deploy(args: Any) -> int:
         _Uvicorn(config).run()
     finally:
         engine.close()
+        if results is not None:
+            results.close()
     return 0

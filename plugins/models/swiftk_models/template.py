@@ -71,6 +71,9 @@ class Template:
         if template_backend == "jinja" and self.mode != "infer":
             raise UsageError("--template_backend jinja is for inference only (transformers' apply_chat_template "
                              "gives no loss mask); train with --template_backend swift")
+        if template_backend == "jinja" and not use_chat_template:
+            raise UsageError("--use_chat_template false: the generation template is plain text, with no jinja "
+                             "form; drop --template_backend jinja")
         self.default_system = system if system is not None else meta.default_system
         self.max_length = max_length
         self.truncation_strategy = truncation_strategy
@@ -180,8 +183,11 @@ class Template:
     def render_segments(self, row: dict, generate: bool) -> list[Segment]:
         """The segments of ``row``: ``pt`` mode concatenates, otherwise the chat template applies."""
         row = self._apply_bbox(row)
-        if self.mode == "pt":
-            return merge_segments(self._pt_segments(to_conversation(row, strict=False)))
+        if self.mode == "pt" or not self.use_chat_template:
+            segments = self._pt_segments(to_conversation(row, strict=False))
+            if generate and self.mode == "infer" and self.task_type != "seq_cls":
+                segments = [s for s in segments if s.kind != END]   # the answer continues the text
+            return merge_segments(segments)
         conv = to_conversation(row)
         if generate:
             while conv.messages and conv.messages[-1].role == "assistant":
@@ -326,7 +332,8 @@ class Template:
         return text
 
     def _pt_segments(self, conv: Conversation) -> list[Segment]:
-        """The generation template of ``swiftk pt``: contents back to back, then EOS."""
+        """The generation template (``swiftk pt``, ``--use_chat_template false``): contents back to back,
+        then EOS (left out of an inference prompt, which the answer continues)."""
         tok = self.tokenizer
         segs = []
         probe = tok("a")["input_ids"]

