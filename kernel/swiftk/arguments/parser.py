@@ -288,8 +288,12 @@ SECRET_MASK = "***"
 class Arguments:
     """The resolved arguments of one command: attribute access, ``to_dict()`` and ``args.json``."""
 
-    def __init__(self, command: str, values: dict[str, Any], explicit: set[str], parser: CommandParser):
+    def __init__(self, command: str, values: dict[str, Any], explicit: set[str], parser: CommandParser,
+                 given: Optional[Mapping[str, Any]] = None):
         object.__setattr__(self, "command", command)
+        # the values as the user gave them (command line, --config, job file), before args.json and
+        # adapter checkpoints filled or replaced any: what the user named, e.g. for remote code
+        object.__setattr__(self, "given", dict(given or {}))
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "explicit", explicit)
         object.__setattr__(self, "parser", parser)

@@ -171,6 +171,7 @@ def resolve_arguments(command: str, argv: Sequence[str], config: Optional[Mappin
 
     parser = make_parser(command)
     values, explicit = parser.parse(argv, config, config_name)
+    given = {name: values[name] for name in explicit}
     if command in BUILTIN_COMMANDS:
         from swiftk.arguments.derive import derive_defaults
         from swiftk.arguments.load_args import apply_saved_args, expand_adapter_checkpoints
@@ -179,7 +180,7 @@ def resolve_arguments(command: str, argv: Sequence[str], config: Optional[Mappin
         values = apply_saved_args(command, values, explicit)
         values = derive_defaults(command, values, explicit)
     check_plugin_arguments(parser, values, explicit)
-    return Arguments(command, values, explicit, parser)
+    return Arguments(command, values, explicit, parser, given)
 
 
 def is_main_process() -> bool:

@@ -467,7 +467,7 @@ def _model_kwargs(args: Any, info: ModelInfo) -> tuple[dict, Optional[str]]:
 
     if info.torch_dtype not in _DTYPES:
         raise UsageError(f"--torch_dtype {info.torch_dtype}: valid: {', '.join(_DTYPES)}")
-    trust = "auto_map" in info.config or bool((info.model_meta.extra or {}).get("trust_remote_code"))
+    trust = check_remote_code(args, info)
     kwargs: dict = {"dtype": getattr(torch, info.torch_dtype), "trust_remote_code": trust,
                     "device_map": _device_map(args.get("device_map"))}
     memory = _max_memory(args.get("max_memory"))
@@ -489,6 +489,38 @@ def _model_kwargs(args: Any, info: ModelInfo) -> tuple[dict, Optional[str]]:
             config.num_labels = info.num_labels or 2
         kwargs["config"] = config
     return kwargs, post_quant
+
+
+def _named_by_user(args: Any, model_dir: str) -> bool:
+    """Whether the user named this model on the command line (as a folder, or as the hub id it came from)."""
+    given = getattr(args, "given", None) or {}
+    named = []
+    for value in given.values():
+        named.extend(value if isinstance(value, list) else [value])
+    if args.get("model") in named:
+        return True
+    return any(isinstance(v, str) and os.path.isdir(os.path.expanduser(v))
+               and os.path.abspath(os.path.expanduser(v)) == os.path.abspath(model_dir) for v in named)
+
+
+def check_remote_code(args: Any, info: ModelInfo) -> bool:
+    """Whether loading runs the model folder's own Python code (``auto_map``), allowed by
+    ``--trust_remote_code`` (True unless given: ms-swift always trusts it).  Code from a folder that
+    the user did not name (one an adapter's args.json named) is announced before it runs."""
+    needs_code = "auto_map" in info.config or bool((info.model_meta.extra or {}).get("trust_remote_code"))
+    if not needs_code:
+        return False
+    modules = sorted({str(ref).split(".")[0] + ".py" for ref in (info.config.get("auto_map") or {}).values()
+                      if isinstance(ref, str) and "--" not in ref})
+    code = ", ".join(modules) or "its modelling code"
+    if args.get("trust_remote_code") is False:
+        raise UsageError(f"--model {info.model_dir}: loading it runs the folder's own Python code ({code}, named by "
+                         f"auto_map in config.json), which --trust_remote_code false refuses")
+    if not _named_by_user(args, info.model_dir):
+        logger.warning("running the model's own Python code (%s) from %s, a folder not named on the command line "
+                       "(it came from a saved args.json or an adapter checkpoint); --trust_remote_code false "
+                       "refuses it", code, info.model_dir)
+    return True
 
 
 def _get_function(meta: Any) -> Any:

@@ -101,7 +101,7 @@ def derived_args(args: Any, **values: Any) -> Any:
     """A copy of ``args`` with some values replaced (to load a reference or reward model)."""
     from swiftk.arguments.parser import Arguments
 
-    return Arguments(args.command, {**args._values, **values}, set(args.explicit), args.parser)
+    return Arguments(args.command, {**args._values, **values}, set(args.explicit), args.parser, args.given)
 
 
 def load_reference_model(args: Any) -> Any:

@@ -52,3 +52,10 @@ def register_agent_templates(register):
 def register_loss_scales(register):
     for name, ref in LOSS_SCALES.items():
         register(name, ref)
+
+
+@swiftk.hookimpl
+def register_arguments(register):
+    from swiftk_models.arguments import MODEL_LOADING_COMMANDS
+
+    register("remote_code", "swiftk_models.arguments:RemoteCodeArguments", commands=list(MODEL_LOADING_COMMANDS))
