@@ -20,13 +20,27 @@ def length_penalty(completions: list[str], target_length: int = 64, **columns) -
 
 
 def exact_match(args=None, tokenizer=None):
-    """A metric factory: the share of predictions equal to their reference after stripping."""
+    """A metric factory (``--metric exact_match --predict_with_generate true``): the share of generated
+    answers equal to their reference after stripping.
 
-    def compute(predictions: list[str], references: list[str]) -> dict[str, float]:
+    The Trainer calls ``compute`` with one ``transformers.EvalPrediction``: ``predictions`` holds the
+    generated token ids and ``label_ids`` the references' ids, both padded (with -100 or the pad id).
+    """
+    if tokenizer is None:
+        raise ValueError("exact_match decodes answers and references: it needs the tokenizer")
+
+    def decode(rows) -> list[str]:
+        return [tokenizer.decode([int(t) for t in row if t >= 0 and t != tokenizer.pad_token_id],
+                                 skip_special_tokens=True).strip() for row in rows]
+
+    def compute(eval_prediction) -> dict[str, float]:
+        predictions = eval_prediction.predictions
+        if isinstance(predictions, tuple):
+            predictions = predictions[0]
+        answers, references = decode(predictions), decode(eval_prediction.label_ids)
         if not references:
             return {"exact_match": 0.0}
-        hits = sum(p.strip() == r.strip() for p, r in zip(predictions, references))
-        return {"exact_match": hits / len(references)}
+        return {"exact_match": sum(a == r for a, r in zip(answers, references)) / len(references)}
 
     return compute
 

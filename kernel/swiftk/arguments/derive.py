@@ -18,7 +18,8 @@ Derived here:
   ``add_version``, ``v<N>-<YYYYMMDD-HHMMSS>`` where N is 1 + the highest ``vN`` already in that
   folder (0 if none; no folder is created); ``eval_strategy`` = ``save_strategy``,
   ``eval_steps`` = ``save_steps``; ``metric_for_best_model`` 'loss', 'rouge-l' with
-  ``predict_with_generate``, 'reward' for GRPO, unset for PPO; ``greater_is_better`` False when
+  ``predict_with_generate`` (unset when ``--metric`` names a plugin's metric, whose keys are
+  unknown), 'reward' for GRPO, unset for PPO; ``greater_is_better`` False when
   that metric contains 'loss', else True; ``metric`` 'acc', or 'nlg' with
   ``predict_with_generate``; ``max_new_tokens`` 64 and ``temperature`` 0 with
   ``predict_with_generate``; ``llamapro_num_groups`` = ``llamapro_num_new_blocks``.
@@ -207,13 +208,15 @@ def _derive_train(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
     _fill(v, "eval_steps", v.get("save_steps"))
     generate = bool(v.get("predict_with_generate"))
     rlhf_type = v.get("rlhf_type") if command == "rlhf" else None
-    if "metric_for_best_model" in v and v["metric_for_best_model"] is None and rlhf_type != "ppo":
+    _fill(v, "metric", "nlg" if generate else "acc")
+    if "metric_for_best_model" in v and v["metric_for_best_model"] is None and rlhf_type != "ppo" \
+            and not (generate and v.get("metric") not in (None, "nlg")):
+        # a plugin's --metric with generation: its keys are unknown here, so no best-model metric is assumed
         v["metric_for_best_model"] = ("reward" if rlhf_type == "grpo"
                                       else "rouge-l" if generate else "loss")
     metric = v.get("metric_for_best_model")
     if metric is not None:
         _fill(v, "greater_is_better", "loss" not in metric)
-    _fill(v, "metric", "nlg" if generate else "acc")
     if generate:
         _fill(v, "max_new_tokens", 64)
         if command != "rlhf":
