@@ -29,13 +29,18 @@ def test_every_entry_records_its_plugin():
     assert infos == {"one": {"rewards": ["a"]}, "two": {"rewards": ["b"], "metrics": ["m"]}}
 
 
-def test_duplicate_name_names_both_plugins():
+def test_duplicate_name_skips_the_second_plugin_naming_both(capsys):
     host = PluginHost(autoload=False)
     host.register_plugin(_plugin(register_rewards=lambda register: register("acc", len)), "first")
-    host.register_plugin(_plugin(register_rewards=lambda register: register("acc", len)), "second")
-    with pytest.raises(PluginError) as err:
-        host.registry("rewards")
-    assert "'first'" in str(err.value) and "'second'" in str(err.value) and "acc" in str(err.value)
+    host.register_plugin(_plugin(register_rewards=lambda register: register("acc", str),
+                                 register_metrics=lambda register: register("second_metric", len)), "second")
+    assert host.get("rewards", "acc") is len                      # the first plugin's, and no error
+    assert "second_metric" not in host.registry("metrics")        # the faulty plugin is skipped whole
+    error = host.failed["second"].error
+    assert "'first'" in error and "'second'" in error and "acc" in error
+    warnings = [l for l in capsys.readouterr().err.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "second" in warnings[0]
+    assert [i.name for i in host.plugin_infos()] == ["first"]
 
 
 def test_lazy_reference_is_imported_on_first_use_only():
@@ -72,14 +77,24 @@ def test_builtin_name_of_missing_distribution_says_pip_install():
         host.get("commands", "sample")
 
 
-def test_register_hook_that_raises_names_plugin_and_hook():
+def test_register_hook_that_raises_skips_that_plugin_only():
     def bad(register):
+        register("half_done", len)
         raise RuntimeError("boom")
 
     host = PluginHost(autoload=False)
-    host.register_plugin(_plugin(register_losses=bad), "bad-plugin")
-    with pytest.raises(PluginError, match="plugin 'bad-plugin' failed in register_losses.*boom"):
-        host.registry("losses")
+    host.register_plugin(_plugin(register_rewards=bad, post_model_load=lambda args, model, processor: 1 / 0),
+                         "bad-plugin")
+    host.register_plugin(_plugin(register_losses=lambda register: register("fine", len)), "good-plugin")
+    assert host.get("losses", "fine") is len
+    failed = host.failed["bad-plugin"]
+    assert f"plugin 'bad-plugin' failed in register_rewards ({__file__}:" in failed.error
+    assert "RuntimeError: boom" in failed.error
+    # what it registered before raising is gone, and asking for it quotes the cause
+    with pytest.raises(UsageError, match="provided by plugin 'bad-plugin', which failed and was skipped.*boom"):
+        host.get("rewards", "half_done")
+    # its other hooks do not run either
+    host.hook.post_model_load(args=None, model=None, processor=None)
 
 
 def test_misspelled_marked_hook_fails_naming_it():
@@ -178,10 +193,50 @@ def test_broken_plugin_is_skipped_with_one_warning_and_others_work(make_dist, sw
     assert "failed to load" in out.stdout and "a_module_that_is_not_installed_xyz" in out.stdout
 
 
-def test_two_installed_plugins_registering_one_name_is_a_one_line_error(make_dist, swiftk):
+RAISING = """
+import swiftk
+
+@swiftk.hookimpl
+def register_templates(register):
+    register("raising_tpl", "json:dumps")
+    raise ValueError("a bug in the plugin")
+"""
+
+
+def test_two_installed_plugins_registering_one_name_skip_the_second(make_dist, swiftk):
     make_dist("swiftk-clash-a", "clash_a", "clash_a_mod", GOOD.format(name="same"))
     site = make_dist("swiftk-clash-b", "clash_b", "clash_b_mod", GOOD.format(name="same"))
     result = swiftk("plugins", env={"PYTHONPATH": str(site)})
-    assert result.returncode == 2
-    line = one_line_error(result)
-    assert "clash_a" in line and "clash_b" in line and "'same'" in line
+    assert result.returncode == 0, result.stderr
+    assert "clash_a (swiftk-clash-a 1.0)" in result.stdout
+    failed = [l for l in result.stdout.splitlines() if l.startswith("clash_b")]
+    assert len(failed) == 1 and "FAILED" in failed[0] and "'same'" in failed[0] and "clash_a" in failed[0]
+    warnings = [l for l in result.stderr.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "clash_b" in warnings[0]
+
+
+def test_a_raising_installed_plugin_fails_only_the_commands_that_need_it(make_dist, swiftk):
+    site = make_dist("swiftk-raising", "raising", "raising_mod", RAISING)
+    env = {"PYTHONPATH": str(site)}
+    listing = swiftk("plugins", env=env)
+    assert listing.returncode == 0, listing.stderr
+    line = next(l for l in listing.stdout.splitlines() if l.startswith("raising"))
+    assert "FAILED" in line and "register_templates" in line and "raising_mod.py:7" in line
+    assert "models (swift-plugin-models" in listing.stdout          # the others are all there
+    ok = swiftk("sft", "--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft", "--print_args", env=env)
+    assert ok.returncode == 0, ok.stderr
+    needs = swiftk("infer", "--model", "swiftk/tiny-chat", "--template", "raising_tpl", env=env)
+    line = one_line_error(needs)
+    assert "raising_tpl" in line and "plugin 'raising'" in line and "a bug in the plugin" in line
+
+
+def test_a_plugin_file_may_override_an_installed_name(tmp_path, swiftk):
+    plugin = tmp_path / "override.py"
+    plugin.write_text("import swiftk\n\n@swiftk.hookimpl\ndef register_rewards(register):\n"
+                      "    register('accuracy', lambda completions, **kw: [0.5] * len(completions))\n")
+    result = swiftk("plugins", "--json", "--external_plugins", str(plugin))
+    assert result.returncode == 0, result.stderr
+    listed = {p["name"]: p["registers"] for p in json.loads(result.stdout)}
+    assert listed[str(plugin)] == {"rewards": ["accuracy"]}
+    assert "accuracy" not in listed["grpo"].get("rewards", [])
+    assert f"reward function 'accuracy' of plugin 'grpo' is overridden by {plugin}" in result.stderr

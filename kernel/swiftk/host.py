@@ -3,10 +3,11 @@
 * Entry points of the ``swiftk`` group are loaded once, lazily (on first use of a registry,
   a hook or the plugin list), honouring ``SWIFTK_DISABLE_PLUGIN_AUTOLOAD``,
   ``SWIFTK_LOAD_PLUGINS`` (an allow-list) and ``SWIFTK_DISABLED_PLUGINS``.
-* A plugin that fails to import is skipped with a one-line warning; asking for one of its
-  names quotes that failure.
-* Each plugin's ``register_<kind>`` implementation is called on its own, so every entry records
-  which plugin made it, and a duplicate name is an error naming both plugins.
+* Each plugin's ``register_<kind>`` implementations are called on their own, all kinds at once, so
+  every entry records which plugin made it.
+* A faulty plugin (it fails to import, a registration hook raises, it registers a name another
+  plugin holds) is skipped whole with a one-line warning; asking for one of its names quotes that
+  failure.  A plugin file (``--custom_register_path``) may override an installed plugin's name.
 * :func:`reset_host` gives tests a fresh host.
 """
 from __future__ import annotations
@@ -61,12 +62,14 @@ class PluginInfo:
 
 @dataclass
 class FailedPlugin:
-    """An entry point that could not be imported, kept to explain its missing names."""
+    """A plugin that could not be imported, or whose registration failed (a hook raised, a name it
+    registered was taken): kept to explain its missing names."""
 
     name: str
     distribution: Optional[str]
     version: Optional[str]
     error: str
+    names: dict[str, list[str]] = field(default_factory=dict)   # kind -> names it registered before failing
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -108,7 +111,7 @@ class PluginHost:
         self._info: dict[str, PluginInfo] = {}
         self.failed: dict[str, FailedPlugin] = {}
         self._registries: dict[str, Registry] = {}
-        self._collected: dict[str, set[str]] = {}
+        self._collected: set[str] = set()      # plugins whose registration hooks have run
         self._static: dict[str, list[tuple[str, str, Any, dict]]] = {}
         self._warned: set[str] = set()
 
@@ -143,6 +146,7 @@ class PluginHost:
         self._static.pop(name, None)
         self._registries.clear()
         self._collected.clear()
+        self.failed.pop(name, None)
 
     def _check_hook_names(self, plugin: Any, name: str, source: str) -> None:
         """A function that looks like a hook but is not one is a misspelling: fail naming it."""
@@ -191,8 +195,9 @@ class PluginHost:
             except PluginError as exc:
                 self._fail(ep.name, dist_name, version, str(exc))
 
-    def _fail(self, name: str, dist: Optional[str], version: Optional[str], error: str) -> None:
-        self.failed[name] = FailedPlugin(name, dist, version, error)
+    def _fail(self, name: str, dist: Optional[str], version: Optional[str], error: str,
+              names: Optional[dict[str, list[str]]] = None) -> None:
+        self.failed[name] = FailedPlugin(name, dist, version, error, dict(names or {}))
         if name not in self._warned:
             self._warned.add(name)
             who = f"{name} ({dist} {version})" if dist else name
@@ -200,8 +205,9 @@ class PluginHost:
 
     @property
     def hook(self) -> Any:
-        """pluggy's hook relay (``host.hook.post_model_load(...)``), with plugins loaded."""
-        self.load_entrypoints()
+        """pluggy's hook relay (``host.hook.post_model_load(...)``), with plugins loaded (and those whose
+        registration failed taken out)."""
+        self._collect_all()
         return self.pm.hook
 
     def plugin_infos(self) -> list[PluginInfo]:
@@ -228,46 +234,82 @@ class PluginHost:
         if kind not in hookspecs.REGISTRY_KINDS:
             close = difflib.get_close_matches(kind, hookspecs.REGISTRY_KINDS, n=1)
             raise KeyError(f"no registry kind '{kind}'" + (f"; did you mean '{close[0]}'?" if close else ""))
-        self.load_entrypoints()
-        registry = self._registries.get(kind)
-        if registry is None:
-            registry = self._registries[kind] = Registry(kind, self._explain_missing)
-        done = self._collected.setdefault(kind, set())
-        hook_caller = getattr(self.pm.hook, f"register_{kind}")
-        impls_by_plugin: dict[str, list] = {}
-        for impl in hook_caller.get_hookimpls():
-            impls_by_plugin.setdefault(impl.plugin_name, []).append(impl)
-        for plugin_name in list(self._info):
-            if plugin_name in done:
-                continue
-            done.add(plugin_name)
-            register = self._make_register(registry, plugin_name)
-            for impl in impls_by_plugin.get(plugin_name, ()):
-                try:
-                    impl.function(register)
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    raise PluginError(f"plugin '{plugin_name}' failed in register_{kind} "
-                                      f"({_where(impl.function)}): {type(exc).__name__}: {exc}") from exc
-            for s_kind, s_name, s_obj, s_meta in self._static.get(plugin_name, ()):
-                if s_kind == kind:
-                    registry.add(s_name, s_obj, plugin_name, **s_meta)
-        return registry
+        self._collect_all()
+        return self._registries[kind]
 
-    def _make_register(self, registry: Registry, plugin_name: str):
+    def _collect_all(self) -> None:
+        self.load_entrypoints()
+        if not self._registries:
+            self._registries = {k: Registry(k, self._explain_missing) for k in hookspecs.REGISTRY_KINDS}
+        for plugin_name in list(self._info):
+            if plugin_name not in self._collected:
+                self._collected.add(plugin_name)
+                self._collect(plugin_name)
+
+    def _collect(self, plugin_name: str) -> None:
+        """Run every registration hook of one plugin (cheap by contract: names and lazy references).
+
+        All kinds at once, so that a faulty plugin (a hook that raises, a name another plugin holds)
+        is found before any of its names is used: it is skipped whole, with one warning, and listed
+        as failed; the other plugins go on."""
+        added: list[Entry] = []
+        hook = "registration"
+        try:
+            for kind in hookspecs.REGISTRY_KINDS:
+                hook = f"register_{kind}"
+                register = self._make_register(self._registries[kind], plugin_name, added)
+                for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                    if impl.plugin_name == plugin_name:
+                        impl.function(register)
+                for s_kind, s_name, s_obj, s_meta in self._static.get(plugin_name, ()):
+                    if s_kind == kind:
+                        register(s_name, s_obj, **s_meta)
+        except Exception as exc:  # one plugin's fault must not take the others down
+            for entry in added:
+                self._registries[entry.kind].remove(entry.name, entry.plugin)
+            names: dict[str, list[str]] = {}
+            for entry in added:
+                names.setdefault(entry.kind, []).append(entry.name)
+            info = self._info.pop(plugin_name)
+            plugin = self.pm.get_plugin(plugin_name)
+            if plugin is not None:
+                self.pm.unregister(plugin, name=plugin_name)
+            self._fail(plugin_name, info.distribution, info.version, _registration_error(plugin_name, hook, exc),
+                       names)
+
+    def _make_register(self, registry: Registry, plugin_name: str, added: list):
         def register(name: str, obj: Any, **meta: Any) -> Entry:
-            return registry.add(name, obj, plugin_name, **meta)
+            existing = registry.entry_or_none(name)
+            if existing is not None and existing.plugin != plugin_name:
+                ours, theirs = self._is_file_plugin(plugin_name), self._is_file_plugin(existing.plugin)
+                if ours != theirs:  # a --custom_register_path file overrides an installed plugin on purpose
+                    winner, loser = (plugin_name, existing.plugin) if ours else (existing.plugin, plugin_name)
+                    sys.stderr.write(f"swiftk: {registry.label} '{name}' of plugin '{loser}' is overridden by "
+                                     f"{self._info[winner].source}\n")
+                    if not ours:
+                        return existing
+                    registry.remove(name, existing.plugin)
+            entry = registry.add(name, obj, plugin_name, **meta)
+            added.append(entry)
+            return entry
 
         register.__doc__ = f"register(name, obj, **meta) into the {registry.kind} registry"
         return register
+
+    def _is_file_plugin(self, plugin_name: str) -> bool:
+        """Loaded from a .py file (``--custom_register_path``/``--external_plugins``)."""
+        info = self._info.get(plugin_name)
+        return info is not None and info.source.endswith(".py")
 
     def get(self, kind: str, name: str) -> Any:
         """Shortcut for ``host.registry(kind).get(name)``."""
         return self.registry(kind).get(name)
 
     def _explain_missing(self, kind: str, name: str) -> Optional[str]:
-        """Why a built-in name is missing: its distribution is absent, disabled, or failed."""
+        """Why a name is missing: its plugin failed, or its distribution is absent or disabled."""
+        for failed in self.failed.values():
+            if name in failed.names.get(kind, ()):
+                return f"it is provided by plugin '{failed.name}', which failed and was skipped: {failed.error}"
         dist = provider_of(kind, name)
         if dist is None:
             return None
@@ -281,6 +323,17 @@ class PluginHost:
             return (f"it is provided by {dist}, which is installed but not loaded (check "
                     f"SWIFTK_DISABLE_PLUGIN_AUTOLOAD, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLED_PLUGINS)")
         return f"it is provided by {dist}, which is not installed: pip install {dist}"
+
+
+def _registration_error(plugin_name: str, hook: str, exc: BaseException) -> str:
+    """``plugin 'x' failed in register_y (file:line of the raise): Error: message``."""
+    import traceback
+
+    if isinstance(exc, PluginError):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"plugin '{plugin_name}' failed in {hook}{where}: {type(exc).__name__}: {exc}"
 
 
 _HOST: Optional[PluginHost] = None

@@ -114,7 +114,16 @@ class Registry:
         self._entries[name] = entry
         return entry
 
+    def remove(self, name: str, plugin: str) -> None:
+        """Drop ``name`` if ``plugin`` registered it (a skipped plugin, or an overridden entry)."""
+        entry = self._entries.get(name)
+        if entry is not None and entry.plugin == plugin:
+            del self._entries[name]
+
     # -- reading --------------------------------------------------------------------------
+    def entry_or_none(self, name: str) -> Optional[Entry]:
+        return self._entries.get(name)
+
     @property
     def label(self) -> str:
         return KIND_LABELS.get(self.kind, (self.kind, None))[0]
