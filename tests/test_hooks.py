@@ -6,6 +6,7 @@ import types
 import pytest
 
 import swiftk
+from swiftk.errors import PluginError
 from swiftk import hookspecs
 from swiftk.host import PluginHost
 from swiftk.specs import DatasetMeta, EngineSpec, ModelMeta, TemplateMeta, TrainerSpec, TunerSpec
@@ -40,15 +41,47 @@ def test_examples_cover_every_registration_hook():
 @pytest.mark.parametrize("hook", sorted(EXAMPLES))
 def test_registration_hook(hook):
     name, obj = EXAMPLES[hook]
-    plugin = types.SimpleNamespace(**{hook: swiftk.hookimpl(lambda register: register(name, obj, note="x"))})
+    plugin = types.SimpleNamespace(**{hook: swiftk.hookimpl(lambda register: register(name, obj))})
     host = PluginHost(autoload=False)
     host.register_plugin(plugin, "author")
     kind = hook[len("register_"):]
     entry = host.registry(kind).entry(name)
-    assert entry.plugin == "author" and entry.meta == {"note": "x"}
+    assert entry.plugin == "author" and entry.meta == {}
     loaded = entry.load()
     assert loaded is obj or (isinstance(obj, str) and loaded is not obj)
     assert host.plugin_infos()[0].registers == {kind: [name]}
+
+
+@pytest.mark.parametrize("hook", sorted(EXAMPLES))
+def test_register_refuses_an_option_its_kind_does_not_take(hook):
+    name, obj = EXAMPLES[hook]
+    kind = hook[len("register_"):]
+    options = hookspecs.REGISTER_OPTIONS.get(kind, {})
+    plugin = types.SimpleNamespace(**{hook: swiftk.hookimpl(
+        lambda register: register(name, obj, **{option: None for option in options}, whne=None))})
+    host = PluginHost(autoload=False)
+    host.register_plugin(plugin, "author")
+    assert name not in host.registry(kind)
+    error = host.failed["author"].error
+    assert f"register_{kind} the unknown option whne= for '{name}'" in error
+    assert ("did you mean when?" in error) == (kind == "callbacks")
+    assert all(option in error for option in options) and (options or "takes none" in error)
+
+
+def test_callback_options_are_kept():
+    plugin = types.SimpleNamespace(register_callbacks=swiftk.hookimpl(
+        lambda register: register("cb", "json:JSONEncoder", when=bool, takes_args=True)))
+    host = PluginHost(autoload=False)
+    host.register_plugin(plugin, "author")
+    assert host.registry("callbacks").entry("cb").meta == {"when": bool, "takes_args": True}
+
+
+def test_a_marked_function_that_is_no_hook_is_refused():
+    plugin = types.SimpleNamespace(setup_everything=swiftk.hookimpl(lambda: None))
+    host = PluginHost(autoload=False)
+    with pytest.raises(PluginError, match="setup_everything"):
+        host.register_plugin(plugin, "odd")
+    assert host.pm.get_plugin("odd") is None
 
 
 def test_pipeline_hooks_are_called_with_their_arguments_in_order():

@@ -3,10 +3,12 @@
 Two families of hooks:
 
 * **Registration hooks** ``register_<kind>(register)``.  The host calls each plugin's
-  implementation once, on its own, with a ``register(name, obj, **meta)`` callable, so every
-  entry records the plugin that made it.  ``obj`` may be the object itself or a lazy reference
+  implementation once, on its own, with a ``register(name, obj, **options)`` callable, so every
+  entry records the plugin that made it; :data:`REGISTER_OPTIONS` lists the options of each kind
+  (most take none), and an unknown option is an error.  ``obj`` may be the object itself or a lazy reference
   ``"package.module:attribute"`` resolved on first use, so that a plugin module imports nothing
-  heavy at its top.  Registering a name twice (in one plugin or two) is an error naming both.
+  heavy at its top.  A name another plugin already holds makes the later plugin faulty (it is skipped, see
+  :mod:`swiftk.host`), unless it is a plugin file overriding an installed plugin.
 * **Pipeline hooks**, called by the kernel's pipelines at fixed points of a run, in plugin
   registration order (last registered first, pluggy's order); their return values are ignored.
 
@@ -35,6 +37,17 @@ REGISTRY_KINDS = (
     "loss_scales", "metrics", "rewards", "optimizers", "callbacks", "infer_engines",
     "quantizers", "eval_backends", "samplers", "commands", "arguments",
 )
+
+#: The keyword options ``register(name, obj, **options)`` takes, per kind; any other keyword is an
+#: error naming the plugin (a misspelt option must not be ignored).  Kinds not listed take none.
+REGISTER_OPTIONS: dict[str, dict[str, str]] = {
+    "rewards": {"reward_type": "'orm' (an outcome reward, the default) or 'prm' (a process reward)"},
+    "callbacks": {"when": "when(args) -> bool: the runs the callback applies to (default: every run)",
+                  "takes_args": "True: the factory is called as factory(args), else factory()"},
+    "commands": {"help": "one line shown by `swiftk --help` without importing the command",
+                 "arguments": "argument dataclasses the kernel parses for a new command"},
+    "arguments": {"commands": "the commands (or '*') whose parser gets this group"},
+}
 
 
 # --- registration hooks ------------------------------------------------------------------
@@ -141,8 +154,9 @@ def register_optimizers(register: Register) -> None:
 def register_callbacks(register: Register) -> None:
     """Register ``transformers.TrainerCallback`` classes added to every training run.
 
-    ``register(name, callback_cls_or_factory, when=None)``; ``when(args) -> bool`` (optional)
-    decides whether the callback applies to a run.
+    ``register(name, callback_cls_or_factory, *, when=None, takes_args=False)``; ``when(args) -> bool``
+    (optional) decides whether the callback applies to a run; with ``takes_args=True`` the factory is
+    called as ``factory(args)``, else ``factory()``.
     """
 
 
@@ -188,7 +202,7 @@ def register_commands(register: Register) -> None:
     ``eval``, ``export``, ``sample``, ``merge-lora``) the kernel parses the arguments and calls
     ``register(name, run)`` 's ``run(args) -> int | None`` with the resolved
     :class:`swiftk.arguments.parser.Arguments`.  For a new command, ``obj`` is a
-    ``click.Command`` (or a lazy reference to one) and ``help="..."`` is shown by
+    ``click.Command`` (or a lazy reference to one): ``register(name, obj, *, help="", arguments=())``; ``help`` is shown by
     ``swiftk --help`` without importing it; with ``arguments=[DataclassA, ...]`` the kernel parses
     those argument groups instead and calls ``obj(args)``.
     """
@@ -198,7 +212,7 @@ def register_commands(register: Register) -> None:
 def register_arguments(register: Register) -> None:
     """Add argument groups (dataclasses of :func:`swiftk.arguments.fields.arg` fields).
 
-    ``register(name, dataclass_cls, commands=("sft", ...))``: the group's arguments are accepted
+    ``register(name, dataclass_cls, *, commands=("sft", ...))``: the group's arguments are accepted
     by those commands, shown in their ``--help`` and saved in ``args.json``.  A name the kernel
     already defines is an error.
     """

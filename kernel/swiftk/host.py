@@ -70,6 +70,7 @@ class FailedPlugin:
     version: Optional[str]
     error: str
     names: dict[str, list[str]] = field(default_factory=dict)   # kind -> names it registered before failing
+    source: str = "entry point"                                  # or the plugin file's path
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -131,7 +132,10 @@ class PluginHost:
         self._check_hook_names(plugin, name, source)
         try:
             self.pm.register(plugin, name=name)
+            self.pm.check_pending()  # a marked hookimpl whose name is no swiftk hook
         except pluggy.PluginValidationError as exc:
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
             raise PluginError(f"plugin '{name}' ({source}): {exc}") from None
         self._info[name] = PluginInfo(name, distribution, version, source)
         self._static[name] = list(static)
@@ -196,8 +200,8 @@ class PluginHost:
                 self._fail(ep.name, dist_name, version, str(exc))
 
     def _fail(self, name: str, dist: Optional[str], version: Optional[str], error: str,
-              names: Optional[dict[str, list[str]]] = None) -> None:
-        self.failed[name] = FailedPlugin(name, dist, version, error, dict(names or {}))
+              names: Optional[dict[str, list[str]]] = None, source: str = "entry point") -> None:
+        self.failed[name] = FailedPlugin(name, dist, version, error, dict(names or {}), source)
         if name not in self._warned:
             self._warned.add(name)
             who = f"{name} ({dist} {version})" if dist else name
@@ -275,10 +279,19 @@ class PluginHost:
             if plugin is not None:
                 self.pm.unregister(plugin, name=plugin_name)
             self._fail(plugin_name, info.distribution, info.version, _registration_error(plugin_name, hook, exc),
-                       names)
+                       names, info.source)
 
     def _make_register(self, registry: Registry, plugin_name: str, added: list):
+        allowed = hookspecs.REGISTER_OPTIONS.get(registry.kind, {})
+
         def register(name: str, obj: Any, **meta: Any) -> Entry:
+            unknown = sorted(set(meta) - set(allowed))
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], list(allowed), n=1)
+                valid = f"valid: {', '.join(allowed)}" if allowed else "register_" + registry.kind + " takes none"
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise PluginError(f"plugin '{plugin_name}' passed register_{registry.kind} the unknown option "
+                                  f"{unknown[0]}= for '{name}'; {hint}{valid}")
             existing = registry.entry_or_none(name)
             if existing is not None and existing.plugin != plugin_name:
                 ours, theirs = self._is_file_plugin(plugin_name), self._is_file_plugin(existing.plugin)
@@ -293,7 +306,8 @@ class PluginHost:
             added.append(entry)
             return entry
 
-        register.__doc__ = f"register(name, obj, **meta) into the {registry.kind} registry"
+        options = "".join(f", {k}=..." for k in allowed)
+        register.__doc__ = f"register(name, obj{options}) into the {registry.kind} registry"
         return register
 
     def _is_file_plugin(self, plugin_name: str) -> bool:

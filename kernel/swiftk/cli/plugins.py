@@ -23,6 +23,6 @@ def show_plugins(as_json: bool) -> int:
         if not info.registers:
             sys.stdout.write("  (registers no names; implements pipeline hooks only)\n")
     for failed in host.failed.values():
-        where = f"{failed.distribution} {failed.version}" if failed.distribution else "entry point"
+        where = f"{failed.distribution} {failed.version}" if failed.distribution else failed.source
         sys.stdout.write(f"{failed.name} ({where}): FAILED to load: {failed.error}\n")
     return 0
