@@ -9,7 +9,7 @@ import pytest
 from swiftk.arguments.fields import arg
 from swiftk.arguments.help import format_help
 from swiftk.arguments.parser import Arguments, CommandParser, check_plugin_arguments, split_flags
-from swiftk.errors import MissingPluginError, UsageError
+from swiftk.errors import MissingPluginError, PluginError, UsageError
 
 
 @dataclass
@@ -153,7 +153,9 @@ def test_arguments_object_and_args_json(tmp_path):
     parser = CommandParser("cmd", [Base])
     values, explicit = parser.parse(["--model", "m", "--kwargs", '{"x": 1}'])
     args = Arguments("cmd", values, explicit, parser)
-    assert args.model == "m" and args.get("missing", 3) == 3
+    assert args.model == "m" and args.get("rlhf_type", 3) == 3       # another command's argument: the default
+    with pytest.raises(PluginError, match="args.get\\('lora_rnak'\\).*did you mean lora_rank"):
+        args.get("lora_rnak")                                        # defined nowhere: a misspelling
     args.seed = 5
     with pytest.raises(AttributeError):
         args.not_an_argument = 1

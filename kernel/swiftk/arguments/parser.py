@@ -15,7 +15,7 @@ import typing
 from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
 from swiftk.arguments.fields import ArgInfo, _is_dict, _is_list, _list_item, _strip_optional, arg_infos
-from swiftk.errors import MissingPluginError, UsageError
+from swiftk.errors import MissingPluginError, PluginError, UsageError
 from swiftk.hints import distribution_installed
 
 _TRUE = {"true", "1", "yes", "on", "y"}
@@ -281,6 +281,30 @@ def check_plugin_arguments(parser: CommandParser, values: Mapping[str, Any], exp
                                      f"pip install {owners[0]}", owners[0])
 
 
+_KNOWN_NAMES: dict[str, Any] = {}
+
+
+def known_argument_names() -> frozenset:
+    """Every argument name of every command, the plugins' argument groups included (cached per host
+    and set of registered groups)."""
+    from swiftk.arguments.commands import COMMANDS
+    from swiftk.host import get_host
+
+    host = get_host()
+    groups = host.registry("arguments")
+    key = (id(host), tuple(groups.names()))
+    if _KNOWN_NAMES.get("key") != key:
+        names = {info.name for command_groups in COMMANDS.values() for group in command_groups
+                 for info in arg_infos(group)}
+        for entry in groups.entries():
+            try:
+                names.update(info.name for info in arg_infos(entry.load()))
+            except Exception:  # a broken group is reported where it is used, not here
+                continue
+        _KNOWN_NAMES.update(key=key, names=frozenset(names))
+    return _KNOWN_NAMES["names"]
+
+
 #: What ``--print_args`` and ``args.json`` show for a secret that was given.
 SECRET_MASK = "***"
 
@@ -315,7 +339,17 @@ class Arguments:
         return name in self._values
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self._values.get(name, default)
+        """The value of ``name``, or ``default`` when this command has no such argument; a name that no
+        command and no plugin's argument group defines is a misspelling, and an error."""
+        values = self._values
+        if name in values:
+            return values[name]
+        if name not in known_argument_names():
+            close = difflib.get_close_matches(name, sorted(known_argument_names()), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise PluginError(f"args.get('{name}'): no command and no plugin argument group defines an argument "
+                              f"'{name}'{hint}")
+        return default
 
     def to_dict(self) -> dict[str, Any]:
         """Every argument, JSON-serialisable (what ``--print_args`` and ``args.json`` show); a secret
