@@ -108,10 +108,10 @@ def test_debug_shows_a_traceback(swiftk):
 def test_command_without_its_plugin_names_the_distribution(swiftk, tmp_path):
     result = swiftk("sample", "--model", "m", "--output_dir", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "pip install swift-plugin-sample" in one_line_error(result)
+    assert "`swiftk sample` is not implemented by any swiftk plugin yet" in one_line_error(result)
     assert not (tmp_path / "out").exists()
-    result = swiftk("eval", "--model", str(tmp_path))
-    assert "pip install swift-plugin-eval" in one_line_error(result)
+    result = swiftk("deploy", "--model", str(tmp_path), env={"SWIFTK_DISABLED_PLUGINS": "infer"})
+    assert "provided by swift-plugin-infer, which is installed but not loaded" in one_line_error(result)
 
 
 def test_installed_but_disabled_plugin_is_named(bare_swiftk, tmp_path):

@@ -9,15 +9,8 @@ from typing import Optional
 
 #: kind -> name -> distribution
 PROVIDERS: dict[str, dict[str, str]] = {
-    "commands": {
-        "sft": "swift-plugin-sft", "pt": "swift-plugin-sft",
-        "rlhf": "swift-plugin-rlhf",
-        "infer": "swift-plugin-infer", "deploy": "swift-plugin-infer",
-        "app": "swift-plugin-webui", "web-ui": "swift-plugin-webui",
-        "eval": "swift-plugin-eval",
-        "export": "swift-plugin-export", "merge-lora": "swift-plugin-peft",
-        "sample": "swift-plugin-sample",
-    },
+    # sft, pt, rlhf, export and merge-lora are the kernel's own pipelines: what they miss is a trainer or tuner
+    "commands": {"infer": "swift-plugin-infer", "deploy": "swift-plugin-infer"},
     "tuners": {
         **{t: "swift-plugin-peft" for t in (
             "lora", "longlora", "adalora", "llamapro", "adapter", "vera", "boft", "fourierft")},
@@ -26,17 +19,20 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "full": "swift-plugin-sft",
     },
     "trainers": {
-        "sft": "swift-plugin-sft", "pt": "swift-plugin-sft",
+        "sft": "swift-plugin-sft",
         **{t: "swift-plugin-rlhf" for t in ("dpo", "orpo", "simpo", "kto", "cpo", "rm", "ppo")},
         "grpo": "swift-plugin-grpo",
     },
     "rewards": {r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition")},
     "metrics": {"acc": "swift-plugin-sft", "nlg": "swift-plugin-sft"},
+    "losses": {"cross_entropy": "swift-plugin-sft", "loss_scale": "swift-plugin-sft"},
     "infer_engines": {
         "pt": "swift-plugin-infer", "vllm": "swift-plugin-vllm", "lmdeploy": "swift-plugin-lmdeploy",
+        "reward": "swift-plugin-rlhf",
     },
     "optimizers": {"galore": "swift-plugin-galore", "lorap": "swift-plugin-peft"},
-    "callbacks": {"lisa": "swift-plugin-lisa", "adalora": "swift-plugin-peft"},
+    "callbacks": {"lisa": "swift-plugin-lisa", "adalora": "swift-plugin-peft",
+                  "logging_jsonl": "swift-plugin-sft", "loss_curves": "swift-plugin-sft"},
     "datasets": {d: "swift-plugin-datasets" for d in (
         "swift/self-cognition", "swiftk/demo-sft", "swiftk/demo-pt", "swiftk/demo-dpo", "swiftk/demo-kto",
         "swiftk/demo-grpo-math", "swiftk/demo-grpo-sums")},
@@ -47,7 +43,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
             "deepseek", "deepseek_v2", "deepseek_v3", "deepseek_r1", "deepseek_r1_distill_qwen",
             "deepseek_r1_distill_llama", "phi3", "phi4", "gemma", "gemma2", "gemma3", "yi", "baichuan2", "minicpm",
             "causal_lm")},
-        "tiny_chat": "swift-plugin-demo", "swiftk/tiny-chat": "swift-plugin-demo",
+        "tiny_chat": "swift-plugin-demo",
     },
     "templates": {
         **{t: "swift-plugin-models" for t in (
@@ -77,6 +73,19 @@ def distribution_installed(distribution: str) -> bool:
         return True
     except PackageNotFoundError:
         return False
+
+
+#: Commands of ms-swift's page that no swiftk plugin implements yet: saying so beats naming a
+#: distribution that does not exist.
+NOT_YET: dict[str, dict[str, str]] = {
+    "commands": {name: f"`swiftk {name}` is not implemented by any swiftk plugin yet" for name in (
+        "app", "web-ui", "eval", "sample")},
+}
+
+
+def not_yet(kind: str, name: str) -> Optional[str]:
+    """Why a page name has no provider yet, or None."""
+    return NOT_YET.get(kind, {}).get(name)
 
 
 def provider_of(kind: str, name: str) -> Optional[str]:

@@ -23,7 +23,7 @@ import pluggy
 
 from swiftk import PROJECT_NAME, hookspecs
 from swiftk.errors import PluginError
-from swiftk.hints import distribution_installed, provider_of
+from swiftk.hints import distribution_installed, not_yet, provider_of
 from swiftk.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "swiftk"
@@ -324,6 +324,9 @@ class PluginHost:
         for failed in self.failed.values():
             if name in failed.names.get(kind, ()):
                 return f"it is provided by plugin '{failed.name}', which failed and was skipped: {failed.error}"
+        missing = not_yet(kind, name)
+        if missing:
+            return missing
         dist = provider_of(kind, name)
         if dist is None:
             return None
