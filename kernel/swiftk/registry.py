@@ -44,6 +44,11 @@ def is_lazy_reference(value: Any) -> bool:
     return isinstance(value, str) and bool(_LAZY_REF.match(value))
 
 
+def load_reference(value: Any) -> Any:
+    """``value`` itself, or the object a lazy reference ``"package.module:attr"`` names (imported now)."""
+    return resolve_reference(value) if is_lazy_reference(value) else value
+
+
 def resolve_reference(ref: str) -> Any:
     """Import ``"package.module:attr.sub"`` and return the attribute."""
     module_name, _, attr_path = ref.partition(":")

@@ -76,9 +76,9 @@ def base_groups(command: str) -> list[type]:
 
 
 def _load(ref: Any) -> Any:
-    from swiftk.registry import is_lazy_reference, resolve_reference
+    from swiftk.registry import load_reference
 
-    return resolve_reference(ref) if is_lazy_reference(ref) else ref
+    return load_reference(ref)
 
 
 def make_parser(command: str):

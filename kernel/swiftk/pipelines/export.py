@@ -106,9 +106,9 @@ def saved_train_type(adapter_dir: str) -> Optional[str]:
 
 
 def _ref(value: Any) -> Any:
-    from swiftk.registry import is_lazy_reference, resolve_reference
+    from swiftk.registry import load_reference
 
-    return resolve_reference(value) if is_lazy_reference(value) else value
+    return load_reference(value)
 
 
 def tuner_of(adapter_dir: str) -> tuple[str, Any]:

@@ -524,12 +524,10 @@ def check_remote_code(args: Any, info: ModelInfo) -> bool:
 
 
 def _get_function(meta: Any) -> Any:
-    from swiftk.registry import is_lazy_reference, resolve_reference
+    from swiftk.registry import load_reference
 
     fn = getattr(meta, "get_function", None)
-    if fn is None:
-        return generic_get_function
-    return resolve_reference(fn) if is_lazy_reference(fn) else fn
+    return generic_get_function if fn is None else load_reference(fn)
 
 
 def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any, Any, ModelInfo]:
@@ -607,7 +605,7 @@ def template_name(args: Any, model_info: Optional[ModelInfo] = None) -> Optional
 
 def get_template(args: Any, processor: Any, model_info: Optional[ModelInfo] = None, mode: str = "train") -> Any:
     """The chat template of ``--template`` (or the model type's default) set up from the arguments."""
-    from swiftk.registry import is_lazy_reference, resolve_reference
+    from swiftk.registry import load_reference
     from swiftk.specs import TemplateMeta
 
     name = template_name(args, model_info)
@@ -623,7 +621,7 @@ def get_template(args: Any, processor: Any, model_info: Optional[ModelInfo] = No
     if cls_ref is None:
         cls = _template_engine(name)
     else:
-        cls = resolve_reference(cls_ref) if is_lazy_reference(cls_ref) else cls_ref
+        cls = load_reference(cls_ref)
     explicit = getattr(args, "explicit", set()) or set()
     use_chat_template = args.get("use_chat_template", True)
     if mode == "train" and not use_chat_template:

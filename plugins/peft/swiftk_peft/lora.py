@@ -76,10 +76,10 @@ def prepare_lora(model: Any, args: Any) -> Any:
     backend = args.get("tuner_backend") or "peft"
     if backend != "peft":  # another implementation of the same tuner, registered under the backend's name
         from swiftk.host import get_host
-        from swiftk.registry import is_lazy_reference, resolve_reference
+        from swiftk.registry import load_reference
 
         spec = get_host().get("tuners", backend)
-        prepare = resolve_reference(spec.prepare) if is_lazy_reference(spec.prepare) else spec.prepare
+        prepare = load_reference(spec.prepare)
         return prepare(model, args)
     adapters = args.get("adapters") or []
     if adapters:
