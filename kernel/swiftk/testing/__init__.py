@@ -8,8 +8,9 @@ Installed with the kernel as a pytest plugin, so a plugin's own test suite gets:
 * ``register_plugin``: ``register_plugin(obj, name=None)`` adds a plugin object to the test's host;
 * ``one_torch_thread``: torch on one thread for a module's training tests.
 
-Contract suites: :mod:`swiftk.testing.tuners` (``TunerContract``) and :mod:`swiftk.testing.rewards`
-(``RewardContract``).
+Contract suites, the tests a plugin's names should pass (subclass one, name what you register):
+:mod:`swiftk.testing.tuners` (``TunerContract``), :mod:`swiftk.testing.rewards` (``RewardContract``),
+:mod:`swiftk.testing.metrics` (``MetricContract``) and :mod:`swiftk.testing.losses` (``LossContract``).
 """
 from __future__ import annotations
 

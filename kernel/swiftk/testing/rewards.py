@@ -25,7 +25,6 @@ What the suite checks, with no model and no torch (the way GRPO builds and calls
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping, Optional, Sequence
 
 import pytest
@@ -45,17 +44,9 @@ class RewardContract:
 
     @pytest.fixture
     def reward_host(self) -> Any:
-        from swiftk.external import load_plugin_file
-        from swiftk.testing import HostScope
+        from swiftk.testing.plugins import host_with
 
-        with HostScope(autoload=True) as host:
-            for plugin in self.plugins:
-                if plugin.endswith(".py") or os.sep in plugin:
-                    load_plugin_file(host, plugin, flag="plugins")
-                else:
-                    import importlib
-
-                    host.register_plugin(importlib.import_module(plugin), plugin)
+        with host_with(self.plugins) as host:
             yield host
 
     @pytest.fixture
