@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kernel_support import CONTRIB, ROOT, run_swiftk
+from swiftk.testing.metrics import MetricContract
 
 EVAL = ["--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft#8", "--val_dataset", "swiftk/demo-sft#4",
         "--train_type", "lora", "--max_steps", "1", "--eval_steps", "1", "--save_steps", "1",
@@ -42,3 +43,10 @@ def test_template_skeleton_metric_runs_in_evaluation(tmp_path):
                         env={"PYTHONPATH": pythonpath})
     assert result.returncode == 0, result.stderr[-3000:]
     assert eval_logs(out)["eval_mean_length"] > 0
+
+
+class TestContribExactMatchContract(MetricContract):
+    metric = "exact_match"
+    plugins = (str(CONTRIB / "swiftk-example-reward" / "swiftk_example_reward" / "__init__.py"),)
+    predict_with_generate = True
+    expected = {"exact_match": 2 / 3}
