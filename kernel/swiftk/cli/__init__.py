@@ -3,12 +3,15 @@
 ``swiftk <ms-swift command> ...`` parses with the kernel's arguments and runs the plugin that
 implements the command; ``swiftk plugins`` and ``swiftk run`` belong to the kernel; plugins add
 commands with ``register_commands``, listed without being imported.  Usage errors print one
-line and exit with code 2 (a traceback only with ``SWIFTK_DEBUG=1``).
+line and exit with code 2 (a traceback only with ``SWIFTK_DEBUG=1``); a full disk prints one line
+and exits with 1; SIGTERM during training unwinds as Ctrl-C does and exits with 143 (Ctrl-C: 130).
 """
 from __future__ import annotations
 
 import difflib
+import errno
 import os
+import signal
 import sys
 import traceback
 from typing import Any, Optional, Sequence
@@ -94,10 +97,17 @@ def cli() -> None:
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of plugins.")
-def plugins_command(as_json: bool) -> None:
-    """List plugins, their distributions and every name they register."""
+@click.option("--external_plugins", "--custom_register_path", "files", multiple=True, metavar="FILE.py",
+              help="Also load these plugin files (repeatable), as a command given them would.")
+def plugins_command(as_json: bool, files: tuple) -> None:
+    """List plugins, their distributions and every name they register (and those that failed, with why)."""
     from swiftk.cli.plugins import show_plugins
 
+    if files:
+        from swiftk.external import load_plugin_files
+        from swiftk.host import get_host
+
+        load_plugin_files(get_host(), list(files), "--external_plugins")
     raise SystemExit(show_plugins(as_json))
 
 
@@ -117,6 +127,19 @@ def _error(message: str) -> int:
     return 2
 
 
+def _interrupted(exc: Optional[BaseException], debug: bool) -> int:
+    """One line and 128 + the signal: 143 for SIGTERM, 130 for Ctrl-C (and for EOF at a prompt)."""
+    if debug and exc is not None:
+        traceback.print_exception(exc)
+    from swiftk.signals import Terminated
+
+    if isinstance(exc, Terminated):
+        sys.stderr.write("swiftk: interrupted by SIGTERM\n")
+        return 128 + signal.SIGTERM
+    sys.stderr.write("swiftk: interrupted\n" if isinstance(exc, KeyboardInterrupt) else "swiftk: aborted\n")
+    return 128 + signal.SIGINT
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of the ``swiftk`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
@@ -130,14 +153,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if debug:
             traceback.print_exc()
         code = _error(str(exc))
-    except click.exceptions.Abort:
-        sys.stderr.write("swiftk: aborted\n")
-        code = 130
+    except click.exceptions.Abort as exc:  # click's wrapping of Ctrl-C (and of EOF at a prompt)
+        code = _interrupted(exc.__cause__, debug)
     except click.ClickException as exc:
         if debug:
             traceback.print_exc()
         code = _error(exc.format_message())
-    except KeyboardInterrupt:
-        sys.stderr.write("swiftk: interrupted\n")
-        code = 130
+    except KeyboardInterrupt as exc:
+        code = _interrupted(exc, debug)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        if debug:
+            traceback.print_exc()  # a disk that filled up: the path and the fact, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or "no space left on device"
+        sys.stderr.write(f"swiftk: error: {where}{reason[:1].lower()}{reason[1:]}\n")
+        code = 1
     sys.exit(code)

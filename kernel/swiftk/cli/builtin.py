@@ -204,8 +204,11 @@ def execute(command: str, args) -> int:
         set_model_kwargs(args.model_kwargs)  # model plugins read them with get_model_arg
     output_dir = args.get("output_dir")
     if output_dir and is_main_process():
+        from swiftk.io import hold_run_lock
+
         try:
             os.makedirs(output_dir, exist_ok=True)
+            hold_run_lock(output_dir)  # before args.json: a live run's folder is refused, not overwritten
             args.save(output_dir)
         except OSError as exc:
             raise UsageError(f"--output_dir {output_dir} is not writable: {exc.strerror}") from None

@@ -15,13 +15,10 @@ from swiftk.errors import UsageError
 
 
 def run(args: Any) -> int:
-    from swiftk.pipelines.sft import train_and_finish
-    from swiftk.startup import startup_phase
+    from swiftk.pipelines.sft import run_training
 
-    with startup_phase(args):  # imports, models, data and trainer: no garbage-collection passes over them
-        trainer = build_trainer(args)
-    # 6. train (resuming if asked), save the final model, report
-    return train_and_finish(args, trainer)
+    # steps 1 to 5 below, then 6. train (resuming if asked), save the final model, report
+    return run_training(args, build_trainer)
 
 
 def build_trainer(args: Any) -> Any:

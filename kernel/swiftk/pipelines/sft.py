@@ -6,18 +6,41 @@ datasets, tuner and trainer; this file only says in which order they meet.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from swiftk.errors import UsageError
 
 
 def run(args: Any) -> int:
+    return run_training(args, build_trainer)
+
+
+def run_training(args: Any, build: Callable[[Any], Any]) -> int:
+    """Build the trainer with ``build(args)``, train, save, report: the whole of a training command, with
+    the run folder held (:func:`swiftk.io.hold_run_lock`), SIGTERM unwinding as Ctrl-C, and a
+    ``vN-<time>`` folder that never reached step 1 removed."""
+    from swiftk.io import discard_unstarted_run, hold_run_lock, release_run_lock
+    from swiftk.run_record import is_main_process
+    from swiftk.signals import sigterm_as_interrupt
     from swiftk.startup import startup_phase
 
-    with startup_phase(args):  # imports, model, data and trainer: no garbage-collection passes over them
-        trainer = build_trainer(args)
-    # 5. train (resuming if asked), save the final model, report
-    return train_and_finish(args, trainer)
+    output_dir = args.get("output_dir") if is_main_process() else None
+    if output_dir:
+        hold_run_lock(output_dir)  # this run's folder while it runs (see swiftk.io)
+    trainer = None
+    try:
+        with sigterm_as_interrupt():  # SIGTERM unwinds as Ctrl-C: no half-written files, exit status 143
+            with startup_phase(args):  # imports, model, data and trainer: no garbage-collection passes over them
+                trainer = build(args)
+            # train (resuming if asked), save the final model, report
+            return train_and_finish(args, trainer)
+    except BaseException:
+        if output_dir and (trainer is None or trainer.state.global_step == 0):
+            discard_unstarted_run(output_dir)  # a vN-<time> folder with nothing but args.json is no run
+        raise
+    finally:
+        if output_dir:
+            release_run_lock(output_dir)
 
 
 def build_trainer(args: Any) -> Any:
@@ -75,14 +98,28 @@ def build_trainer(args: Any) -> Any:
 def train_and_finish(args: Any, trainer: Any) -> int:
     """Train (resuming, or loading only the weights with ``--resume_only_model``), save, report."""
     from swiftk.host import get_host
+    from swiftk.io import release_run_lock
+    from swiftk.signals import sigterm_as_interrupt
 
     resume = args.get("resume_from_checkpoint")
     if resume and args.get("resume_only_model"):
         trainer._load_from_checkpoint(resume)  # the Trainer's own weight loading (full or adapter), nothing else
         resume = None
-    trainer.train(resume_from_checkpoint=resume)
-    output_dir = trainer.finish(args.output_dir) if hasattr(trainer, "finish") else args.output_dir
-    get_host().hook.train_end(args=args, trainer=trainer, output_dir=output_dir)
+    try:
+        with sigterm_as_interrupt():  # (also for pipelines that reach here without run_training above)
+            trainer.train(resume_from_checkpoint=resume)
+            output_dir = trainer.finish(args.output_dir) if hasattr(trainer, "finish") else args.output_dir
+            get_host().hook.train_end(args=args, trainer=trainer, output_dir=output_dir)
+    finally:
+        release_run_lock(args.output_dir)  # taken by the trainer (or run() above); the folder is no longer written
+    signal_name = getattr(trainer, "interrupted_by", None)  # --enable_jit_checkpoint saved, then stopped
+    if signal_name:
+        import signal
+        import sys
+
+        sys.stderr.write(f"swiftk: interrupted by {signal_name} after saving {output_dir}; "
+                         f"continue with --resume_from_checkpoint {output_dir}\n")
+        return 128 + int(getattr(signal, signal_name))
     return 0
 
 

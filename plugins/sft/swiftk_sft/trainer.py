@@ -7,6 +7,8 @@ summary with the best and last checkpoints, train time, tokens/s and peak memory
 """
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import resource
@@ -75,8 +77,17 @@ class SwiftTrainerMixin:
             self._pad_token_id = 0  # what PackedCollator pads with
         self._train_start: Optional[float] = None
         self._train_end: Optional[float] = None
+        #: the signal that ended training early with a checkpoint (--enable_jit_checkpoint), None otherwise
+        self.interrupted_by: Optional[str] = None
         if self.args.should_save:
-            ckpt.clear_staging(self.args.output_dir)
+            from swiftk.io import hold_run_lock
+
+            hold_run_lock(self.args.output_dir)  # before cleaning: a live run's .staging is never touched
+            ckpt.clean_stale(self.args.output_dir)
+        for callback in self.callback_handler.callbacks:
+            manager = getattr(callback, "jit_manager", None)  # transformers' JITCheckpointCallback
+            if manager is not None:
+                manager.execute_jit_checkpoint = functools.partial(self._jit_stop, manager)
 
     # -- a registered optimizer (--optimizer NAME, or one a tuner plugin chose) ------------------
     def create_optimizer(self, model=None):
@@ -154,6 +165,12 @@ class SwiftTrainerMixin:
         self._train_start, self._train_end = time.time(), None
         try:
             return super().train(*args, **kwargs)
+        except BaseException:
+            for callback in self.callback_handler.callbacks:  # so that the error's line starts a line of its own
+                bar = getattr(callback, "training_bar", None)
+                if isinstance(callback, ProgressCallback) and bar is not None:
+                    bar.close()
+            raise
         finally:
             self._train_end = time.time()
 
@@ -165,15 +182,32 @@ class SwiftTrainerMixin:
     def _save_checkpoint(self, model, trial):
         run_dir = super()._get_output_dir(trial)
         name = f"checkpoint-{self.state.global_step}"
+        staged = os.path.join(ckpt.staging_dir(run_dir), name)
+        final = os.path.join(run_dir, name)
         self._staging = True
         try:
             super()._save_checkpoint(model, trial)  # writes run_dir/.staging/checkpoint-N
+            if self.args.should_save:
+                self._complete_staged(run_dir, staged)
+        except BaseException as exc:
+            # a failed or interrupted save: the last published checkpoint stays, the partial one goes
+            full = self.args.should_save and ckpt.disk_full(exc, staged)
+            if self.args.should_save:
+                ckpt.discard(staged)
+            if full:
+                last = ckpt.checkpoints(run_dir)
+                hint = f" (the last complete checkpoint is {last[-1]})" if last else ""
+                raise OSError(errno.ENOSPC, f"no space left on device{hint}", final) from exc
+            raise
         finally:
             self._staging = False
         if not self.args.should_save:
             return
-        staged = os.path.join(ckpt.staging_dir(run_dir), name)
-        final = os.path.join(run_dir, name)
+        ckpt.publish(staged, final)
+        ckpt.rotate(run_dir, self.args.save_total_limit, self.state.best_model_checkpoint)
+
+    def _complete_staged(self, run_dir: str, staged: str) -> None:
+        """The best checkpoint as it is in run_dir (transformers looked in the staging folder), and the run files."""
         if self.state.best_global_step:
             best = os.path.join(run_dir, f"checkpoint-{self.state.best_global_step}")
             if self.state.best_global_step == self.state.global_step or os.path.isdir(best):
@@ -183,11 +217,16 @@ class SwiftTrainerMixin:
             path = os.path.join(run_dir, name)
             if os.path.isfile(path):
                 shutil.copy2(path, os.path.join(staged, name))
-        ckpt.publish(staged, final)
-        from transformers.trainer_utils import rotate_checkpoints
 
-        rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
-                           best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
+    def _jit_stop(self, manager: Any) -> None:
+        """``--enable_jit_checkpoint`` after SIGTERM: training stops after the current step, and :meth:`finish`
+        saves the final checkpoint (the run then exits with 128 + SIGTERM).
+
+        transformers' own JIT save first makes ``output_dir/checkpoint-N`` holding only an "incomplete" marker
+        (which a kill would leave behind), and may save in the middle of a step, to save again at its end.
+        """
+        manager.is_checkpoint_requested = False
+        self.interrupted_by = "SIGTERM"
 
     # -- generation during evaluation (predict_with_generate) --------------------------------
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
@@ -226,6 +265,7 @@ class SwiftTrainerMixin:
         end = self._train_end or time.time()
         seconds = end - (self._train_start or end)
         summary = {
+            "status": f"interrupted by {self.interrupted_by}" if self.interrupted_by else "completed",
             "last_model_checkpoint": last, "best_model_checkpoint": best,
             "train_runtime_s": round(seconds, 2), "global_step": self.state.global_step,
             "train_tokens_per_s": round(self._tokens / seconds, 1) if seconds > 0 else None,
