@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from swiftk.arguments.fields import arg
 
@@ -17,3 +17,16 @@ class CkptDirArguments:
     ckpt_dir: Optional[str] = arg(
         None, "A checkpoint folder: an adapter (read as --adapters) or full weights (read as --model); its "
               "args.json fills the basic arguments (--load_args).")
+
+
+@dataclass
+class DeployLimitArguments:
+    """What ``swiftk deploy`` adds to ms-swift's deployment arguments: a body limit and CORS."""
+
+    SECTION = "Deployment limits"
+    SECTION_ZH = "部署限制"
+
+    max_request_bytes: int = arg(
+        8 * 2 ** 20, "Largest request body accepted, in bytes; a larger one is refused (413) before it is read.")
+    cors_allow_origins: List[str] = arg(
+        list, "Origins a browser may call the API from (CORS), e.g. http://localhost:3000, or *; none by default.")

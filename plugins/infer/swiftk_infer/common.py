@@ -6,14 +6,23 @@ No torch at import: the vLLM and LMDeploy engines reuse it in their own environm
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import queue
 import threading
+import unicodedata
 from typing import Any, Iterator, Optional
 
 from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, InferEngine, InferError,
                           InferRequest, RequestConfig)
 
 _UNKNOWN_CONTEXT = 32768
+#: A temperature below this is greedy decoding, as in vLLM (its ``_SAMPLING_EPS``): sampling at 1e-40
+#: overflows the logits to inf (NaN probabilities), and greedy is the limit of sampling as it goes to 0.
+#: (vLLM 0.32 instead raises temperatures in (0, 0.01) to 0.01 and keeps sampling.)
+SAMPLING_EPS = 1e-5
+#: ``seed`` must fit torch's generators (and vLLM's int64 field).
+SEED_RANGE = (-2 ** 63, 2 ** 63 - 1)
 
 
 def served_name(args: Any) -> str:
@@ -41,6 +50,75 @@ def generation_config(model_dir: str) -> Any:
         return GenerationConfig.from_pretrained(model_dir)
     except Exception:  # no generation_config.json
         return None
+
+
+# How many characters one token can stand for, so that a prompt's length in characters proves it is longer
+# than the context before it is tokenized (an 8 MB prompt takes seconds and gigabytes to tokenize).
+# The argument, for a fast tokenizer whose model is BPE over bytes (byte-level: a token is a string of byte
+# symbols, one per byte; or byte fallback: a piece covers its own characters, a byte token part of one):
+# every character of the normalized text is covered by at least one token and a token covers at most
+# L characters, L the longest token string (added tokens included). So tokens >= normalized chars / L.
+# The pre-tokenizer must keep every character (no Whitespace splitter dropping spaces), and the normalizer
+# may shrink the text by a known factor only: NFC composes at most the 4 code points of the longest
+# canonical decomposition (U+1F82) into one character, NFKC the 18 of U+FDFA; text already in that form
+# is left as is (but for a combining mark at its start joining the character before it); NFD, NFKD,
+# Prepend and a one-character Replace (SentencePiece's " " -> "▁") never shrink it.
+_NORMALIZER_SHRINK = {"NFD": 1, "NFKD": 1, "Prepend": 1, "NFC": 4, "NFKC": 18}
+_KEEPING_PRE_TOKENIZERS = {"ByteLevel", "Split", "Metaspace", "Digits", "Punctuation", "Sequence"}
+
+
+def _components(config: Optional[dict], key: str) -> list[dict]:
+    if not config:
+        return []
+    if config.get("type") == "Sequence":
+        return [c for part in config.get(key, []) for c in _components(part, key)]
+    return [config]
+
+
+def token_span(tokenizer: Any) -> Optional[tuple[int, dict[str, int]]]:
+    """``(L, {form: shrink})`` for :func:`min_prompt_tokens`, or None when this tokenizer's form proves
+    nothing (a WordPiece or unknown token can stand for a whole word; a normalizer may drop characters)."""
+    try:
+        return _token_span(tokenizer)
+    except Exception:  # a tokenizers version whose parts read otherwise: no bound, the prompt is tokenized
+        return None
+
+
+def _token_span(tokenizer: Any) -> Optional[tuple[int, dict[str, int]]]:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or type(backend.model).__name__ != "BPE":
+        return None
+    state = lambda part: json.loads(part.__getstate__()) if part is not None else None  # noqa: E731
+    pre = _components(state(backend.pre_tokenizer), "pretokenizers")
+    if any(p.get("type") not in _KEEPING_PRE_TOKENIZERS or p.get("behavior") == "Removed" for p in pre):
+        return None
+    vocab = backend.get_vocab(with_added_tokens=True)
+    byte_level = any(p.get("type") == "ByteLevel" for p in pre)
+    if not byte_level and not (backend.model.byte_fallback and "<0x00>" in vocab):
+        return None
+    forms: dict[str, int] = {}
+    for norm in _components(state(backend.normalizer), "normalizers"):
+        kind = norm.get("type")
+        if kind == "Replace" and len((norm.get("pattern") or {}).get("String") or "") == 1 and norm.get("content"):
+            continue
+        if kind not in _NORMALIZER_SHRINK:
+            return None
+        if _NORMALIZER_SHRINK[kind] > 1:
+            forms[kind] = _NORMALIZER_SHRINK[kind]
+    return max(len(token) for token in vocab), forms
+
+
+def min_prompt_tokens(span: tuple[int, dict[str, int]], texts: list[str]) -> int:
+    """A lower bound on the tokens of a prompt that contains each of ``texts`` (see :func:`token_span`)."""
+    longest, forms = span
+    chars = 0.0
+    for text in texts:
+        shrink = 1
+        for form, factor in forms.items():
+            if not unicodedata.is_normalized(form, text):
+                shrink *= factor
+        chars += len(text) / shrink - (1 if forms else 0)
+    return max(0, int(chars // longest))
 
 
 class Params:
@@ -93,6 +171,7 @@ class TemplateEngine(InferEngine):
         return merged
 
     def _encode(self, request: InferRequest) -> list[int]:
+        self._refuse_surely_too_long(request)
         try:
             if request.prompt is not None and not request.messages:
                 return list(self.tokenizer(request.prompt)["input_ids"])
@@ -109,10 +188,44 @@ class TemplateEngine(InferEngine):
                                  f"({text})", "messages", code="context_length_exceeded") from None
             raise InferError(text, "messages") from None
 
+    async def _encode_async(self, request: InferRequest) -> list[int]:
+        """:meth:`_encode` in a worker thread: rendering and tokenizing a long prompt takes long enough to
+        stall every other client of the event loop."""
+        return await asyncio.to_thread(self._encode, request)
+
+    def _refuse_surely_too_long(self, request: InferRequest) -> None:
+        """Refuse a prompt whose characters alone prove it longer than the context, before tokenizing it.
+
+        Counted: the raw prompt, or the text of each message after its last ``</think>`` (templates drop
+        earlier reasoning), stripped of surrounding whitespace: what every template writes, or refuses; only
+        when the template would not truncate the prompt instead."""
+        span = self.__dict__.get("_token_span", False)
+        if span is False:
+            span = self._token_span = token_span(self.tokenizer) if self.tokenizer is not None else None
+        if span is None:
+            return
+        if request.prompt is not None and not request.messages:
+            texts = [request.prompt]
+        elif getattr(self.template, "truncation_strategy", "delete") == "delete":
+            texts = [m["content"].split("</think>")[-1].strip() for m in request.messages
+                     if isinstance(m.get("content"), str)]
+        else:
+            return
+        context, chars = self.max_model_len or _UNKNOWN_CONTEXT, sum(map(len, texts))
+        if chars > context * span[0] and (least := min_prompt_tokens(span, texts)) >= context:
+            raise InferError(f"This model's maximum context length is {context} tokens; the prompt has at least "
+                             f"{least} (from its {chars} characters)", "messages", code="context_length_exceeded")
+
     def _params(self, config: RequestConfig, prompt_len: int, strict: bool) -> Params:
         """Resolve and check the parameters of one request (``strict``: a server refuses what an
         offline run clamps, such as ``max_tokens`` beyond the context)."""
         gen = self._generation
+        for key in ("temperature", "top_p", "repetition_penalty"):
+            value = getattr(config, key)
+            if value is not None and not math.isfinite(value):
+                raise InferError(f"{key} must be a finite number, got {value}", key)
+        if config.seed is not None and not SEED_RANGE[0] <= config.seed <= SEED_RANGE[1]:
+            raise InferError(f"seed must be a 64-bit integer, got {config.seed}", "seed")
         if config.temperature is not None and config.temperature < 0:
             raise InferError(f"temperature must be >= 0, got {config.temperature}", "temperature")
         if config.top_p is not None and not 0 < config.top_p <= 1:
@@ -147,6 +260,8 @@ class TemplateEngine(InferEngine):
         temperature = config.temperature
         if temperature is None:
             temperature = float(getattr(gen, "temperature", None) or 1.0) if getattr(gen, "do_sample", False) else 0.0
+        if temperature < SAMPLING_EPS:
+            temperature = 0.0
         top_k = config.top_k if config.top_k is not None else (getattr(gen, "top_k", None) or 0)
         top_p = config.top_p if config.top_p is not None else (getattr(gen, "top_p", None) or 1.0)
         penalty = config.repetition_penalty or getattr(gen, "repetition_penalty", None) or 1.0

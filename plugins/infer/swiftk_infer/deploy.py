@@ -8,14 +8,23 @@ requests share decoding steps (continuous batching). A client that goes away can
 once. On SIGTERM, uvicorn stops accepting connections, the requests in flight finish, then the
 engine is closed and the process exits. Every answered request is logged to ``--result_path`` (one
 jsonl line: the request, the response, the latency and the token counts) by one writer thread.
+
+No request can hurt another: a body over ``--max_request_bytes`` is refused (413) before it is read, the
+body is parsed and the prompt rendered and tokenized in worker threads (never on the event loop), every
+malformed body is a 4xx, an unexpected error a generic 500 on a connection that stays usable, and each
+request gets one log line (:class:`Guard`).
 """
 
 
 import asyncio
+import hmac
 import json
 import logging
+import math
+import re
 import sys
 import time
+import uuid
 from typing import Any, AsyncIterator, Optional
 
 from swiftk.infer import InferError, InferRequest, RequestConfig
@@ -24,6 +33,20 @@ logger = logging.getLogger("swiftk.deploy")
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: ``--max_request_bytes``' default.
+MAX_REQUEST_BYTES = 8 * 2 ** 20
+#: Nesting a request body may have (an OpenAI body with tool schemas nests about ten levels); deeper bodies
+#: are refused before anything recurses over them (json, the template, the result log).
+MAX_JSON_DEPTH = 64
+#: ``stop`` strings per request: each is looked for after every generated token, in the shared decode loop.
+MAX_STOP = 64
+#: Integers must be 64-bit (what torch's generators, vLLM's fields and C code downstream take).
+INT64 = (-2 ** 63, 2 ** 63 - 1)
+#: Worker threads that parse bodies and encode prompts (the event loop's default executor).
+WORKERS = 4
+#: Characters of each body in a ``--verbose`` log line.
+VERBOSE_CHARS = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _error(status: int, message: str, param: Optional[str] = None, code: Optional[str] = None) -> Any:
@@ -33,24 +56,68 @@ def _error(status: int, message: str, param: Optional[str] = None, code: Optiona
     return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type="application/json")
 
 
-def _json(data: Any) -> Any:
+def _json(data: Any, status: int = 200) -> Any:
     from starlette.responses import Response
 
-    return Response(json.dumps(data, ensure_ascii=False), media_type="application/json")
+    return Response(json.dumps(data, ensure_ascii=False), status_code=status, media_type="application/json")
 
 
 # --- request parsing -----------------------------------------------------------------------------
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def parse_body(raw: bytes) -> dict:
+    """The request's JSON object (run in a worker thread); InferError (400) for anything else: invalid
+    JSON or UTF-8, NaN and Infinity (Python's json reads them, JSON has no such numbers), numbers beyond a
+    float, nesting deeper than MAX_JSON_DEPTH, and lone surrogates (``"\\ud800"`` is a valid JSON escape,
+    but no text a tokenizer can encode)."""
+    try:
+        data = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise InferError(f"the request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:   # JSONDecodeError, UnicodeDecodeError, the two above
+        raise InferError(f"the request body is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InferError("the request body must be a JSON object")
+    stack: list[tuple[Any, int]] = [(data, 1)]   # iterative: no recursion over a hostile body
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InferError("the request body has a lone UTF-16 surrogate (\\ud800-\\udfff) in a string")
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise InferError(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(value, dict):
+                stack.extend((key, depth) for key in value)
+                value = value.values()
+            stack.extend((item, depth + 1) for item in value)
+    return data
+
+
 def _number(data: dict, key: str, kind: type = float, minimum: Optional[float] = None,
             maximum: Optional[float] = None, exclusive_min: bool = False) -> Any:
+    """``data[key]`` as a finite number of ``kind`` (integers: 64-bit) within the bounds, or None."""
     value = data.get(key)
     if value is None:
         return None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        ok = ok and float(value).is_integer()
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value) and (kind is not int or value.is_integer())
     if not ok:
-        raise InferError(f"'{key}' must be {'an integer' if kind is int else 'a number'}, got {value!r}", key)
+        raise InferError(f"'{key}' must be {'an integer' if kind is int else 'a finite number'}, got {value!r}",
+                         key)
+    if abs(value) > (INT64[1] if kind is int else 1e308):
+        raise InferError(f"'{key}' is out of range, got {value:.3g}", key)
     value = kind(value)
     if minimum is not None and (value <= minimum if exclusive_min else value < minimum):
         raise InferError(f"'{key}' must be {'>' if exclusive_min else '>='} {minimum}, got {value}", key)
@@ -66,8 +133,27 @@ def _stop(data: dict) -> list[str]:
     if isinstance(stop, str):
         return [stop]
     if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        if len(stop) > MAX_STOP:
+            raise InferError(f"'stop' has {len(stop)} strings; at most {MAX_STOP}", "stop")
         return list(stop)
     raise InferError("'stop' must be a string or a list of strings", "stop")
+
+
+def _tools(data: dict) -> Optional[list]:
+    """``tools``: OpenAI's function definitions (a name is text, a description text, parameters an object)."""
+    tools = data.get("tools")
+    if not tools:
+        return None
+    if not isinstance(tools, list):
+        raise InferError("'tools' must be a list of tool definitions", "tools")
+    for i, tool in enumerate(tools):
+        function = tool.get("function", tool) if isinstance(tool, dict) else None
+        if (not isinstance(function, dict) or not isinstance(function.get("name"), str)
+                or not isinstance(function.get("description", ""), str)
+                or not isinstance(function.get("parameters", {}), dict)):
+            raise InferError(f"tools[{i}] must be {{\"type\": \"function\", \"function\": {{\"name\": text, "
+                             f"\"description\": text, \"parameters\": object}}}}", "tools")
+    return tools
 
 
 def _config(data: dict, max_logprobs: int, chat: bool) -> RequestConfig:
@@ -90,6 +176,8 @@ def _config(data: dict, max_logprobs: int, chat: bool) -> RequestConfig:
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
         raise InferError("'stream' must be true or false", "stream")
+    if not isinstance(data.get("stream_options") or {}, dict):
+        raise InferError("'stream_options' must be an object", "stream_options")
     top_k = _number(data, "top_k", int, -1)
     return RequestConfig(
         max_tokens=max_tokens, temperature=_number(data, "temperature", float, 0),
@@ -218,6 +306,86 @@ def _sse(data: Any) -> bytes:
     return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
 
+def _excerpt(text: Any) -> str:
+    """A body for a ``--verbose`` log line: one line, at most VERBOSE_CHARS characters of it."""
+    if isinstance(text, bytes):
+        text = text[:VERBOSE_CHARS * 4].decode("utf-8", "replace")
+    elif not isinstance(text, str):
+        text = json.dumps(text, ensure_ascii=False)
+    cut = text[:VERBOSE_CHARS] + (f"... ({len(text)} characters)" if len(text) > VERBOSE_CHARS else "")
+    return json.dumps(cut, ensure_ascii=False)
+
+
+class Guard:
+    """The layer around every HTTP request: a request id (the ``x-request-id`` header), the body limit (413
+    on the declared Content-Length before reading, else as the count of what arrives passes it), a generic
+    500 for an unexpected error (the detail goes to the log; the response is complete, so the keep-alive
+    connection stays usable, where Starlette's handler re-raises and uvicorn drops it), and one log line
+    when the request ends: id, client, status, tokens, latency (streams when they end), any error, and with
+    ``--verbose`` the bodies. Route handlers add to ``scope["swiftk"]``."""
+
+    def __init__(self, app: Any, server: "Server"):
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        info: dict[str, Any] = {"id": f"req-{uuid.uuid4().hex[:16]}", "started": time.perf_counter()}
+        scope["swiftk"] = info
+        limit, received, state = self.server.max_request_bytes, 0, {"started": False, "done": False}
+
+        def too_large() -> InferError:
+            # a new one each time: one kept in this closure would hold, through its traceback, the body read
+            # so far in a reference cycle, which only a rare full collection frees (gigabytes under load)
+            return InferError(f"the request body is larger than this server's limit of {limit} bytes "
+                              f"(--max_request_bytes)", status=413, code="request_too_large")
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large()
+            return message
+
+        async def tagged(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                info["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", info["id"].encode())]}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                state["done"] = True
+            await send(message)
+
+        try:
+            declared = dict(scope.get("headers") or []).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise too_large()
+            await self.app(scope, counted, tagged)
+        except InferError as exc:   # the body limit, outside a route's own handling
+            info["error"] = exc.message
+            if not state["started"]:
+                await _error(exc.status, exc.message, exc.param, exc.code)(scope, receive, tagged)
+        except Exception as exc:
+            logger.error("%s: %s %s failed", info["id"], scope.get("method"), scope.get("path"), exc_info=exc)
+            info["error"] = f"{type(exc).__name__}: {exc}"
+            if not state["started"]:
+                body = {"error": {"message": f"The server had an error while processing your request (request id "
+                                             f"{info['id']}).", "type": "server_error", "param": None,
+                                  "code": "internal_error"}}
+                await _json(body, 500)(scope, receive, tagged)
+            elif not state["done"]:   # a stream cut short: end it, so that the connection can go on
+                try:
+                    await tagged({"type": "http.response.body", "body": b"", "more_body": False})
+                except Exception:  # the client is gone
+                    pass
+        finally:
+            self.server.log_request(scope, info)
+
+
 # --- the app ----------------------------------------------------------------------------------------
 
 class Server:
@@ -225,8 +393,11 @@ class Server:
 
     def __init__(self, engine: Any, *, served_model_name: str, api_key: Optional[str] = None,
                  owned_by: str = "swift", max_logprobs: int = 20, verbose: bool = True, log_interval: int = 20,
-                 results: Any = None):
+                 results: Any = None, max_request_bytes: int = MAX_REQUEST_BYTES,
+                 cors_allow_origins: tuple[str, ...] = ()):
         self.engine = engine
+        self.max_request_bytes = max_request_bytes
+        self.cors_allow_origins = tuple(cors_allow_origins)
         self.results = results      # a JsonlWriter for --result_path, or None
         self.model_name = served_model_name
         self.api_key = api_key
@@ -256,17 +427,34 @@ class Server:
             return True
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and token.strip() == self.api_key
+        # in constant time: how long a comparison takes must not tell how much of a guess was right
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())
 
-    async def _body(self, request: Any) -> dict:
-        raw = await request.body()
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InferError(f"the request body is not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise InferError("the request body must be a JSON object")
-        return data
+    async def _body(self, request: Any, info: dict) -> dict:
+        raw = await request.body()      # the Guard stops it at --max_request_bytes
+        info["request"] = raw
+        return await asyncio.to_thread(parse_body, raw)
+
+    def log_request(self, scope: dict, info: dict) -> None:
+        """The request's one line (a successful ``/health``, which monitors poll, has none)."""
+        path, status = scope.get("path", ""), info.get("status")
+        if path == "/health" and status == 200:
+            return
+        client = scope.get("client")
+        parts = [info["id"], f"{client[0]}:{client[1]}" if client else "-", str(scope.get("method")), path,
+                 str(status or "-")]
+        if "prompt_tokens" in info:
+            parts.append(f"prompt_tokens={info['prompt_tokens']} completion_tokens={info['completion_tokens']}")
+        parts.append(f"latency={time.perf_counter() - info['started']:.3f}s")
+        if info.get("stream"):
+            parts.append("stream")
+        if info.get("error"):
+            parts.append(f"error={json.dumps(str(info['error'])[:500], ensure_ascii=False)}")
+        if self.verbose:
+            for key in ("request", "response"):
+                if info.get(key) is not None:
+                    parts.append(f"{key}={_excerpt(info[key])}")
+        logger.info(" ".join(parts))
 
     def create_app(self) -> Any:
         import contextlib
@@ -278,10 +466,16 @@ class Server:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Any):
+            from concurrent.futures import ThreadPoolExecutor
+
+            # a fixed pool for parsing bodies and encoding prompts (asyncio.to_thread)
+            workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="swiftk-deploy")
+            asyncio.get_running_loop().set_default_executor(workers)
             task = asyncio.ensure_future(server._log_stats()) if server.log_interval and server.log_interval > 0 else None
             yield
             if task is not None:
                 task.cancel()
+            workers.shutdown(wait=False)
 
         app = FastAPI(title="swiftk deploy", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -291,11 +485,6 @@ class Server:
                        405: f"method {request.method} not allowed on {request.url.path}"}.get(exc.status_code,
                                                                                              str(exc.detail))
             return _error(exc.status_code, message)
-
-        @app.exception_handler(Exception)
-        async def server_error(request: Request, exc: Exception) -> Any:
-            logger.exception("deploy: %s %s failed", request.method, request.url.path)
-            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
         @app.get("/health")
         async def health() -> Any:
@@ -318,6 +507,16 @@ class Server:
         async def completions(request: Request) -> Any:
             return await server.handle(request, chat=False)
 
+        # no handler for Exception: the Guard answers it (inside Starlette's ServerErrorMiddleware, which
+        # would re-raise and drop the connection); CORS outside the Guard, so that its 413s and 500s carry
+        # the headers a browser needs to read them
+        app.add_middleware(Guard, server=server)
+        if server.cors_allow_origins:
+            from starlette.middleware.cors import CORSMiddleware
+
+            app.add_middleware(CORSMiddleware, allow_origins=list(server.cors_allow_origins),
+                               allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"],
+                               expose_headers=["x-request-id"])
         return app
 
     def _unauthorized(self) -> Any:
@@ -325,15 +524,17 @@ class Server:
                       code="invalid_api_key")
 
     async def handle(self, request: Any, chat: bool) -> Any:
+        info = request.scope.setdefault("swiftk", {})
         if not self._authorized(request):
+            info["error"] = "unauthorized"
             return self._unauthorized()
         started = time.perf_counter()
         try:
-            data = await self._body(request)
+            data = await self._body(request, info)
             adapter = self._adapter(data)
             config = _config(data, self.max_logprobs, chat)
             if chat:
-                infer_request = InferRequest(_messages(data), tools=data.get("tools") or None, adapter=adapter)
+                infer_request = InferRequest(_messages(data), tools=_tools(data), adapter=adapter)
             else:
                 prompt = data.get("prompt")
                 if isinstance(prompt, list) and len(prompt) == 1:
@@ -345,19 +546,20 @@ class Server:
                 infer_request = InferRequest([], prompt=prompt, adapter=adapter)
             model = data.get("model") or self.model_name
             if config.stream:
-                return await self._stream(request, infer_request, config, model, chat, data, started)
+                info["stream"] = True
+                return await self._stream(request, infer_request, config, model, chat, data, started, info)
             response = await self._complete(request, infer_request, config)
             if response is None:      # the client went away
                 from starlette.responses import Response
 
+                info["error"] = "the client disconnected"
                 return Response(status_code=499)
         except InferError as exc:
+            info["error"] = exc.message
             return _error(exc.status, exc.message, exc.param, exc.code)
-        if self.verbose:
-            logger.info("%s %s: %d prompt + %d completion tokens in %.3fs", "chat" if chat else "completion",
-                        model, response.usage.prompt_tokens, response.usage.completion_tokens,
-                        time.perf_counter() - started)
+        info.update(prompt_tokens=response.usage.prompt_tokens, completion_tokens=response.usage.completion_tokens)
         body = _chat_body(response, model) if chat else _completion_body(response, model)
+        info["response"] = body
         self._record(data, body, chat, started)
         return _json(body)
 
@@ -396,7 +598,7 @@ class Server:
         return await self.engine.infer_async(infer_request, config, strict=True)
 
     async def _stream(self, request: Any, infer_request: InferRequest, config: RequestConfig, model: str,
-                      chat: bool, data: dict, started: float) -> Any:
+                      chat: bool, data: dict, started: float, info: dict) -> Any:
         source = self.engine.infer_stream_async(infer_request, config, strict=True)
         try:
             first = await source.__anext__()     # the request's errors surface here, before the 200
@@ -413,6 +615,7 @@ class Server:
             usage = None
             texts: dict[int, list[str]] = {}       # the answer of each choice, for --result_path
             reasons: dict[int, Optional[str]] = {}
+            ended = False
             try:
                 chunk = first
                 while chunk is not None:
@@ -430,16 +633,25 @@ class Server:
                     yield _sse({"id": first.id if first else "", "object": "chat.completion.chunk" if chat
                                 else "text_completion", "created": int(time.time()), "model": model,
                                 "choices": [], "usage": _usage(usage)})
+                ended = True
+                if usage is not None:
+                    info.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
                 if first is not None:
-                    server._record(data, server._streamed_body(first.id, model, chat, texts, reasons, usage), chat,
-                                   started)
+                    info["response"] = server._streamed_body(first.id, model, chat, texts, reasons, usage)
+                    server._record(data, info["response"], chat, started)
             except InferError as exc:
+                ended, info["error"] = True, exc.message
                 yield _sse(exc.to_dict())
-            except Exception as exc:  # the stream already started: report in-band
-                logger.exception("deploy: stream failed")
-                yield _sse(InferError(f"internal error: {exc}", status=500).to_dict())
+            except Exception as exc:  # the stream already started: report in-band, the detail to the log only
+                logger.error("%s: the stream failed", info.get("id"), exc_info=exc)
+                ended, info["error"] = True, f"{type(exc).__name__}: {exc}"
+                yield _sse({"error": {"message": f"The server had an error while processing your request "
+                                                 f"(request id {info.get('id')}).", "type": "server_error",
+                                      "param": None, "code": "internal_error"}})
             finally:
                 server.in_flight -= 1
+                if not ended:
+                    info["error"] = "the client disconnected"
                 await source.aclose()
             yield b"data: [DONE]\n\n"
 
@@ -515,6 +727,10 @@ def run_deploy(args: Any) -> int:
     if args.get("ddp_backend"):
         raise UsageError(f"--ddp_backend {args.ddp_backend}: swiftk deploy serves from one process; the backend is "
                          f"for NPROC_PER_NODE=N swiftk infer over a dataset")
+    limit = args.get("max_request_bytes")
+    limit = MAX_REQUEST_BYTES if limit is None else int(limit)
+    if limit < 1:
+        raise UsageError(f"--max_request_bytes {limit}: must be at least 1")
     # the ~10^6 objects of torch, transformers, the model and the app: allocated without collection
     # passes, then frozen, so that no full collection walks them again while serving
     with startup_phase(args):
@@ -529,7 +745,8 @@ def run_deploy(args: Any) -> int:
         server = Server(engine, served_model_name=name, api_key=args.get("api_key"),
                         owned_by=args.get("owned_by") or "swift", max_logprobs=int(args.get("max_logprobs") or 0),
                         verbose=bool(args.get("verbose", True)), log_interval=int(args.get("log_interval") or -1),
-                        results=results)
+                        results=results, max_request_bytes=limit,
+                        cors_allow_origins=tuple(args.get("cors_allow_origins") or ()))
         app = server.create_app()
         import uvicorn
 

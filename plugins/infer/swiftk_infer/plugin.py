@@ -17,3 +17,4 @@ def register_commands(register):
 @swiftk.hookimpl
 def register_arguments(register):
     register("ckpt_dir", "swiftk_infer.arguments:CkptDirArguments", commands=["infer", "deploy"])
+    register("deploy_limits", "swiftk_infer.arguments:DeployLimitArguments", commands=["deploy"])

@@ -269,12 +269,17 @@ class PtEngine(TemplateEngine):
             return kwargs, "named adapters need a peft model"
         return kwargs, None
 
-    def _submit(self, request: InferRequest, config: RequestConfig, *, stream: bool, strict: bool,
-                sink: Callable[..., None]) -> _Job:
+    def _check_adapter(self, request: InferRequest) -> None:
         if request.adapter and request.adapter not in self.adapter_names:
             raise InferError(f"unknown adapter {request.adapter!r}; served: {', '.join(self.adapter_names) or 'none'}",
                              "model", status=404, code="model_not_found")
-        prompt = self._encode(request)
+
+    def _submit(self, request: InferRequest, config: RequestConfig, *, stream: bool, strict: bool,
+                sink: Callable[..., None], prompt: Optional[list[int]] = None) -> _Job:
+        """Queue ``request`` for the decode loop (``prompt``: its tokens, when encoded already)."""
+        self._check_adapter(request)
+        if prompt is None:
+            prompt = self._encode(request)
         params = self._params(config, len(prompt), strict)
         job = _Job(len(prompt), stream, sink)
         for index in range(config.n or 1):
@@ -634,13 +639,20 @@ class PtEngine(TemplateEngine):
         self._accept(rows, tokens)
 
     def _sample(self, logits: torch.Tensor, seqs: list[_Seq]) -> list[int]:
+        """One token per sequence. A row that gives no valid distribution (non-finite logits from the model, or
+        sampling settings that make them so) fails its own request only: the others of the step go on."""
         logits = logits.float()
         greedy = logits.argmax(-1).tolist()
-        if all(s.plain for s in seqs):
+        finite = torch.isfinite(logits).all(-1)
+        if not bool(finite.all()):
+            for i in (~finite).nonzero().flatten().tolist():
+                self._fail(seqs[i], InferError("the model gave non-finite logits for this request", status=500,
+                                               code="non_finite_logits"))
+        if all(s.plain or s.done for s in seqs):
             return greedy
         tokens = []
         for i, seq in enumerate(seqs):
-            if seq.plain:
+            if seq.plain or seq.done:
                 tokens.append(greedy[i])
                 continue
             p = seq.params
@@ -650,7 +662,13 @@ class PtEngine(TemplateEngine):
             if p.temperature == 0:
                 token = greedy[i] if p.repetition_penalty == 1 else int(row.argmax())
             else:
-                token = sample_token(row, p.temperature, p.top_k, p.top_p, seq.generator or self._rng)
+                try:
+                    token = sample_token(row, p.temperature, p.top_k, p.top_p, seq.generator or self._rng)
+                except ValueError as exc:
+                    self._fail(seq, InferError(f"{exc}: temperature {p.temperature}, top_k {p.top_k}, top_p "
+                                               f"{p.top_p}, repetition_penalty {p.repetition_penalty}"))
+                    tokens.append(greedy[i])
+                    continue
             if p.logprobs and (token not in self._eos or p.ignore_eos):
                 seq.logprobs.append(token_logprobs(self.tokenizer, logits[i], token, p.top_logprobs))
             tokens.append(token)
@@ -830,7 +848,9 @@ class PtEngine(TemplateEngine):
         def sink(seq: Optional[_Seq], delta: Any, logprobs: Any, finished: bool) -> None:
             self._post(loop, _settle, done, seq, delta)
 
-        job = self._submit(request, merged, stream=False, strict=strict, sink=sink)
+        self._check_adapter(request)
+        prompt = await self._encode_async(request)
+        job = self._submit(request, merged, stream=False, strict=strict, sink=sink, prompt=prompt)
         try:
             await done
         except BaseException:
@@ -849,8 +869,10 @@ class PtEngine(TemplateEngine):
             return
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
+        self._check_adapter(request)
+        prompt = await self._encode_async(request)
         job = self._submit(request, merged, stream=True, strict=strict,
-                           sink=lambda *event: self._post(loop, events.put_nowait, event))
+                           sink=lambda *event: self._post(loop, events.put_nowait, event), prompt=prompt)
         try:
             while job.remaining:
                 seq, delta, logprobs, finished = await events.get()

@@ -20,7 +20,9 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
 
 def sample_token(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
                  generator: Optional[torch.Generator]) -> int:
-    """One token from one row of logits: temperature, then top-k, then top-p (nucleus), then a draw."""
+    """One token from one row of logits: temperature, then top-k, then top-p (nucleus), then a draw.
+    ValueError when the settings turn the row into no distribution (a repetition penalty of 1e-300 makes
+    logits infinite)."""
     logits = logits / temperature
     vocab = logits.shape[-1]
     if 0 < top_k < vocab:
@@ -33,6 +35,8 @@ def sample_token(logits: torch.Tensor, temperature: float, top_k: int, top_p: fl
         ordered = ordered.masked_fill(remove, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(0, index, ordered)
     probs = logits.softmax(-1)
+    if not bool(torch.isfinite(probs).all()):   # torch.multinomial would raise in the shared decoding step
+        raise ValueError("these sampling settings give no probability distribution (non-finite values)")
     return int(torch.multinomial(probs, 1, generator=generator))
 
 

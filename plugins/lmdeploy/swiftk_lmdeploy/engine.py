@@ -162,7 +162,8 @@ class LmdeployEngine(AsyncLoopEngine):
 
     async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
                           *, strict: bool = True) -> ChatCompletionResponse:
-        text, prompt_len, params, seeds = self._setup(request, config, strict)
+        # rendering and tokenizing a long prompt would stall the event loop: a worker thread does it
+        text, prompt_len, params, seeds = await asyncio.to_thread(self._setup, request, config, strict)
         self._counters["prompt_tokens"] += prompt_len
 
         async def choice(index: int, seed: Optional[int]) -> tuple[Choice, int]:
@@ -182,7 +183,8 @@ class LmdeployEngine(AsyncLoopEngine):
 
     async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
                                  *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:
-        text, prompt_len, params, seeds = self._setup(request, config, strict)
+        # rendering and tokenizing a long prompt would stall the event loop: a worker thread does it
+        text, prompt_len, params, seeds = await asyncio.to_thread(self._setup, request, config, strict)
         self._counters["prompt_tokens"] += prompt_len
         chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
         completion = 0

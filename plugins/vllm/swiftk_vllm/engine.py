@@ -8,6 +8,7 @@ its absence is a one-line error naming what to install.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any, AsyncIterator, Optional
@@ -159,7 +160,8 @@ class VllmEngine(AsyncLoopEngine):
 
     async def _generate(self, request: InferRequest, config: Optional[RequestConfig], strict: bool
                         ) -> AsyncIterator[tuple[Any, int, Params, str]]:
-        prompt, sampling, lora, prompt_len, params = self._prepare(request, config, strict)
+        # rendering and tokenizing a long prompt would stall the event loop: a worker thread does it
+        prompt, sampling, lora, prompt_len, params = await asyncio.to_thread(self._prepare, request, config, strict)
         request_id = uuid.uuid4().hex
         self._counters["running"] += 1
         self._counters["prompt_tokens"] += prompt_len
