@@ -1,6 +1,6 @@
 """Entry point of swift-plugin-demo: the model id ``swiftk/tiny-chat`` and its chatml template."""
 import swiftk
-from swiftk.specs import Model, ModelGroup, ModelMeta, TemplateMeta
+from swiftk.api import Model, ModelGroup, ModelMeta, TemplateMeta
 
 MODEL_ID = "swiftk/tiny-chat"
 

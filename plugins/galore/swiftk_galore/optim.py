@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 _PROJ_TYPES = ("std", "reverse_std", "right", "left", "full")
 
@@ -177,7 +177,7 @@ def _layerwise(cls: type, kwargs: dict, trainable: list, galore_ids: set, settin
 
 
 def _report(model: Any, n_modules: int, n_params: int) -> None:
-    from swiftk.params import parameter_counts
+    from swiftk.api import parameter_counts
 
     trainable, total = parameter_counts(model)
     print(f"[swiftk] galore: trainable params: {trainable:,d} || all params: {total:,d} || "

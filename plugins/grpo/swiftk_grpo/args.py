@@ -17,8 +17,7 @@ import math
 import os
 from typing import Any
 
-from swiftk.errors import MissingPluginError, UsageError
-from swiftk.pipelines.rlhf import refuse_sft_only_arguments
+from swiftk.api import MissingPluginError, UsageError, refuse_sft_only_arguments
 
 
 #: vLLM arguments of the page that trl's colocated engine does not take
@@ -68,7 +67,7 @@ def check_rollout_backend(args: Any) -> None:
                          "mode); remove --async_generate")
     if not args.get("use_vllm"):
         return
-    from swiftk.host import get_host
+    from swiftk.api import get_host
 
     if "vllm" not in get_host().registry("infer_engines"):
         raise MissingPluginError("--use_vllm true needs swift-plugin-vllm, which is not installed: "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from swiftk.pipelines.data import ORIGIN
+from swiftk.api import ORIGIN
 
 
 def prompt_messages(messages: list[dict]) -> list[dict]:

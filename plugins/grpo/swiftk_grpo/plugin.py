@@ -1,6 +1,6 @@
 """Entry point of swift-plugin-grpo: registrations only, every value a lazy reference."""
 import swiftk
-from swiftk.specs import TrainerSpec
+from swiftk.api import TrainerSpec
 
 GRPO = TrainerSpec(trainer_cls="swiftk_grpo.trainer:GRPOTrainer", args_cls="trl:GRPOConfig", data_kind="prompt",
                    prepare_args="swiftk_grpo.args:prepare_grpo", config_kwargs="swiftk_grpo.args:grpo_config",

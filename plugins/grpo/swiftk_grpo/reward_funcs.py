@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from swiftk.errors import UsageError
-from swiftk.rewards import RewardError, build_reward, call_reward
+from swiftk.api import UsageError, RewardError, build_reward, call_reward
 
 __all__ = ["CheckedReward", "RewardError", "RewardModelReward", "build_rewards", "completion_text"]
 
@@ -47,7 +46,7 @@ class RewardModelReward:
     conversation, scored by the one-output classifier ``--rlhf_type rm`` trains, with its own template."""
 
     def __init__(self, args: Any):
-        from swiftk.pipelines.reward_model import scorer
+        from swiftk.api import scorer
 
         self.score = scorer(args)
 
@@ -59,7 +58,7 @@ class RewardModelReward:
 
 def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
     """``--reward_funcs`` in order, then ``--reward_model``; at least one of them is required."""
-    from swiftk.host import get_host
+    from swiftk.api import get_host
 
     host = get_host()
     rewards = []

@@ -36,13 +36,13 @@ class MathAccuracy:
         import importlib.util
 
         if importlib.util.find_spec("math_verify") is None:
-            from swiftk.errors import UsageError
+            from swiftk.api import UsageError
 
             raise UsageError("--reward_funcs accuracy needs math-verify: pip install math-verify")
 
     def __call__(self, completions: list[str], solution: Optional[list[Any]] = None, **columns: Any) -> list[float]:
         if solution is None:
-            from swiftk.errors import UsageError
+            from swiftk.api import UsageError
 
             raise UsageError("--reward_funcs accuracy needs a 'solution' column in the dataset (the reference "
                              "answer of each prompt)")
@@ -80,7 +80,7 @@ class CosineReward:
         self.correct = (cosine_min_len_value_correct, cosine_max_len_value_correct)
         self.max_len = int(cosine_max_len or max_completion_length)
         if self.max_len < 1:
-            from swiftk.errors import UsageError
+            from swiftk.api import UsageError
 
             raise UsageError(f"--cosine_max_len must be a positive integer, got {self.max_len}")
         self.accuracy = MathAccuracy()
@@ -106,7 +106,7 @@ class RepetitionPenalty:
     shorter than one n-gram."""
 
     def __init__(self, repetition_n_grams: int = 3, repetition_max_penalty: float = -1.0):
-        from swiftk.errors import UsageError
+        from swiftk.api import UsageError
 
         if repetition_n_grams < 1:
             raise UsageError(f"--repetition_n_grams must be a positive integer, got {repetition_n_grams}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from swiftk.infer import InferRequest, RequestConfig
+from swiftk.api import InferRequest, RequestConfig
 
 
 def runs_of_equal(prompts: list) -> list[tuple[Any, int]]:
@@ -45,8 +45,7 @@ class EngineRollout:
     def _engine(self, trainer: Any) -> Any:
         """The pt engine on the trained model, made at the first rollout (after the Trainer placed it)."""
         if self.engine is None:
-            from swiftk.host import get_host
-            from swiftk.pipelines.sft import _load
+            from swiftk.api import get_host, load_reference as _load
 
             spec = get_host().get("infer_engines", "pt")
             engine_cls = _load(getattr(spec, "engine_cls", spec))

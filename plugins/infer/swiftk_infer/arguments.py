@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from swiftk.arguments.fields import arg
+from swiftk.api import arg
 
 
 @dataclass

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any, Optional
 
-from swiftk.infer import InferRequest, RequestConfig
+from swiftk.api import InferRequest, RequestConfig
 
 HELP = ("Commands: 'exit' quits, 'clear' clears the history, 'reset-system' sets a new system prompt, "
         "'multi-line' switches to multi-line input (end a message with '#'), 'single-line' switches back.")
@@ -17,7 +17,7 @@ def apply_ckpt_dir(args: Any) -> None:
     ckpt = args.get("ckpt_dir")
     if not ckpt:
         return
-    from swiftk.errors import UsageError
+    from swiftk.api import UsageError
 
     if not os.path.isdir(ckpt):
         raise UsageError(f"--ckpt_dir {ckpt}: no such folder")
@@ -58,9 +58,8 @@ def use_merged_model(args: Any) -> None:
     export pipeline), and run on that folder; a complete one from an earlier run is reused as is."""
     if not args.get("merge_lora"):
         return
-    from swiftk.errors import UsageError
-    from swiftk.pipelines.export import apply_adapters, merge_tuned, save_model_folder, tuner_of
-    from swiftk.pipelines.model import load_model_and_processor, resolve_model, template_name
+    from swiftk.api import UsageError, apply_adapters, merge_tuned, save_model_folder, tuner_of
+    from swiftk.api import load_model_and_processor, resolve_model, template_name
     from swiftk_infer.pt_engine import split_adapters
 
     plain, named = split_adapters(list(args.get("adapters") or []))
@@ -100,8 +99,7 @@ def prepare_model_args(args: Any) -> None:
 
 def build_engine(args: Any, *, prepare: bool = True):
     """The engine ``--infer_backend`` names, built from the arguments."""
-    from swiftk.host import get_host
-    from swiftk.registry import is_lazy_reference, resolve_reference
+    from swiftk.api import get_host, is_lazy_reference, resolve_reference
 
     if prepare:
         prepare_model_args(args)
@@ -113,8 +111,7 @@ def build_engine(args: Any, *, prepare: bool = True):
 def init_distributed(args: Any, dataset: bool) -> tuple[int, int]:
     """``(rank, world size)``. Under torchrun (``NPROC_PER_NODE``) with the pt backend over a dataset, the
     ranks share the rows and rank 0 gathers the answers through ``--ddp_backend`` (nccl on GPUs, else gloo)."""
-    from swiftk.cli.launch import in_worker
-    from swiftk.errors import UsageError
+    from swiftk.api import in_torchrun_worker as in_worker, UsageError
 
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     backend = args.get("ddp_backend")
@@ -144,7 +141,7 @@ def init_distributed(args: Any, dataset: bool) -> tuple[int, int]:
 
 
 def run_infer(args: Any) -> int:
-    from swiftk.startup import startup_phase
+    from swiftk.api import startup_phase
 
     dataset = bool(args.get("val_dataset") or args.get("dataset"))
     rank, world = init_distributed(args, dataset)
@@ -192,10 +189,7 @@ def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
     """Answer every row (rank ``r`` of ``world`` answers rows r, r + world, ...; rank 0 gathers them) and
     write them, in the dataset's order, to ``--result_path``. The rows are answered as batches, so
     ``--stream`` changes nothing here (ms-swift does not stream a dataset either): each row is printed whole."""
-    from swiftk.io import atomic_write_text
-    from swiftk.pipelines.data import load_datasets
-    from swiftk.scoring import exact_match, nlg_scores
-    from swiftk.startup import startup_phase
+    from swiftk.api import atomic_write_text, load_datasets, exact_match, nlg_scores, startup_phase
 
     with startup_phase():  # the datasets library and the rows
         train, val = load_datasets(args)

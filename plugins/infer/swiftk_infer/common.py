@@ -13,8 +13,8 @@ import threading
 import unicodedata
 from typing import Any, Iterator, Optional
 
-from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, InferEngine, InferError,
-                          InferRequest, RequestConfig)
+from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, InferEngine, InferError, InferRequest,
+                        RequestConfig)
 
 _UNKNOWN_CONTEXT = 32768
 #: A temperature below this is greedy decoding, as in vLLM (its ``_SAMPLING_EPS``): sampling at 1e-40
@@ -33,7 +33,7 @@ def served_name(args: Any) -> str:
 def engine_inputs(args: Any) -> tuple[Any, Any, Any, list[str], dict[str, str]]:
     """What an engine that loads the weights itself (vLLM, LMDeploy) needs from us: the processor, the
     model info, the inference template, and ``--adapters`` split into unnamed and named ones."""
-    from swiftk.pipelines.model import get_template, load_model_and_processor
+    from swiftk.api import get_template, load_model_and_processor
     from swiftk_infer.pt_engine import split_adapters
 
     _, processor, info = load_model_and_processor(args, load_model=False)

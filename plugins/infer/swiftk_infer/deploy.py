@@ -27,7 +27,7 @@ import time
 import uuid
 from typing import Any, AsyncIterator, Optional
 
-from swiftk.infer import InferError, InferRequest, RequestConfig
+from swiftk.api import InferError, InferRequest, RequestConfig
 
 logger = logging.getLogger("swiftk.deploy")
 
@@ -720,8 +720,7 @@ def run_deploy(args: Any) -> int:
     if host not in _LOOPBACK and not args.get("api_key"):
         logger.warning("WARNING: listening on %s without --api_key: anyone who can reach this machine can use "
                        "the model; pass --api_key or --host 127.0.0.1", host)
-    from swiftk.errors import UsageError
-    from swiftk.startup import startup_phase
+    from swiftk.api import UsageError, startup_phase
     from swiftk_infer.command import build_engine
 
     if args.get("ddp_backend"):

@@ -1,6 +1,6 @@
 """Entry point of swift-plugin-infer: registrations only."""
 import swiftk
-from swiftk.specs import EngineSpec
+from swiftk.api import EngineSpec
 
 
 @swiftk.hookimpl

@@ -35,8 +35,8 @@ from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 import torch
 
-from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
-                          InferRequest, RequestConfig, StreamChoice, Usage)
+from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
+                        InferRequest, RequestConfig, StreamChoice, Usage)
 from swiftk_infer.common import _UNKNOWN_CONTEXT, Params, TemplateEngine, served_name
 from swiftk_infer.sampling import TokenText, apply_repetition_penalty, sample_token, token_logprobs
 
@@ -57,7 +57,7 @@ def load_adapters(model: Any, adapters: list[str], merge: bool = False, args: An
     """Apply saved tuner checkpoints on top of ``model``, each with the tuner that saved it (its
     ``swiftk_tuner.json`` or ``args.json`` names the train_type; a bare peft folder is peft's); merge
     them if asked."""
-    from swiftk.pipelines.export import apply_adapters
+    from swiftk.api import apply_adapters
 
     return apply_adapters(model, list(adapters), args, merge=merge)
 
@@ -77,7 +77,7 @@ def split_adapters(adapters: list[str]) -> tuple[list[str], dict[str, str]]:
 
 def load_named_adapters(model: Any, named: dict[str, str]) -> Any:
     """Load each ``name=path`` LoRA under its name, for mixed batches (peft's ``adapter_names``)."""
-    from swiftk.errors import UsageError
+    from swiftk.api import UsageError
 
     for name, path in named.items():
         config_path = os.path.join(path, "adapter_config.json")
@@ -215,7 +215,7 @@ class PtEngine(TemplateEngine):
 
     @classmethod
     def from_args(cls, args: Any) -> "PtEngine":
-        from swiftk.pipelines.model import get_template, load_model_and_processor
+        from swiftk.api import get_template, load_model_and_processor
 
         model, processor, info = load_model_and_processor(args)
         plain, named = split_adapters(list(args.get("adapters") or []))

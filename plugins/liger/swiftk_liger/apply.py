@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 
 def check_available() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 
 def _blocks(model: Any) -> Any:
@@ -53,7 +53,7 @@ class LisaCallback(TrainerCallback):
                 param.requires_grad_(i in self.active)
         if not self._reported:
             self._reported = True
-            from swiftk.params import parameter_counts
+            from swiftk.api import parameter_counts
 
             trainable, total = parameter_counts(model)
             print(f"[swiftk] lisa: trainable params: {trainable:,d} || all params: {total:,d} || "

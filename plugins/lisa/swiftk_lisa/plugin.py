@@ -15,8 +15,7 @@ def register_callbacks(register):
 def post_args_parse(command, args):
     if command not in ("sft", "pt", "rlhf") or not _active(args):
         return
-    from swiftk.errors import UsageError
-    from swiftk.host import get_host
+    from swiftk.api import UsageError, get_host
 
     spec = get_host().registry("tuners").get(args.train_type) if args.get("train_type") else None
     if spec is None or not getattr(spec, "full_parameter", False):

@@ -13,9 +13,9 @@ import itertools
 import uuid
 from typing import Any, AsyncIterator, Optional
 
-from swiftk.errors import MissingPluginError, UsageError
-from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError, InferRequest,
-                          RequestConfig, StreamChoice, Usage)
+from swiftk.api import MissingPluginError, UsageError
+from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError, InferRequest,
+                        RequestConfig, StreamChoice, Usage)
 from swiftk_infer.common import AsyncLoopEngine, Params
 
 INSTALL = ("--infer_backend lmdeploy needs LMDeploy and a CUDA GPU: `pip install lmdeploy` in its own venv "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from swiftk.arguments.fields import arg
+from swiftk.api import arg
 
 #: The commands that load a model (and so may run a model folder's own code).
 MODEL_LOADING_COMMANDS = ("sft", "pt", "rlhf", "infer", "deploy", "app", "eval", "export", "merge-lora", "sample")

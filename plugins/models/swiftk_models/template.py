@@ -15,8 +15,7 @@ import datetime
 import json
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
-from swiftk.specs import TemplateMeta
+from swiftk.api import UsageError, TemplateMeta
 from swiftk_models.conversation import Conversation, ConversationError, to_conversation
 from swiftk_models.encoding import (CONTEXT, END, OBSERVATION, RESPONSE, Segment, merge_segments,
                                     tokenize_segments)

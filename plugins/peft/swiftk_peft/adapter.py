@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_peft.common import (attach_native_save, decoder_layers, freeze_all, load_native_weights,
                                 read_tuner_config, report_trainable)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from swiftk.arguments.fields import arg
+from swiftk.api import arg
 
 
 @dataclass

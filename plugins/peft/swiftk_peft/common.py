@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any, Callable, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 TUNER_CONFIG = "swiftk_tuner.json"
 NATIVE_WEIGHTS = "model.safetensors"
@@ -24,7 +24,7 @@ NATIVE_WEIGHTS = "model.safetensors"
 
 def count_parameters(model: Any) -> tuple[int, int]:
     """(trainable, all) parameter counts; a tensor shared by two names (tied embeddings) counts once."""
-    from swiftk.params import parameter_counts
+    from swiftk.api import parameter_counts
 
     return parameter_counts(model)
 
@@ -83,7 +83,7 @@ def save_native(model: Any, folder: str, train_type: str, config: dict, keep: Ca
                 state_dict: Optional[dict] = None) -> None:
     from safetensors.torch import save_file
 
-    from swiftk.io import atomic_write_text
+    from swiftk.api import atomic_write_text
 
     state = state_dict if state_dict is not None else model.state_dict()
     tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in state.items() if keep(k)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_peft.common import (attach_native_save, decoder_layers, detach_native_save, freeze_all,
                                 load_native_weights, read_tuner_config, report_trainable)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_peft.lora import lora_config, wrap
 
 ATTN_NAME = "swiftk_s2attn"

@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_peft.common import report_trainable
 from swiftk_peft.dropout import use_lora_dropout
 from swiftk_peft.targets import resolve_target_modules
@@ -75,8 +75,7 @@ def prepare_lora(model: Any, args: Any) -> Any:
     """Wrap ``model`` with fresh LoRA adapters (or continue from ``--adapters``)."""
     backend = args.get("tuner_backend") or "peft"
     if backend != "peft":  # another implementation of the same tuner, registered under the backend's name
-        from swiftk.host import get_host
-        from swiftk.registry import load_reference
+        from swiftk.api import get_host, load_reference
 
         spec = get_host().get("tuners", backend)
         prepare = load_reference(spec.prepare)
@@ -142,8 +141,7 @@ def _estimate_lora_ga_gradients(model: Any, config: Any, args: Any) -> None:
 
 
 def _lora_ga_batches(model: Any, args: Any) -> list:
-    from swiftk.pipelines.data import encode_dataset, load_datasets
-    from swiftk.pipelines.model import get_template, load_model_and_processor
+    from swiftk.api import encode_dataset, load_datasets, get_template, load_model_and_processor
 
     batch_size = int(args.get("lora_ga_batch_size") or 2)
     iters = int(args.get("lora_ga_iters") or 2)

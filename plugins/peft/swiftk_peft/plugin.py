@@ -1,6 +1,6 @@
 """Entry point of swift-plugin-peft: registrations only, every value a lazy reference."""
 import swiftk
-from swiftk.specs import TunerSpec
+from swiftk.api import TunerSpec
 
 _TRAIN_COMMANDS = ("sft", "pt", "rlhf")
 _LOAD = "swiftk_peft.lora:load_adapter"
@@ -46,7 +46,7 @@ def post_args_parse(command, args):
         args.optimizer = "lorap"
     backend = args.get("tuner_backend") or "peft"
     if backend != "peft":
-        from swiftk.host import get_host
+        from swiftk.api import get_host
 
         get_host().registry("tuners").entry(backend)  # a missing backend plugin is named now, not after loading
 
@@ -54,7 +54,7 @@ def post_args_parse(command, args):
 @swiftk.hookimpl
 def post_trainer_create(args, trainer):
     """Full training of a multimodal model: --freeze_llm / --freeze_vit / --freeze_aligner."""
-    from swiftk.host import get_host
+    from swiftk.api import get_host
 
     spec = get_host().registry("tuners").get(args.get("train_type")) if args.get("train_type") else None
     if spec is not None and getattr(spec, "full_parameter", False):

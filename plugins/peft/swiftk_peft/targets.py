@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 #: Module name parts that ``all-linear`` never includes: the output head and classification heads.
 _EXCLUDED = ("lm_head", "score", "classifier", "output_layer", "embed_out")

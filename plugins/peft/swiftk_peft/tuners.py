@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_peft.lora import load_adapter, wrap
 from swiftk_peft.targets import resolve_target_modules
 

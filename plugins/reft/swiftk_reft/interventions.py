@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 _ALLOWED_ARGS = {"dropout", "act_fn", "add_bias"}
 

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 ATTR = "swiftk_reft"
 TUNER_CONFIG = "swiftk_tuner.json"
@@ -90,7 +90,7 @@ def _freeze_all_but_interventions(model: Any) -> None:
 
 
 def _report(model: Any) -> None:
-    from swiftk.params import parameter_counts
+    from swiftk.api import parameter_counts
 
     trainable, total = parameter_counts(model)
     print(f"[swiftk] reft: trainable params: {trainable:,d} || all params: {total:,d} || "
@@ -116,7 +116,7 @@ def _attach_save(model: Any, config: dict) -> None:
             return
         from safetensors.torch import save_file
 
-        from swiftk.io import atomic_write_text
+        from swiftk.api import atomic_write_text
 
         state = state_dict if state_dict is not None else model.state_dict()
         tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in state.items() if f".{ATTR}." in k}

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swiftk.errors import UsageError
-from swiftk.pipelines.rlhf import refuse_sft_only_arguments as check_common
+from swiftk.api import UsageError, refuse_sft_only_arguments as check_common
 
 PAIRWISE = ("dpo", "orpo", "simpo", "cpo", "rm")
 

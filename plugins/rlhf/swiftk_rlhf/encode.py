@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from swiftk.errors import UsageError
-from swiftk.pipelines.reward_model import causal_template
+from swiftk.api import UsageError, causal_template
 
 Encoder = Callable[[dict], dict]
 

@@ -6,7 +6,7 @@ the argument checks and config values (:mod:`swiftk_rlhf.args`) and the row enco
 (:mod:`swiftk_rlhf.encode`).
 """
 import swiftk
-from swiftk.specs import EngineSpec, TrainerSpec
+from swiftk.api import EngineSpec, TrainerSpec
 
 _A = "swiftk_rlhf.args"
 _E = "swiftk_rlhf.encode"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swiftk.pipelines.reward_model import load_reward_model, reward_args, score, scorer
+from swiftk.api import load_reward_model, reward_args, score, scorer
 
 __all__ = ["load_reward_model", "reward_args", "score", "scorer", "pair_accuracy"]
 

@@ -16,7 +16,7 @@ import re
 import shutil
 from typing import Optional
 
-from swiftk.io import VERSION_DIR, run_in_progress
+from swiftk.api import VERSION_DIR, run_in_progress
 
 STAGING = ".staging"
 TRASH = ".trash-"

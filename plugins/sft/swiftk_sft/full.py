@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 
 def prepare_full(model: Any, args: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 _FIELDS = ("input_ids", "labels", "loss_scale")
 

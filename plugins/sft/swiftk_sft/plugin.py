@@ -1,6 +1,6 @@
 """Entry point of swift-plugin-sft: registrations only, every value a lazy reference."""
 import swiftk
-from swiftk.specs import TrainerSpec, TunerSpec
+from swiftk.api import TrainerSpec, TunerSpec
 
 
 @swiftk.hookimpl

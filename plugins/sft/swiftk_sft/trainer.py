@@ -39,7 +39,7 @@ class SwiftTrainerMixin:
     def __init__(self, *args: Any, template: Any = None, swift_args: Any = None, **kwargs: Any):
         self.template = template
         self.swift_args = swift_args
-        from swiftk.host import get_host
+        from swiftk.api import get_host
 
         host = get_host()
         if swift_args is not None and swift_args.get("packing") and "train_dataset" in kwargs:
@@ -80,7 +80,7 @@ class SwiftTrainerMixin:
         #: the signal that ended training early with a checkpoint (--enable_jit_checkpoint), None otherwise
         self.interrupted_by: Optional[str] = None
         if self.args.should_save:
-            from swiftk.io import hold_run_lock
+            from swiftk.api import hold_run_lock
 
             hold_run_lock(self.args.output_dir)  # before cleaning: a live run's .staging is never touched
             ckpt.clean_stale(self.args.output_dir)
@@ -93,7 +93,7 @@ class SwiftTrainerMixin:
     def create_optimizer(self, model=None):
         name = self.swift_args.get("optimizer") if self.swift_args is not None else None
         if name and self.optimizer is None:
-            from swiftk.host import get_host
+            from swiftk.api import get_host
 
             optimizer, scheduler = get_host().get("optimizers", name)(self.swift_args, self.model, self.train_dataset)
             if optimizer is not None:
@@ -271,7 +271,7 @@ class SwiftTrainerMixin:
             "train_tokens_per_s": round(self._tokens / seconds, 1) if seconds > 0 else None,
             "peak_memory_mib": round(_peak_memory_mib(), 1),
         }
-        from swiftk.io import atomic_write_text
+        from swiftk.api import atomic_write_text
 
         atomic_write_text(os.path.join(output_dir, "run_summary.json"), json.dumps(summary, indent=2) + "\n")
         for key, value in summary.items():

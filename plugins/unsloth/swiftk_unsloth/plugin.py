@@ -1,6 +1,6 @@
 """Entry point of swift-plugin-unsloth: registrations only, every value a lazy reference."""
 import swiftk
-from swiftk.specs import TunerSpec
+from swiftk.api import TunerSpec
 
 
 @swiftk.hookimpl

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 SUPPORTED = ("lora", "unsloth")
 

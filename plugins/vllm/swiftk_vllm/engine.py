@@ -13,9 +13,9 @@ import logging
 import uuid
 from typing import Any, AsyncIterator, Optional
 
-from swiftk.errors import MissingPluginError, UsageError
-from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError, InferRequest,
-                          RequestConfig, StreamChoice, Usage)
+from swiftk.api import MissingPluginError, UsageError
+from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError, InferRequest,
+                        RequestConfig, StreamChoice, Usage)
 from swiftk_infer.common import AsyncLoopEngine, Params
 
 logger = logging.getLogger("swiftk.infer")

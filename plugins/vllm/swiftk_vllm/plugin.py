@@ -1,6 +1,6 @@
 """Entry point of swift-plugin-vllm: registrations only (vllm is imported when the engine is built)."""
 import swiftk
-from swiftk.specs import EngineSpec
+from swiftk.api import EngineSpec
 
 
 @swiftk.hookimpl

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
-from swiftk.specs import Model, ModelGroup, ModelMeta
+from swiftk.api import Model, ModelGroup, ModelMeta
 
 #: Tokens of the families, used by the tiny checkpoints (the template adds its own special tokens).
 CHATML_TOKENS = {"eos": "<|im_end|>", "pad": "<|endoftext|>", "extra": ["<|im_start|>", "<|endoftext|>"]}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from swiftk.specs import TemplateMeta
+from swiftk.api import TemplateMeta
 
 
 def template_meta(name: str, *, prompt: Sequence[Any], chat_sep: Sequence[Any], suffix: Sequence[Any],
