@@ -48,10 +48,10 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 test: install vllm-env
-	$(BIN)/python -m pytest -q -rs tests $(wildcard plugins/*/tests)
+	$(BIN)/python -m pytest -q -rs --durations=25 tests $(wildcard plugins/*/tests)
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow" tests $(wildcard plugins/*/tests)
+	$(BIN)/python -m pytest -q -m "not slow" --durations=25 tests $(wildcard plugins/*/tests)
 
 # every speed/memory script of benchmarks/ (each prints its own table)
 bench: install

@@ -19,12 +19,20 @@ needed by most runs:
   those kernels, so for such runs ``startup_phase(args)`` arranges that bitsandbytes, if anything
   imports it, is imported with ``TORCHDYNAMO_DISABLE=1``: ``torch.compile`` then hands each kernel
   back unchanged, as bitsandbytes itself does where compilation fails.
+
+One line of bitsandbytes' import is noise for all but a few runs: on a CPU with AVX512-BF16 it
+warns "Failed to load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'"
+(a faster CPU kernel for 4-bit layers, in the optional ``kernels`` package; without it bnb uses
+its own). Printed at the start of every training run, it stood above unrelated errors.
+``startup_phase`` holds that warning back (:func:`hold_bitsandbytes_cpu_warning`) unless the run
+quantizes to 4 bits with bitsandbytes on a machine without CUDA, the one run the hint is about.
 """
 from __future__ import annotations
 
 import contextlib
 import gc
 import importlib.util
+import logging
 import os
 import sys
 from typing import Any, Iterator, Optional
@@ -43,6 +51,7 @@ def startup_phase(args: Optional[Any] = None) -> Iterator[None]:
     try:
         if args is not None and not uses_bitsandbytes(args):
             import_bitsandbytes_uncompiled()
+        hold_bitsandbytes_cpu_warning(release=args is not None and uses_bitsandbytes_4bit_on_cpu(args))
         yield
     finally:
         gc.freeze()
@@ -54,6 +63,51 @@ def uses_bitsandbytes(args: Any) -> bool:
     """Whether the run quantizes with bitsandbytes or trains with one of its optimizers."""
     optim = str(args.get("optim") or "").lower()
     return args.get("quant_method") == "bnb" or any(key in optim for key in ("bnb", "8bit", "paged"))
+
+
+def uses_bitsandbytes_4bit_on_cpu(args: Any) -> bool:
+    """Whether the run's 4-bit bitsandbytes layers will run on the CPU (no CUDA here)."""
+    if args.get("quant_method") != "bnb" or args.get("quant_bits") not in (4, "4"):
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+#: bitsandbytes' logger for its CPU kernels, and the start of the warning held back.
+BNB_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
+BNB_CPU_WARNING = "Failed to load CPU gemm_4bit_forward from kernels-community"
+
+
+class _HeldBack(logging.Filter):
+    """Drops bitsandbytes' CPU-kernel warning from the output, keeping its record for a release."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(BNB_CPU_WARNING):
+            self.held.append(record)
+            return False
+        return True
+
+
+def hold_bitsandbytes_cpu_warning(release: bool = False) -> None:
+    """Hold back bitsandbytes' "Failed to load CPU gemm_4bit_forward" warning (module docstring), or,
+    with ``release``, stop holding it and emit what was held. Idempotent. The filter sits on
+    bitsandbytes' own logger, which ``getLogger`` creates by name: call this before bitsandbytes is
+    imported (the warning is logged at import)."""
+    logger = logging.getLogger(BNB_CPU_LOGGER)
+    held = next((f for f in logger.filters if isinstance(f, _HeldBack)), None)
+    if not release:
+        if held is None:
+            logger.addFilter(_HeldBack())
+        return
+    if held is not None:
+        logger.removeFilter(held)
+        for record in held.held:
+            logger.handle(record)
 
 
 def import_bitsandbytes_uncompiled() -> None:

@@ -159,7 +159,9 @@ def check_output_dir(output_dir: Optional[str], exist_ok: bool) -> None:
     if not output_dir:
         raise UsageError("--output_dir is required (it defaults to '<adapter>-merged' when --adapters is given)")
     if os.path.isdir(output_dir) and not exist_ok:
-        present = sorted(set(os.listdir(output_dir)) - _KEEP_IN_OUTPUT)
+        from swiftk.io import RUN_LOCK
+
+        present = sorted(set(os.listdir(output_dir)) - _KEEP_IN_OUTPUT - {RUN_LOCK})  # the lock is this run's
         if present:
             raise UsageError(f"--output_dir {output_dir} already holds files ({', '.join(present[:3])}); pass "
                              f"--exist_ok true to replace them or choose another --output_dir")

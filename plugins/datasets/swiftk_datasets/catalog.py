@@ -20,8 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from swiftk.errors import UsageError
-from swiftk.specs import DatasetMeta, SubsetDataset
+from swiftk.api import DatasetMeta, SubsetDataset, UsageError
 
 _META_KEYS = {f.name for f in dataclasses.fields(DatasetMeta)} - {"extra"}
 _SUBSET_KEYS = {f.name for f in dataclasses.fields(SubsetDataset)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_datasets.errors import SHOWN, Dropped, DropReport, decode_error, encode_error, kind_of, logger
 from swiftk_datasets.readers import ORIGIN
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 logger = logging.getLogger("swiftk.datasets")
 

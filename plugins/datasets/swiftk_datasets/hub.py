@@ -9,7 +9,7 @@ import importlib.util
 import os
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 _TRUE = ("1", "true", "yes", "on")
 

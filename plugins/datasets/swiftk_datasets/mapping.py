@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_datasets.errors import BadRow, Dropped, DropReport, decode_error, encode_error, origin_key
 from swiftk_datasets.preprocess import STANDARD_COLUMNS, Layout, RowStandardizer
 from swiftk_datasets.readers import ORIGIN

@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_datasets import cache as cache_mod
 from swiftk_datasets.catalog import Catalog, read_custom_info
 from swiftk_datasets.errors import DropReport, logger
@@ -72,7 +72,7 @@ def resolve_preprocess(obj: Any, options: DataOptions, where: str) -> Any:
     if obj is None:
         return None
     if isinstance(obj, str):
-        from swiftk.registry import resolve_reference
+        from swiftk.api import resolve_reference
 
         try:
             obj = resolve_reference(obj)
@@ -139,6 +139,8 @@ class Loader:
         if self.options.strict and len(report):
             _raise_first_before(raw, standardizer, report.first(), file_order, json_columns)
             report.raise_strict()
+        if len(raw) == 0:  # nothing to map: say why (every row dropped while reading, or none there)
+            report.raise_if_empty(0, _empty_hint(report))
         keep_unused = self.keep_unused(source)
         plan = plan_output(raw, standardizer, json_columns, keep_unused)
         key = cache_mod.fingerprint(raw_key, self.columns(source), standardizer.needs, repr(standardizer.style),

@@ -6,7 +6,7 @@ lines work unchanged; the demo sets live under ``swiftk/``.  All of them ship in
 import os
 
 import swiftk
-from swiftk.specs import DatasetMeta, SubsetDataset
+from swiftk.api import DatasetMeta, SubsetDataset
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 _SELF_COGNITION = "swiftk_datasets.self_cognition"

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 
 def sample_indices(size: int, count: int, rng: np.random.RandomState) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 DATASET_ID = "swift/self-cognition"
 EMPTY_THINK = "<think>\n\n</think>\n\n"

@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from swiftk.errors import UsageError
-from swiftk.specs import DatasetMeta, SubsetDataset
+from swiftk.api import DatasetMeta, SubsetDataset, UsageError
 from swiftk_datasets.catalog import Catalog, Found
 from swiftk_datasets.hub import offline, offline_error, use_modelscope
 from swiftk_datasets.readers import FILE_SUFFIXES, _TEXT_SUFFIXES

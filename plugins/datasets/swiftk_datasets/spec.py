@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from swiftk.errors import UsageError
+from swiftk.api import UsageError
 from swiftk_datasets.errors import SHOWN, BadRow, Dropped, DropReport, logger
 from swiftk_datasets.mapping import rename_row
 from swiftk_datasets.preprocess import STANDARD_COLUMNS, RowStandardizer
