@@ -173,6 +173,8 @@ def register_infer_engines(register: Register) -> None:
 def register_quantizers(register: Register) -> None:
     """Register quantization methods (``--quant_method``) for load-time or export quantization.
 
+    Reserved: no command consumes this kind yet (docs/plugins.md).
+
     ``register(name, obj)``, ``obj`` a class or callable building the quantization config or
     writing the quantized model.
     """
@@ -182,6 +184,8 @@ def register_quantizers(register: Register) -> None:
 def register_eval_backends(register: Register) -> None:
     """Register evaluation backends (``--eval_backend``).
 
+    Reserved: no command consumes this kind yet (docs/plugins.md).
+
     ``register(name, obj)``, ``obj`` a callable ``run(args, base_url) -> dict`` of scores.
     """
 
@@ -189,6 +193,8 @@ def register_eval_backends(register: Register) -> None:
 @hookspec
 def register_samplers(register: Register) -> None:
     """Register sampling strategies (``--sampler_type``) for ``swiftk sample``.
+
+    Reserved: no command consumes this kind yet (docs/plugins.md).
 
     ``register(name, obj)``, ``obj`` a sampler class.
     """
