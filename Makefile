@@ -48,9 +48,11 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 test: install vllm-env
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -rs --durations=25 tests $(wildcard plugins/*/tests)
 
 test-fast: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow" --durations=25 tests $(wildcard plugins/*/tests)
 
 # every speed/memory script of benchmarks/ (each prints its own table)
