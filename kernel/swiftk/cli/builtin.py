@@ -183,13 +183,11 @@ def resolve_arguments(command: str, argv: Sequence[str], config: Optional[Mappin
     return Arguments(command, values, explicit, parser, given)
 
 
-def is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0"
-
-
 def execute(command: str, args) -> int:
     """Run a resolved command through the plugin that implements it; returns the exit code."""
     from swiftk.host import get_host
+    from swiftk.io import hold_run_lock
+    from swiftk.run_record import is_main_process
 
     host = get_host()
     commands = host.registry("commands")
@@ -204,8 +202,6 @@ def execute(command: str, args) -> int:
         set_model_kwargs(args.model_kwargs)  # model plugins read them with get_model_arg
     output_dir = args.get("output_dir")
     if output_dir and is_main_process():
-        from swiftk.io import hold_run_lock
-
         try:
             os.makedirs(output_dir, exist_ok=True)
             hold_run_lock(output_dir)  # before args.json: a live run's folder is refused, not overwritten

@@ -149,6 +149,6 @@ def check_resume_folder(path: Any) -> None:
 
 
 def _load(ref: Any) -> Any:
-    from swiftk.registry import is_lazy_reference, resolve_reference
+    from swiftk.registry import load_reference
 
-    return resolve_reference(ref) if is_lazy_reference(ref) else ref
+    return load_reference(ref)
