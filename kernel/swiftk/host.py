@@ -269,10 +269,9 @@ class PluginHost:
                     if s_kind == kind:
                         register(s_name, s_obj, **s_meta)
         except Exception as exc:  # one plugin's fault must not take the others down
-            for entry in added:
-                self._registries[entry.kind].remove(entry.name, entry.plugin)
             names: dict[str, list[str]] = {}
             for entry in added:
+                self._registries[entry.kind].remove(entry.name, entry.plugin)
                 names.setdefault(entry.kind, []).append(entry.name)
             info = self._info.pop(plugin_name)
             plugin = self.pm.get_plugin(plugin_name)

@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from swiftk.errors import UsageError
 
-__all__ = ["apply_saved_args", "find_saved_args", "load_keys", "expand_adapter_checkpoints", "adapter_base",
+__all__ = ["apply_saved_args", "find_saved_args", "saved_args_files", "load_keys", "expand_adapter_checkpoints", "adapter_base",
            "read_saved_args", "is_adapter_folder"]
 
 logger = logging.getLogger("swiftk.load_args")
@@ -56,16 +56,26 @@ def _candidates(values: Dict[str, Any]) -> Iterable[str]:
             yield values[key]
 
 
+def saved_args_files(path: str) -> list[str]:
+    """The ``args.json`` files that describe the run of the folder ``path``: its own, then its parent's
+    (a checkpoint folder inside a run folder), those that exist, in that order."""
+    folder = path.rstrip("/\\") or path
+    found = []
+    for where in (folder, os.path.dirname(folder)):
+        args_json = os.path.join(where, "args.json")
+        if where and os.path.isfile(args_json):
+            found.append(args_json)
+    return found
+
+
 def find_saved_args(values: Dict[str, Any]) -> Optional[Tuple[str, str]]:
     """``(checkpoint folder, args.json path)`` of the first local candidate that has one, or None."""
     for path in _candidates(values):
         if not isinstance(path, str) or not os.path.isdir(path):
             continue
-        folder = path.rstrip("/\\") or path
-        for where in (folder, os.path.dirname(folder)):
-            args_json = os.path.join(where, "args.json")
-            if where and os.path.isfile(args_json):
-                return folder, args_json
+        files = saved_args_files(path)
+        if files:
+            return path.rstrip("/\\") or path, files[0]
     return None
 
 
@@ -154,10 +164,10 @@ def check_recorded_names(saved: Dict[str, Any], args_json: str, values: Dict[str
         if recorded in get_host().registry(kind):
             continue
         raise UsageError(f"--load_args: {args_json} records {arg_name.replace('_', ' ')} '{recorded}', which no "
-                         f"installed plugin registers: {_provided_by(saved, plugin_key, kind, recorded)}")
+                         f"installed plugin registers: {_provided_by(saved, plugin_key, kind, recorded, arg_name)}")
 
 
-def _provided_by(saved: Dict[str, Any], plugin_key: str, kind: str, name: str) -> str:
+def _provided_by(saved: Dict[str, Any], plugin_key: str, kind: str, name: str, flag: str) -> str:
     """Which distribution to install (or enable) for a recorded name."""
     from swiftk.hints import distribution_installed, provider_of
 
@@ -166,16 +176,12 @@ def _provided_by(saved: Dict[str, Any], plugin_key: str, kind: str, name: str) -
     if not dist:
         plugin = who.get("plugin")
         return (f"the run used plugin '{plugin}'; load it again (--custom_register_path/--external_plugins or "
-                f"its package)" if plugin else "the run's plugin is unknown; pass --" + _flag(kind) + " to choose one")
+                f"its package)" if plugin else f"the run's plugin is unknown; pass --{flag} to choose one")
     version = f" {who['version']}" if who.get("version") else ""
     if distribution_installed(dist):
         return (f"it was provided by {dist}{version}, which is installed but not loaded (check "
                 f"SWIFTK_DISABLED_PLUGINS, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLE_PLUGIN_AUTOLOAD)")
     return f"it was provided by {dist}{version}: pip install {dist}"
-
-
-def _flag(kind: str) -> str:
-    return {"models": "model_type", "templates": "template"}[kind]
 
 
 # --- an adapter checkpoint where a model folder is expected -------------------------------------------
@@ -189,17 +195,14 @@ def adapter_base(path: str, flag: str) -> Tuple[str, Dict[str, Any]]:
     """``(base model, the run's saved arguments or {})`` of the adapter checkpoint ``path``: the model
     its ``args.json`` records (the folder it loaded, when that still exists), else the
     ``base_model_name_or_path`` of its ``adapter_config.json``."""
-    folder = path.rstrip("/\\") or path
-    for where in (folder, os.path.dirname(folder)):
-        args_json = os.path.join(where, "args.json")
-        if where and os.path.isfile(args_json):
-            saved = read_saved_args(args_json, flag)
-            model_dir = saved.get("model_dir")
-            if isinstance(model_dir, str) and os.path.isdir(model_dir):
-                return model_dir, saved
-            if saved.get("model"):
-                return saved["model"], saved
-    config = os.path.join(folder, "adapter_config.json")
+    for args_json in saved_args_files(path):
+        saved = read_saved_args(args_json, flag)
+        model_dir = saved.get("model_dir")
+        if isinstance(model_dir, str) and os.path.isdir(model_dir):
+            return model_dir, saved
+        if saved.get("model"):
+            return saved["model"], saved
+    config = os.path.join(path, "adapter_config.json")
     if os.path.isfile(config):
         base = read_saved_args(config, flag).get("base_model_name_or_path")
         if base:

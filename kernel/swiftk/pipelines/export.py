@@ -89,17 +89,16 @@ def saved_train_type(adapter_dir: str) -> Optional[str]:
     if os.path.isfile(native):
         with open(native, encoding="utf-8") as f:
             return json.load(f).get("train_type")
-    folder = adapter_dir.rstrip("/\\") or adapter_dir
-    for where in (folder, os.path.dirname(folder)):
-        args_json = os.path.join(where, "args.json")
-        if where and os.path.isfile(args_json):
-            try:
-                with open(args_json, encoding="utf-8") as f:
-                    train_type = json.load(f).get("train_type")
-            except (OSError, ValueError):
-                train_type = None
-            if train_type:
-                return train_type
+    from swiftk.arguments.load_args import saved_args_files
+
+    for args_json in saved_args_files(adapter_dir):
+        try:
+            with open(args_json, encoding="utf-8") as f:
+                train_type = json.load(f).get("train_type")
+        except (OSError, ValueError):
+            train_type = None
+        if train_type:
+            return train_type
     if os.path.isfile(os.path.join(adapter_dir, "adapter_config.json")):
         return "lora"  # any peft adapter: peft's loader reads its type from adapter_config.json
     return None
