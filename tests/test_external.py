@@ -1,6 +1,7 @@
 """Plugin files given to --custom_register_path / --external_plugins, including ms-swift files."""
 from __future__ import annotations
 
+import importlib
 import sys
 
 import pytest
@@ -157,6 +158,8 @@ def test_ms_swift_dataset_file_with_a_preprocessor(tmp_path):
         "        return super().preprocess({'query': row['question'], 'response': row['answer']})\n\n"
         f"register_dataset(DatasetMeta(dataset_path={str(data)!r}, dataset_name='my-qa', preprocess_func=QA()))\n")
     host = PluginHost(autoload=False)
+    # the preprocessor classes come from swift-plugin-datasets' mswift_facade hook
+    host.register_plugin(importlib.import_module("swiftk_datasets.plugin"), "datasets")
     load_plugin_file(host, str(path), "--custom_register_path")
     meta = host.get("datasets", "my-qa")
     assert meta.dataset_path == str(data)

@@ -240,3 +240,16 @@ def test_a_plugin_file_may_override_an_installed_name(tmp_path, swiftk):
     assert listed[str(plugin)] == {"rewards": ["accuracy"]}
     assert "accuracy" not in listed["grpo"].get("rewards", [])
     assert f"reward function 'accuracy' of plugin 'grpo' is overridden by {plugin}" in result.stderr
+
+
+def test_register_plugin_uses_the_bare_host_when_the_test_asks_for_it(bare_swiftk_host, register_plugin):
+    import swiftk
+
+    class OnlyMine:
+        @swiftk.hookimpl
+        def register_rewards(self, register):
+            register("length_penalty", lambda completions, **kw: [1.0] * len(completions))
+
+    register_plugin(OnlyMine(), "only_mine")
+    assert swiftk.get_host() is bare_swiftk_host
+    assert list(bare_swiftk_host.registry("rewards").names()) == ["length_penalty"]

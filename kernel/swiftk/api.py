@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "TunerSpec": "swiftk.specs:TunerSpec",
     "TrainerSpec": "swiftk.specs:TrainerSpec",
     "EngineSpec": "swiftk.specs:EngineSpec",
+    "QuantizerSpec": "swiftk.specs:QuantizerSpec",
     # arguments
     "arg": "swiftk.arguments.fields:arg",
     # models, templates and data, as the pipelines load them
@@ -52,12 +53,7 @@ _EXPORTS: dict[str, str] = {
     # preference and RL training
     "derived_args": "swiftk.pipelines.rlhf:derived_args",
     "refuse_sft_only_arguments": "swiftk.pipelines.rlhf:refuse_sft_only_arguments",
-    "causal_template": "swiftk.pipelines.reward_model:causal_template",
-    "load_reward_model": "swiftk.pipelines.reward_model:load_reward_model",
-    "one_output_classifier": "swiftk.pipelines.reward_model:one_output_classifier",
-    "reward_args": "swiftk.pipelines.reward_model:reward_args",
-    "score": "swiftk.pipelines.reward_model:score",
-    "scorer": "swiftk.pipelines.reward_model:scorer",
+    "renamed_flags": "swiftk.pipelines.rlhf:renamed_flags",
     "RewardError": "swiftk.rewards:RewardError",
     "build_reward": "swiftk.rewards:build_reward",
     "call_reward": "swiftk.rewards:call_reward",
@@ -72,8 +68,6 @@ _EXPORTS: dict[str, str] = {
     "StreamChoice": "swiftk.infer:StreamChoice",
     "Usage": "swiftk.infer:Usage",
     # scoring, files, runs
-    "exact_match": "swiftk.scoring:exact_match",
-    "nlg_scores": "swiftk.scoring:nlg_scores",
     "parameter_counts": "swiftk.params:parameter_counts",
     "atomic_write_text": "swiftk.io:atomic_write_text",
     "hold_run_lock": "swiftk.io:hold_run_lock",
@@ -108,5 +102,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names resolve l
     from swiftk.host import get_host  # noqa: F401
     from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice,  # noqa: F401
                               InferEngine, InferError, InferRequest, RequestConfig, StreamChoice, Usage)
-    from swiftk.specs import (DatasetMeta, EngineSpec, Model, ModelGroup, ModelMeta, SubsetDataset,  # noqa: F401
-                              TemplateMeta, TrainerSpec, TunerSpec)
+    from swiftk.specs import (DatasetMeta, EngineSpec, Model, ModelGroup, ModelMeta, QuantizerSpec,  # noqa: F401
+                              SubsetDataset, TemplateMeta, TrainerSpec, TunerSpec)

@@ -59,7 +59,7 @@ def load_plugin_file(host: PluginHost, path: str, flag: str = "--external_plugin
     sys.modules[name] = module
     sys.path.insert(0, folder)
     try:
-        with facade(collector):
+        with facade(collector, host):
             spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)

@@ -23,7 +23,8 @@ PROVIDERS: dict[str, dict[str, str]] = {
         **{t: "swift-plugin-rlhf" for t in ("dpo", "orpo", "simpo", "kto", "cpo", "rm", "ppo")},
         "grpo": "swift-plugin-grpo",
     },
-    "rewards": {r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition")},
+    "rewards": {**{r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition")},
+                "reward_model": "swift-plugin-rlhf"},
     "metrics": {"acc": "swift-plugin-sft", "nlg": "swift-plugin-sft"},
     "losses": {"cross_entropy": "swift-plugin-sft", "loss_scale": "swift-plugin-sft"},
     "infer_engines": {
@@ -52,6 +53,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
             "gemma3", "baichuan", "minicpm")},
         "tiny_chat": "swift-plugin-demo",
     },
+    "quantizers": {q: "swift-plugin-models" for q in ("bnb", "hqq", "eetq")},
     "agent_templates": {a: "swift-plugin-models" for a in (
         "react_en", "react_zh", "glm4", "toolbench", "qwen", "hermes", "llama3")},
     "loss_scales": {s: "swift-plugin-models" for s in (
@@ -59,9 +61,10 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 
-#: The distribution whose template engine encodes conversations for a ``TemplateMeta`` that
-#: names no ``template_cls`` (ms-swift style registrations), and its class.
-TEMPLATE_ENGINE = ("swift-plugin-models", "swiftk_models.template:Template")
+#: The distributions that answer the ``template_engine``, ``download_model`` and data provider hooks
+#: (named when no installed plugin answers them).
+TEMPLATE_ENGINE_PROVIDER = MODEL_DOWNLOAD_PROVIDER = "swift-plugin-models"
+DATA_PROVIDER = "swift-plugin-datasets"
 
 
 def distribution_installed(distribution: str) -> bool:

@@ -12,7 +12,10 @@ Two families of hooks:
 * **Pipeline hooks**, called by the kernel's pipelines at fixed points of a run, in plugin
   registration order (last registered first, pluggy's order); their return values are ignored.
 
-A resolver hook, :func:`resolve_model_type`, returns the first non-``None`` answer.
+* **Provider hooks** (``firstresult``): the kernel asks for a service it does not implement (the
+  model type of a folder, a hub download, dataset loading and encoding, the template engine) and takes the first
+  non-``None`` answer.  swift-plugin-models and swift-plugin-datasets answer them; a third party replaces
+  one by implementing the same hook with ``@swiftk.hookimpl(tryfirst=True)``.
 
 ``docs/plugins.md`` has one section per hook with an example; ``tests/test_docs.py`` fails when a
 hook here lacks a section there or a test that exercises it.
@@ -42,6 +45,8 @@ REGISTRY_KINDS = (
 #: error naming the plugin (a misspelt option must not be ignored).  Kinds not listed take none.
 REGISTER_OPTIONS: dict[str, dict[str, str]] = {
     "rewards": {"reward_type": "'orm' (an outcome reward, the default) or 'prm' (a process reward)"},
+    "metrics": {"score_texts": "score_texts(predictions, references) -> dict[str, float]: the same metric on "
+                               "answer texts, as `swiftk infer --metric` scores a dataset's answers"},
     "callbacks": {"when": "when(args) -> bool: the runs the callback applies to (default: every run)",
                   "takes_args": "True: the factory is called as factory(args), else factory()"},
     "commands": {"help": "one line shown by `swiftk --help` without importing the command",
@@ -171,12 +176,11 @@ def register_infer_engines(register: Register) -> None:
 
 @hookspec
 def register_quantizers(register: Register) -> None:
-    """Register quantization methods (``--quant_method``) for load-time or export quantization.
+    """Register quantization methods (``--quant_method``).
 
-    Reserved: no command consumes this kind yet (docs/plugins.md).
-
-    ``register(name, obj)``, ``obj`` a class or callable building the quantization config or
-    writing the quantized model.
+    ``register(name, spec)``, ``spec`` a :class:`swiftk.specs.QuantizerSpec`: ``load_config`` and/or
+    ``after_load`` quantize a model as it is loaded (sft, infer, deploy, rlhf: QLoRA), ``export``
+    writes a quantized copy (``swiftk export --quant_method NAME``).
     """
 
 
@@ -224,12 +228,53 @@ def register_arguments(register: Register) -> None:
     """
 
 
-# --- resolver hook -----------------------------------------------------------------------
+# --- provider hooks ----------------------------------------------------------------------
 
 @hookspec(firstresult=True)
 def resolve_model_type(model_dir: str, config: dict[str, Any]) -> Optional[str]:
     """Return the ``model_type`` of the model folder ``model_dir`` (``config`` is its config.json),
     or ``None`` to let other plugins and the architecture table decide.  The first answer wins.
+    """
+
+
+@hookspec(firstresult=True)
+def download_model(model_id: str, args: "Arguments") -> Optional[str]:
+    """Return the local folder of hub id ``model_id`` (``--model`` that is no folder), downloaded as
+    ``args`` say (``--use_hf``, ``--model_revision``, ``--hub_token``), or ``None``.  swift-plugin-models
+    implements it (ModelScope, or the Hugging Face Hub with ``--use_hf true``).
+    """
+
+
+@hookspec(firstresult=True)
+def load_datasets(args: "Arguments") -> Optional[tuple[Any, Optional[Any]]]:
+    """Return ``(train_dataset, val_dataset or None)`` for ``--dataset``/``--val_dataset`` and the data
+    arguments, as standard rows (see :func:`swiftk.pipelines.data.load_datasets`), or ``None`` to leave
+    it to another plugin.  swift-plugin-datasets implements it.
+    """
+
+
+@hookspec(firstresult=True)
+def encode_dataset(dataset: Any, encode_fn: Callable[[dict], dict], options: dict[str, Any]) -> Optional[Any]:
+    """Return ``dataset`` with ``encode_fn(row) -> dict`` applied to every row, or ``None``.
+
+    ``options``: ``num_proc``, ``lazy``, ``strict``, ``load_from_cache_file``, ``cache_file_name``,
+    ``desc`` (see :func:`swiftk.pipelines.data.encode_dataset`).  swift-plugin-datasets implements it.
+    """
+
+
+@hookspec(firstresult=True)
+def template_engine() -> Optional[type]:
+    """Return the template class that encodes conversations for a registered
+    :class:`swiftk.specs.TemplateMeta` naming no ``template_cls`` (ms-swift style registrations):
+    ``cls(processor, meta, **options)``.  swift-plugin-models implements it.
+    """
+
+
+@hookspec
+def mswift_facade() -> Optional[dict[str, Any]]:
+    """Return extra names (``{"AlpacaPreprocessor": cls, ...}``) that the ms-swift compatibility
+    facade's ``swift.llm`` module offers to files loaded with ``--custom_register_path`` /
+    ``--external_plugins``.  Every plugin's answer is merged.
     """
 
 

@@ -136,9 +136,11 @@ class TrainerSpec:
 
     ``trainer_cls`` is built as ``trainer_cls(model=, args=, train_dataset=, eval_dataset=,
     data_collator=, processing_class=, template=, swift_args=, callbacks=)`` (plus ``ref_model=``
-    when ``ref_model`` is true); ``args_cls`` is the ``TrainingArguments`` subclass (a trl config)
-    it takes, filled from the same-named arguments.  The optional fields below let the ``rlhf``
-    pipeline stay generic; each is a callable or a lazy ``"module:attr"`` reference:
+    when ``ref_model`` is true) and, as a ``transformers.Trainer``, exposes the tuned model as
+    ``.model`` (plugins' ``post_trainer_create`` hooks read it); ``args_cls`` is the
+    ``TrainingArguments`` subclass (a trl config) it takes, filled from the same-named arguments.
+    The optional fields below keep the one training recipe (:mod:`swiftk.pipelines.train`) generic;
+    each is a callable or a lazy ``"module:attr"`` reference:
 
     - ``prepare_args(args)``: check (raise ``UsageError``) or complete the arguments before anything
       heavy loads (``rm`` sets ``task_type seq_cls``; ``ppo`` requires ``--reward_model``).  The
@@ -172,3 +174,20 @@ class EngineSpec:
     engine_cls: Ref
     requires: list[str] = field(default_factory=list)
     needs_gpu: bool = False
+
+
+@dataclass
+class QuantizerSpec:
+    """A ``--quant_method``: how a model is quantized as it loads, and/or exported quantized.
+
+    ``load_config(args, torch_dtype) -> config | None``: a transformers quantization config, passed to
+    ``from_pretrained`` as ``quantization_config``.  ``after_load(model, args, torch_dtype)``: quantizes
+    the loaded model in place (libraries without a transformers config).  ``export(args) -> int | None``:
+    ``swiftk export --quant_method NAME``.  Each may be a lazy reference; each raises
+    :class:`swiftk.errors.UsageError` for values it cannot take (``--quant_bits``, no GPU) and
+    :class:`swiftk.errors.MissingPluginError` for a missing library.
+    """
+
+    load_config: Optional[Ref] = None
+    after_load: Optional[Ref] = None
+    export: Optional[Ref] = None

@@ -31,9 +31,9 @@ BUILTIN_COMMANDS: dict[str, str] = {
 #: Built-in commands whose pipeline is the kernel's own (it fetches what it needs from the registries,
 #: e.g. the trainer of ``--rlhf_type``); a plugin registering the command replaces it.
 KERNEL_PIPELINES: dict[str, str] = {
-    "sft": "swiftk.pipelines.sft:run",
-    "pt": "swiftk.pipelines.sft:run",
-    "rlhf": "swiftk.pipelines.rlhf:run",
+    "sft": "swiftk.pipelines.train:run",
+    "pt": "swiftk.pipelines.train:run",
+    "rlhf": "swiftk.pipelines.train:run",
     "export": "swiftk.pipelines.export:run",
     "merge-lora": "swiftk.pipelines.export:run",
 }

@@ -103,19 +103,17 @@ def _module(name: str, doc: str, **attrs: Any) -> types.ModuleType:
     return module
 
 
-def _preprocessors() -> dict[str, Any]:
-    """ms-swift's row preprocessor classes, from swift-plugin-datasets when it is installed."""
-    try:
-        from swiftk_datasets import compat
-    except ImportError:
-        return {}
-    names = ("RowPreprocessor", "ResponsePreprocessor", "AlpacaPreprocessor", "AutoPreprocessor",
-             "MessagesPreprocessor")
-    return {name: getattr(compat, name) for name in names}
+def _plugin_names(host: Any) -> dict[str, Any]:
+    """Extra ``swift.llm`` names the plugins offer (``mswift_facade`` hook: swift-plugin-datasets'
+    row preprocessor classes)."""
+    names: dict[str, Any] = {}
+    for answer in host.hook.mswift_facade():
+        names.update(answer or {})
+    return names
 
 
-def build_modules(collector: Collector) -> dict[str, types.ModuleType]:
-    """The facade modules, writing into ``collector``."""
+def build_modules(collector: Collector, host: Any) -> dict[str, types.ModuleType]:
+    """The facade modules, writing into ``collector``, with the names ``host``'s plugins add."""
     mappings = {attr: _RecordingDict(collector, kind, meta) for attr, (kind, meta) in _PLUGIN_MAPPINGS.items()}
 
     def register_model(model_meta: specs.ModelMeta, exist_ok: bool = False) -> None:
@@ -147,7 +145,7 @@ def build_modules(collector: Collector) -> dict[str, types.ModuleType]:
                   register_model=register_model, register_template=register_template,
                   register_dataset=register_dataset, ModelMeta=specs.ModelMeta,
                   ModelGroup=specs.ModelGroup, Model=specs.Model, TemplateMeta=specs.TemplateMeta,
-                  DatasetMeta=specs.DatasetMeta, SubsetDataset=specs.SubsetDataset, **_preprocessors())
+                  DatasetMeta=specs.DatasetMeta, SubsetDataset=specs.SubsetDataset, **_plugin_names(host))
     root = _module("swift", "ms-swift compatibility facade (swift-kernel)", plugin=plugin, llm=llm)
     root.__path__ = []  # a package, so that ``import swift.llm`` works
     return {"swift": root, "swift.plugin": plugin, "swift.llm": llm}
@@ -161,12 +159,12 @@ def real_mswift_installed() -> bool:
 
 
 @contextlib.contextmanager
-def facade(collector: Collector) -> Iterator[None]:
+def facade(collector: Collector, host: Any) -> Iterator[None]:
     """Install the facade modules in ``sys.modules`` for the duration of the block."""
     if real_mswift_installed():
         yield
         return
-    modules = build_modules(collector)
+    modules = build_modules(collector, host)
     saved = {name: sys.modules.get(name) for name in modules}
     sys.modules.update(modules)
     try:

@@ -1,8 +1,8 @@
 """Datasets for the pipelines: ``--dataset`` / ``--val_dataset`` to standard rows, and tokenization.
 
-The work is done by the ``swift-plugin-datasets`` distribution (``swiftk_datasets``); this
-module is the stable entry point the other pipelines call, and says what to install when that
-distribution is missing.
+The work is done by the plugin answering the ``load_datasets`` and ``encode_dataset`` provider hooks
+(swift-plugin-datasets, or a third party's that replaces it); this module is the stable entry point the
+other pipelines call, and says what to install when no plugin answers.
 
 Standard rows: ``{"messages": [{"role", "content"}, ...]}`` (roles system, user, assistant,
 tool, tool_call) plus, when the data has them, ``rejected_response``, ``rejected_messages``,
@@ -20,24 +20,20 @@ from swiftk.errors import MissingPluginError
 if TYPE_CHECKING:
     from swiftk.arguments.parser import Arguments
 
-#: The distribution that implements dataset loading, and its module.
-DATA_PROVIDER = ("swift-plugin-datasets", "swiftk_datasets")
-
 #: The column holding each row's origin (file:line, or name[index]).
 ORIGIN = "__origin__"
 
 
-def _provider(module: str) -> Any:
-    import importlib
+def _answer(hook: str, **kwargs: Any) -> Any:
+    """The first plugin's answer to provider hook ``hook``; none: what to install."""
+    from swiftk.hints import DATA_PROVIDER
+    from swiftk.host import get_host
 
-    dist, package = DATA_PROVIDER
-    try:
-        return importlib.import_module(f"{package}.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == package or exc.name.startswith(package + ".")):
-            raise MissingPluginError(f"loading datasets needs {dist}, which is not installed: pip install {dist}",
-                                     dist) from None
-        raise
+    answer = getattr(get_host().hook, hook)(**kwargs)
+    if answer is None:
+        raise MissingPluginError(f"{hook.replace('_', ' ')} needs a plugin implementing the {hook} hook, and "
+                                 f"none is installed: pip install {DATA_PROVIDER}", DATA_PROVIDER)
+    return answer
 
 
 def load_datasets(args: "Arguments") -> tuple[Any, Optional[Any]]:
@@ -50,7 +46,7 @@ def load_datasets(args: "Arguments") -> tuple[Any, Optional[Any]]:
     Returns ``datasets.Dataset`` objects (``IterableDataset`` with ``--streaming true``).
     Raises :class:`swiftk.errors.UsageError` with the file, line and reason for bad data.
     """
-    return _provider("pipeline").load_datasets(args)
+    return _answer("load_datasets", args=args)
 
 
 def encode_dataset(dataset: Any, encode_fn: Callable[[dict], dict], *, num_proc: int = 1, lazy: bool = False,
@@ -63,9 +59,9 @@ def encode_dataset(dataset: Any, encode_fn: Callable[[dict], dict], *, num_proc:
     ``lazy`` (``--lazy_tokenize``): a map-style dataset that encodes in ``__getitem__``.
     An ``IterableDataset`` is encoded lazily as it streams.
     """
-    return _provider("encode").encode_dataset(
-        dataset, encode_fn, num_proc=num_proc, lazy=lazy, strict=strict,
-        load_from_cache_file=load_from_cache_file, cache_file_name=cache_file_name, desc=desc)
+    options = dict(num_proc=num_proc, lazy=lazy, strict=strict, load_from_cache_file=load_from_cache_file,
+                   cache_file_name=cache_file_name, desc=desc)
+    return _answer("encode_dataset", dataset=dataset, encode_fn=encode_fn, options=options)
 
 
-__all__ = ["load_datasets", "encode_dataset", "ORIGIN", "DATA_PROVIDER"]
+__all__ = ["load_datasets", "encode_dataset", "ORIGIN"]

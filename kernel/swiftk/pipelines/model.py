@@ -117,55 +117,16 @@ def _name_of(model_dir: str) -> str:
     return parts[-1]
 
 
-def _offline() -> bool:
-    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
-               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "SWIFTK_OFFLINE"))
-
-
 def _download(model_id: str, args: Any) -> str:
-    use_hf = bool(args.get("use_hf"))
-    hub = "the Hugging Face Hub" if use_hf else "ModelScope"
-    offline_msg = (f"--model {model_id}: not a local folder, and {hub} cannot be reached (offline: HF_HUB_OFFLINE=1 "
-                   f"or no network); download the model where a network exists and pass its folder, e.g. "
-                   f"--model /path/to/{model_id.rsplit('/', 1)[-1]}")
-    if _offline():
-        raise UsageError(offline_msg)
-    revision = args.get("model_revision")
-    token = args.get("hub_token")
-    if use_hf:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+    """The local folder of hub id ``model_id``, from the plugin answering ``download_model``."""
+    from swiftk.hints import MODEL_DOWNLOAD_PROVIDER as provider
 
-        try:
-            return snapshot_download(model_id, revision=revision, token=token)
-        except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
-            raise UsageError(f"--model {model_id}: not found on the Hugging Face Hub "
-                             f"({type(exc).__name__}); check the id and --model_revision") from None
-        except Exception as exc:  # network errors come in many types
-            raise UsageError(f"{offline_msg} ({type(exc).__name__})") from None
-    try:
-        from modelscope import snapshot_download as ms_download
-    except ImportError:
-        raise UsageError(f"--model {model_id}: downloading from ModelScope needs `pip install modelscope`; or pass "
-                         f"--use_hf true for the Hugging Face Hub, or a local folder") from None
-    try:
-        return ms_download(model_id, revision=revision, **_modelscope_token(ms_download, token))
-    except Exception as exc:
-        raise UsageError(f"{offline_msg} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-
-
-def _modelscope_token(download: Any, token: Optional[str]) -> dict:
-    """``--hub_token`` for ModelScope: its ``snapshot_download(token=...)``, or a login where that is older."""
-    if not token:
-        return {}
-    import inspect
-
-    if "token" in inspect.signature(download).parameters:
-        return {"token": token}
-    from modelscope.hub.api import HubApi
-
-    HubApi().login(token)
-    return {}
+    folder = _host().hook.download_model(model_id=model_id, args=args)
+    if folder is None:
+        raise MissingPluginError(f"--model {model_id}: not a local folder, and no installed plugin downloads models "
+                                 f"from a hub (the download_model hook): pip install {provider}, or pass a folder",
+                                 provider)
+    return folder
 
 
 def read_config(model_dir: str) -> dict:
@@ -350,62 +311,26 @@ def _attn_implementation(value: Optional[str]) -> Optional[str]:
     raise UsageError(f"--attn_impl {value}: valid: flash_attn, sdpa, eager")
 
 
-def _require(module: str, flag: str, package: Optional[str] = None) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise MissingPluginError(f"{flag} needs the {package or module} package: pip install {package or module}",
-                                 package or module)
-
-
-def _quantization(args: Any, dtype: str) -> tuple[Any, Optional[str]]:
-    """(transformers quantization config, or None; a quantizer to apply after loading, or None)."""
-    method, bits = args.get("quant_method"), args.get("quant_bits")
+def _quantizer(args: Any) -> Any:
+    """The registered quantizer of ``--quant_method`` (a :class:`swiftk.specs.QuantizerSpec`), or None."""
+    method = args.get("quant_method")
     if not method:
-        return None, None
-    import torch
-
-    if method == "bnb":
-        if bits not in (4, 8):
-            raise UsageError(f"--quant_method bnb needs --quant_bits 4 or 8, got {bits}")
-        _require("bitsandbytes", "--quant_method bnb")
-        from transformers import BitsAndBytesConfig
-
-        compute = getattr(torch, args.get("bnb_4bit_compute_dtype") or dtype)
-        storage = args.get("bnb_4bit_quant_storage")
-        return BitsAndBytesConfig(
-            load_in_4bit=bits == 4, load_in_8bit=bits == 8, bnb_4bit_compute_dtype=compute,
-            bnb_4bit_quant_type=args.get("bnb_4bit_quant_type") or "nf4",
-            bnb_4bit_use_double_quant=bool(args.get("bnb_4bit_use_double_quant", True)),
-            bnb_4bit_quant_storage=getattr(torch, storage) if storage else torch.uint8), None
-    if method == "hqq":
-        if bits not in (1, 2, 3, 4, 8):
-            raise UsageError(f"--quant_method hqq needs --quant_bits 1, 2, 3, 4 or 8, got {bits}")
-        _require("hqq", "--quant_method hqq")
-        return None, "hqq"
-    if method == "eetq":
-        if not torch.cuda.is_available():
-            raise UsageError("--quant_method eetq needs a CUDA GPU (EETQ only has int8 CUDA kernels); on CPU use "
-                             "--quant_method bnb or hqq")
-        if bits not in (None, 8):
-            raise UsageError(f"--quant_method eetq quantizes to 8 bits; --quant_bits {bits} is not possible")
-        _require("eetq", "--quant_method eetq")
-        from transformers import EetqConfig
-
-        return EetqConfig("int8"), None
-    raise UsageError(f"--quant_method {method}: valid: bnb, hqq, eetq")
+        return None
+    registry = _host().registry("quantizers")
+    if method not in registry:
+        raise _unknown("quantizers", "--quant_method", method)
+    quantizer = registry.get(method)
+    if getattr(quantizer, "load_config", None) is None and getattr(quantizer, "after_load", None) is None:
+        raise UsageError(f"--quant_method {method}: plugin '{registry.entry(method).plugin}' registered it for "
+                         f"`swiftk export` only; it cannot quantize a model as it loads")
+    return quantizer
 
 
-def _apply_hqq(model: Any, args: Any, dtype: str) -> None:
-    """hqq through its own API (transformers' HqqConfig is not implemented in the versions we support)."""
-    import torch
-    from hqq.core.quantize import BaseQuantizeConfig
-    from hqq.models.hf.base import AutoHQQHFModel
+def _quantize_step(quantizer: Any, step: str) -> Any:
+    from swiftk.registry import load_reference
 
-    axis = args.get("hqq_axis")
-    config = BaseQuantizeConfig(nbits=args.quant_bits, group_size=64, axis=1 if axis is None else axis)
-    device = str(next(model.parameters()).device)
-    AutoHQQHFModel.quantize_model(model, quant_config=config, compute_dtype=getattr(torch, dtype), device=device)
+    fn = getattr(quantizer, step, None) if quantizer is not None else None
+    return None if fn is None else load_reference(fn)
 
 
 def _set_rope(config: Any, rope: dict) -> None:
@@ -462,7 +387,7 @@ def generic_get_function(model_dir: str, model_info: ModelInfo, model_kwargs: di
     return cls.from_pretrained(model_dir, **model_kwargs), tokenizer
 
 
-def _model_kwargs(args: Any, info: ModelInfo) -> tuple[dict, Optional[str]]:
+def _model_kwargs(args: Any, info: ModelInfo, quantizer: Any) -> dict:
     import torch
 
     if info.torch_dtype not in _DTYPES:
@@ -476,7 +401,8 @@ def _model_kwargs(args: Any, info: ModelInfo) -> tuple[dict, Optional[str]]:
     attn = _attn_implementation(args.get("attn_impl"))
     if attn:
         kwargs["attn_implementation"] = attn
-    quant_config, post_quant = _quantization(args, info.torch_dtype)
+    load_config = _quantize_step(quantizer, "load_config")
+    quant_config = load_config(args, info.torch_dtype) if load_config else None
     if quant_config is not None:
         kwargs["quantization_config"] = quant_config
     if info.rope_scaling or info.task_type == "seq_cls":
@@ -488,7 +414,7 @@ def _model_kwargs(args: Any, info: ModelInfo) -> tuple[dict, Optional[str]]:
         if info.task_type == "seq_cls":
             config.num_labels = info.num_labels or 2
         kwargs["config"] = config
-    return kwargs, post_quant
+    return kwargs
 
 
 def _named_by_user(args: Any, model_dir: str) -> bool:
@@ -539,7 +465,9 @@ def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any
         set_model_kwargs(args.get("model_kwargs"))
     if load_model and args.get("check_model", True):
         check_model_files(info.model_dir)
-    model_kwargs, post_quant = _model_kwargs(args, info)
+    quantizer = _quantizer(args)
+    model_kwargs = _model_kwargs(args, info, quantizer)
+    after_load = _quantize_step(quantizer, "after_load")
     get_function = _get_function(info.model_meta)
     with _local_repo(args.get("local_repo_path")):
         try:
@@ -556,8 +484,8 @@ def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any
     if tokenizer is not None and getattr(tokenizer, "pad_token", None) is None and getattr(tokenizer, "eos_token", None):
         tokenizer.pad_token = tokenizer.eos_token
     if model is not None:
-        if post_quant == "hqq":
-            _apply_hqq(model, args, info.torch_dtype)
+        if after_load is not None:
+            after_load(model, args, info.torch_dtype)
         if info.task_type == "seq_cls" and getattr(model.config, "pad_token_id", None) is None and tokenizer is not None:
             model.config.pad_token_id = tokenizer.pad_token_id
         model.model_info = info
@@ -587,15 +515,13 @@ def _read_system(value: Optional[str]) -> Optional[str]:
 
 
 def _template_engine(name: str) -> Any:
-    from swiftk.hints import TEMPLATE_ENGINE
-    from swiftk.registry import resolve_reference
+    from swiftk.hints import TEMPLATE_ENGINE_PROVIDER as provider
 
-    distribution, ref = TEMPLATE_ENGINE
-    try:
-        return resolve_reference(ref)
-    except ImportError:
-        raise MissingPluginError(f"--template {name}: encoding conversations needs the template engine of "
-                                 f"{distribution}: pip install {distribution}", distribution) from None
+    engine = _host().hook.template_engine()
+    if engine is None:
+        raise MissingPluginError(f"--template {name}: encoding conversations needs a template engine (a plugin "
+                                 f"implementing the template_engine hook): pip install {provider}", provider)
+    return engine
 
 
 def template_name(args: Any, model_info: Optional[ModelInfo] = None) -> Optional[str]:

@@ -29,11 +29,14 @@ def bare_swiftk_host() -> Iterator[Any]:
 
 
 @pytest.fixture
-def register_plugin(swiftk_host: Any) -> Callable[..., str]:
-    """``register_plugin(obj, name=None)``: add a plugin object to this test's host."""
+def register_plugin(request: Any) -> Callable[..., str]:
+    """``register_plugin(obj, name=None)``: add a plugin object to this test's host: the bare one when
+    the test also asks for ``bare_swiftk_host`` (only its own plugins), else ``swiftk_host``."""
+    wanted = "bare_swiftk_host" if "bare_swiftk_host" in request.fixturenames else "swiftk_host"
+    host = request.getfixturevalue(wanted)
 
     def _register(plugin: Any, name: Optional[str] = None, **kwargs: Any) -> str:
-        return swiftk_host.register_plugin(plugin, name, **kwargs)
+        return host.register_plugin(plugin, name, **kwargs)
 
     return _register
 

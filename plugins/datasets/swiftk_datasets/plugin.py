@@ -56,3 +56,26 @@ def builtin_datasets() -> dict:
 def register_datasets(register):
     for name, meta in builtin_datasets().items():
         register(name, meta)
+
+
+@swiftk.hookimpl
+def load_datasets(args):
+    from swiftk_datasets.pipeline import load_datasets as load
+
+    return load(args)
+
+
+@swiftk.hookimpl
+def encode_dataset(dataset, encode_fn, options):
+    from swiftk_datasets.encode import encode_dataset as encode
+
+    return encode(dataset, encode_fn, **options)
+
+
+@swiftk.hookimpl
+def mswift_facade():
+    """ms-swift's row preprocessor classes, for registration files written for ms-swift."""
+    from swiftk_datasets import compat
+
+    return {name: getattr(compat, name) for name in (
+        "RowPreprocessor", "ResponsePreprocessor", "AlpacaPreprocessor", "AutoPreprocessor", "MessagesPreprocessor")}

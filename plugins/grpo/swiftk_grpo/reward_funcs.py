@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 from swiftk.api import UsageError, RewardError, build_reward, call_reward
 
-__all__ = ["CheckedReward", "RewardError", "RewardModelReward", "build_rewards", "completion_text"]
+__all__ = ["CheckedReward", "RewardError", "build_rewards", "completion_text"]
 
 #: what trl passes besides the dataset's columns, which a reward function never sees
 _TRL_ONLY = ("prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments")
@@ -41,33 +41,22 @@ class CheckedReward:
                            plugin=self.plugin)
 
 
-class RewardModelReward:
-    """``--reward_model`` (+ ``--reward_adapters``) as a reward: the prompt and the completion as one
-    conversation, scored by the one-output classifier ``--rlhf_type rm`` trains, with its own template."""
-
-    def __init__(self, args: Any):
-        from swiftk.api import scorer
-
-        self.score = scorer(args)
-
-    def __call__(self, completions: list[str], prompts: list, **columns: Any) -> list[float]:
-        rows = [{"messages": list(prompt) + [{"role": "assistant", "content": completion}]}
-                for prompt, completion in zip(prompts, completions)]
-        return self.score(rows)
-
-
 def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
     """``--reward_funcs`` in order, then ``--reward_model``; at least one of them is required."""
     from swiftk.api import get_host
 
     host = get_host()
+    names = list(args.get("reward_funcs") or [])
+    if "reward_model" in names:
+        raise UsageError("--reward_funcs reward_model: give the model with --reward_model PATH instead (its reward "
+                         "comes after the --reward_funcs, as --reward_weights counts them)")
+    if args.get("reward_model"):  # the reward model's reward, registered by swift-plugin-rlhf
+        names.append("reward_model")
     rewards = []
-    for name in args.get("reward_funcs") or []:
+    for name in names:
         entry = host.registry("rewards").entry(name) if name in host.registry("rewards") else None
         value = host.get("rewards", name)  # a missing name: the registry's error with suggestions
         rewards.append(CheckedReward(name, build_reward(value, args, tokenizer), entry.plugin if entry else None))
-    if args.get("reward_model"):
-        rewards.append(CheckedReward("reward_model", RewardModelReward(args)))
     if not rewards:
         raise UsageError("--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
                          "one a plugin registers) and/or --reward_model")

@@ -144,6 +144,8 @@ def run_infer(args: Any) -> int:
     from swiftk.api import startup_phase
 
     dataset = bool(args.get("val_dataset") or args.get("dataset"))
+    if dataset:
+        text_scorer(args.get("metric"))  # a --metric that cannot score is refused before the model loads
     rank, world = init_distributed(args, dataset)
     try:
         with startup_phase(args):  # imports and the model: no garbage-collection passes over them
@@ -189,8 +191,9 @@ def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
     """Answer every row (rank ``r`` of ``world`` answers rows r, r + world, ...; rank 0 gathers them) and
     write them, in the dataset's order, to ``--result_path``. The rows are answered as batches, so
     ``--stream`` changes nothing here (ms-swift does not stream a dataset either): each row is printed whole."""
-    from swiftk.api import atomic_write_text, load_datasets, exact_match, nlg_scores, startup_phase
+    from swiftk.api import atomic_write_text, load_datasets, startup_phase
 
+    score_texts = text_scorer(args.get("metric"))
     with startup_phase():  # the datasets library and the rows
         train, val = load_datasets(args)
     rows = list(val if val is not None else train)
@@ -220,13 +223,40 @@ def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
     path = args.result_path
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     print(f"[swiftk] result_path: {os.path.abspath(path)}")
-    metric = args.get("metric")
-    if metric:
-        predictions = list(texts)
-        references = [l or "" for l in labels]
-        scores = {"acc": exact_match(predictions, references)} if metric == "acc" else nlg_scores(predictions, references)
-        print(f"[swiftk] {metric}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    if score_texts is not None:
+        scores = score_texts(list(texts), [l or "" for l in labels])
+        print(f"[swiftk] {args.metric}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
     return 0
+
+
+#: ``--metric`` of ``swiftk infer`` (ms-swift's values) -> the registered metric whose ``score_texts`` scores
+#: the answers: ``acc`` is exact match (``{"acc": ...}``), ``rouge`` ROUGE-L and BLEU-4 (``{"rouge-l", "bleu-4"}``).
+INFER_METRICS = {"acc": "acc", "rouge": "nlg"}
+
+
+def text_scorer(metric: Optional[str]):
+    """``score_texts(predictions, references) -> dict[str, float]`` of the metric ``--metric`` names (registered
+    with ``register_metrics``' ``score_texts`` option; swift-plugin-sft provides acc and nlg), or None without
+    ``--metric``."""
+    if not metric:
+        return None
+    from swiftk.api import UsageError, get_host, load_reference
+
+    valid = ", ".join(INFER_METRICS)
+    name = INFER_METRICS.get(metric)
+    if name is None:
+        raise UsageError(f"--metric {metric}: swiftk infer scores answers with one of {valid}")
+    entry = get_host().registry("metrics").entry_or_none(name)
+    if entry is None:
+        raise UsageError(f"--metric {metric}: scoring the answers needs the metric '{name}', which no loaded plugin "
+                         f"registers (`swiftk plugins` lists them); install swift-plugin-sft (it registers acc and "
+                         f"nlg), or leave out --metric")
+    score_texts = entry.meta.get("score_texts")
+    if score_texts is None:
+        raise UsageError(f"--metric {metric}: the metric '{name}' of plugin '{entry.plugin}' cannot score answer "
+                         f"texts (it was registered without score_texts=); install swift-plugin-sft, whose '{name}' "
+                         f"can, or leave out --metric")
+    return load_reference(score_texts)
 
 
 # --- the terminal ----------------------------------------------------------------------------

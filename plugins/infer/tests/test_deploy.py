@@ -204,9 +204,9 @@ def test_log_interval_reports_tokens_per_second(server, client):
     assert "tokens/s" in server.log() and "running" in server.log()
 
 
-def test_kernel_client(server):
+def test_infer_client(server):
     from swiftk.infer import InferError, InferRequest, RequestConfig
-    from swiftk.infer.client import InferClient
+    from swiftk_infer.client import InferClient
 
     client = InferClient(server.base_url.rsplit("/v1", 1)[0], api_key=KEY)
     assert client.models() == ["tiny-chat"] and client.model_name == "tiny-chat"

@@ -59,3 +59,28 @@ def register_arguments(register):
     from swiftk_models.arguments import MODEL_LOADING_COMMANDS
 
     register("remote_code", "swiftk_models.arguments:RemoteCodeArguments", commands=list(MODEL_LOADING_COMMANDS))
+
+
+@swiftk.hookimpl
+def register_quantizers(register):
+    """bnb, hqq and eetq at load time (the quantizers module imports no heavy library at its top)."""
+    from swiftk_models.quantizers import QUANTIZERS
+
+    for name, spec in QUANTIZERS.items():
+        register(name, spec)
+
+
+@swiftk.hookimpl
+def template_engine():
+    """The Template class that encodes every TemplateMeta naming no template_cls."""
+    from swiftk_models.template import Template
+
+    return Template
+
+
+@swiftk.hookimpl
+def download_model(model_id, args):
+    """--model ORG/NAME from ModelScope, or the Hugging Face Hub with --use_hf true."""
+    from swiftk_models.hub import download_model as download
+
+    return download(model_id, args)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import models_helpers  # noqa: F401  (offline environment)
+import swiftk
 from swiftk.cli.builtin import resolve_arguments
 from swiftk.errors import UsageError
 from swiftk.pipelines.model import get_template, load_model_and_processor
@@ -207,3 +208,42 @@ def test_quantization_argument_errors(qwen):
 def test_eetq_on_cpu_is_a_clear_error(qwen):
     with pytest.raises(UsageError, match="--quant_method eetq needs a CUDA GPU"):
         load(qwen, "--quant_method", "eetq", "--quant_bits", "8")
+
+
+class _HalfLinears:
+    """A third-party quantizer: its config step sees the dtype, its after-load step rewrites the weights."""
+
+    seen: list = []
+
+    @swiftk.hookimpl
+    def register_quantizers(self, register):
+        from swiftk.api import QuantizerSpec
+
+        register("halves", QuantizerSpec(load_config=self.config, after_load=self.quantize))
+        register("export_only", QuantizerSpec(export=lambda args: 0))
+
+    def config(self, args, dtype):
+        self.seen.append(("config", args.quant_bits, dtype))
+        return None
+
+    def quantize(self, model, args, dtype):
+        self.seen.append(("after_load", type(model).__name__))
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.weight.mul_(0.5)
+
+
+def test_a_registered_quantizer_runs_at_load_time(qwen, register_plugin):
+    """--quant_method takes a plugin's quantizer: load_config before from_pretrained, after_load after it."""
+    plugin = _HalfLinears()
+    register_plugin(plugin, "halves")
+    plain, _, _, _ = load(qwen)
+    model, _, _, _ = load(qwen, "--quant_method", "halves", "--quant_bits", "4")
+    assert plugin.seen == [("config", 4, "float32"), ("after_load", type(model).__name__)]
+    q = model.model.layers[0].self_attn.q_proj.weight
+    assert torch.allclose(q, plain.model.layers[0].self_attn.q_proj.weight * 0.5)
+    with pytest.raises(UsageError, match="registered it for `swiftk export` only"):
+        load(qwen, "--quant_method", "export_only")
+    with pytest.raises(UsageError, match="--quant_method: 'nope' is not valid.*bnb, hqq, eetq.*halves"):
+        load(qwen, "--quant_method", "nope")

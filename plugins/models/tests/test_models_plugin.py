@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import swiftk
+
 
 def run(*argv: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -28,9 +30,9 @@ def test_plugin_module_imports_nothing_heavy():
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
-def test_template_engine_hint_points_here():
-    from swiftk.hints import TEMPLATE_ENGINE
-    from swiftk.registry import resolve_reference
+def test_this_plugin_answers_the_template_engine_hook():
+    from swiftk.hints import TEMPLATE_ENGINE_PROVIDER
     from swiftk_models.template import Template
 
-    assert TEMPLATE_ENGINE[0] == "swift-plugin-models" and resolve_reference(TEMPLATE_ENGINE[1]) is Template
+    assert TEMPLATE_ENGINE_PROVIDER == "swift-plugin-models"
+    assert swiftk.get_host().hook.template_engine() is Template

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from swiftk.api import UsageError, causal_template
+from swiftk.api import UsageError
+from swiftk_rlhf.reward_model import causal_template
 
 Encoder = Callable[[dict], dict]
 

@@ -22,7 +22,7 @@ class RewardEngine(InferEngine):
     """Scores conversations with a one-output sequence classifier."""
 
     def __init__(self, model: Any, template: Any, *, model_name: str = "model", max_batch_size: int = 8):
-        from swiftk.api import causal_template
+        from swiftk_rlhf.reward_model import causal_template
 
         self.model = model.eval()
         self.template = causal_template(template)
@@ -32,7 +32,8 @@ class RewardEngine(InferEngine):
 
     @classmethod
     def from_args(cls, args: Any) -> "RewardEngine":
-        from swiftk.api import get_template, load_model_and_processor, one_output_classifier, derived_args
+        from swiftk.api import derived_args, get_template, load_model_and_processor
+        from swiftk_rlhf.reward_model import one_output_classifier
 
         args = derived_args(args, task_type="seq_cls", num_labels=1)
         model, processor, info = load_model_and_processor(args)

@@ -1,7 +1,7 @@
 """Entry point of swift-plugin-rlhf: registrations only, every value a lazy reference.
 
 Each ``--rlhf_type`` is a :class:`swiftk.specs.TrainerSpec` that the kernel's ``rlhf`` pipeline
-(``swiftk.pipelines.rlhf``) runs: the trainer (trl's, with ``SwiftTrainerMixin``), its trl config,
+(``swiftk.pipelines.train``, shared with sft and pt) runs: the trainer (trl's, with ``SwiftTrainerMixin``), its trl config,
 the argument checks and config values (:mod:`swiftk_rlhf.args`) and the row encoder
 (:mod:`swiftk_rlhf.encode`).
 """
@@ -46,3 +46,9 @@ def register_trainers(register):
 def register_infer_engines(register):
     # a reward model (--rlhf_type rm) in swiftk infer/deploy: each conversation's score
     register("reward", EngineSpec(engine_cls="swiftk_rlhf.engine:RewardEngine"))
+
+
+@swiftk.hookimpl
+def register_rewards(register):
+    # --reward_model as GRPO's last reward (a class built from the run's arguments)
+    register("reward_model", "swiftk_rlhf.reward_model:RewardModelReward")

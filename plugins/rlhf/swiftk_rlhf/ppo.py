@@ -647,7 +647,7 @@ class PPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, _PPOLoop):
 
     def __init__(self, *args: Any, swift_args: Any = None, reward_model: Any = None, **kwargs: Any):
         if reward_model is None:
-            from swiftk.api import load_reward_model
+            from swiftk_rlhf.reward_model import load_reward_model
 
             reward_model = load_reward_model(swift_args)
         super().__init__(*args, swift_args=swift_args, reward_model=reward_model, **kwargs)

@@ -257,7 +257,7 @@ def test_a_missing_reward_or_reference_model_names_its_own_flag(tmp_path):
 def test_a_reward_model_must_have_one_output_and_real_adapters(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from swiftk.pipelines.reward_model import one_output_classifier
+    from swiftk_rlhf.reward_model import one_output_classifier
 
     tiny = h.DATA.parents[2] / "demo" / "swiftk_demo" / "tiny-chat"
     two = AutoModelForSequenceClassification.from_pretrained(str(tiny), num_labels=2)

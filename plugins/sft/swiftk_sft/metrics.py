@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from swiftk.api import nlg_scores
+from swiftk_sft.scoring import nlg_scores
 
 
 def token_accuracy(preds: np.ndarray, labels: np.ndarray, strategy: str = "token") -> float:

@@ -15,8 +15,8 @@ def register_tuners(register):
 
 @swiftk.hookimpl
 def register_metrics(register):
-    register("acc", "swiftk_sft.metrics:acc_metric")
-    register("nlg", "swiftk_sft.metrics:nlg_metric")
+    register("acc", "swiftk_sft.metrics:acc_metric", score_texts="swiftk_sft.scoring:exact_match_scores")
+    register("nlg", "swiftk_sft.metrics:nlg_metric", score_texts="swiftk_sft.scoring:nlg_scores")
 
 
 @swiftk.hookimpl

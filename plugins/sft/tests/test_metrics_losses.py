@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from swiftk_sft.losses import cross_entropy, loss_scale_cross_entropy
-from swiftk.scoring import bleu4, nlg_scores, rouge_l, words
+from swiftk_sft.scoring import bleu4, exact_match, exact_match_scores, nlg_scores, rouge_l, words
 from swiftk_sft.metrics import token_accuracy
 
 
@@ -34,6 +34,23 @@ def test_words_split_cjk_by_character():
     assert words("我是小A, hello") == ["我", "是", "小", "a", ",", "hello"]
     scores = nlg_scores(["我是小A"], ["我是小A"])
     assert scores["rouge-l"] == 1.0
+
+
+def test_exact_match_strips_whitespace():
+    assert exact_match([" 42\n", "7"], ["42", "8"]) == pytest.approx(1 / 2)
+    assert exact_match([], []) == 0.0
+    assert exact_match_scores(["a", "b"], ["a", "b"]) == {"acc": 1.0}
+
+
+def test_acc_and_nlg_score_texts_as_swiftk_infer_finds_them(swiftk_host):
+    """The registered metrics' score_texts option: what `swiftk infer --metric acc|rouge` scores answers with."""
+    from swiftk.api import load_reference
+
+    metrics = swiftk_host.registry("metrics")
+    acc = load_reference(metrics.entry("acc").meta["score_texts"])
+    nlg = load_reference(metrics.entry("nlg").meta["score_texts"])
+    assert acc(["42", "x"], ["42", "y"]) == {"acc": 0.5}
+    assert set(nlg(["the cat"], ["the cat"])) == {"rouge-l", "bleu-4"}
 
 
 def test_losses_match_torch_and_weight_tokens():

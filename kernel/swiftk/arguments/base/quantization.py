@@ -14,8 +14,9 @@ class QuantizeArguments:
     SECTION = "Quantization arguments"
     SECTION_ZH = "量化参数"
 
-    quant_method: Optional[Literal["bnb", "hqq", "eetq"]] = arg(
-        None, "Quantization method applied when loading the model.", hot=True)
+    quant_method: Optional[str] = arg(
+        None, "Quantization method applied when loading the model (or one a plugin registers).", hot=True,
+        choices=("bnb", "hqq", "eetq"), registry="quantizers")
     quant_bits: Optional[int] = arg(None, "Quantization bits.", hot=True)
     hqq_axis: Optional[int] = arg(None, "hqq quantization axis.")
     bnb_4bit_compute_dtype: Optional[Literal["float16", "bfloat16", "float32"]] = arg(

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 from swiftk.arguments.fields import arg
 
@@ -17,8 +17,9 @@ class ExportArguments:
     output_dir: Optional[str] = arg(
         None, "Export destination; None derives '<checkpoint>-<suffix>' from what is exported.", hot=True)
     exist_ok: bool = arg(False, "Overwrite an existing output_dir instead of failing.")
-    quant_method: Optional[Literal["gptq", "awq", "bnb"]] = arg(
-        None, "Export quantization method.", hot=True)
+    quant_method: Optional[str] = arg(
+        None, "Export quantization method (or one a plugin registers).", hot=True, choices=("gptq", "awq", "bnb"),
+        registry="quantizers")
     quant_n_samples: int = arg(256, "Calibration samples for gptq/awq.")
     max_length: int = arg(2048, "max_length of the calibration samples.")
     quant_batch_size: int = arg(1, "Quantization batch size.")

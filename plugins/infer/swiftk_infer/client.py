@@ -1,11 +1,11 @@
 """A small client of OpenAI-compatible servers (``swiftk deploy``, vLLM, ms-swift, OpenAI itself).
 
-Standard library only, so ``app`` and ``eval`` can talk to ``--base_url`` / ``--eval_url`` without
-importing torch or an HTTP package. It is also an :class:`~swiftk.infer.InferEngine`: code written
-against engines runs unchanged against a server, with :meth:`InferClient.infer` sending a batch as
+Standard library only: importing it imports neither torch nor an HTTP package, so code that only
+talks to a server stays light. It is also an :class:`~swiftk.api.InferEngine`: code written against
+engines runs unchanged against a server, with :meth:`InferClient.infer` sending a batch as
 concurrent requests::
 
-    from swiftk.infer.client import InferClient
+    from swiftk_infer.client import InferClient
 
     client = InferClient("http://127.0.0.1:8000/v1", api_key="sk-...")
     client.models()                                       # ['Qwen2.5-0.5B-Instruct', ...]
@@ -21,9 +21,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, Iterator, Optional
 
-from swiftk.infer.engine import InferEngine
-from swiftk.infer.protocol import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError,
-                                   InferRequest, RequestConfig, StreamChoice, Usage)
+from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
+                        InferRequest, RequestConfig, StreamChoice, Usage)
 
 __all__ = ["InferClient", "config_to_params"]
 

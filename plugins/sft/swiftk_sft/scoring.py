@@ -1,4 +1,8 @@
-"""Text scores shared by training metrics and inference: ROUGE-L, BLEU-4, exact match.
+"""Text scores of the ``nlg`` and ``acc`` metrics: ROUGE-L, BLEU-4, exact match.
+
+The training metrics (:mod:`swiftk_sft.metrics`) score decoded ids with them, and the metrics'
+``score_texts`` option (``register_metrics``) hands them to ``swiftk infer --metric``, which scores
+a dataset's answer texts through the registry.
 
 Pure Python on purpose (no nltk, jieba or rouge packages): CJK text is scored per character,
 other text per word.
@@ -55,6 +59,7 @@ def bleu4(prediction: list[str], reference: list[str]) -> float:
 
 
 def nlg_scores(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Mean ROUGE-L F1 and BLEU-4 over the pairs: ``{"rouge-l": ..., "bleu-4": ...}``."""
     pairs = [(words(p), words(r)) for p, r in zip(predictions, references)]
     n = max(len(pairs), 1)
     return {"rouge-l": sum(rouge_l(p, r) for p, r in pairs) / n,
@@ -66,3 +71,8 @@ def exact_match(predictions: list[str], references: list[str]) -> float:
     if not references:
         return 0.0
     return sum(p.strip() == r.strip() for p, r in zip(predictions, references)) / len(references)
+
+
+def exact_match_scores(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """The ``acc`` metric on texts: ``{"acc": share of exact matches}``."""
+    return {"acc": exact_match(predictions, references)}

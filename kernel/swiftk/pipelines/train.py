@@ -1,7 +1,10 @@
-"""``swiftk sft`` and ``swiftk pt``: arguments → model and template → data → tuner → trainer → save.
+"""``swiftk sft``, ``swiftk pt`` and ``swiftk rlhf``: one recipe, read top to bottom.
 
-Every step is a registry look-up or a hook, so plugins decide the model types, templates,
-datasets, tuner and trainer; this file only says in which order they meet.
+trainer spec → model and template → data, encoded for that trainer → tuner → reference model → trainer →
+train → save.  Every step is a registry look-up or a hook, so plugins decide the model types,
+templates, datasets, tuner and trainer; what differs between sft, pt, dpo, kto, rm, ppo, grpo or a
+plugin's own ``--rlhf_type`` lives in that trainer's :class:`swiftk.specs.TrainerSpec`
+(``prepare_args``, ``encode``, ``ref_model``, ``config_kwargs``, ``data_kind``); nothing here names a type.
 """
 from __future__ import annotations
 
@@ -43,23 +46,38 @@ def run_training(args: Any, build: Callable[[Any], Any]) -> int:
             release_run_lock(output_dir)
 
 
-def build_trainer(args: Any) -> Any:
-    """Steps 1 to 4: the model, template, data, tuner and trainer that ``args`` describe."""
+def trainer_name(args: Any) -> str:
+    """The registered trainer of this command: ``--rlhf_type`` for rlhf; ``pt`` (when a plugin registers
+    one) or ``sft`` for pt and sft."""
     from swiftk.host import get_host
+
+    if args.command == "rlhf":
+        return args.rlhf_type
+    return "pt" if args.command == "pt" and "pt" in get_host().registry("trainers") else "sft"
+
+
+def build_trainer(args: Any) -> Any:
+    """Steps 1 to 5: the model, template, data, tuner, reference model and trainer that ``args`` describe."""
     from swiftk import run_record
+    from swiftk.host import get_host
     from swiftk.pipelines.data import encode_dataset, load_datasets
     from swiftk.pipelines.model import get_template, load_model_and_processor, template_name
+    from swiftk.pipelines.rlhf import load_reference_model, trainer_spec
     from swiftk.pipelines.sample_log import log_first_sample
     from swiftk.pipelines.train_args import to_training_arguments
 
     host = get_host()
-    # the trainer first: a missing plugin is named before anything heavy is loaded
-    trainer_name = "pt" if args.command == "pt" and "pt" in host.registry("trainers") else "sft"
-    spec = host.get("trainers", trainer_name)
+    # the trainer and tuner first: a missing plugin is named before anything heavy is loaded
+    name = trainer_name(args)
+    spec = trainer_spec(host.get("trainers", name))
+    tuner = host.get("tuners", args.train_type)
+    if spec.prepare_args is not None:
+        _load(spec.prepare_args)(args)
+        run_record.save_args(args)   # args.json records what the type completed (rm: task_type seq_cls)
+    check_resume_folder(args.get("resume_from_checkpoint"))
     from transformers import set_seed
 
     set_seed(args.seed)
-    check_resume_folder(args.get("resume_from_checkpoint"))
 
     # 1. the model, its processor and the template that turns conversations into tokens
     model, processor, model_info = load_model_and_processor(args)
@@ -67,30 +85,43 @@ def build_trainer(args: Any) -> Any:
     run_record.record_model(args, model_info)
     run_record.record_template(args, template, template_name(args, model_info))
 
-    # 2. the data, as standard rows, then tokenized (now, or lazily in __getitem__)
+    # 2. the data, as standard rows, encoded into what this trainer reads (now, or lazily in __getitem__:
+    #    multimodal rows by default when the template's own encoder is used)
     train_dataset, val_dataset = load_datasets(args)
     lazy = args.get("lazy_tokenize")
-    lazy = bool(model_info.is_multimodal) if lazy is None else bool(lazy)
+    lazy = bool(model_info.is_multimodal and spec.encode is None) if lazy is None else bool(lazy)
     encode = dict(num_proc=args.dataset_num_proc, lazy=lazy, strict=args.strict)
-    train_dataset = encode_dataset(train_dataset, template.encode, **encode)
+    make_encoder = _load(spec.encode) if spec.encode is not None else (lambda template, args, dataset: template.encode)
+    train_dataset = encode_dataset(train_dataset, make_encoder(template, args, train_dataset), **encode)
     if val_dataset is not None:
-        val_dataset = encode_dataset(val_dataset, template.encode, **encode)
+        val_dataset = encode_dataset(val_dataset, make_encoder(template, args, val_dataset), **encode)
     log_first_sample(train_dataset, template)
 
     # 3. the tuner wraps the model (lora, full, ... : whatever --train_type names)
-    tuner = host.get("tuners", args.train_type)
     model = _load(tuner.prepare)(model, args)
     run_record.record_tuner(args, model)
-    run_record.record_plugins(args, trainer=trainer_name)
+    run_record.record_plugins(args, trainer=name)
     run_record.save_args(args)  # args.json (and so every checkpoint) says what this run resolved
 
-    # 4. the trainer, its arguments and every registered callback that applies
-    trainer_cls = _load(spec.trainer_cls)
-    training_args = to_training_arguments(args, _load(spec.args_cls) if spec.args_cls else None,
-                                          has_eval=val_dataset is not None)
-    trainer = trainer_cls(model=model, args=training_args, train_dataset=train_dataset, eval_dataset=val_dataset,
-                          data_collator=template.data_collator, processing_class=processor,
-                          template=template, swift_args=args, callbacks=registered_callbacks(args))
+    # 4. the frozen reference model, when the type has one: --ref_model if given; else the model itself
+    #    with its adapters disabled (peft tuners), or a second copy of --model (full and other tuners)
+    ref_model = None
+    wants_ref = _load(spec.ref_model)(args) if isinstance(spec.ref_model, str) or callable(spec.ref_model) \
+        else bool(spec.ref_model)
+    if wants_ref and (args.get("ref_model") or not callable(getattr(model, "disable_adapter", None))):
+        ref_model = load_reference_model(args)
+
+    # 5. the trainer, its arguments (a trl config for preference and RL types) and every registered
+    #    callback that applies
+    config_cls = _load(spec.args_cls) if spec.args_cls else None
+    overrides = dict(_load(spec.config_kwargs)(args)) if spec.config_kwargs is not None else {}
+    training_args = to_training_arguments(args, config_cls, has_eval=val_dataset is not None, **overrides)
+    extra = {"ref_model": ref_model} if spec.ref_model else {}  # a predicate's type takes ref_model= too
+    trainer = _load(spec.trainer_cls)(
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=val_dataset,
+        data_collator=template.data_collator if spec.data_kind == "messages" else None,
+        processing_class=processor, template=template, swift_args=args, callbacks=registered_callbacks(args),
+        **extra)
     host.hook.post_trainer_create(args=args, trainer=trainer)
     return trainer
 
