@@ -10,7 +10,9 @@ Installed with the kernel as a pytest plugin, so a plugin's own test suite gets:
 
 Contract suites, the tests a plugin's names should pass (subclass one, name what you register):
 :mod:`swiftk.testing.tuners` (``TunerContract``), :mod:`swiftk.testing.rewards` (``RewardContract``),
-:mod:`swiftk.testing.metrics` (``MetricContract``) and :mod:`swiftk.testing.losses` (``LossContract``).
+:mod:`swiftk.testing.metrics` (``MetricContract``), :mod:`swiftk.testing.losses` (``LossContract``),
+:mod:`swiftk.testing.templates` (``TemplateContract``), :mod:`swiftk.testing.datasets`
+(``DatasetContract``) and :mod:`swiftk.testing.engines` (``EngineContract``).
 """
 from __future__ import annotations
 
