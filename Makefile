@@ -49,10 +49,12 @@ demo: install
 
 test: install vllm-env
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -rs --durations=25 tests $(wildcard plugins/*/tests)
 
 test-fast: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -m "not slow" --durations=25 tests $(wildcard plugins/*/tests)
 
 # every speed/memory script of benchmarks/ (each prints its own table)

@@ -5,6 +5,7 @@ Target: under 0.3 s median each with every plugin installed, and torch never imp
 the median and minimum wall time. ms-swift 3.12.6 on this machine: 3.0 s for `swift --help`,
 6.0 s for `swift sft --help`.
 """
+
 from __future__ import annotations
 
 import os

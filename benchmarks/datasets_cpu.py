@@ -8,6 +8,7 @@ included (sampled every 250 ms), as PSS (shared pages counted once) and as summe
 
     .venv/bin/python benchmarks/datasets_cpu.py [rows] [repeats]
 """
+
 from __future__ import annotations
 
 import json
@@ -83,10 +84,21 @@ def tree_memory_mb(pid: int) -> tuple[float, float]:
 
 
 def run_one(path: str, num_proc: int, root: str) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
-               HF_DATASETS_OFFLINE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1")
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, path, str(num_proc), root], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, path, str(num_proc), root],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     peak = [0.0, 0.0]
 
     def sample() -> None:
@@ -111,23 +123,29 @@ def main(n: int = 200_000, repeats: int = 2) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "rows.jsonl")
         write_rows(path, n)
-        print(f"{n:,} rows, {os.path.getsize(path) / 2**20:.1f} MiB of JSON lines; OMP_NUM_THREADS=1; "
-              f"{repeats} runs per configuration, alternating")
+        print(
+            f"{n:,} rows, {os.path.getsize(path) / 2**20:.1f} MiB of JSON lines; OMP_NUM_THREADS=1; "
+            f"{repeats} runs per configuration, alternating"
+        )
         results: dict[int, list[dict]] = {1: [], 2: []}
         for _ in range(repeats):
             for num_proc in (1, 2):
                 results[num_proc].append(run_one(path, num_proc, root))
-    header = (f"{'num_proc':>8} {'kept rows':>10} {'load s':>8} {'load rows/s':>12} {'tokenize s':>11} "
-              f"{'tok rows/s':>11} {'total rows/s':>13} {'main RSS MiB':>13} {'tree PSS MiB':>13} "
-              f"{'tree RSS MiB':>13}")
+    header = (
+        f"{'num_proc':>8} {'kept rows':>10} {'load s':>8} {'load rows/s':>12} {'tokenize s':>11} "
+        f"{'tok rows/s':>11} {'total rows/s':>13} {'main RSS MiB':>13} {'tree PSS MiB':>13} "
+        f"{'tree RSS MiB':>13}"
+    )
     print(header)
     for num_proc, runs in results.items():
         load_s = statistics.median(r["load_s"] for r in runs)
         enc_s = statistics.median(r["encode_s"] for r in runs)
-        print(f"{num_proc:>8} {runs[0]['rows']:>10,} {load_s:>8.2f} {n / load_s:>12,.0f} {enc_s:>11.2f} "
-              f"{runs[0]['rows'] / enc_s:>11,.0f} {n / (load_s + enc_s):>13,.0f} "
-              f"{max(r['main_peak_mb'] for r in runs):>13,.0f} {max(r['tree_pss_mb'] for r in runs):>13,.0f} "
-              f"{max(r['tree_rss_mb'] for r in runs):>13,.0f}")
+        print(
+            f"{num_proc:>8} {runs[0]['rows']:>10,} {load_s:>8.2f} {n / load_s:>12,.0f} {enc_s:>11.2f} "
+            f"{runs[0]['rows'] / enc_s:>11,.0f} {n / (load_s + enc_s):>13,.0f} "
+            f"{max(r['main_peak_mb'] for r in runs):>13,.0f} {max(r['tree_pss_mb'] for r in runs):>13,.0f} "
+            f"{max(r['tree_rss_mb'] for r in runs):>13,.0f}"
+        )
 
 
 if __name__ == "__main__":

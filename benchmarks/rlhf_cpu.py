@@ -10,6 +10,7 @@ page's other defaults (4 PPO epochs). Seconds/step are measured from logging.jso
 first and the last logged step, so start-up (imports, model and data loading) is not counted; it
 is in the wall column, the whole command. All 14 runs (and the reward model) take about 5 minutes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,41 @@ LR = {"lora": "1e-3", "full": "2e-4"}
 
 def run(rlhf_type: str, train_type: str, steps: int, out: str, reward_model: str = "") -> dict:
     data = "swiftk/demo-kto" if rlhf_type == "kto" else "swiftk/demo-dpo"
-    cmd = ["rlhf", "--rlhf_type", rlhf_type, "--model", "swiftk/tiny-chat",
-           "--dataset", data, "--split_dataset_ratio", "0", "--train_type", train_type, "--max_steps", str(steps),
-           "--per_device_train_batch_size", "4", "--max_length", "128", "--gradient_checkpointing", "false",
-           "--learning_rate", LR[train_type], "--logging_steps", "1", "--save_steps", str(steps),
-           "--report_to", "none", "--add_version", "false", "--dataloader_num_workers", "0", "--output_dir", out]
+    cmd = [
+        "rlhf",
+        "--rlhf_type",
+        rlhf_type,
+        "--model",
+        "swiftk/tiny-chat",
+        "--dataset",
+        data,
+        "--split_dataset_ratio",
+        "0",
+        "--train_type",
+        train_type,
+        "--max_steps",
+        str(steps),
+        "--per_device_train_batch_size",
+        "4",
+        "--max_length",
+        "128",
+        "--gradient_checkpointing",
+        "false",
+        "--learning_rate",
+        LR[train_type],
+        "--logging_steps",
+        "1",
+        "--save_steps",
+        str(steps),
+        "--report_to",
+        "none",
+        "--add_version",
+        "false",
+        "--dataloader_num_workers",
+        "0",
+        "--output_dir",
+        out,
+    ]
     if rlhf_type == "ppo":
         cmd += ["--reward_model", reward_model, "--response_length", "32", "--num_sample_generations", "0"]
     rows, wall = run_logged(cmd, out, f"{rlhf_type}/{train_type}")
@@ -55,15 +86,17 @@ def main() -> None:
     results: dict = {}
     try:
         for repeat in range(opts.repeats):
-            for rlhf_type in types:            # configurations alternate between repeats
+            for rlhf_type in types:  # configurations alternate between repeats
                 for train_type in train_types:
                     out = os.path.join(work, f"{rlhf_type}-{train_type}-{repeat}")
                     results.setdefault((rlhf_type, train_type), []).append(
-                        run(rlhf_type, train_type, opts.steps, out, reward_model))
+                        run(rlhf_type, train_type, opts.steps, out, reward_model)
+                    )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nswiftk rlhf on swiftk/tiny-chat, batch 4, {opts.steps} steps, median of {opts.repeats}, "
-          f"OMP_NUM_THREADS=1")
+    print(
+        f"\nswiftk rlhf on swiftk/tiny-chat, batch 4, {opts.steps} steps, median of {opts.repeats}, OMP_NUM_THREADS=1"
+    )
     print("| rlhf_type | train_type | s/step | wall s |")
     print("| --- | --- | ---: | ---: |")
     for (rlhf_type, train_type), runs in results.items():

@@ -26,6 +26,7 @@ Per side:
 ms-swift: `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0), used
 with --model_type qwen2 --template chatml when it exists.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,24 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MSWIFT = os.path.join(ROOT, "benchmarks", ".venv-mswift", "bin", "swift")
 SWIFTK = [sys.executable, "-m", "swiftk"]
-PROMPTS = ["What is 3 + 4?", "Who are you?", "What color is grass?", "Count from 2 to 5.", "Tell me a joke.",
-           "What is 2 + 2?", "Say hello.", "Name a fruit.", "What is 10 - 3?", "Are you a robot?",
-           "What is the capital of France?", "Thank you!", "Hi", "What day is it?", "What is 5 + 6?", "你好"]
+PROMPTS = [
+    "What is 3 + 4?",
+    "Who are you?",
+    "What color is grass?",
+    "Count from 2 to 5.",
+    "Tell me a joke.",
+    "What is 2 + 2?",
+    "Say hello.",
+    "Name a fruit.",
+    "What is 10 - 3?",
+    "Are you a robot?",
+    "What is the capital of France?",
+    "Thank you!",
+    "Hi",
+    "What day is it?",
+    "What is 5 + 6?",
+    "你好",
+]
 
 
 def free_port() -> int:
@@ -75,8 +91,14 @@ def model_dir(random_weights: bool, tmp: str) -> str:
 
 
 def env() -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 PEER_EXTRA: list[str] = []
@@ -84,11 +106,37 @@ PEER_EXTRA: list[str] = []
 
 def start(side: str, model: str, port: int, log) -> tuple[subprocess.Popen, float]:
     if side == "swiftk":
-        cmd = SWIFTK + ["deploy", "--model", model, "--host", "127.0.0.1", "--port", str(port), "--verbose", "false",
-                        "--log_interval", "-1"]
+        cmd = SWIFTK + [
+            "deploy",
+            "--model",
+            model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--verbose",
+            "false",
+            "--log_interval",
+            "-1",
+        ]
     else:
-        cmd = [MSWIFT, "deploy", "--model", model, "--model_type", "qwen2", "--template", "chatml",
-               "--host", "127.0.0.1", "--port", str(port), "--verbose", "false", *PEER_EXTRA]
+        cmd = [
+            MSWIFT,
+            "deploy",
+            "--model",
+            model,
+            "--model_type",
+            "qwen2",
+            "--template",
+            "chatml",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--verbose",
+            "false",
+            *PEER_EXTRA,
+        ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
     while True:
@@ -134,8 +182,9 @@ def post(port: int, body: dict, stream: bool, side: str) -> tuple[int, int, floa
     content chunk or to the answer)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     t0 = time.perf_counter()
-    conn.request("POST", "/v1/chat/completions", json.dumps({**body, "stream": stream}),
-                 {"Content-Type": "application/json"})
+    conn.request(
+        "POST", "/v1/chat/completions", json.dumps({**body, "stream": stream}), {"Content-Type": "application/json"}
+    )
     response = conn.getresponse()
     if response.status != 200:
         raise RuntimeError(f"HTTP {response.status}: {response.read()[:300]!r}")
@@ -160,16 +209,21 @@ def post(port: int, body: dict, stream: bool, side: str) -> tuple[int, int, floa
     return tokens, generated(side, tokens, reasons), first if first is not None else time.perf_counter() - t0
 
 
-def load(port: int, clients: int, requests: int, max_tokens: int, stream: bool,
-         side: str) -> tuple[float, float, list[float]]:
+def load(
+    port: int, clients: int, requests: int, max_tokens: int, stream: bool, side: str
+) -> tuple[float, float, list[float]]:
     """Generated tokens/s, reported completion tokens/s, and each request's seconds (see :func:`post`)."""
     results: list[tuple[int, int, float]] = []
     lock = threading.Lock()
 
     def client(i: int) -> None:
         for j in range(requests):
-            body = {"model": global_name[0], "messages": [{"role": "user", "content": PROMPTS[(i + j) % len(PROMPTS)]}],
-                    "max_tokens": max_tokens, "temperature": 0}
+            body = {
+                "model": global_name[0],
+                "messages": [{"role": "user", "content": PROMPTS[(i + j) % len(PROMPTS)]}],
+                "max_tokens": max_tokens,
+                "temperature": 0,
+            }
             result = post(port, body, stream, side)
             with lock:
                 results.append(result)
@@ -195,7 +249,7 @@ def session_cpu(sid: int) -> float:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == sid:          # fields after the name: state, ppid, pgrp, session, ...
+        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ...
             total += int(fields[11]) + int(fields[12])
     return total / tick
 
@@ -214,7 +268,9 @@ def serve(side: str, model: str, args, log) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models") as r:
             name = json.loads(r.read())["data"][0]["id"]
         global_name[0] = name
-        post(port, {"model": name, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}, False, side)  # warm-up
+        post(
+            port, {"model": name, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}, False, side
+        )  # warm-up
         for clients in args.clients:
             cpu = session_cpu(proc.pid)
             wall = time.perf_counter()
@@ -240,8 +296,18 @@ def infer(side: str, model: str, tmp: str, max_tokens: int, log) -> tuple[float,
         for p in PROMPTS[:8]:
             f.write(json.dumps({"messages": [{"role": "user", "content": p}]}) + "\n")
     result = os.path.join(tmp, f"{side}-result.jsonl")
-    common = ["--model", model, "--val_dataset", data, "--max_new_tokens", str(max_tokens), "--temperature", "0",
-              "--result_path", result]
+    common = [
+        "--model",
+        model,
+        "--val_dataset",
+        data,
+        "--max_new_tokens",
+        str(max_tokens),
+        "--temperature",
+        "0",
+        "--result_path",
+        result,
+    ]
     if side == "swiftk":
         cmd = SWIFTK + ["infer", *common]
     else:
@@ -260,7 +326,7 @@ def infer(side: str, model: str, tmp: str, max_tokens: int, log) -> tuple[float,
 #: modeling module (for swiftk, inside its start-up phase, as `deploy` and `infer` import them)
 IMPORT_FLOOR = {
     "swiftk": "import torch\nfrom swiftk.startup import startup_phase\nwith startup_phase():\n"
-              "    import transformers.models.qwen2.modeling_qwen2",
+    "    import transformers.models.qwen2.modeling_qwen2",
     "ms-swift": "import torch\nimport transformers.models.qwen2.modeling_qwen2",
 }
 
@@ -282,15 +348,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
-    parser.add_argument("--requests", type=int, default=32,
-                        help="requests per client per measurement (enough for a steady state: with a few, the "
-                             "start and the tail, where fewer clients are left, weigh on the figure)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=32,
+        help="requests per client per measurement (enough for a steady state: with a few, the "
+        "start and the tail, where fewer clients are left, weigh on the figure)",
+    )
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-infer", action="store_true")
-    parser.add_argument("--peer-max-batch-size", type=int, default=None,
-                        help="pass --max_batch_size N to ms-swift (default: its own default)")
+    parser.add_argument(
+        "--peer-max-batch-size",
+        type=int,
+        default=None,
+        help="pass --max_batch_size N to ms-swift (default: its own default)",
+    )
     args = parser.parse_args()
     if args.peer_max_batch_size:
         PEER_EXTRA.extend(["--max_batch_size", str(args.peer_max_batch_size)])
@@ -300,15 +374,19 @@ def main() -> None:
     log = open(os.path.join(tmp, "servers.log"), "w")
     results: dict[str, list[dict]] = {s: [] for s in sides}
     for repeat in range(args.repeats):
-        for side in (sides if repeat % 2 == 0 else sides[::-1]):
+        for side in sides if repeat % 2 == 0 else sides[::-1]:
             row = {"import_floor_s": import_floor(side), **serve(side, model, args, log)}
             if not args.no_infer:
                 row["infer_8x32_s"], row["infer_8x32_cpu_s"] = infer(side, model, tmp, args.max_tokens, log)
             results[side].append(row)
-            print(f"[{repeat + 1}/{args.repeats}] {side}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()),
-                  flush=True)
-    print(f"\nmedian of {args.repeats} (model {'random-weights ' if args.random_weights else ''}tiny-chat, greedy, "
-          f"max_tokens {args.max_tokens}, {args.requests} requests per client; logs: {log.name})")
+            print(
+                f"[{repeat + 1}/{args.repeats}] {side}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()),
+                flush=True,
+            )
+    print(
+        f"\nmedian of {args.repeats} (model {'random-weights ' if args.random_weights else ''}tiny-chat, greedy, "
+        f"max_tokens {args.max_tokens}, {args.requests} requests per client; logs: {log.name})"
+    )
     keys = list(results[sides[0]][0])
     print(f"{'':24}" + "".join(f"{s:>12}" for s in sides))
     for key in keys:

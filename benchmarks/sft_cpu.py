@@ -12,6 +12,7 @@ command's start to the first training step, training tokens/s and peak RSS.
 ms-swift: create `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0)
 and it is measured too, with --model_type qwen2 --template qwen2_5 --check_model false.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,18 @@ def build_model(folder: str) -> None:
     from swiftk_demo import MODEL_DIR
 
     tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=256,
+        intermediate_size=1024,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config)
     model.save_pretrained(folder)
@@ -48,8 +57,11 @@ def build_model(folder: str) -> None:
 
 
 def build_data(path: str, rows: int) -> int:
-    subprocess.run([sys.executable, os.path.join(ROOT, "plugins", "demo", "scripts", "make_corpus.py")], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, os.path.join(ROOT, "plugins", "demo", "scripts", "make_corpus.py")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     from swiftk_demo import MODEL_DIR
 
     source = os.path.join(os.path.dirname(MODEL_DIR), "data", "chat.jsonl")
@@ -80,13 +92,50 @@ def measure(cmd: list[str], env: dict) -> dict:
 
 
 def swiftk_cmd(model: str, data: str, out: str, train_type: str, packing: bool) -> list[str]:
-    return [sys.executable, "-m", "swiftk", "sft", "--model", model, "--model_type", "qwen2", "--template", "tiny_chat",
-            "--dataset", data, "--train_type", train_type, "--num_train_epochs", "1",
-            "--per_device_train_batch_size", "8", "--learning_rate", "1e-4", "--max_length", "256",
-            "--split_dataset_ratio", "0", "--save_strategy", "no", "--report_to", "none", "--logging_steps", "50",
-            "--gradient_checkpointing", "false", "--dataloader_num_workers", "0", "--add_version", "false",
-            "--packing", str(packing).lower(), "--output_dir", out, "--external_plugins",
-            os.path.join(SUPPORT, "first_step.py")]
+    return [
+        sys.executable,
+        "-m",
+        "swiftk",
+        "sft",
+        "--model",
+        model,
+        "--model_type",
+        "qwen2",
+        "--template",
+        "tiny_chat",
+        "--dataset",
+        data,
+        "--train_type",
+        train_type,
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "8",
+        "--learning_rate",
+        "1e-4",
+        "--max_length",
+        "256",
+        "--split_dataset_ratio",
+        "0",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--logging_steps",
+        "50",
+        "--gradient_checkpointing",
+        "false",
+        "--dataloader_num_workers",
+        "0",
+        "--add_version",
+        "false",
+        "--packing",
+        str(packing).lower(),
+        "--output_dir",
+        out,
+        "--external_plugins",
+        os.path.join(SUPPORT, "first_step.py"),
+    ]
 
 
 def speed_and_memory(kind: str, result: dict, out: str) -> tuple[float, float]:
@@ -109,8 +158,13 @@ def main() -> None:
     model, data = os.path.join(work, "qwen2-4M"), os.path.join(work, "train.jsonl")
     build_model(model)
     build_data(data, opts.rows)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     configs = [(kind, tt, pk) for tt in ("lora", "full") for pk in (False, True) for kind in ("swiftk", "trl")]
     if os.path.exists(MSWIFT):
         configs += [("ms-swift", tt, False) for tt in ("lora", "full")]
@@ -122,15 +176,49 @@ def main() -> None:
             if kind == "swiftk":
                 cmd = swiftk_cmd(model, data, out, train_type, packing)
             elif kind == "trl":
-                cmd = [sys.executable, os.path.join(SUPPORT, "trl_sft.py"), model, data, out, train_type,
-                       str(packing).lower()]
+                cmd = [
+                    sys.executable,
+                    os.path.join(SUPPORT, "trl_sft.py"),
+                    model,
+                    data,
+                    out,
+                    train_type,
+                    str(packing).lower(),
+                ]
             else:
                 # ms-swift 4 renamed --train_type to --tuner_type
-                cmd = [MSWIFT, "sft", "--model", model, "--model_type", "qwen2", "--template", "qwen2_5",
-                       "--check_model", "false", "--dataset", data, "--tuner_type", train_type,
-                       "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--max_length", "256",
-                       "--split_dataset_ratio", "0", "--save_strategy", "no", "--report_to", "none",
-                       "--gradient_checkpointing", "false", "--output_dir", out]
+                cmd = [
+                    MSWIFT,
+                    "sft",
+                    "--model",
+                    model,
+                    "--model_type",
+                    "qwen2",
+                    "--template",
+                    "qwen2_5",
+                    "--check_model",
+                    "false",
+                    "--dataset",
+                    data,
+                    "--tuner_type",
+                    train_type,
+                    "--num_train_epochs",
+                    "1",
+                    "--per_device_train_batch_size",
+                    "8",
+                    "--max_length",
+                    "256",
+                    "--split_dataset_ratio",
+                    "0",
+                    "--save_strategy",
+                    "no",
+                    "--report_to",
+                    "none",
+                    "--gradient_checkpointing",
+                    "false",
+                    "--output_dir",
+                    out,
+                ]
             try:
                 result = measure(cmd, env)
             except RuntimeError as exc:  # report the others; say which failed
@@ -139,20 +227,29 @@ def main() -> None:
             result["tokens_per_s"], result["maxrss_mib"] = speed_and_memory(kind, result, out)
             results[config].append(result)
             result["load"] = os.getloadavg()[0]
-            print(f"{config}: wall {result['wall']:.1f} s, cpu {result['cpu']:.1f} s, "
-                  f"first step {result['first_step']:.2f} s, {result['tokens_per_s']:.0f} tokens/s, "
-                  f"load average after {result['load']:.2f}", flush=True)
+            print(
+                f"{config}: wall {result['wall']:.1f} s, cpu {result['cpu']:.1f} s, "
+                f"first step {result['first_step']:.2f} s, {result['tokens_per_s']:.0f} tokens/s, "
+                f"load average after {result['load']:.2f}",
+                flush=True,
+            )
             shutil.rmtree(out, ignore_errors=True)
-    print(f"\n{opts.rows} rows, batch 8, max_length 256, 1 epoch, OMP_NUM_THREADS=1, median of {opts.repeats}; "
-          f"load averages now (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'cpu s':>8}{'1st step s':>12}{'tokens/s':>10}"
-          f"{'peak RSS MiB':>14}")
+    print(
+        f"\n{opts.rows} rows, batch 8, max_length 256, 1 epoch, OMP_NUM_THREADS=1, median of {opts.repeats}; "
+        f"load averages now (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'cpu s':>8}{'1st step s':>12}{'tokens/s':>10}"
+        f"{'peak RSS MiB':>14}"
+    )
     for (kind, train_type, packing), rows in results.items():
         if not rows:
             continue
         med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
-        print(f"{kind:<10}{train_type:<7}{str(packing):<9}{med('wall'):>8.1f}{med('cpu'):>8.1f}"
-              f"{med('first_step'):>12.2f}{med('tokens_per_s'):>10.0f}{max(r['maxrss_mib'] for r in rows):>14.0f}")
+        print(
+            f"{kind:<10}{train_type:<7}{str(packing):<9}{med('wall'):>8.1f}{med('cpu'):>8.1f}"
+            f"{med('first_step'):>12.2f}{med('tokens_per_s'):>10.0f}{max(r['maxrss_mib'] for r in rows):>14.0f}"
+        )
     shutil.rmtree(work, ignore_errors=True)
 
 

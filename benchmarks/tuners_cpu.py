@@ -8,6 +8,7 @@ architecture) with the demo SFT data, batch 4, max_length 128.  seconds/step is 
 steps after the first 3; peak RSS is the process's maximum resident set size.  With --repeats > 1 the
 configurations are alternated and the minimum of the medians is shown (the machine is shared).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,11 @@ CONFIGS = [
     ("llamapro", "llamapro", ["--llamapro_num_new_blocks", "2"]),
     ("reft (LoReFT)", "reft", []),
     ("full + galore", "full", ["--use_galore", "true", "--galore_rank", "16"]),
-    ("full + q-galore", "full", ["--use_galore", "true", "--galore_rank", "16", "--galore_quantization", "true",
-                                 "--galore_proj_quant", "true"]),
+    (
+        "full + q-galore",
+        "full",
+        ["--use_galore", "true", "--galore_rank", "16", "--galore_quantization", "true", "--galore_proj_quant", "true"],
+    ),
     ("full + lisa", "full", ["--lisa_activated_layers", "1", "--lisa_step_interval", "5"]),
 ]
 
@@ -70,17 +74,45 @@ def run_one(train_type: str, extra: list, steps: int) -> dict:
             trainer.add_callback(Timer())
 
     out = tempfile.mkdtemp(prefix="swiftk-bench-")
-    argv = ["--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft#200", "--split_dataset_ratio", "0",
-            "--train_type", train_type, "--max_steps", str(steps), "--per_device_train_batch_size", "4",
-            "--max_length", "128", "--report_to", "none", "--save_strategy", "no", "--logging_steps", str(steps),
-            "--output_dir", out, "--add_version", "false", "--gradient_checkpointing", "false",
-            "--dataloader_num_workers", "0", *extra]
+    argv = [
+        "--model",
+        "swiftk/tiny-chat",
+        "--dataset",
+        "swiftk/demo-sft#200",
+        "--split_dataset_ratio",
+        "0",
+        "--train_type",
+        train_type,
+        "--max_steps",
+        str(steps),
+        "--per_device_train_batch_size",
+        "4",
+        "--max_length",
+        "128",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--logging_steps",
+        str(steps),
+        "--output_dir",
+        out,
+        "--add_version",
+        "false",
+        "--gradient_checkpointing",
+        "false",
+        "--dataloader_num_workers",
+        "0",
+        *extra,
+    ]
     with HostScope(autoload=True) as host:
         host.register_plugin(Hooks(), "bench-timer")
         code, _ = invoke("sft", argv, launch=False)
     assert code == 0
-    return {"s_per_step": statistics.median(times[3:] or times),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "s_per_step": statistics.median(times[3:] or times),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> int:
@@ -101,9 +133,12 @@ def main() -> int:
     results: dict = {name: [] for name, _, _ in configs}
     for _ in range(opts.repeats):
         for name, train_type, extra in configs:
-            proc = subprocess.run([sys.executable, __file__, "--steps", str(opts.steps), "--one",
-                                   json.dumps([train_type, *extra])],
-                                  capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--steps", str(opts.steps), "--one", json.dumps([train_type, *extra])],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
             if proc.returncode != 0 or line is None:
                 print(f"{name}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)

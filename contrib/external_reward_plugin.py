@@ -3,6 +3,7 @@
     swiftk rlhf --rlhf_type grpo --external_plugins contrib/external_reward_plugin.py \
         --reward_funcs has_answer_tag ...
 """
+
 import swiftk
 
 

@@ -6,6 +6,7 @@
 While it loads, ``swift.plugin`` is swift-kernel's compatibility facade (unless ms-swift itself
 is installed), and ``orms[...] = ...`` registers a reward function.
 """
+
 import re
 
 from swift.plugin import ORM, orms

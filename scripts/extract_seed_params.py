@@ -19,6 +19,7 @@ twice under 采样参数) is kept once, the first time.
 Usage: ``python scripts/extract_seed_params.py [SEED_PAGE] [-o OUTPUT]``; the page defaults to
 ``../shared/seed/000_557dd8da7867aa60.txt`` relative to the repository root.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,8 @@ IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 # Entries whose first "默认" phrase is not their default: the page states a conditional or
 # derived default, so the literal next to "默认" would be misleading.
 CONDITIONAL = {
-    "learning_rate",   # 全参数默认为1e-5，LoRA等tuners为1e-4
-    "load_args",       # 将默认为None的`基本参数`... 推理和导出时默认为True，训练时默认为False
+    "learning_rate",  # 全参数默认为1e-5，LoRA等tuners为1e-4
+    "load_args",  # 将默认为None的`基本参数`... 推理和导出时默认为True，训练时默认为False
 }
 
 
@@ -82,7 +83,7 @@ def parse_default(desc: str, name: str):
     m = DEFAULT_RE.search(desc)
     if not m:
         return {"raw": desc}
-    rest = desc[m.end():]
+    rest = desc[m.end() :]
     value = _NO_LITERAL
     for quote in ("`", "'", '"'):
         if rest.startswith(quote):
@@ -99,7 +100,7 @@ def parse_default(desc: str, name: str):
                 text = num.group(0)
                 # "默认值256." ends a sentence: the dot is punctuation, not a decimal point,
                 # unless more text follows on the same clause (e.g. "默认为1.，").
-                if text.endswith(".") and rest[len(text):len(text) + 1] in ("", " "):
+                if text.endswith(".") and rest[len(text) : len(text) + 1] in ("", " "):
                     text = text[:-1]
                 value = _literal(text)
             else:
@@ -133,8 +134,7 @@ def extract(text: str) -> list[dict]:
         if (section, name) in seen:
             continue
         seen.add((section, name))
-        entries.append({"name": name, "section": section, "default": parse_default(desc, name),
-                        "hot": hot})
+        entries.append({"name": name, "section": section, "default": parse_default(desc, name), "hot": hot})
     return entries
 
 

@@ -1,4 +1,5 @@
 """Fixtures of the kernel's tests (helpers live in kernel_support.py)."""
+
 from __future__ import annotations
 
 import textwrap
@@ -41,5 +42,3 @@ def make_dist(tmp_path):
         return site
 
     return _make
-
-

@@ -3,6 +3,7 @@
 Imported by name (`from kernel_support import ...`); a plugin's test folder may have its own conftest.py,
 so these helpers do not live in conftest.py, whose module name would be ambiguous in one pytest run.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,17 @@ class Result:
 
 def swiftk_env(extra: Optional[dict] = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWIFTK_")}
-    for var in ("NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK",
-                "RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID"):
+    for var in (
+        "NPROC_PER_NODE",
+        "NNODES",
+        "NODE_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "LOCAL_RANK",
+        "RANK",
+        "WORLD_SIZE",
+        "TORCHELASTIC_RUN_ID",
+    ):
         env.pop(var, None)
     env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     env.update(extra or {})
@@ -36,8 +46,14 @@ def swiftk_env(extra: Optional[dict] = None) -> dict:
 
 def run_swiftk(*args: str, env: Optional[dict] = None, cwd: Optional[str] = None, timeout: float = 300) -> Result:
     """Run `python -m swiftk ARGS` (the installed console script's code) and capture its output."""
-    proc = subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True,
-                          env=swiftk_env(env), cwd=cwd, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swiftk", *args],
+        capture_output=True,
+        text=True,
+        env=swiftk_env(env),
+        cwd=cwd,
+        timeout=timeout,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -1,5 +1,6 @@
 """Every argument name the kernel and the plugins read exists in some argument group: a misspelt
 ``args.get("...")`` would otherwise be None forever (the runtime check raises only when it runs)."""
+
 from __future__ import annotations
 
 import re
@@ -21,4 +22,4 @@ def test_every_argument_name_read_in_the_code_exists():
                 if match.group(1) not in known:
                     unknown.append(f"{path.relative_to(ROOT)}: {match.group(1)}")
     assert not unknown
-    assert {"lora_rank", "ckpt_dir", "trust_remote_code"} <= known   # plugins' groups are included
+    assert {"lora_rank", "ckpt_dir", "trust_remote_code"} <= known  # plugins' groups are included

@@ -1,5 +1,6 @@
 """The seed page's arguments through the real `swiftk` command: derived defaults, load_args and
 invalid values, each as a user sees them (--print_args, one-line errors, exit code 2)."""
+
 from __future__ import annotations
 
 import json
@@ -55,15 +56,23 @@ def test_other_command_defaults(swiftk):
     assert printed(swiftk, "app")["lang"] == "en"
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["sft", "--train_type", "loraa"], "--train_type: 'loraa' is not valid; did you mean 'lora'"),
-    (["sft", "--truncation_strategy", "middle"], "--truncation_strategy: 'middle' is not valid; choose from"),
-    (["rlhf", "--rlhf_type", "ppoo"], "--rlhf_type: 'ppoo' is not valid; did you mean 'ppo'"),
-    (["sft", "--torch_dtype", "float8"], "--torch_dtype: 'float8' is not valid; choose from float16, bfloat16, float32"),
-    (["sft", "--lora_rank", "-4"], "--lora_rank must be a positive integer, got -4"),
-    (["rlhf", "--rlhf_type", "grpo", "--reward_funcs", "accuracy", "format", "--reward_weights", "1"],
-     "--reward_weights must have one weight per reward function"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["sft", "--train_type", "loraa"], "--train_type: 'loraa' is not valid; did you mean 'lora'"),
+        (["sft", "--truncation_strategy", "middle"], "--truncation_strategy: 'middle' is not valid; choose from"),
+        (["rlhf", "--rlhf_type", "ppoo"], "--rlhf_type: 'ppoo' is not valid; did you mean 'ppo'"),
+        (
+            ["sft", "--torch_dtype", "float8"],
+            "--torch_dtype: 'float8' is not valid; choose from float16, bfloat16, float32",
+        ),
+        (["sft", "--lora_rank", "-4"], "--lora_rank must be a positive integer, got -4"),
+        (
+            ["rlhf", "--rlhf_type", "grpo", "--reward_funcs", "accuracy", "format", "--reward_weights", "1"],
+            "--reward_weights must have one weight per reward function",
+        ),
+    ],
+)
 def test_invalid_values_are_one_line_errors(swiftk, argv, expected):
     result = swiftk(*argv, "--print_args")
     assert result.returncode == 2, result.stdout
@@ -74,9 +83,19 @@ def test_load_args_fills_unset_basic_arguments_from_args_json(swiftk, tmp_path):
     run = tmp_path / "output" / "v0-20260101-000000"
     checkpoint = run / "checkpoint-10"
     checkpoint.mkdir(parents=True)
-    (run / "args.json").write_text(json.dumps({
-        "command": "sft", "model": "/models/base", "model_type": "qwen2", "template": "qwen2_5",
-        "system": "You are helpful.", "dataset": ["train.jsonl"], "max_length": 77}))
+    (run / "args.json").write_text(
+        json.dumps(
+            {
+                "command": "sft",
+                "model": "/models/base",
+                "model_type": "qwen2",
+                "template": "qwen2_5",
+                "system": "You are helpful.",
+                "dataset": ["train.jsonl"],
+                "max_length": 77,
+            }
+        )
+    )
     args = printed(swiftk, "infer", "--adapters", str(checkpoint), "--template", "chatml")
     assert args["model"] == "/models/base" and args["model_type"] == "qwen2"
     assert args["system"] == "You are helpful." and args["template"] == "chatml"  # the command line wins

@@ -1,5 +1,6 @@
 """bitsandbytes' import-time "Failed to load CPU gemm_4bit_forward" warning never stands above an
 unrelated error; a 4-bit bitsandbytes run on a CPU, the one run it is about, still shows it."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,10 +13,13 @@ from kernel_support import run_swiftk, swiftk_env
 from swiftk.startup import BNB_CPU_WARNING
 
 
-@pytest.mark.parametrize("argv", [
-    ("sft", "--model", "/nonexistent/model", "--dataset", "swiftk/demo-sft"),
-    ("rlhf", "--rlhf_type", "dpo", "--model", "/nonexistent/model", "--dataset", "swiftk/demo-dpo"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("sft", "--model", "/nonexistent/model", "--dataset", "swiftk/demo-sft"),
+        ("rlhf", "--rlhf_type", "dpo", "--model", "/nonexistent/model", "--dataset", "swiftk/demo-dpo"),
+    ],
+)
 def test_a_usage_error_is_the_only_line_of_stderr(argv):
     result = run_swiftk(*argv)
     assert result.returncode == 2, result.stderr
@@ -30,8 +34,7 @@ with startup_phase(type("Args", (dict,), {{"get": dict.get}})({args!r})):
 
 
 def _stderr(code: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=swiftk_env(),
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=swiftk_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stderr
 

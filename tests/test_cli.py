@@ -1,4 +1,5 @@
 """The `swiftk` command line: help, --print_args, --config, plugin commands and usage errors."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,21 @@ PIPELINE = str(TEST_PLUGINS / "pipeline_commands.py")
 def test_top_level_help_lists_every_command(swiftk):
     result = swiftk("--help")
     assert result.returncode == 0
-    for command in ("sft", "pt", "rlhf", "infer", "deploy", "app", "web-ui", "eval", "export", "sample",
-                    "merge-lora", "plugins", "run"):
+    for command in (
+        "sft",
+        "pt",
+        "rlhf",
+        "infer",
+        "deploy",
+        "app",
+        "web-ui",
+        "eval",
+        "export",
+        "sample",
+        "merge-lora",
+        "plugins",
+        "run",
+    ):
         assert f"  {command} " in result.stdout
 
 
@@ -30,8 +44,8 @@ def test_command_help_lists_hot_parameters_first_with_defaults(swiftk):
     lines = result.stdout.splitlines()
     headers = [i for i, line in enumerate(lines) if line.endswith(":") and not line.startswith(" ")]
     assert lines[headers[0]] == "🔥 Key arguments:"
-    hot = "\n".join(lines[headers[0]:headers[1]])
-    rest = "\n".join(lines[headers[1]:])
+    hot = "\n".join(lines[headers[0] : headers[1]])
+    rest = "\n".join(lines[headers[1] :])
     assert "🔥--model STR" in hot and "🔥--train_type {lora,full," in hot and "🔥--lora_rank INT" in hot
     assert "🔥" not in rest
     assert "Model arguments:" in rest and "LoRA" in rest
@@ -40,9 +54,22 @@ def test_command_help_lists_hot_parameters_first_with_defaults(swiftk):
 
 
 def test_print_args_resolves_without_loading_anything(swiftk, tmp_path):
-    result = swiftk("sft", "--model", "some/model", "--dataset", "a.jsonl", "b.jsonl#5", "--max_length", "512",
-                    "--model_kwargs", '{"fps_max_frames": 12}', "--gradient_checkpointing", "false",
-                    "--print_args", cwd=str(tmp_path))
+    result = swiftk(
+        "sft",
+        "--model",
+        "some/model",
+        "--dataset",
+        "a.jsonl",
+        "b.jsonl#5",
+        "--max_length",
+        "512",
+        "--model_kwargs",
+        '{"fps_max_frames": 12}',
+        "--gradient_checkpointing",
+        "false",
+        "--print_args",
+        cwd=str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     args = json.loads(result.stdout)
     assert args["command"] == "sft"
@@ -73,18 +100,21 @@ def test_dict_flag_reads_a_json_file(swiftk, tmp_path):
     assert args["model_kwargs"] == {"max_pixels": 1024}
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["sftt"], "unknown command 'sftt'; did you mean sft"),
-    (["sft", "--lora_rnak", "8"], "unknown argument --lora_rnak for `swiftk sft`; did you mean --lora_rank"),
-    (["sft", "--model_kwargs", "{bad json"], "--model_kwargs expects a JSON object"),
-    (["sft", "--dataset", '{"a": 1}'], "--dataset expects a list (space-separated values), got a JSON object"),
-    (["sft", "--lora_rank", "eight"], "--lora_rank expects an integer, got 'eight'"),
-    (["sft", "--gradient_checkpointing", "maybe"], "--gradient_checkpointing expects true or false"),
-    (["sft", "--train_type", "loraa"], "--train_type: 'loraa' is not valid"),
-    (["sft", "--seed", "1", "2"], "--seed takes one value, got 2"),
-    (["sft", "stray"], "unexpected argument 'stray'"),
-    (["sft", "--config", "/nonexistent/x.yaml"], "--config: no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["sftt"], "unknown command 'sftt'; did you mean sft"),
+        (["sft", "--lora_rnak", "8"], "unknown argument --lora_rnak for `swiftk sft`; did you mean --lora_rank"),
+        (["sft", "--model_kwargs", "{bad json"], "--model_kwargs expects a JSON object"),
+        (["sft", "--dataset", '{"a": 1}'], "--dataset expects a list (space-separated values), got a JSON object"),
+        (["sft", "--lora_rank", "eight"], "--lora_rank expects an integer, got 'eight'"),
+        (["sft", "--gradient_checkpointing", "maybe"], "--gradient_checkpointing expects true or false"),
+        (["sft", "--train_type", "loraa"], "--train_type: 'loraa' is not valid"),
+        (["sft", "--seed", "1", "2"], "--seed takes one value, got 2"),
+        (["sft", "stray"], "unexpected argument 'stray'"),
+        (["sft", "--config", "/nonexistent/x.yaml"], "--config: no such file"),
+    ],
+)
 def test_usage_errors_are_one_line_with_exit_code_2(swiftk, tmp_path, argv, expected):
     result = swiftk(*argv, "--print_args", cwd=str(tmp_path))
     assert result.returncode == 2, (result.stdout, result.stderr)
@@ -128,8 +158,20 @@ def test_plugin_owned_argument_without_its_plugin(swiftk):
 
 def test_builtin_command_runs_the_plugin_and_writes_args_json(bare_swiftk, tmp_path):
     out = tmp_path / "run"
-    result = bare_swiftk("sft", "--model", "tiny", "--model_name", "小A", "Little A", "--output_dir", str(out),
-                    "--add_version", "false", "--custom_register_path", PIPELINE)
+    result = bare_swiftk(
+        "sft",
+        "--model",
+        "tiny",
+        "--model_name",
+        "小A",
+        "Little A",
+        "--output_dir",
+        str(out),
+        "--add_version",
+        "false",
+        "--custom_register_path",
+        PIPELINE,
+    )
     assert result.returncode == 0, result.stderr
     saved = json.loads((out / "args.json").read_text())
     assert saved["command"] == "sft" and saved["model"] == "tiny" and saved["model_name"] == ["小A", "Little A"]
@@ -140,8 +182,17 @@ def test_builtin_command_runs_the_plugin_and_writes_args_json(bare_swiftk, tmp_p
 def test_output_dir_not_writable(bare_swiftk, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = bare_swiftk("sft", "--model", "m", "--output_dir", str(blocker / "sub"), "--add_version", "false",
-                    "--custom_register_path", PIPELINE)
+    result = bare_swiftk(
+        "sft",
+        "--model",
+        "m",
+        "--output_dir",
+        str(blocker / "sub"),
+        "--add_version",
+        "false",
+        "--custom_register_path",
+        PIPELINE,
+    )
     assert result.returncode == 2
     assert "--output_dir" in one_line_error(result) and "not writable" in one_line_error(result)
 
@@ -195,7 +246,8 @@ def register_arguments(register):
     marker = tmp_path / "cmds_impl_imported"
     (site / "cmds_impl.py").write_text(
         f"import click\nopen({str(marker)!r}, 'w').close()\n\n"
-        "@click.command()\ndef lazy_hello():\n    click.echo('lazy hello')\n")
+        "@click.command()\ndef lazy_hello():\n    click.echo('lazy hello')\n"
+    )
     env = {"PYTHONPATH": str(site)}
     listing = swiftk("--help", env=env)
     assert "lazy-hello" in listing.stdout and "Imported only when run. [cmds]" in listing.stdout
@@ -215,9 +267,11 @@ def register_arguments(register):
 
 def test_plugin_argument_group_may_not_redefine_a_kernel_argument(swiftk, tmp_path):
     plugin = tmp_path / "clash.py"
-    plugin.write_text("from dataclasses import dataclass\nfrom swiftk.arguments.fields import arg\n\n"
-                      "@dataclass\nclass Clash:\n    seed: int = arg(1, 'Mine.')\n\n"
-                      "def register_arguments(register):\n    register('clash', Clash, commands=['sft'])\n")
+    plugin.write_text(
+        "from dataclasses import dataclass\nfrom swiftk.arguments.fields import arg\n\n"
+        "@dataclass\nclass Clash:\n    seed: int = arg(1, 'Mine.')\n\n"
+        "def register_arguments(register):\n    register('clash', Clash, commands=['sft'])\n"
+    )
     result = swiftk("sft", "--custom_register_path", str(plugin), "--print_args")
     assert result.returncode == 2
     assert "plugin argument group Clash redefines --seed" in one_line_error(result)

@@ -1,5 +1,6 @@
 """The contract suites catch what they promise: each fails on a broken example and passes on a good one
 (run as a third party would, by pytest in a subprocess)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -48,16 +49,26 @@ def register_losses(register):
 
 def run_suite(tmp_path, plugin_code: str, test_code: str) -> tuple[int, str]:
     (tmp_path / "third_party.py").write_text(textwrap.dedent(plugin_code))
-    (tmp_path / "test_third_party.py").write_text(textwrap.dedent(test_code).replace(
-        "PLUGIN", str(tmp_path / "third_party.py")))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                          capture_output=True, text=True, env=swiftk_env(), cwd=str(tmp_path), timeout=600)
+    (tmp_path / "test_third_party.py").write_text(
+        textwrap.dedent(test_code).replace("PLUGIN", str(tmp_path / "third_party.py"))
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=swiftk_env(),
+        cwd=str(tmp_path),
+        timeout=600,
+    )
     return proc.returncode, proc.stdout
 
 
 @pytest.mark.slow
 def test_metric_suite_fails_on_broken_metrics(tmp_path):
-    code, out = run_suite(tmp_path, BROKEN_METRIC_PLUGIN, '''
+    code, out = run_suite(
+        tmp_path,
+        BROKEN_METRIC_PLUGIN,
+        '''
         from swiftk.testing.metrics import MetricContract
 
         class TestTwoArguments(MetricContract):
@@ -70,7 +81,8 @@ def test_metric_suite_fails_on_broken_metrics(tmp_path):
 
         class TestGood(MetricContract):
             metric = "acc"
-    ''')
+    ''',
+    )
     assert code == 1, out
     assert "TestTwoArguments::test_one_eval_prediction_gives_finite_numbers" in out
     assert "TestNan::test_one_eval_prediction_gives_finite_numbers" in out and "is not a finite number" in out
@@ -79,7 +91,10 @@ def test_metric_suite_fails_on_broken_metrics(tmp_path):
 
 @pytest.mark.slow
 def test_loss_suite_fails_on_broken_losses(tmp_path):
-    code, out = run_suite(tmp_path, BROKEN_LOSS_PLUGIN, '''
+    code, out = run_suite(
+        tmp_path,
+        BROKEN_LOSS_PLUGIN,
+        '''
         from swiftk.testing.losses import LossContract
 
         class TestUnshifted(LossContract):
@@ -92,7 +107,8 @@ def test_loss_suite_fails_on_broken_losses(tmp_path):
 
         class TestGood(LossContract):
             loss = "cross_entropy"
-    ''')
+    ''',
+    )
     assert code == 1, out
     assert "TestUnshifted::test_labels_are_read_unshifted" in out
     assert "TestMeanIgnoringItems::test_num_items_in_batch_divides_a_sum" in out

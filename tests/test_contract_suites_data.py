@@ -1,5 +1,6 @@
 """The template and dataset contract suites catch what they promise: each fails on a broken example and
 passes on a good one (run as a third party would, by pytest in a subprocess)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -80,17 +81,26 @@ def register_datasets(register):
 
 def run_suite(tmp_path, plugin_code: str, test_code: str) -> tuple[int, str]:
     (tmp_path / "third_party.py").write_text(textwrap.dedent(plugin_code))
-    (tmp_path / "test_third_party.py").write_text(textwrap.dedent(test_code).replace(
-        "PLUGIN", str(tmp_path / "third_party.py")))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                          capture_output=True, text=True, env=swiftk_env({"TOKENIZERS_PARALLELISM": "false"}),
-                          cwd=str(tmp_path), timeout=600)
+    (tmp_path / "test_third_party.py").write_text(
+        textwrap.dedent(test_code).replace("PLUGIN", str(tmp_path / "third_party.py"))
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=swiftk_env({"TOKENIZERS_PARALLELISM": "false"}),
+        cwd=str(tmp_path),
+        timeout=600,
+    )
     return proc.returncode, proc.stdout
 
 
 @pytest.mark.slow
 def test_template_suite_fails_on_broken_templates(tmp_path):
-    code, out = run_suite(tmp_path, BROKEN_TEMPLATE_PLUGIN, '''
+    code, out = run_suite(
+        tmp_path,
+        BROKEN_TEMPLATE_PLUGIN,
+        '''
         from swiftk.testing.templates import TemplateContract
 
         class TestLabelsEverything(TemplateContract):
@@ -103,7 +113,8 @@ def test_template_suite_fails_on_broken_templates(tmp_path):
 
         class TestGood(TemplateContract):
             template = "chatml"
-    ''')
+    ''',
+    )
     assert code == 1, out
     summary = out.split("short test summary")[-1]
     assert "TestLabelsEverything::test_only_the_answer_is_labelled" in summary and "the user turn is labelled" in out
@@ -115,7 +126,10 @@ def test_template_suite_fails_on_broken_templates(tmp_path):
 
 @pytest.mark.slow
 def test_dataset_suite_fails_on_broken_datasets(tmp_path):
-    code, out = run_suite(tmp_path, BROKEN_DATASET_PLUGIN, '''
+    code, out = run_suite(
+        tmp_path,
+        BROKEN_DATASET_PLUGIN,
+        '''
         from swiftk.testing.datasets import DatasetContract
 
         class TestNoMessages(DatasetContract):
@@ -132,7 +146,8 @@ def test_dataset_suite_fails_on_broken_datasets(tmp_path):
 
         class TestGood(DatasetContract):
             dataset = "swiftk/demo-sft"
-    ''')
+    ''',
+    )
     assert code == 1, out
     summary = out.split("short test summary")[-1]
     assert "TestNoMessages::test_rows_are_standard" in summary and "does not load" in out

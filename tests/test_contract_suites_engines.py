@@ -1,6 +1,7 @@
 """The engine contract suite catches what it promises: it fails on broken example engines and passes on a
 good one (run as a third party would, by pytest in a subprocess). The example engines load no model: they
 answer every prompt with the same words, one token a word."""
+
 from __future__ import annotations
 
 from test_contract_suites import run_suite
@@ -100,7 +101,10 @@ def register_infer_engines(register):
 
 
 def test_engine_suite_fails_on_broken_engines(tmp_path):
-    code, out = run_suite(tmp_path, ENGINE_PLUGIN, '''
+    code, out = run_suite(
+        tmp_path,
+        ENGINE_PLUGIN,
+        '''
         from swiftk.testing.engines import EngineContract
 
         class TestWrongUsage(EngineContract):
@@ -122,7 +126,8 @@ def test_engine_suite_fails_on_broken_engines(tmp_path):
         class TestGood(EngineContract):
             engine = "words"
             plugins = ("PLUGIN",)
-    ''')
+    ''',
+    )
     assert code == 1, out
     summary = out.split("short test summary")[-1]
     assert "TestWrongUsage::test_one_response_per_request" in summary

@@ -1,4 +1,5 @@
 """Derived defaults of the seed page (swiftk.arguments.derive) and the value checks."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,10 @@ def _fixed_time(monkeypatch, tmp_path):
 
 # --- training ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("train_type,lr", [("full", 1e-5), ("lora", 1e-4), ("vera", 1e-4),
-                                           ("adalora", 1e-4), ("reft", 1e-4)])
+
+@pytest.mark.parametrize(
+    "train_type,lr", [("full", 1e-5), ("lora", 1e-4), ("vera", 1e-4), ("adalora", 1e-4), ("reft", 1e-4)]
+)
 def test_learning_rate_by_train_type(train_type, lr):
     assert run("sft", train_type=train_type)["learning_rate"] == lr
     assert run("rlhf", train_type=train_type)["learning_rate"] == lr
@@ -51,8 +54,9 @@ def test_learning_rate_explicit_wins():
 
 
 def test_output_dir_without_version(tmp_path):
-    assert run("sft", model="Qwen/Qwen2.5-0.5B", add_version=False)["output_dir"] == \
-        os.path.join("output", "Qwen2.5-0.5B")
+    assert run("sft", model="Qwen/Qwen2.5-0.5B", add_version=False)["output_dir"] == os.path.join(
+        "output", "Qwen2.5-0.5B"
+    )
     assert run("pt", model="/models/llama/", add_version=False)["output_dir"] == os.path.join("output", "llama")
     assert run("sft", add_version=False)["output_dir"] == "output"
     assert model_suffix(None) is None
@@ -78,16 +82,19 @@ def test_eval_follows_save():
     assert (v["eval_strategy"], v["eval_steps"]) == ("no", 7)
 
 
-@pytest.mark.parametrize("cmd,user,metric,greater", [
-    ("sft", {}, "loss", False),
-    ("sft", {"predict_with_generate": True}, "rouge-l", True),
-    ("rlhf", {"rlhf_type": "grpo"}, "reward", True),
-    ("rlhf", {"rlhf_type": "dpo"}, "loss", False),
-    ("rlhf", {"rlhf_type": "ppo"}, None, None),
-    ("sft", {"metric_for_best_model": "acc"}, "acc", True),
-    ("sft", {"metric_for_best_model": "eval_loss"}, "eval_loss", False),
-    ("sft", {"greater_is_better": True}, "loss", True),
-])
+@pytest.mark.parametrize(
+    "cmd,user,metric,greater",
+    [
+        ("sft", {}, "loss", False),
+        ("sft", {"predict_with_generate": True}, "rouge-l", True),
+        ("rlhf", {"rlhf_type": "grpo"}, "reward", True),
+        ("rlhf", {"rlhf_type": "dpo"}, "loss", False),
+        ("rlhf", {"rlhf_type": "ppo"}, None, None),
+        ("sft", {"metric_for_best_model": "acc"}, "acc", True),
+        ("sft", {"metric_for_best_model": "eval_loss"}, "eval_loss", False),
+        ("sft", {"greater_is_better": True}, "loss", True),
+    ],
+)
 def test_best_model_metric(cmd, user, metric, greater):
     v = run(cmd, **user)
     assert (v["metric_for_best_model"], v["greater_is_better"]) == (metric, greater)
@@ -121,15 +128,14 @@ def test_llamapro_groups_and_lazy_tokenize():
 
 def test_bnb_compute_dtype_follows_torch_dtype():
     assert run("sft", torch_dtype="bfloat16")["bnb_4bit_compute_dtype"] == "bfloat16"
-    assert run("sft", torch_dtype="bfloat16", bnb_4bit_compute_dtype="float32")["bnb_4bit_compute_dtype"] == \
-        "float32"
+    assert run("sft", torch_dtype="bfloat16", bnb_4bit_compute_dtype="float32")["bnb_4bit_compute_dtype"] == "float32"
     assert run("sft")["bnb_4bit_compute_dtype"] is None
 
 
 # --- rlhf ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rlhf_type,beta", [("simpo", 2.0), ("grpo", 0.04), ("dpo", 0.1), ("kto", 0.1),
-                                            ("ppo", 0.1)])
+
+@pytest.mark.parametrize("rlhf_type,beta", [("simpo", 2.0), ("grpo", 0.04), ("dpo", 0.1), ("kto", 0.1), ("ppo", 0.1)])
 def test_beta(rlhf_type, beta):
     assert run("rlhf", rlhf_type=rlhf_type)["beta"] == beta
 
@@ -172,9 +178,22 @@ def test_reward_weights_length():
 
 # --- other commands -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cmd,expected", [("sft", False), ("pt", False), ("rlhf", False), ("infer", True),
-                                          ("deploy", True), ("eval", True), ("app", True),
-                                          ("export", True), ("merge-lora", True), ("sample", True)])
+
+@pytest.mark.parametrize(
+    "cmd,expected",
+    [
+        ("sft", False),
+        ("pt", False),
+        ("rlhf", False),
+        ("infer", True),
+        ("deploy", True),
+        ("eval", True),
+        ("app", True),
+        ("export", True),
+        ("merge-lora", True),
+        ("sample", True),
+    ],
+)
 def test_load_args_default(cmd, expected):
     assert run(cmd)["load_args"] is expected
     assert run(cmd, load_args=not expected)["load_args"] is (not expected)
@@ -203,16 +222,14 @@ def test_served_model_name_and_studio_title():
 
 
 def test_result_path(tmp_path):
-    assert run("infer", model="org/m")["result_path"] == os.path.join("result", "m", "infer_result",
-                                                                      f"{TS}.jsonl")
+    assert run("infer", model="org/m")["result_path"] == os.path.join("result", "m", "infer_result", f"{TS}.jsonl")
     assert run("deploy", model="org/m")["result_path"].endswith(os.path.join("deploy_result", f"{TS}.jsonl"))
     assert run("eval", model="org/m")["result_path"].endswith(os.path.join("eval_result", f"{TS}.jsonl"))
     assert run("eval", eval_url="http://localhost:8000/v1")["result_path"] is None
     ckpt = tmp_path / "output" / "v0-x" / "checkpoint-10"
     ckpt.mkdir(parents=True)
     (ckpt / "args.json").write_text("{}")
-    assert run("infer", adapters=[str(ckpt)])["result_path"] == os.path.join(str(ckpt), "infer_result",
-                                                                            f"{TS}.jsonl")
+    assert run("infer", adapters=[str(ckpt)])["result_path"] == os.path.join(str(ckpt), "infer_result", f"{TS}.jsonl")
     assert run("infer", result_path="r.jsonl")["result_path"] == "r.jsonl"
 
 
@@ -238,21 +255,29 @@ def test_input_not_mutated():
 
 # --- checks ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cmd,name,value,message", [
-    ("sft", "lora_rank", -4, "--lora_rank must be a positive integer, got -4"),
-    ("sft", "lora_rank", 0, "--lora_rank must be a positive integer, got 0"),
-    ("sft", "lora_alpha", -1, "--lora_alpha must be a positive integer, got -1"),
-    ("rlhf", "num_generations", 0, "--num_generations must be a positive integer, got 0"),
-    ("sft", "per_device_train_batch_size", 0, "--per_device_train_batch_size must be a positive integer, got 0"),
-    ("sft", "dataloader_num_workers", -1, "--dataloader_num_workers must be a non-negative integer, got -1"),
-    ("sft", "split_dataset_ratio", 1.5, "--split_dataset_ratio must be between 0 and 1, got 1.5"),
-    ("infer", "gpu_memory_utilization", 2.0, "--gpu_memory_utilization must be between 0 and 1, got 2.0"),
-    ("sft", "learning_rate", -1e-4, "--learning_rate must be a positive number, got -0.0001"),
-    ("deploy", "port", 70000, "--port must be a port number (0-65535), got 70000"),
-    ("infer", "max_new_tokens", -1, "--max_new_tokens must be a positive integer, got -1"),
-    ("sample", "data_range", [3, 3],
-     "--data_range must be two integers 'index count' with 0 <= index < count, got 3 3"),
-])
+
+@pytest.mark.parametrize(
+    "cmd,name,value,message",
+    [
+        ("sft", "lora_rank", -4, "--lora_rank must be a positive integer, got -4"),
+        ("sft", "lora_rank", 0, "--lora_rank must be a positive integer, got 0"),
+        ("sft", "lora_alpha", -1, "--lora_alpha must be a positive integer, got -1"),
+        ("rlhf", "num_generations", 0, "--num_generations must be a positive integer, got 0"),
+        ("sft", "per_device_train_batch_size", 0, "--per_device_train_batch_size must be a positive integer, got 0"),
+        ("sft", "dataloader_num_workers", -1, "--dataloader_num_workers must be a non-negative integer, got -1"),
+        ("sft", "split_dataset_ratio", 1.5, "--split_dataset_ratio must be between 0 and 1, got 1.5"),
+        ("infer", "gpu_memory_utilization", 2.0, "--gpu_memory_utilization must be between 0 and 1, got 2.0"),
+        ("sft", "learning_rate", -1e-4, "--learning_rate must be a positive number, got -0.0001"),
+        ("deploy", "port", 70000, "--port must be a port number (0-65535), got 70000"),
+        ("infer", "max_new_tokens", -1, "--max_new_tokens must be a positive integer, got -1"),
+        (
+            "sample",
+            "data_range",
+            [3, 3],
+            "--data_range must be two integers 'index count' with 0 <= index < count, got 3 3",
+        ),
+    ],
+)
 def test_invalid_values(cmd, name, value, message):
     with pytest.raises(UsageError) as e:
         run(cmd, **{name: value})

@@ -1,5 +1,6 @@
 """Every hook is documented in docs/plugins.md and driven by a test of tests/test_hooks_driven.py
 (as datasette enforces)."""
+
 from __future__ import annotations
 
 import ast
@@ -38,4 +39,5 @@ def test_hook_is_exercised_by_a_test(hook):
     """Each hook has a test that drives the kernel path consuming it (not a mention of its name)."""
     assert f"test_hook_{hook}" in _driven_tests(), (
         f"tests/test_hooks_driven.py defines no test_hook_{hook}: add one that registers a plugin implementing "
-        f"{hook} and drives the kernel code that consumes it")
+        f"{hook} and drives the kernel code that consumes it"
+    )

@@ -1,4 +1,5 @@
 """Plugin files given to --custom_register_path / --external_plugins, including ms-swift files."""
+
 from __future__ import annotations
 
 import importlib
@@ -46,7 +47,8 @@ def test_ms_swift_register_functions(tmp_path):
         "loss_mapping['other_loss'] = {'loss_func': my_loss}\n"
         "class MyCallback: pass\n"
         "extra_callbacks.append(MyCallback)\n"
-        "optimizers_map['my_opt'] = lambda args, model, dataset: (None, None)\n")
+        "optimizers_map['my_opt'] = lambda args, model, dataset: (None, None)\n"
+    )
     host = PluginHost(autoload=False)
     load_plugin_file(host, str(path), "--custom_register_path")
     assert host.get("models", "my_model").architectures == ["MyForCausalLM"]
@@ -69,8 +71,10 @@ def test_unsupported_ms_swift_name_explains(tmp_path):
 def test_file_folder_is_on_sys_path_only_while_it_runs(tmp_path):
     (tmp_path / "helper_mod_xyz.py").write_text("VALUE = 7\n")
     path = tmp_path / "uses_helper.py"
-    path.write_text("import swiftk\nimport helper_mod_xyz\n\n@swiftk.hookimpl\ndef register_metrics(register):\n"
-                    "    register('seven', lambda *a: helper_mod_xyz.VALUE)\n")
+    path.write_text(
+        "import swiftk\nimport helper_mod_xyz\n\n@swiftk.hookimpl\ndef register_metrics(register):\n"
+        "    register('seven', lambda *a: helper_mod_xyz.VALUE)\n"
+    )
     host = PluginHost(autoload=False)
     load_plugin_file(host, str(path))
     assert str(tmp_path) not in sys.path
@@ -117,8 +121,10 @@ def test_cli_bad_plugin_files_are_one_line_errors(swiftk, tmp_path):
 def test_names_from_plugin_files_are_known_before_the_full_parse(swiftk, tmp_path):
     """Plugin files are read first, so the names they register are valid values of the flags."""
     plugin = tmp_path / "names.py"
-    plugin.write_text("def register_metrics(register):\n    register('my_metric', len)\n\n"
-                      "def register_losses(register):\n    register('my_loss', len)\n")
+    plugin.write_text(
+        "def register_metrics(register):\n    register('my_metric', len)\n\n"
+        "def register_losses(register):\n    register('my_loss', len)\n"
+    )
     refused = swiftk("sft", "--metric", "my_metric", "--print_args")
     assert refused.returncode == 2
     assert "--metric: 'my_metric' is not valid" in one_line_error(refused)
@@ -156,7 +162,8 @@ def test_ms_swift_dataset_file_with_a_preprocessor(tmp_path):
         "class QA(ResponsePreprocessor):\n"
         "    def preprocess(self, row):\n"
         "        return super().preprocess({'query': row['question'], 'response': row['answer']})\n\n"
-        f"register_dataset(DatasetMeta(dataset_path={str(data)!r}, dataset_name='my-qa', preprocess_func=QA()))\n")
+        f"register_dataset(DatasetMeta(dataset_path={str(data)!r}, dataset_name='my-qa', preprocess_func=QA()))\n"
+    )
     host = PluginHost(autoload=False)
     # the preprocessor classes come from swift-plugin-datasets' mswift_facade hook
     host.register_plugin(importlib.import_module("swiftk_datasets.plugin"), "datasets")

@@ -1,10 +1,12 @@
 """hints.PROVIDERS (which distribution to install for a missing built-in name) matches exactly what the
 repository's plugins register, so a missing name never sends a user to a distribution that does not
 provide it, or does not exist."""
+
 from __future__ import annotations
 
 from swiftk.hints import NOT_YET, PROVIDERS
 from swiftk.host import PluginHost
+
 
 def registered_by_our_plugins() -> dict[str, dict[str, str]]:
     host = PluginHost()
@@ -13,14 +15,16 @@ def registered_by_our_plugins() -> dict[str, dict[str, str]]:
         if not (info.distribution or "").startswith("swift-plugin-"):
             continue
         for kind, names in info.registers.items():
-            if kind == "arguments":      # argument groups are not names a user types
+            if kind == "arguments":  # argument groups are not names a user types
                 continue
             for name in names:
                 out.setdefault(kind, {})[name] = info.distribution
     return out
 
+
 def test_providers_are_what_the_plugins_register():
     assert PROVIDERS == registered_by_our_plugins()
+
 
 def test_names_without_a_plugin_yet_say_so(swiftk):
     for name in NOT_YET["commands"]:

@@ -1,4 +1,5 @@
 """Every hook, called the way the kernel calls it: one plugin per kind, and the pipeline hooks."""
+
 from __future__ import annotations
 
 import types
@@ -21,7 +22,7 @@ EXAMPLES = {
     "register_trainers": ("my_trainer", TrainerSpec(trainer_cls="json:JSONDecoder")),
     "register_losses": ("my_loss", lambda outputs, labels, **kw: 0.0),
     "register_loss_scales": ("my_scale", lambda turns: [1.0] * len(turns)),
-    "register_metrics": ("my_metric", lambda args=None, tokenizer=None: (lambda eval_prediction: {})),
+    "register_metrics": ("my_metric", lambda args=None, tokenizer=None: lambda eval_prediction: {}),
     "register_rewards": ("my_reward", lambda completions, **cols: [0.0] * len(completions)),
     "register_optimizers": ("my_opt", lambda args, model, dataset: (None, None)),
     "register_callbacks": ("my_callback", "json:JSONEncoder"),
@@ -44,7 +45,7 @@ def test_registration_hook(hook):
     plugin = types.SimpleNamespace(**{hook: swiftk.hookimpl(lambda register: register(name, obj))})
     host = PluginHost(autoload=False)
     host.register_plugin(plugin, "author")
-    kind = hook[len("register_"):]
+    kind = hook[len("register_") :]
     entry = host.registry(kind).entry(name)
     assert entry.plugin == "author" and entry.meta == {}
     loaded = entry.load()
@@ -55,10 +56,15 @@ def test_registration_hook(hook):
 @pytest.mark.parametrize("hook", sorted(EXAMPLES))
 def test_register_refuses_an_option_its_kind_does_not_take(hook):
     name, obj = EXAMPLES[hook]
-    kind = hook[len("register_"):]
+    kind = hook[len("register_") :]
     options = hookspecs.REGISTER_OPTIONS.get(kind, {})
-    plugin = types.SimpleNamespace(**{hook: swiftk.hookimpl(
-        lambda register: register(name, obj, **{option: None for option in options}, whne=None))})
+    plugin = types.SimpleNamespace(
+        **{
+            hook: swiftk.hookimpl(
+                lambda register: register(name, obj, **{option: None for option in options}, whne=None)
+            )
+        }
+    )
     host = PluginHost(autoload=False)
     host.register_plugin(plugin, "author")
     assert name not in host.registry(kind)
@@ -69,8 +75,11 @@ def test_register_refuses_an_option_its_kind_does_not_take(hook):
 
 
 def test_callback_options_are_kept():
-    plugin = types.SimpleNamespace(register_callbacks=swiftk.hookimpl(
-        lambda register: register("cb", "json:JSONEncoder", when=bool, takes_args=True)))
+    plugin = types.SimpleNamespace(
+        register_callbacks=swiftk.hookimpl(
+            lambda register: register("cb", "json:JSONEncoder", when=bool, takes_args=True)
+        )
+    )
     host = PluginHost(autoload=False)
     host.register_plugin(plugin, "author")
     assert host.registry("callbacks").entry("cb").meta == {"when": bool, "takes_args": True}
@@ -110,20 +119,29 @@ def test_pipeline_hooks_are_called_with_their_arguments_in_order():
     host.hook.post_model_load(args="A", model="M", processor="P")
     host.hook.post_trainer_create(args="A", trainer="T")
     host.hook.train_end(args="A", trainer="T", output_dir="/out")
-    assert calls == [("post_args_parse", "sft", "A"), ("post_model_load", "M", "P"),
-                     ("post_trainer_create", "T"), ("train_end", "T", "/out")]
+    assert calls == [
+        ("post_args_parse", "sft", "A"),
+        ("post_model_load", "M", "P"),
+        ("post_trainer_create", "T"),
+        ("train_end", "T", "/out"),
+    ]
 
 
 def test_post_args_parse_can_refuse_a_run(bare_swiftk, tmp_path):
     plugin = tmp_path / "refuse.py"
-    plugin.write_text("import swiftk\nfrom swiftk.errors import UsageError\n\n"
-                      "def register_commands(register):\n    register('sft', lambda args: print('RAN'))\n\n"
-                      "@swiftk.hookimpl\ndef post_args_parse(command, args):\n"
-                      "    if args.model == 'forbidden':\n        raise UsageError('--model forbidden is refused by my policy')\n")
-    ok = bare_swiftk("sft", "--model", "fine", "--output_dir", str(tmp_path / "o"), "--custom_register_path", str(plugin))
+    plugin.write_text(
+        "import swiftk\nfrom swiftk.errors import UsageError\n\n"
+        "def register_commands(register):\n    register('sft', lambda args: print('RAN'))\n\n"
+        "@swiftk.hookimpl\ndef post_args_parse(command, args):\n"
+        "    if args.model == 'forbidden':\n        raise UsageError('--model forbidden is refused by my policy')\n"
+    )
+    ok = bare_swiftk(
+        "sft", "--model", "fine", "--output_dir", str(tmp_path / "o"), "--custom_register_path", str(plugin)
+    )
     assert ok.returncode == 0 and "RAN" in ok.stdout, ok.stderr
-    refused = bare_swiftk("sft", "--model", "forbidden", "--output_dir", str(tmp_path / "o2"),
-                     "--custom_register_path", str(plugin))
+    refused = bare_swiftk(
+        "sft", "--model", "forbidden", "--output_dir", str(tmp_path / "o2"), "--custom_register_path", str(plugin)
+    )
     assert refused.returncode == 2 and "refused by my policy" in refused.stderr and "RAN" not in refused.stdout
 
 
@@ -131,8 +149,10 @@ def test_testing_fixtures_give_a_fresh_host(register_plugin, swiftk_host):
     from swiftk.host import get_host
 
     assert get_host() is swiftk_host
-    register_plugin(types.SimpleNamespace(register_rewards=swiftk.hookimpl(
-        lambda register: register("fixture_reward", len))), "fixture-plugin")
+    register_plugin(
+        types.SimpleNamespace(register_rewards=swiftk.hookimpl(lambda register: register("fixture_reward", len))),
+        "fixture-plugin",
+    )
     assert get_host().registry("rewards").entry("fixture_reward").plugin == "fixture-plugin"
 
 
@@ -153,6 +173,6 @@ def test_template_plugin_skeleton_registers_lazily():
         host.register_plugin(module, "template")
         entry = host.registry("metrics").entry("template_metric")
         assert entry.is_lazy and "swiftk_template.impl" not in sys.modules
-        assert callable(entry.load())          # a factory (args, tokenizer); tests/test_plugin_examples.py runs it
+        assert callable(entry.load())  # a factory (args, tokenizer); tests/test_plugin_examples.py runs it
     finally:
         sys.path.remove(str(root))

@@ -11,6 +11,7 @@ arguments, dataset, model, template, loss-scale, tuner, quantizer, loss, metric,
 registrations and the four pipeline hooks, and each ``test_hook_<name>`` asserts its own part of what that run
 recorded.  The other hooks use cheap paths (argument parsing, the tokenizer, a stub engine or trainer).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,19 @@ from typing import Any
 import pytest
 
 import swiftk
-from swiftk.api import (DatasetMeta, EngineSpec, Model, ModelGroup, ModelMeta, QuantizerSpec, TemplateMeta,
-                        TrainerSpec, TunerSpec, UsageError, arg)
+from swiftk.api import (
+    DatasetMeta,
+    EngineSpec,
+    Model,
+    ModelGroup,
+    ModelMeta,
+    QuantizerSpec,
+    TemplateMeta,
+    TrainerSpec,
+    TunerSpec,
+    UsageError,
+    arg,
+)
 
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_name, "1")
@@ -41,8 +53,10 @@ def _demo_dir() -> str:
 
 
 def _rows(n: int, word: str = "question") -> list[dict]:
-    return [{"messages": [{"role": "user", "content": f"{word} {i}"},
-                          {"role": "assistant", "content": f"answer {i}"}]} for i in range(n)]
+    return [
+        {"messages": [{"role": "user", "content": f"{word} {i}"}, {"role": "assistant", "content": f"answer {i}"}]}
+        for i in range(n)
+    ]
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -67,6 +81,7 @@ def _plugins_json(capsys: Any, *argv: str) -> dict[str, dict]:
 
 
 # --- the shared training run ---------------------------------------------------------------------
+
 
 @dataclass
 class ProbeArguments:
@@ -106,14 +121,27 @@ class TrainingProbe:
 
     @swiftk.hookimpl
     def register_models(self, register):
-        register("hd_model", ModelMeta("hd_model", [ModelGroup([Model(hf_model_id="hooks-driven/tiny",
-                                                                      model_path=self.demo_dir)])],
-                                       template="hd_chat"))
+        register(
+            "hd_model",
+            ModelMeta(
+                "hd_model",
+                [ModelGroup([Model(hf_model_id="hooks-driven/tiny", model_path=self.demo_dir)])],
+                template="hd_chat",
+            ),
+        )
 
     @swiftk.hookimpl
     def register_templates(self, register):
-        register("hd_chat", TemplateMeta("hd_chat", prefix=[], prompt=[HD_USER + "{{QUERY}}" + HD_BOT],
-                                         chat_sep=["\n"], suffix=[["eos_token_id"]]))
+        register(
+            "hd_chat",
+            TemplateMeta(
+                "hd_chat",
+                prefix=[],
+                prompt=[HD_USER + "{{QUERY}}" + HD_BOT],
+                chat_sep=["\n"],
+                suffix=[["eos_token_id"]],
+            ),
+        )
 
     @swiftk.hookimpl
     def register_loss_scales(self, register):
@@ -191,8 +219,12 @@ class TrainingProbe:
 
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
-        per_token = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]).float(),
-                                                      shift_labels.reshape(-1), ignore_index=-100, reduction="none")
+        per_token = torch.nn.functional.cross_entropy(
+            shift_logits.reshape(-1, shift_logits.shape[-1]).float(),
+            shift_labels.reshape(-1),
+            ignore_index=-100,
+            reduction="none",
+        )
         weights = (shift_labels != -100).float().reshape(-1)
         if loss_scale is not None:
             weights = weights * loss_scale[:, 1:].reshape(-1)
@@ -257,15 +289,66 @@ def training_run(tmp_path_factory) -> SimpleNamespace:
     out = folder / "out"
     with HostScope(autoload=True) as host:
         host.register_plugin(probe, "hooks_driven_probe")
-        code, args = invoke("sft", [
-            "--model", "hooks-driven/tiny", "--dataset", "hooks-driven/probe", "--val_dataset", "hooks-driven/probe#2",
-            "--split_dataset_ratio", "0", "--train_type", "hd_tuner", "--loss_type", "hd_loss", "--metric", "hd_metric",
-            "--optimizer", "hd_sgd", "--loss_scale", "hd_half", "--quant_method", "hd_quant", "--quant_bits", "4",
-            "--hd_probe_tag", "shared-run", "--max_steps", "1", "--per_device_train_batch_size", "2",
-            "--per_device_eval_batch_size", "2", "--learning_rate", "0.1", "--eval_strategy", "steps",
-            "--eval_steps", "1", "--save_strategy", "no", "--logging_steps", "1", "--max_length", "64",
-            "--gradient_checkpointing", "false", "--dataloader_num_workers", "0", "--add_version", "false",
-            "--report_to", "none", "--disable_tqdm", "true", "--output_dir", str(out)], launch=False)
+        code, args = invoke(
+            "sft",
+            [
+                "--model",
+                "hooks-driven/tiny",
+                "--dataset",
+                "hooks-driven/probe",
+                "--val_dataset",
+                "hooks-driven/probe#2",
+                "--split_dataset_ratio",
+                "0",
+                "--train_type",
+                "hd_tuner",
+                "--loss_type",
+                "hd_loss",
+                "--metric",
+                "hd_metric",
+                "--optimizer",
+                "hd_sgd",
+                "--loss_scale",
+                "hd_half",
+                "--quant_method",
+                "hd_quant",
+                "--quant_bits",
+                "4",
+                "--hd_probe_tag",
+                "shared-run",
+                "--max_steps",
+                "1",
+                "--per_device_train_batch_size",
+                "2",
+                "--per_device_eval_batch_size",
+                "2",
+                "--learning_rate",
+                "0.1",
+                "--eval_strategy",
+                "steps",
+                "--eval_steps",
+                "1",
+                "--save_strategy",
+                "no",
+                "--logging_steps",
+                "1",
+                "--max_length",
+                "64",
+                "--gradient_checkpointing",
+                "false",
+                "--dataloader_num_workers",
+                "0",
+                "--add_version",
+                "false",
+                "--report_to",
+                "none",
+                "--disable_tqdm",
+                "true",
+                "--output_dir",
+                str(out),
+            ],
+            launch=False,
+        )
     assert code == 0
     logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
     return SimpleNamespace(seen=probe.seen, args=args, out=out, logs=logs, data=data)
@@ -374,11 +457,21 @@ def test_hook_post_args_parse(training_run, swiftk_host, register_plugin, tmp_pa
     register_plugin(Refuse(), "refuse")
     out = tmp_path / "refused"
     capsys.readouterr()
-    code = _cli("sft", "--model", DEMO_ID, "--dataset", "swiftk/demo-sft", "--max_length", "512",
-                "--output_dir", str(out), "--add_version", "false")
+    code = _cli(
+        "sft",
+        "--model",
+        DEMO_ID,
+        "--dataset",
+        "swiftk/demo-sft",
+        "--max_length",
+        "512",
+        "--output_dir",
+        str(out),
+        "--add_version",
+        "false",
+    )
     assert code == 2
-    assert capsys.readouterr().err.strip() == \
-        "swiftk: error: --max_length above 100 is not allowed on this cluster"
+    assert capsys.readouterr().err.strip() == "swiftk: error: --max_length above 100 is not allowed on this cluster"
     assert not out.exists()  # refused before the run folder was made
 
 
@@ -408,6 +501,7 @@ def test_hook_train_end(training_run):
 
 
 # --- registration hooks with cheap consumers ---------------------------------------------------------
+
 
 def _tokenizer():
     from transformers import AutoTokenizer
@@ -451,11 +545,15 @@ def test_hook_register_agent_templates(register_plugin):
     args = resolve_arguments("sft", ["--model", DEMO_ID, "--tools_prompt", "hd_tools"])
     template = get_template(args, _tokenizer(), resolve_model(args))
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
-    row = {"tools": json.dumps(tools), "messages": [
-        {"role": "user", "content": "weather?"},
-        {"role": "tool_call", "content": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})},
-        {"role": "tool", "content": "sunny"},
-        {"role": "assistant", "content": "It is sunny."}]}
+    row = {
+        "tools": json.dumps(tools),
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "tool_call", "content": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})},
+            {"role": "tool", "content": "sunny"},
+            {"role": "assistant", "content": "It is sunny."},
+        ],
+    }
     text = template.tokenizer.decode(template.encode(row)["input_ids"])
     assert "<HD-TOOLS get_weather>" in text and "<HD-CALL get_weather>" in text and "<HD-RESULT sunny>" in text, text
 
@@ -470,13 +568,29 @@ def test_hook_register_trainers(register_plugin, tmp_path):
     def encode(template, args, dataset):
         def fn(row):
             return {**template.encode(row), "hd_encoded": 1}
+
         return fn
 
     class HdTrainer:
-        def __init__(self, model, args, train_dataset, eval_dataset, data_collator, processing_class, template,
-                     swift_args, callbacks, **kwargs):
-            seen["init"] = dict(rows=len(train_dataset), columns=set(train_dataset.column_names),
-                                template=template.template_type, kwargs=set(kwargs))
+        def __init__(
+            self,
+            model,
+            args,
+            train_dataset,
+            eval_dataset,
+            data_collator,
+            processing_class,
+            template,
+            swift_args,
+            callbacks,
+            **kwargs,
+        ):
+            seen["init"] = dict(
+                rows=len(train_dataset),
+                columns=set(train_dataset.column_names),
+                template=template.template_type,
+                kwargs=set(kwargs),
+            )
             self.model, self.state = model, SimpleNamespace(global_step=0)
 
         def train(self, resume_from_checkpoint=None):
@@ -492,10 +606,30 @@ def test_hook_register_trainers(register_plugin, tmp_path):
 
     register_plugin(Plugin(), "hd_trainer")
     data = _write_jsonl(tmp_path / "rows.jsonl", _rows(3))
-    code, _ = invoke("rlhf", ["--rlhf_type", "hd_po", "--model", DEMO_ID, "--dataset", str(data),
-                              "--train_type", "full", "--split_dataset_ratio", "0", "--max_length", "64",
-                              "--report_to", "none", "--add_version", "false", "--output_dir", str(tmp_path / "po")],
-                     launch=False)
+    code, _ = invoke(
+        "rlhf",
+        [
+            "--rlhf_type",
+            "hd_po",
+            "--model",
+            DEMO_ID,
+            "--dataset",
+            str(data),
+            "--train_type",
+            "full",
+            "--split_dataset_ratio",
+            "0",
+            "--max_length",
+            "64",
+            "--report_to",
+            "none",
+            "--add_version",
+            "false",
+            "--output_dir",
+            str(tmp_path / "po"),
+        ],
+        launch=False,
+    )
     assert code == 0
     assert seen["prepare_args"] == "hd_po" and seen["trained"] is True
     assert seen["init"]["rows"] == 3 and "hd_encoded" in seen["init"]["columns"]
@@ -521,12 +655,17 @@ def test_hook_register_rewards(register_plugin):
             register("hd_len", HdLen)
 
     register_plugin(Plugin(), "hd_rewards")
-    args = resolve_arguments("rlhf", ["--rlhf_type", "grpo", "--reward_funcs", "hd_len",
-                                      "--max_completion_length", "10"])
+    args = resolve_arguments(
+        "rlhf", ["--rlhf_type", "grpo", "--reward_funcs", "hd_len", "--max_completion_length", "10"]
+    )
     (reward,) = reward_funcs.build_rewards(args, tokenizer=None)
     assert reward.plugin == "hd_rewards"
-    values = reward(prompts=[[{"role": "user", "content": "q"}]] * 2, completions=["7", "abcde"],
-                    completion_ids=[[1], [1, 2]], solution=["7", "8"])
+    values = reward(
+        prompts=[[{"role": "user", "content": "q"}]] * 2,
+        completions=["7", "abcde"],
+        completion_ids=[[1], [1, 2]],
+        solution=["7", "8"],
+    )
     assert values == pytest.approx([1.1, 0.5])
 
 
@@ -544,9 +683,14 @@ def test_hook_register_infer_engines(register_plugin, tmp_path, capsys):
 
         def infer(self, requests, config=None, *, use_tqdm=False):
             seen["requests"] = len(requests)
-            return [ChatCompletionResponse(model="echo", usage=Usage(), choices=[
-                Choice(0, {"role": "assistant", "content": "echo: " + r.messages[-1]["content"]}, "stop")])
-                for r in requests]
+            return [
+                ChatCompletionResponse(
+                    model="echo",
+                    usage=Usage(),
+                    choices=[Choice(0, {"role": "assistant", "content": "echo: " + r.messages[-1]["content"]}, "stop")],
+                )
+                for r in requests
+            ]
 
         def infer_stream(self, request, config=None):
             raise NotImplementedError
@@ -559,8 +703,17 @@ def test_hook_register_infer_engines(register_plugin, tmp_path, capsys):
     register_plugin(Plugin(), "hd_engine")
     data = _write_jsonl(tmp_path / "q.jsonl", _rows(2))
     result = tmp_path / "answers.jsonl"
-    code = _cli("infer", "--model", DEMO_ID, "--infer_backend", "hd_echo", "--val_dataset", str(data),
-                "--result_path", str(result))
+    code = _cli(
+        "infer",
+        "--model",
+        DEMO_ID,
+        "--infer_backend",
+        "hd_echo",
+        "--val_dataset",
+        str(data),
+        "--result_path",
+        str(result),
+    )
     assert code == 0, capsys.readouterr().err
     assert seen == {"model": DEMO_ID, "requests": 2}
     answers = [json.loads(line)["response"] for line in result.read_text().splitlines()]
@@ -633,18 +786,21 @@ def _reserved_kind_is_registered_listed_and_accepted(register_plugin, capsys, ki
 def test_hook_register_eval_backends(register_plugin, capsys):
     """Reserved (no command consumes it yet): registering works, `swiftk plugins --json` lists it, and
     `swiftk eval --eval_backend` accepts the name."""
-    _reserved_kind_is_registered_listed_and_accepted(register_plugin, capsys, "eval_backends", "hd_bench", "eval",
-                                                     "--eval_backend")
+    _reserved_kind_is_registered_listed_and_accepted(
+        register_plugin, capsys, "eval_backends", "hd_bench", "eval", "--eval_backend"
+    )
 
 
 def test_hook_register_samplers(register_plugin, capsys):
     """Reserved (no command consumes it yet): registering works, `swiftk plugins --json` lists it, and
     `swiftk sample --sampler_type` accepts the name."""
-    _reserved_kind_is_registered_listed_and_accepted(register_plugin, capsys, "samplers", "hd_sampler", "sample",
-                                                     "--sampler_type")
+    _reserved_kind_is_registered_listed_and_accepted(
+        register_plugin, capsys, "samplers", "hd_sampler", "sample", "--sampler_type"
+    )
 
 
 # --- provider hooks ----------------------------------------------------------------------------------
+
 
 def test_hook_resolve_model_type(register_plugin, tmp_path):
     """The first answer names a folder's model type; None leaves it to the architecture table."""
@@ -688,8 +844,11 @@ def test_hook_download_model(register_plugin, tmp_path, monkeypatch):
     monkeypatch.setenv("SWIFTK_OFFLINE", "1")
     info = resolve_model(resolve_arguments("infer", ["--model", "hdmirror/tiny", "--model_revision", "v1"]))
     assert info.model_dir == str(mirror) and asked == [("hdmirror/tiny", "v1")]
-    with pytest.raises(UsageError, match=r"--model someorg/absent: not a local folder, and ModelScope cannot be "
-                                         r"reached \(offline"):
+    with pytest.raises(
+        UsageError,
+        match=r"--model someorg/absent: not a local folder, and ModelScope cannot be "
+        r"reached \(offline",
+    ):
         resolve_model(resolve_arguments("infer", ["--model", "someorg/absent"]))
 
 
@@ -786,9 +945,11 @@ def test_hook_mswift_facade(register_plugin, tmp_path, capsys):
 
     register_plugin(Plugin(), "hd_facade")
     plugin_file = tmp_path / "ms_swift_file.py"
-    plugin_file.write_text("from swift.llm import DatasetMeta, HdPreprocessor, register_dataset\n"
-                           "register_dataset(DatasetMeta(dataset_name='hd/facade', dataset_path='x.jsonl',\n"
-                           "                             preprocess_func=HdPreprocessor()))\n")
+    plugin_file.write_text(
+        "from swift.llm import DatasetMeta, HdPreprocessor, register_dataset\n"
+        "register_dataset(DatasetMeta(dataset_name='hd/facade', dataset_path='x.jsonl',\n"
+        "                             preprocess_func=HdPreprocessor()))\n"
+    )
     listed = _plugins_json(capsys, "--external_plugins", str(plugin_file))
     assert listed[str(plugin_file)]["registers"] == {"datasets": ["hd/facade"]}
     from swiftk.api import get_host

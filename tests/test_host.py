@@ -1,4 +1,5 @@
 """The plugin host: attribution, duplicates, lazy references, entry points and their env lists."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,12 @@ def _plugin(**hooks):
 def test_every_entry_records_its_plugin():
     host = PluginHost(autoload=False)
     host.register_plugin(_plugin(register_rewards=lambda register: register("a", len)), "one")
-    host.register_plugin(_plugin(register_rewards=lambda register: register("b", len),
-                                 register_metrics=lambda register: register("m", len)), "two")
+    host.register_plugin(
+        _plugin(
+            register_rewards=lambda register: register("b", len), register_metrics=lambda register: register("m", len)
+        ),
+        "two",
+    )
     rewards = host.registry("rewards")
     assert rewards.names() == ["a", "b"]
     assert rewards.entry("a").plugin == "one" and rewards.entry("b").plugin == "two"
@@ -32,10 +37,15 @@ def test_every_entry_records_its_plugin():
 def test_duplicate_name_skips_the_second_plugin_naming_both(capsys):
     host = PluginHost(autoload=False)
     host.register_plugin(_plugin(register_rewards=lambda register: register("acc", len)), "first")
-    host.register_plugin(_plugin(register_rewards=lambda register: register("acc", str),
-                                 register_metrics=lambda register: register("second_metric", len)), "second")
-    assert host.get("rewards", "acc") is len                      # the first plugin's, and no error
-    assert "second_metric" not in host.registry("metrics")        # the faulty plugin is skipped whole
+    host.register_plugin(
+        _plugin(
+            register_rewards=lambda register: register("acc", str),
+            register_metrics=lambda register: register("second_metric", len),
+        ),
+        "second",
+    )
+    assert host.get("rewards", "acc") is len  # the first plugin's, and no error
+    assert "second_metric" not in host.registry("metrics")  # the faulty plugin is skipped whole
     error = host.failed["second"].error
     assert "'first'" in error and "'second'" in error and "acc" in error
     warnings = [l for l in capsys.readouterr().err.splitlines() if "warning" in l]
@@ -45,8 +55,7 @@ def test_duplicate_name_skips_the_second_plugin_naming_both(capsys):
 
 def test_lazy_reference_is_imported_on_first_use_only():
     host = PluginHost(autoload=False)
-    host.register_plugin(_plugin(register_metrics=lambda register: register(
-        "dump", "json:dumps")), "lazy")
+    host.register_plugin(_plugin(register_metrics=lambda register: register("dump", "json:dumps")), "lazy")
     entry = host.registry("metrics").entry("dump")
     assert entry.is_lazy
     assert entry.load() is json.dumps and not entry.is_lazy
@@ -54,8 +63,9 @@ def test_lazy_reference_is_imported_on_first_use_only():
 
 def test_broken_lazy_reference_names_plugin_and_reference():
     host = PluginHost(autoload=False)
-    host.register_plugin(_plugin(register_rewards=lambda register: register(
-        "nope", "no_such_module_xyz:thing")), "broken")
+    host.register_plugin(
+        _plugin(register_rewards=lambda register: register("nope", "no_such_module_xyz:thing")), "broken"
+    )
     with pytest.raises(PluginError, match="plugin 'broken'.*no_such_module_xyz:thing"):
         host.get("rewards", "nope")
 
@@ -83,8 +93,9 @@ def test_register_hook_that_raises_skips_that_plugin_only():
         raise RuntimeError("boom")
 
     host = PluginHost(autoload=False)
-    host.register_plugin(_plugin(register_rewards=bad, post_model_load=lambda args, model, processor: 1 / 0),
-                         "bad-plugin")
+    host.register_plugin(
+        _plugin(register_rewards=bad, post_model_load=lambda args, model, processor: 1 / 0), "bad-plugin"
+    )
     host.register_plugin(_plugin(register_losses=lambda register: register("fine", len)), "good-plugin")
     assert host.get("losses", "fine") is len
     failed = host.failed["bad-plugin"]
@@ -184,11 +195,14 @@ def test_broken_plugin_is_skipped_with_one_warning_and_others_work(make_dist, sw
     warnings = [l for l in result.stderr.splitlines() if "warning" in l]
     assert len(warnings) == 1 and "grpo" in warnings[0] and "a_module_that_is_not_installed_xyz" in warnings[0]
     # asking for one of its names quotes the failure
-    code = ("from swiftk.host import get_host\n"
-            "try:\n    get_host().get('rewards', 'accuracy')\n"
-            "except Exception as e:\n    print(e)\n")
+    code = (
+        "from swiftk.host import get_host\n"
+        "try:\n    get_host().get('rewards', 'accuracy')\n"
+        "except Exception as e:\n    print(e)\n"
+    )
     import subprocess, sys
     from kernel_support import swiftk_env
+
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=swiftk_env(env))
     assert "failed to load" in out.stdout and "a_module_that_is_not_installed_xyz" in out.stdout
 
@@ -222,7 +236,7 @@ def test_a_raising_installed_plugin_fails_only_the_commands_that_need_it(make_di
     assert listing.returncode == 0, listing.stderr
     line = next(l for l in listing.stdout.splitlines() if l.startswith("raising"))
     assert "FAILED" in line and "register_templates" in line and "raising_mod.py:7" in line
-    assert "models (swift-plugin-models" in listing.stdout          # the others are all there
+    assert "models (swift-plugin-models" in listing.stdout  # the others are all there
     ok = swiftk("sft", "--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft", "--print_args", env=env)
     assert ok.returncode == 0, ok.stderr
     needs = swiftk("infer", "--model", "swiftk/tiny-chat", "--template", "raising_tpl", env=env)
@@ -232,8 +246,10 @@ def test_a_raising_installed_plugin_fails_only_the_commands_that_need_it(make_di
 
 def test_a_plugin_file_may_override_an_installed_name(tmp_path, swiftk):
     plugin = tmp_path / "override.py"
-    plugin.write_text("import swiftk\n\n@swiftk.hookimpl\ndef register_rewards(register):\n"
-                      "    register('accuracy', lambda completions, **kw: [0.5] * len(completions))\n")
+    plugin.write_text(
+        "import swiftk\n\n@swiftk.hookimpl\ndef register_rewards(register):\n"
+        "    register('accuracy', lambda completions, **kw: [0.5] * len(completions))\n"
+    )
     result = swiftk("plugins", "--json", "--external_plugins", str(plugin))
     assert result.returncode == 0, result.stderr
     listed = {p["name"]: p["registers"] for p in json.loads(result.stdout)}

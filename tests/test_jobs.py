@@ -1,4 +1,5 @@
 """`swiftk run`: job files with steps, references between steps, overrides and failures."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ def test_overrides_apply_to_every_step_that_takes_them(bare_swiftk, tmp_path):
 
 
 def test_single_command_job(bare_swiftk, tmp_path):
-    job = _job(tmp_path, "command: sft\nmodel: m\noutput_dir: OUT\nadd_version: false\n"
-                         "custom_register_path: [PIPELINE]\n")
+    job = _job(
+        tmp_path, "command: sft\nmodel: m\noutput_dir: OUT\nadd_version: false\ncustom_register_path: [PIPELINE]\n"
+    )
     result = bare_swiftk("run", job)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "out" / "args.json").read_text())["model"] == "m"

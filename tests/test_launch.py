@@ -1,4 +1,5 @@
 """NPROC_PER_NODE starts the command under PyTorch's own torchrun, each rank in one output folder."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,17 @@ pytest.importorskip("torch")
 @pytest.mark.slow
 def test_nproc_per_node_runs_workers_under_torchrun(bare_swiftk, tmp_path):
     out = tmp_path / "out"
-    result = bare_swiftk("sft", "--model", "tiny", "--output_dir", str(out),
-                    "--custom_register_path", str(TEST_PLUGINS / "pipeline_commands.py"),
-                    env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29731"}, timeout=240)
+    result = bare_swiftk(
+        "sft",
+        "--model",
+        "tiny",
+        "--output_dir",
+        str(out),
+        "--custom_register_path",
+        str(TEST_PLUGINS / "pipeline_commands.py"),
+        env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29731"},
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
     assert "torch.distributed.run --nproc_per_node 2 --master_port 29731 -m swiftk sft" in result.stderr
     runs = list(out.glob("v0-*"))
@@ -31,11 +40,31 @@ def test_sft_under_torchrun_on_cpu_is_data_parallel(tmp_path):
     """Two ranks train one model (gloo DDP): the data is shared out (one epoch of the 35 demo rows at 4 rows per
     rank is 5 steps, not 9) and gradients are averaged, so both ranks end with the same weights."""
     out = tmp_path / "out"
-    result = run_swiftk("sft", "--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft", "--num_train_epochs", "1",
-                        "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0", "--add_version", "false",
-                        "--report_to", "none", "--output_dir", str(out), "--learning_rate", "1e-2",
-                        "--external_plugins", str(TEST_PLUGINS / "rank_report.py"),
-                        env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29733", "OMP_NUM_THREADS": "1"}, timeout=600)
+    result = run_swiftk(
+        "sft",
+        "--model",
+        "swiftk/tiny-chat",
+        "--dataset",
+        "swiftk/demo-sft",
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "4",
+        "--split_dataset_ratio",
+        "0",
+        "--add_version",
+        "false",
+        "--report_to",
+        "none",
+        "--output_dir",
+        str(out),
+        "--learning_rate",
+        "1e-2",
+        "--external_plugins",
+        str(TEST_PLUGINS / "rank_report.py"),
+        env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29733", "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / "run_summary.json").read_text())["global_step"] == 5
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -44,9 +73,16 @@ def test_sft_under_torchrun_on_cpu_is_data_parallel(tmp_path):
 
 
 def test_bad_launcher_variable_is_a_usage_error(bare_swiftk, tmp_path):
-    result = bare_swiftk("sft", "--model", "tiny", "--output_dir", str(tmp_path / "o"),
-                    "--custom_register_path", str(TEST_PLUGINS / "pipeline_commands.py"),
-                    env={"NPROC_PER_NODE": "two"})
+    result = bare_swiftk(
+        "sft",
+        "--model",
+        "tiny",
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--custom_register_path",
+        str(TEST_PLUGINS / "pipeline_commands.py"),
+        env={"NPROC_PER_NODE": "two"},
+    )
     assert result.returncode == 2
     assert "NPROC_PER_NODE must be an integer" in result.stderr
 
@@ -61,13 +97,40 @@ def test_a_loss_type_under_torchrun_trains_as_the_models_own_loss(tmp_path):
     for loss_type, port in ((None, "29735"), ("cross_entropy", "29737")):
         out = tmp_path / (loss_type or "model_loss")
         extra = ["--loss_type", loss_type] if loss_type else []
-        result = run_swiftk("sft", "--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft", "--num_train_epochs",
-                            "1", "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0", "--add_version",
-                            "false", "--report_to", "none", "--output_dir", str(out), "--optim", "sgd",
-                            "--learning_rate", "0.5", "--max_grad_norm", "0", "--lora_dropout", "0",
-                            "--average_tokens_across_devices", "true", *extra,
-                            "--external_plugins", str(TEST_PLUGINS / "rank_report.py"),
-                            env={"NPROC_PER_NODE": "2", "MASTER_PORT": port, "OMP_NUM_THREADS": "1"}, timeout=600)
+        result = run_swiftk(
+            "sft",
+            "--model",
+            "swiftk/tiny-chat",
+            "--dataset",
+            "swiftk/demo-sft",
+            "--num_train_epochs",
+            "1",
+            "--per_device_train_batch_size",
+            "4",
+            "--split_dataset_ratio",
+            "0",
+            "--add_version",
+            "false",
+            "--report_to",
+            "none",
+            "--output_dir",
+            str(out),
+            "--optim",
+            "sgd",
+            "--learning_rate",
+            "0.5",
+            "--max_grad_norm",
+            "0",
+            "--lora_dropout",
+            "0",
+            "--average_tokens_across_devices",
+            "true",
+            *extra,
+            "--external_plugins",
+            str(TEST_PLUGINS / "rank_report.py"),
+            env={"NPROC_PER_NODE": "2", "MASTER_PORT": port, "OMP_NUM_THREADS": "1"},
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         sums[loss_type] = json.loads((out / "rank0.json").read_text())["trainable_sum"]
     assert sums["cross_entropy"] == pytest.approx(sums[None], rel=1e-5), sums

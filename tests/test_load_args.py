@@ -1,4 +1,5 @@
 """--load_args: filling basic arguments from a saved args.json (swiftk.arguments.load_args)."""
+
 from __future__ import annotations
 
 import json
@@ -11,15 +12,33 @@ from swiftk.arguments.load_args import apply_saved_args, find_saved_args, load_k
 from swiftk.errors import UsageError
 
 SAVED = {
-    "model": "Qwen/Qwen2.5-0.5B-Instruct", "model_type": "qwen2_5", "model_revision": "master",
-    "torch_dtype": "bfloat16", "template": "qwen2_5", "system": "You are helpful.",
-    "tools_prompt": "react_zh", "train_type": "lora", "tuner_backend": "peft", "max_length": 4096,
-    "quant_method": "bnb", "quant_bits": 4, "bnb_4bit_quant_type": "fp4", "num_labels": None,
-    "dataset": ["alpaca#500"], "val_dataset": ["val.jsonl"], "split_dataset_ratio": 0.2,
+    "model": "Qwen/Qwen2.5-0.5B-Instruct",
+    "model_type": "qwen2_5",
+    "model_revision": "master",
+    "torch_dtype": "bfloat16",
+    "template": "qwen2_5",
+    "system": "You are helpful.",
+    "tools_prompt": "react_zh",
+    "train_type": "lora",
+    "tuner_backend": "peft",
+    "max_length": 4096,
+    "quant_method": "bnb",
+    "quant_bits": 4,
+    "bnb_4bit_quant_type": "fp4",
+    "num_labels": None,
+    "dataset": ["alpaca#500"],
+    "val_dataset": ["val.jsonl"],
+    "split_dataset_ratio": 0.2,
     "model_name": ["小黄", "Xiao Huang"],
-    "temperature": 0.3, "max_new_tokens": 99, "stop_words": ["</s>"],
-    "adapters": ["elsewhere"], "load_args": False, "hub_token": "secret",
-    "learning_rate": 1e-4, "lora_rank": 16, "output_dir": "output/v0-x",
+    "temperature": 0.3,
+    "max_new_tokens": 99,
+    "stop_words": ["</s>"],
+    "adapters": ["elsewhere"],
+    "load_args": False,
+    "hub_token": "secret",
+    "learning_rate": 1e-4,
+    "lora_rank": 16,
+    "output_dir": "output/v0-x",
 }
 
 

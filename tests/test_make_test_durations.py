@@ -1,4 +1,5 @@
 """`make test` and `make test-fast` end with the 25 slowest tests, so a slow newcomer is seen."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,11 +1,11 @@
 """Model-specific parameters: --model_kwargs, then the environment, then the default."""
+
 from __future__ import annotations
 
 import pytest
 
 from swiftk.arguments import model_env
-from swiftk.arguments.model_env import (get_model_arg, set_model_kwargs, unused_model_kwargs,
-                                        used_model_args)
+from swiftk.arguments.model_env import get_model_arg, set_model_kwargs, unused_model_kwargs, used_model_args
 from swiftk.errors import UsageError
 
 

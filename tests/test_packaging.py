@@ -1,4 +1,5 @@
 """Packaging proof: real wheels, a fresh venv, pip install and uninstall of a third-party plugin."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,21 @@ def _run(cmd, **kw):
 @pytest.mark.slow
 def test_wheels_install_into_a_fresh_venv_and_uninstall(tmp_path):
     dist = tmp_path / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
-          str(ROOT), str(CONTRIB / "swiftk-example-reward")])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            str(ROOT),
+            str(CONTRIB / "swiftk-example-reward"),
+        ]
+    )
     wheels = sorted(p.name for p in dist.iterdir())
     assert any(w.startswith("swift_kernel-") for w in wheels), wheels
     assert any(w.startswith("swiftk_example_reward-") for w in wheels), wheels

@@ -19,6 +19,7 @@ How it stays cheap (every plugin in about two minutes on 2 cores):
   is importable, and each third-party distribution is unpacked about once rather than once per plugin;
 - pip runs with --no-compile, and venvs are made without pip (`pip --python`).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,9 @@ from packaging.utils import canonicalize_name
 
 from kernel_support import ROOT, swiftk_env
 
-PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir()
-                 if (p / "pyproject.toml").is_file() and p.name != "_template")
+PLUGINS = sorted(
+    p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file() and p.name != "_template"
+)
 
 #: modules whose only failing import is a documented optional dependency (an extra): module -> missing module
 OPTIONAL_MODULES = {
@@ -52,27 +54,45 @@ BOUNDED_LIBS = ("transformers", "trl")
 
 #: plugin -> ((kind, name) it must register or None, swiftk argv, text the output must contain)
 SMOKE = {
-    "datasets": (("datasets", "swiftk/demo-sft"), ["sft", "--dataset", "swiftk/demo-sft", "--print_args"],
-                 '"swiftk/demo-sft"'),
+    "datasets": (
+        ("datasets", "swiftk/demo-sft"),
+        ["sft", "--dataset", "swiftk/demo-sft", "--print_args"],
+        '"swiftk/demo-sft"',
+    ),
     "demo": (("models", "tiny_chat"), ["sft", "--model", "swiftk/tiny-chat", "--print_args"], '"swiftk/tiny-chat"'),
     "galore": (("optimizers", "galore"), ["sft", "--use_galore", "true", "--print_args"], '"use_galore": true'),
     "grpo": (("trainers", "grpo"), ["rlhf", "--rlhf_type", "grpo", "--help"], "--num_generations"),
     "infer": (("commands", "deploy"), ["deploy", "--help"], "--port"),
     "liger": (None, ["sft", "--use_liger", "true", "--print_args"], '"use_liger": true'),
-    "lisa": (("callbacks", "lisa"), ["sft", "--lisa_activated_layers", "2", "--print_args"],
-             '"lisa_activated_layers": 2'),
-    "lmdeploy": (("infer_engines", "lmdeploy"), ["infer", "--infer_backend", "lmdeploy", "--print_args"],
-                 '"infer_backend": "lmdeploy"'),
-    "models": (("templates", "qwen"), ["sft", "--model_type", "qwen2", "--template", "qwen", "--print_args"],
-               '"model_type": "qwen2"'),
+    "lisa": (
+        ("callbacks", "lisa"),
+        ["sft", "--lisa_activated_layers", "2", "--print_args"],
+        '"lisa_activated_layers": 2',
+    ),
+    "lmdeploy": (
+        ("infer_engines", "lmdeploy"),
+        ["infer", "--infer_backend", "lmdeploy", "--print_args"],
+        '"infer_backend": "lmdeploy"',
+    ),
+    "models": (
+        ("templates", "qwen"),
+        ["sft", "--model_type", "qwen2", "--template", "qwen", "--print_args"],
+        '"model_type": "qwen2"',
+    ),
     "peft": (("tuners", "lora"), ["sft", "--train_type", "lora", "--print_args"], '"train_type": "lora"'),
     "reft": (("tuners", "reft"), ["sft", "--train_type", "reft", "--print_args"], '"train_type": "reft"'),
     "rlhf": (("trainers", "dpo"), ["rlhf", "--rlhf_type", "dpo", "--help"], "--beta"),
     "sft": (("trainers", "sft"), ["sft", "--help"], "--train_type"),
-    "unsloth": (("tuners", "unsloth"), ["sft", "--tuner_backend", "unsloth", "--print_args"],
-                '"tuner_backend": "unsloth"'),
-    "vllm": (("infer_engines", "vllm"), ["infer", "--infer_backend", "vllm", "--print_args"],
-             '"infer_backend": "vllm"'),
+    "unsloth": (
+        ("tuners", "unsloth"),
+        ["sft", "--tuner_backend", "unsloth", "--print_args"],
+        '"tuner_backend": "unsloth"',
+    ),
+    "vllm": (
+        ("infer_engines", "vllm"),
+        ["infer", "--infer_backend", "vllm", "--print_args"],
+        '"infer_backend": "vllm"',
+    ),
 }
 
 #: run inside a plugin's venv: import every module of the package, list private overrides of BOUNDED_LIBS
@@ -161,8 +181,11 @@ def _repack(dist: metadata.Distribution, dest: Path) -> None:
     info = next((f.parent for f in files if f.name == "METADATA" and f.parent.name.endswith(".dist-info")), None)
     assert info is not None, f"{dist.metadata['Name']}: no RECORD in this venv, it cannot be repacked"
     base = Path(dist.locate_file(""))
-    tags = [line.split(":", 1)[1].strip() for line in (base / info / "WHEEL").read_text().splitlines()
-            if line.startswith("Tag:")]
+    tags = [
+        line.split(":", 1)[1].strip()
+        for line in (base / info / "WHEEL").read_text().splitlines()
+        if line.startswith("Tag:")
+    ]
     tag = "-".join(".".join(sorted({t.split("-")[i] for t in tags})) for i in range(3))
     name = re.sub(r"[-_.]+", "_", dist.metadata["Name"])
     skip = {f"{info}/{n}" for n in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")}
@@ -195,8 +218,21 @@ class Matrix:
                 shutil.copy2(f, src / f.name)
         for name in PLUGINS:
             shutil.copytree(ROOT / "plugins" / name, src / "plugins" / name, ignore=ignore)
-        _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", self.wheels,
-              src, *(src / "plugins" / n for n in PLUGINS)])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+                self.wheels,
+                src,
+                *(src / "plugins" / n for n in PLUGINS),
+            ]
+        )
         self.local = {}  # canonical name -> (requires, swiftk entry points)
         for whl in self.wheels.glob("*.whl"):
             name, requires, points = _wheel_meta(whl)
@@ -252,8 +288,20 @@ class Matrix:
             venv.EnvBuilder(with_pip=False).create(base)
             version = self.installed["torch"].version.split("+")[0]
             # torch from pip's configured sources (as `make install`), what it needs from the wheelhouse
-            cmd = [sys.executable, "-m", "pip", "--python", base / "bin" / "python", "install", "-q", "--no-compile",
-                   "--no-index", "--find-links", self.house, f"torch=={version}"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                base / "bin" / "python",
+                "install",
+                "-q",
+                "--no-compile",
+                "--no-index",
+                "--find-links",
+                self.house,
+                f"torch=={version}",
+            ]
             if _run(cmd, check=False).returncode != 0:  # not there: this venv's own torch, repacked
                 _repack(self.installed["torch"], self.house)
                 _run(cmd)
@@ -283,8 +331,24 @@ class Matrix:
         if layers:
             (site / "_matrix_layers.pth").write_text("".join(f"{p}\n" for p in layers))
         py = env_dir / "bin" / "python"
-        _run([sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-compile", "--no-index",
-              "--find-links", self.wheels, "--find-links", self.house, f"swift-plugin-{plugin}"])
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                py,
+                "install",
+                "-q",
+                "--no-compile",
+                "--no-index",
+                "--find-links",
+                self.wheels,
+                "--find-links",
+                self.house,
+                f"swift-plugin-{plugin}",
+            ]
+        )
         freeze = _run([sys.executable, "-m", "pip", "--python", py, "freeze", "--all", "--path", site]).stdout
         own = {canonicalize_name(re.split(r"[=@ ]", line, maxsplit=1)[0]) for line in freeze.split("\n") if line}
         env = PluginEnv(plugin, env_dir, site, py, local, third, reqs, deps, own, time.perf_counter() - t0)
@@ -313,8 +377,10 @@ def matrix(tmp_path_factory):
 
 
 def _upper_bounded(reqs: list[tuple[str, Requirement]], lib: str) -> bool:
-    return any(canonicalize_name(r.name) == lib and any(s.operator in ("<", "<=", "==", "===", "~=")
-                                                         for s in r.specifier) for _, r in reqs)
+    return any(
+        canonicalize_name(r.name) == lib and any(s.operator in ("<", "<=", "==", "===", "~=") for s in r.specifier)
+        for _, r in reqs
+    )
 
 
 @pytest.mark.slow
@@ -323,7 +389,8 @@ def test_plugin_alone_in_a_fresh_venv(plugin, matrix):
     dist = f"swift-plugin-{plugin}"
     local, third, _ = matrix.closure(dist)
     assert not (third & matrix.missing), (
-        f"{dist} needs {sorted(third & matrix.missing)}, not installed in the dev venv (requirements/cpu.txt)")
+        f"{dist} needs {sorted(third & matrix.missing)}, not installed in the dev venv (requirements/cpu.txt)"
+    )
     points = matrix.local[canonicalize_name(dist)][1]
     assert plugin in points, f"{dist} has no swiftk entry point named {plugin}: {points}"
     package = points[plugin].split(".")[0].split(":")[0]
@@ -351,25 +418,33 @@ def test_plugin_alone_in_a_fresh_venv(plugin, matrix):
     proc = _run([env.py, "-c", _IMPORT_ALL, package, ",".join(BOUNDED_LIBS), f"torch,{engine}"], timeout=300)
     report = json.loads(proc.stdout.splitlines()[-1])
     assert len(report["modules"]) >= 2, report["modules"]  # __init__ and plugin at least
-    unexpected = {m: f["trace"] for m, f in report["failed"].items()
-                  if not (m in OPTIONAL_MODULES and (f["missing"] or "").split(".")[0] == OPTIONAL_MODULES[m])}
+    unexpected = {
+        m: f["trace"]
+        for m, f in report["failed"].items()
+        if not (m in OPTIONAL_MODULES and (f["missing"] or "").split(".")[0] == OPTIONAL_MODULES[m])
+    }
     assert not unexpected, (
         f"modules of {dist} fail to import in a venv holding only its declared dependencies "
-        f"(an undeclared dependency?):\n" + "\n".join(f"{m}:\n{t}" for m, t in unexpected.items()))
+        f"(an undeclared dependency?):\n" + "\n".join(f"{m}:\n{t}" for m, t in unexpected.items())
+    )
     assert report["present"]["torch"] is needs_torch, f"torch importable: {report['present']['torch']}"
     if engine:
         assert report["present"][engine] is False, f"{engine} is importable: the smoke must run without it"
 
     # a plugin overriding private trl/transformers methods pins an upper bound on that library
     unbounded = {lib: found for lib, found in report["overrides"].items() if not _upper_bounded(env.reqs, lib)}
-    assert not unbounded, (f"{dist} overrides private methods of {sorted(unbounded)} without an upper bound on "
-                           f"it (in its own dependencies or those of a plugin it requires): {unbounded}")
+    assert not unbounded, (
+        f"{dist} overrides private methods of {sorted(unbounded)} without an upper bound on "
+        f"it (in its own dependencies or those of a plugin it requires): {unbounded}"
+    )
 
     # one command
     argv, expect = SMOKE.get(plugin, (None, ["--help"], "Usage:"))[1:]
     proc = _run([*env.swiftk, *argv], timeout=300)
     assert expect in proc.stdout, proc.stdout[-3000:]
     assert "failed" not in proc.stderr, proc.stderr
-    print(f"\n{plugin}: venv {env.seconds:.1f}s (with the venvs it needed: {t_install:.1f}s), checks "
-          f"{time.perf_counter() - t0 - t_install:.1f}s; {len(env.own)} distributions installed here, layers: "
-          f"{'torch base, ' if needs_torch else ''}{', '.join(env.deps) or '-'}")
+    print(
+        f"\n{plugin}: venv {env.seconds:.1f}s (with the venvs it needed: {t_install:.1f}s), checks "
+        f"{time.perf_counter() - t0 - t_install:.1f}s; {len(env.own)} distributions installed here, layers: "
+        f"{'torch base, ' if needs_torch else ''}{', '.join(env.deps) or '-'}"
+    )

@@ -1,4 +1,5 @@
 """The argument machinery on its own dataclasses: types, lists, dicts, choices, config values."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,24 +58,27 @@ def test_later_group_overrides_a_field():
     assert values["seed"] == 7
 
 
-@pytest.mark.parametrize("argv, key, expected", [
-    (["--items", "a", "b", "c"], "items", ["a", "b", "c"]),
-    (["--items", '["a", "b"]'], "items", ["a", "b"]),
-    (["--numbers", "3", "-4"], "numbers", [3, -4]),
-    (["--ratio", "-0.5"], "ratio", -0.5),
-    (["--ratio=0.25"], "ratio", 0.25),
-    (["--model", "none"], "model", None),
-    (["--kwargs", '{"a": [1, 2]}'], "kwargs", {"a": [1, 2]}),
-    (["--flag", "false"], "flag", False),
-    (["--flag", "True"], "flag", True),
-    (["--mode", "b"], "mode", "b"),
-    (["--picked", "x", "y"], "picked", ["x", "y"]),
-    (["--init", "false"], "init", False),
-    (["--init", "pissa_niter_4"], "init", "pissa_niter_4"),
-    (["--shard", "100"], "shard", 100),
-    (["--shard", "2GB"], "shard", "2GB"),
-    (["--per-dash-ok"], None, None),
-])
+@pytest.mark.parametrize(
+    "argv, key, expected",
+    [
+        (["--items", "a", "b", "c"], "items", ["a", "b", "c"]),
+        (["--items", '["a", "b"]'], "items", ["a", "b"]),
+        (["--numbers", "3", "-4"], "numbers", [3, -4]),
+        (["--ratio", "-0.5"], "ratio", -0.5),
+        (["--ratio=0.25"], "ratio", 0.25),
+        (["--model", "none"], "model", None),
+        (["--kwargs", '{"a": [1, 2]}'], "kwargs", {"a": [1, 2]}),
+        (["--flag", "false"], "flag", False),
+        (["--flag", "True"], "flag", True),
+        (["--mode", "b"], "mode", "b"),
+        (["--picked", "x", "y"], "picked", ["x", "y"]),
+        (["--init", "false"], "init", False),
+        (["--init", "pissa_niter_4"], "init", "pissa_niter_4"),
+        (["--shard", "100"], "shard", 100),
+        (["--shard", "2GB"], "shard", "2GB"),
+        (["--per-dash-ok"], None, None),
+    ],
+)
 def test_conversions(argv, key, expected):
     if key is None:
         with pytest.raises(UsageError, match="unknown argument --per_dash_ok"):
@@ -83,20 +87,23 @@ def test_conversions(argv, key, expected):
     assert parse(*argv)[0][key] == expected
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seed", "x"], "--seed expects an integer, got 'x'"),
-    (["--ratio", "high"], "--ratio expects a number"),
-    (["--flag", "perhaps"], "--flag expects true or false"),
-    (["--kwargs", "{nope"], "--kwargs expects a JSON object or the path of a JSON file"),
-    (["--kwargs", "[1]"], "--kwargs expects a JSON object, got list"),
-    (["--items", '{"a": 1}'], "--items expects a list"),
-    (["--mode", "c"], "--mode: 'c' is not valid; choose from a, b"),
-    (["--picked", "x", "z"], "--picked: 'z' is not valid; choose from x, y"),
-    (["--seed"], "--seed expects a value"),
-    (["--seed", "1", "2"], "--seed takes one value, got 2"),
-    (["--sed", "1"], "did you mean --seed"),
-    (["loose"], "unexpected argument 'loose'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", "x"], "--seed expects an integer, got 'x'"),
+        (["--ratio", "high"], "--ratio expects a number"),
+        (["--flag", "perhaps"], "--flag expects true or false"),
+        (["--kwargs", "{nope"], "--kwargs expects a JSON object or the path of a JSON file"),
+        (["--kwargs", "[1]"], "--kwargs expects a JSON object, got list"),
+        (["--items", '{"a": 1}'], "--items expects a list"),
+        (["--mode", "c"], "--mode: 'c' is not valid; choose from a, b"),
+        (["--picked", "x", "z"], "--picked: 'z' is not valid; choose from x, y"),
+        (["--seed"], "--seed expects a value"),
+        (["--seed", "1", "2"], "--seed takes one value, got 2"),
+        (["--sed", "1"], "did you mean --seed"),
+        (["loose"], "unexpected argument 'loose'"),
+    ],
+)
 def test_errors_name_the_flag(argv, message):
     with pytest.raises(UsageError) as err:
         parse(*argv)
@@ -138,8 +145,11 @@ def test_argument_owned_by_either_of_two_distributions():
 
     parser = CommandParser("rlhf", [RewardModelArguments])
     values, explicit = parser.parse(["--reward_model", "rm-folder"])
-    with pytest.raises(MissingPluginError, match="--reward_model needs swift-plugin-rlhf or swift-plugin-grpo, "
-                                                 "which is not installed: pip install swift-plugin-rlhf"):
+    with pytest.raises(
+        MissingPluginError,
+        match="--reward_model needs swift-plugin-rlhf or swift-plugin-grpo, "
+        "which is not installed: pip install swift-plugin-rlhf",
+    ):
         check_plugin_arguments(parser, values, explicit, installed=set())
     check_plugin_arguments(parser, values, explicit, installed={"swift-plugin-grpo"})
     check_plugin_arguments(parser, values, explicit, installed={"swift-plugin-rlhf"})
@@ -153,9 +163,9 @@ def test_arguments_object_and_args_json(tmp_path):
     parser = CommandParser("cmd", [Base])
     values, explicit = parser.parse(["--model", "m", "--kwargs", '{"x": 1}'])
     args = Arguments("cmd", values, explicit, parser)
-    assert args.model == "m" and args.get("rlhf_type", 3) == 3       # another command's argument: the default
+    assert args.model == "m" and args.get("rlhf_type", 3) == 3  # another command's argument: the default
     with pytest.raises(PluginError, match="args.get\\('lora_rnak'\\).*did you mean lora_rank"):
-        args.get("lora_rnak")                                        # defined nowhere: a misspelling
+        args.get("lora_rnak")  # defined nowhere: a misspelling
     args.seed = 5
     with pytest.raises(AttributeError):
         args.not_an_argument = 1

@@ -1,6 +1,7 @@
 """Plugins and contrib import only the kernel's declared public API: the top-level package (hookimpl,
 get_host, __version__, HOOK_API_VERSION) and swiftk.api (their test suites, white-box tests of the
 kernel-plugin seam, may import more)."""
+
 from __future__ import annotations
 
 import ast
@@ -19,8 +20,12 @@ def kernel_imports(path) -> list[str]:
     """``module:name`` of every swiftk import in one file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
-                node.module.split(".")[0] == "swiftk":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.split(".")[0] == "swiftk"
+        ):
             found += [f"{node.module}:{alias.name}" for alias in node.names]
         elif isinstance(node, ast.Import):
             found += [f"{alias.name}:" for alias in node.names if alias.name.split(".")[0] == "swiftk"]
@@ -52,8 +57,10 @@ def test_every_public_name_resolves_and_nothing_else_does():
 
 
 def test_importing_the_api_imports_nothing_heavy():
-    code = "import sys, swiftk.api; from swiftk.api import TunerSpec, UsageError; " \
-           "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
+    code = (
+        "import sys, swiftk.api; from swiftk.api import TunerSpec, UsageError; "
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,4 +1,5 @@
 """The reward contract suite catches rewards that break the convention (and passes good ones)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -73,16 +74,29 @@ class TestUnregistered(RewardContract):
 
 def test_the_suite_fails_each_broken_reward_on_the_right_check(tmp_path):
     (tmp_path / "test_suite.py").write_text(SUITE)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider", str(tmp_path)],
-                          capture_output=True, text=True, env=swiftk_env(), cwd=tmp_path, timeout=300)
-    failed = {line.split(" ")[1].split("::", 1)[1] for line in proc.stdout.splitlines()
-              if line.startswith(("FAILED", "ERROR"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=swiftk_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    failed = {
+        line.split(" ")[1].split("::", 1)[1]
+        for line in proc.stdout.splitlines()
+        if line.startswith(("FAILED", "ERROR"))
+    }
     assert failed == {
-        "TestOneShort::test_one_finite_float_per_completion", "TestOneShort::test_values_follow_the_completions",
+        "TestOneShort::test_one_finite_float_per_completion",
+        "TestOneShort::test_values_follow_the_completions",
         "TestShuffled::test_values_follow_the_completions",
-        "TestNotFinite::test_one_finite_float_per_completion", "TestNotFinite::test_values_follow_the_completions",
+        "TestNotFinite::test_one_finite_float_per_completion",
+        "TestNotFinite::test_values_follow_the_completions",
         "TestStateful::test_values_follow_the_completions",
-        "TestUnregistered::test_the_name_is_registered", "TestUnregistered::test_one_finite_float_per_completion",
-        "TestUnregistered::test_values_follow_the_completions", "TestUnregistered::test_expected_values",
+        "TestUnregistered::test_the_name_is_registered",
+        "TestUnregistered::test_one_finite_float_per_completion",
+        "TestUnregistered::test_values_follow_the_completions",
+        "TestUnregistered::test_expected_values",
     }, proc.stdout[-4000:]
     assert "5 passed" in proc.stdout  # TestGood (3 checks), and the count check of TestShuffled and TestStateful

@@ -2,6 +2,7 @@
 
 Regenerate the table with ``python scripts/extract_seed_params.py`` when the page changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,7 @@ from typing import Any, Literal, Union
 import pytest
 
 from swiftk.arguments.atomic.hf_training import HfTrainingArguments
-from swiftk.arguments.commands import (BASIC_GROUPS, COMMANDS, ENV_VARS, HOT_MODEL_ENV_VARS,
-                                       MODEL_ENV_VARS)
+from swiftk.arguments.commands import BASIC_GROUPS, COMMANDS, ENV_VARS, HOT_MODEL_ENV_VARS, MODEL_ENV_VARS
 from swiftk.arguments.fields import arg_infos
 from swiftk.arguments.parser import CommandParser, convert_tokens
 
@@ -85,6 +85,7 @@ def same_default(page: Any, field_default: Any) -> bool:
 
 # --- the table itself -------------------------------------------------------------------------
 
+
 def test_seed_table_is_complete():
     assert len(SEED) == 326
     assert len({e["name"] for e in SEED}) == 304
@@ -94,20 +95,27 @@ def test_seed_table_is_complete():
 def test_every_page_section_has_one_group_and_back():
     sections = {e["section"].split("/")[-1] for e in SEED}
     assert sections <= set(BY_ZH), sections - set(BY_ZH)
-    groups_without_section = [g.__name__ for g in ALL_GROUPS
-                              if g.SECTION_ZH not in sections and g is not HfTrainingArguments]
+    groups_without_section = [
+        g.__name__ for g in ALL_GROUPS if g.SECTION_ZH not in sections and g is not HfTrainingArguments
+    ]
     assert not groups_without_section
     assert len(BY_ZH) == len(ALL_GROUPS), "two groups share a SECTION_ZH"
 
 
 def test_no_parameter_the_page_does_not_list():
     on_page = {(e["section"].split("/")[-1], e["name"]) for e in SEED}
-    extra = [(g.__name__, i.name) for g in ALL_GROUPS if g is not HfTrainingArguments
-             for i in arg_infos(g) if (g.SECTION_ZH, i.name) not in on_page]
+    extra = [
+        (g.__name__, i.name)
+        for g in ALL_GROUPS
+        if g is not HfTrainingArguments
+        for i in arg_infos(g)
+        if (g.SECTION_ZH, i.name) not in on_page
+    ]
     assert not extra
 
 
 # --- each entry in its own group -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("entry", SEED, ids=lambda e: f"{e['section'].split('/')[-1]}:{e['name']}")
 def test_entry_declared_in_its_group(entry):
@@ -117,11 +125,13 @@ def test_entry_declared_in_its_group(entry):
     assert info.hot == entry["hot"], f"{entry['name']}: hot should be {entry['hot']}"
     assert info.help and "\n" not in info.help
     if not is_raw(entry["default"]):
-        assert same_default(entry["default"], info.default), \
+        assert same_default(entry["default"], info.default), (
             f"{entry['name']}: page default {entry['default']!r}, declared {info.default!r}"
+        )
 
 
 # --- each command, with overriding ------------------------------------------------------------
+
 
 def _command_cases():
     for cmd, groups in COMMANDS.items():
@@ -153,26 +163,53 @@ def test_command_has_entry(cmd, entry):
 
 
 def test_command_name_counts():
-    counts = {cmd: len({e["name"] for e in SEED
-                        if e["section"].split("/")[-1] in {g.SECTION_ZH for g in groups}})
-              for cmd, groups in COMMANDS.items()}
-    assert counts == {"sft": 177, "pt": 177, "rlhf": 235, "infer": 88, "deploy": 96, "web-ui": 4,
-                      "app": 103, "eval": 103, "export": 76, "merge-lora": 76, "sample": 87}
+    counts = {
+        cmd: len({e["name"] for e in SEED if e["section"].split("/")[-1] in {g.SECTION_ZH for g in groups}})
+        for cmd, groups in COMMANDS.items()
+    }
+    assert counts == {
+        "sft": 177,
+        "pt": 177,
+        "rlhf": 235,
+        "infer": 88,
+        "deploy": 96,
+        "web-ui": 4,
+        "app": 103,
+        "eval": 103,
+        "export": 76,
+        "merge-lora": 76,
+        "sample": 87,
+    }
     # training commands also accept every other transformers TrainingArguments field
     hf = {i.name for i in arg_infos(HfTrainingArguments)}
     for cmd in ("sft", "pt", "rlhf"):
         assert hf <= set(command_fields(cmd))
 
 
-@pytest.mark.parametrize("cmd,name,value", [
-    ("sft", "temperature", 0.0), ("sft", "max_new_tokens", 64), ("rlhf", "temperature", 0.9),
-    ("rlhf", "loss_scale", "last_round"), ("rlhf", "top_k", 50), ("infer", "temperature", None),
-    ("eval", "temperature", 0.0), ("eval", "verbose", False), ("deploy", "verbose", True),
-    ("app", "lang", "en"), ("web-ui", "lang", "zh"), ("export", "max_length", 2048),
-    ("infer", "max_length", None), ("sample", "temperature", 1.0), ("sample", "api_key", "EMPTY"),
-    ("deploy", "api_key", None), ("export", "quant_method", None), ("sft", "output_dir", None),
-    ("sample", "output_dir", "sample_output"),
-])
+@pytest.mark.parametrize(
+    "cmd,name,value",
+    [
+        ("sft", "temperature", 0.0),
+        ("sft", "max_new_tokens", 64),
+        ("rlhf", "temperature", 0.9),
+        ("rlhf", "loss_scale", "last_round"),
+        ("rlhf", "top_k", 50),
+        ("infer", "temperature", None),
+        ("eval", "temperature", 0.0),
+        ("eval", "verbose", False),
+        ("deploy", "verbose", True),
+        ("app", "lang", "en"),
+        ("web-ui", "lang", "zh"),
+        ("export", "max_length", 2048),
+        ("infer", "max_length", None),
+        ("sample", "temperature", 1.0),
+        ("sample", "api_key", "EMPTY"),
+        ("deploy", "api_key", None),
+        ("export", "quant_method", None),
+        ("sft", "output_dir", None),
+        ("sample", "output_dir", "sample_output"),
+    ],
+)
 def test_later_group_wins(cmd, name, value):
     assert command_fields(cmd)[name].default == value
 
@@ -183,6 +220,7 @@ def test_export_quant_method_choices_are_exports():
 
 
 # --- types, plugins ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("group", ALL_GROUPS, ids=lambda g: g.__name__)
 def test_annotations_accept_defaults(group):
@@ -205,10 +243,18 @@ def test_types_that_matter():
 
 
 PLUGIN_PREFIXES = {
-    "lora_": "swift-plugin-peft", "adalora_": "swift-plugin-peft", "vera_": "swift-plugin-peft",
-    "boft_": "swift-plugin-peft", "fourier_": "swift-plugin-peft", "llamapro_": "swift-plugin-peft",
-    "galore_": "swift-plugin-galore", "use_galore": "swift-plugin-galore", "lisa_": "swift-plugin-lisa",
-    "reft_": "swift-plugin-reft", "use_liger": "swift-plugin-liger", "vllm_": "swift-plugin-vllm",
+    "lora_": "swift-plugin-peft",
+    "adalora_": "swift-plugin-peft",
+    "vera_": "swift-plugin-peft",
+    "boft_": "swift-plugin-peft",
+    "fourier_": "swift-plugin-peft",
+    "llamapro_": "swift-plugin-peft",
+    "galore_": "swift-plugin-galore",
+    "use_galore": "swift-plugin-galore",
+    "lisa_": "swift-plugin-lisa",
+    "reft_": "swift-plugin-reft",
+    "use_liger": "swift-plugin-liger",
+    "vllm_": "swift-plugin-vllm",
     "swanlab_": "swift-plugin-swanlab",
 }
 
@@ -218,7 +264,8 @@ def test_plugin_owned_arguments():
         for info in arg_infos(group):
             for prefix, dist in PLUGIN_PREFIXES.items():
                 if group is not HfTrainingArguments and (
-                        info.name.startswith(prefix) if prefix.endswith("_") else info.name == prefix):
+                    info.name.startswith(prefix) if prefix.endswith("_") else info.name == prefix
+                ):
                     assert info.plugin == dist, f"{info.name}: {info.plugin}"
             if group.SECTION_ZH in ("LMDeploy参数",):
                 assert info.plugin == "swift-plugin-lmdeploy"
@@ -236,10 +283,18 @@ def test_plugin_owned_arguments():
 
 # --- environment variables ----------------------------------------------------------------------
 
+
 def test_env_vars():
-    assert [n for n, _, _ in ENV_VARS] == ["CUDA_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES",
-                                         "MODELSCOPE_CACHE", "NPROC_PER_NODE", "MASTER_PORT",
-                                         "MASTER_ADDR", "NNODES", "NODE_RANK"]
+    assert [n for n, _, _ in ENV_VARS] == [
+        "CUDA_VISIBLE_DEVICES",
+        "ASCEND_RT_VISIBLE_DEVICES",
+        "MODELSCOPE_CACHE",
+        "NPROC_PER_NODE",
+        "MASTER_PORT",
+        "MASTER_ADDR",
+        "NNODES",
+        "NODE_RANK",
+    ]
     assert dict((n, d) for n, d, _ in ENV_VARS)["MASTER_PORT"] == 29500
     qwen = {n: d for n, d, _ in MODEL_ENV_VARS["qwen2_5_vl"]}
     assert len(qwen) == 11 and qwen["MIN_PIXELS"] == 4 * 28 * 28 and qwen["FPS_MAX_FRAMES"] == 768
@@ -250,8 +305,10 @@ def test_env_vars():
 
 def test_import_is_light():
     kernel = Path(__file__).resolve().parent.parent / "kernel"
-    code = ("import sys; sys.path.insert(0, %r); import swiftk.arguments.commands, swiftk.arguments.derive, "
-            "swiftk.arguments.load_args, swiftk.arguments.model_env; "
-            "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))" % str(kernel))
+    code = (
+        "import sys; sys.path.insert(0, %r); import swiftk.arguments.commands, swiftk.arguments.derive, "
+        "swiftk.arguments.load_args, swiftk.arguments.model_env; "
+        "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))" % str(kernel)
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

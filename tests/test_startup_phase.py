@@ -1,4 +1,5 @@
 """swiftk.startup.startup_phase: no collection passes inside, the survivors frozen after, nesting."""
+
 from __future__ import annotations
 
 import gc
@@ -75,8 +76,13 @@ def _probe(args: dict) -> dict:
         import pytest
 
         pytest.skip("bitsandbytes or peft is not installed")
-    proc = subprocess.run([sys.executable, "-c", BNB_PROBE.format(args=args)], capture_output=True, text=True,
-                          env=swiftk_env(), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", BNB_PROBE.format(args=args)],
+        capture_output=True,
+        text=True,
+        env=swiftk_env(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.split(" ", 1)[0].isupper())
 

@@ -1,4 +1,5 @@
 """Our arguments → transformers' TrainingArguments: the translations that need the run's context."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -2,6 +2,7 @@
 float64 on the model's exact weights, a reload that gives back the same weights must match to 1e-9,
 and weights that were re-expressed (merged, PiSSA's converted adapter) get the tolerance of one
 float32 rounding per weight."""
+
 from __future__ import annotations
 
 import copy
@@ -17,8 +18,14 @@ def _model():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2)
+    config = Qwen2Config(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     return Qwen2ForCausalLM(config).eval()
 
 
@@ -65,8 +72,9 @@ def test_re_expressed_weights_differ_by_one_float32_rounding_well_inside_the_mer
         for module in rebuilt.modules():
             if isinstance(module, torch.nn.Linear):
                 out_features, in_features = module.weight.shape
-                low_rank = torch.randn(out_features, 4, generator=generator) @ torch.randn(4, in_features,
-                                                                                         generator=generator)
+                low_rank = torch.randn(out_features, 4, generator=generator) @ torch.randn(
+                    4, in_features, generator=generator
+                )
                 module.weight.copy_((module.weight - 0.05 * low_rank) + 0.05 * low_rank)
     assert weights_digest(rebuilt) != weights_digest(model)  # the contract then allows merge_atol / merge_rtol
     exact, other = logits_of(model, _inputs(), "float64"), logits_of(rebuilt, _inputs(), "float64")

@@ -1,4 +1,5 @@
 """Benchmark plugin: write the wall-clock time of the first training step and the trained token count."""
+
 import json
 import os
 import time

@@ -1,4 +1,5 @@
 """Run a swiftk command as a benchmark does: its own process, one torch thread, offline; read its log."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,21 @@ import subprocess
 import sys
 import time
 
-ENV = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1",
-       "TOKENIZERS_PARALLELISM": "false"}
+ENV = {
+    "OMP_NUM_THREADS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRL_EXPERIMENTAL_SILENCE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
 def run_logged(argv: list[str], output_dir: str, what: str, metric: str = "loss") -> tuple[list[dict], float]:
     """``python -m swiftk argv``; the logged training steps (rows with ``metric``) and the wall seconds."""
     start = time.time()
-    proc = subprocess.run([sys.executable, "-m", "swiftk", *argv], env={**os.environ, **ENV}, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swiftk", *argv], env={**os.environ, **ENV}, capture_output=True, text=True
+    )
     wall = time.time() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed:\n{proc.stderr[-3000:]}")

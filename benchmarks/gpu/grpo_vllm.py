@@ -10,6 +10,7 @@ of the first and the last half, and the whole command's wall time.  A backend wh
 missing (vllm) is reported and skipped.  Needs a CUDA GPU, torch with CUDA, trl and (for vllm) vllm;
 nothing is downloaded: --model is a local folder or the demo model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,12 +25,42 @@ import time
 
 
 def run(backend: str, opts: argparse.Namespace, out: str) -> dict:
-    cmd = [sys.executable, "-m", "swiftk", "rlhf", "--rlhf_type", "grpo", "--model", opts.model,
-           "--dataset", "swiftk/demo-grpo-sums", "--split_dataset_ratio", "0", "--reward_funcs", "accuracy",
-           "--num_generations", "8", "--per_device_train_batch_size", str(opts.batch),
-           "--max_completion_length", str(opts.max_completion_length), "--max_steps", str(opts.steps),
-           "--learning_rate", "1e-3", "--logging_steps", "1", "--save_steps", str(opts.steps), "--report_to", "none",
-           "--add_version", "false", "--output_dir", out]
+    cmd = [
+        sys.executable,
+        "-m",
+        "swiftk",
+        "rlhf",
+        "--rlhf_type",
+        "grpo",
+        "--model",
+        opts.model,
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--split_dataset_ratio",
+        "0",
+        "--reward_funcs",
+        "accuracy",
+        "--num_generations",
+        "8",
+        "--per_device_train_batch_size",
+        str(opts.batch),
+        "--max_completion_length",
+        str(opts.max_completion_length),
+        "--max_steps",
+        str(opts.steps),
+        "--learning_rate",
+        "1e-3",
+        "--logging_steps",
+        "1",
+        "--save_steps",
+        str(opts.steps),
+        "--report_to",
+        "none",
+        "--add_version",
+        "false",
+        "--output_dir",
+        out,
+    ]
     if backend == "vllm":
         cmd += ["--use_vllm", "true", "--vllm_gpu_memory_utilization", "0.3", "--vllm_max_model_len", "1024"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
@@ -43,10 +74,13 @@ def run(backend: str, opts: argparse.Namespace, out: str) -> dict:
     first, last = rows[0], rows[-1]
     half = max(1, len(rows) // 2)
     tokens = [r["rollout/tokens_per_s"] for r in rows[1:] if "rollout/tokens_per_s" in r]
-    return {"s_per_step": (last["elapsed_s"] - first["elapsed_s"]) / max(1, last["global_step"] - first["global_step"]),
-            "tokens_per_s": statistics.mean(tokens) if tokens else None,
-            "reward_first": statistics.mean(r["reward"] for r in rows[:half]),
-            "reward_last": statistics.mean(r["reward"] for r in rows[-half:]), "wall": wall}
+    return {
+        "s_per_step": (last["elapsed_s"] - first["elapsed_s"]) / max(1, last["global_step"] - first["global_step"]),
+        "tokens_per_s": statistics.mean(tokens) if tokens else None,
+        "reward_first": statistics.mean(r["reward"] for r in rows[:half]),
+        "reward_last": statistics.mean(r["reward"] for r in rows[-half:]),
+        "wall": wall,
+    }
 
 
 def main() -> None:
@@ -74,8 +108,10 @@ def main() -> None:
             print(f"| {backend} | failed: {r['error']} | | | | |")
             continue
         tps = f"{r['tokens_per_s']:.0f}" if r["tokens_per_s"] is not None else "(trl's vLLM)"
-        print(f"| {backend} | {r['s_per_step']:.3f} | {tps} | {r['reward_first']:.3f} | {r['reward_last']:.3f} | "
-              f"{r['wall']:.1f} |")
+        print(
+            f"| {backend} | {r['s_per_step']:.3f} | {tps} | {r['reward_first']:.3f} | {r['reward_last']:.3f} | "
+            f"{r['wall']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

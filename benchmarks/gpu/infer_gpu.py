@@ -10,6 +10,7 @@ p50/p95 with 1, 8 and 32 concurrent streams. Greedy answers of every engine are 
 pt's (the share that match exactly is printed; small numeric differences can flip a token).
 Run each engine in its own process (--engines one at a time) when GPU memory is short.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,16 @@ import statistics
 import sys
 import time
 
-PROMPTS = ["Write a short poem about the sea.", "Explain what a hash table is.", "What is 17 * 23?",
-           "Give three tips for learning a language.", "Summarise the plot of Hamlet.", "What is recursion?",
-           "Translate 'good morning' into French, German and Spanish.", "Why is the sky blue?"]
+PROMPTS = [
+    "Write a short poem about the sea.",
+    "Explain what a hash table is.",
+    "What is 17 * 23?",
+    "Give three tips for learning a language.",
+    "Summarise the plot of Hamlet.",
+    "What is recursion?",
+    "Translate 'good morning' into French, German and Spanish.",
+    "Why is the sky blue?",
+]
 
 
 def build(engine: str, model: str, extra: list[str]):
@@ -68,14 +76,18 @@ def main() -> None:
     from swiftk.errors import UsageError
     from swiftk.infer import InferRequest, RequestConfig
 
-    requests = [InferRequest([{"role": "user", "content": PROMPTS[i % len(PROMPTS)] + f" ({i})"}])
-                for i in range(args.prompts)]
+    requests = [
+        InferRequest([{"role": "user", "content": PROMPTS[i % len(PROMPTS)] + f" ({i})"}]) for i in range(args.prompts)
+    ]
     config = RequestConfig(max_tokens=args.max_tokens, temperature=0)
     report: dict[str, dict] = {}
     reference = None
     for name in args.engines.split(","):
-        extra = {"pt": ["--max_batch_size", str(args.max_batch_size)], "vllm": ["--gpu_memory_utilization", "0.6"],
-                 "lmdeploy": ["--cache_max_entry_count", "0.5"]}.get(name, [])
+        extra = {
+            "pt": ["--max_batch_size", str(args.max_batch_size)],
+            "vllm": ["--gpu_memory_utilization", "0.6"],
+            "lmdeploy": ["--cache_max_entry_count", "0.5"],
+        }.get(name, [])
         t0 = time.perf_counter()
         try:
             engine = build(name, args.model, extra)
@@ -83,7 +95,7 @@ def main() -> None:
             print(f"{name}: skipped ({exc})")
             continue
         row: dict = {"load_s": time.perf_counter() - t0}
-        engine.infer(requests[:2], config)   # warm-up
+        engine.infer(requests[:2], config)  # warm-up
         t0 = time.perf_counter()
         answers = engine.infer(requests, config)
         wall = time.perf_counter() - t0

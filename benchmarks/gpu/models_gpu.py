@@ -6,6 +6,7 @@ Llama (wide enough for the kernels), loads it through swiftk's pipeline with the
 forward and backward step, and prints one JSON line; a check whose package is missing is reported as
 skipped.  Exit code 1 if any check failed.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,8 +38,13 @@ def main() -> int:
     if not torch.cuda.is_available():
         print(json.dumps({"skipped": "no CUDA GPU"}))
         return 0
-    folder = build_tiny_checkpoint("llama3_1", os.path.join(tempfile.mkdtemp(), "Llama-3.1-8B-Instruct"),
-                                   hidden_size=256, intermediate_size=512, head_dim=64)
+    folder = build_tiny_checkpoint(
+        "llama3_1",
+        os.path.join(tempfile.mkdtemp(), "Llama-3.1-8B-Instruct"),
+        hidden_size=256,
+        intermediate_size=512,
+        head_dim=64,
+    )
     sample = {"messages": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi there!"}]}
     failed = 0
     for name, flags, package in CHECKS:
@@ -57,8 +63,17 @@ def main() -> int:
                 model = get_peft_model(model, LoraConfig(r=8, target_modules=["q_proj", "v_proj"]))
             loss = model(**batch).loss
             loss.backward()
-            print(json.dumps({"check": name, "ok": bool(torch.isfinite(loss)), "loss": round(loss.item(), 4),
-                              "attn": model.config._attn_implementation, "seconds": round(time.time() - start, 2)}))
+            print(
+                json.dumps(
+                    {
+                        "check": name,
+                        "ok": bool(torch.isfinite(loss)),
+                        "loss": round(loss.item(), 4),
+                        "attn": model.config._attn_implementation,
+                        "seconds": round(time.time() - start, 2),
+                    }
+                )
+            )
             failed += not torch.isfinite(loss)
         except Exception as exc:  # report and continue with the next check
             failed += 1

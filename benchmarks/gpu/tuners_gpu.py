@@ -8,6 +8,7 @@ JSON line: seconds per step (median after warm-up), peak GPU memory, and whether
 reloads with ``--adapters``.  A check whose package is missing is reported as skipped.  Exit code 1 if
 any check failed.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,8 +26,24 @@ CHECKS = [
     ("unsloth_lora_bf16", ["--train_type", "lora", "--tuner_backend", "unsloth"], "unsloth"),
     ("liger_lora_bf16", ["--train_type", "lora", "--use_liger", "true"], "liger_kernel"),
     ("liger_full_bf16", ["--train_type", "full", "--use_liger", "true"], "liger_kernel"),
-    ("qgalore_8bit", ["--train_type", "full", "--use_galore", "true", "--galore_quantization", "true",
-                      "--galore_proj_quant", "true", "--optim", "adamw_bnb_8bit", "--galore_rank", "16"], "q_galore_torch"),
+    (
+        "qgalore_8bit",
+        [
+            "--train_type",
+            "full",
+            "--use_galore",
+            "true",
+            "--galore_quantization",
+            "true",
+            "--galore_proj_quant",
+            "true",
+            "--optim",
+            "adamw_bnb_8bit",
+            "--galore_rank",
+            "16",
+        ],
+        "q_galore_torch",
+    ),
 ]
 
 _CHILD = r'''
@@ -62,17 +79,44 @@ def main() -> int:
         print(json.dumps({"skipped": "no CUDA GPU"}))
         return 0
     work = tempfile.mkdtemp(prefix="swiftk-tuners-gpu-")
-    model = build_tiny_checkpoint("llama3_1", os.path.join(work, "Llama-3.1-8B-Instruct"), hidden_size=256,
-                                  intermediate_size=512, num_attention_heads=4, num_key_value_heads=2, head_dim=64)
+    model = build_tiny_checkpoint(
+        "llama3_1",
+        os.path.join(work, "Llama-3.1-8B-Instruct"),
+        hidden_size=256,
+        intermediate_size=512,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=64,
+    )
     failed = False
     for name, extra, package in CHECKS:
         if package and importlib.util.find_spec(package) is None:
             print(json.dumps({"check": name, "skipped": f"{package} is not installed"}))
             continue
         out = os.path.join(work, name)
-        argv = ["--model", str(model), "--dataset", "swiftk/demo-sft#64", "--split_dataset_ratio", "0", "--max_steps",
-                "12", "--per_device_train_batch_size", "4", "--max_length", "128", "--torch_dtype", "bfloat16",
-                "--report_to", "none", "--add_version", "false", "--output_dir", out, *extra]
+        argv = [
+            "--model",
+            str(model),
+            "--dataset",
+            "swiftk/demo-sft#64",
+            "--split_dataset_ratio",
+            "0",
+            "--max_steps",
+            "12",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_length",
+            "128",
+            "--torch_dtype",
+            "bfloat16",
+            "--report_to",
+            "none",
+            "--add_version",
+            "false",
+            "--output_dir",
+            out,
+            *extra,
+        ]
         proc = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True)
         line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
         if proc.returncode or line is None:
@@ -82,13 +126,20 @@ def main() -> int:
         result = {"check": name, **json.loads(line[7:])}
         if "--train_type" in extra and extra[extra.index("--train_type") + 1] != "full":
             ckpt = sorted(p for p in os.listdir(out) if p.startswith("checkpoint-"))[-1]
-            reload = subprocess.run([sys.executable, "-c",
-                                     "import sys; from swiftk.cli.builtin import resolve_arguments; "
-                                     "from swiftk.pipelines.model import load_model_and_processor; "
-                                     "from swiftk.pipelines.export import apply_adapters; "
-                                     "a = resolve_arguments('infer', ['--adapters', sys.argv[1]]); "
-                                     "m, _, _ = load_model_and_processor(a); apply_adapters(m, [sys.argv[1]], a)",
-                                     os.path.join(out, ckpt)], capture_output=True, text=True)
+            reload = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from swiftk.cli.builtin import resolve_arguments; "
+                    "from swiftk.pipelines.model import load_model_and_processor; "
+                    "from swiftk.pipelines.export import apply_adapters; "
+                    "a = resolve_arguments('infer', ['--adapters', sys.argv[1]]); "
+                    "m, _, _ = load_model_and_processor(a); apply_adapters(m, [sys.argv[1]], a)",
+                    os.path.join(out, ckpt),
+                ],
+                capture_output=True,
+                text=True,
+            )
             result["reloads"] = reload.returncode == 0
             failed |= reload.returncode != 0
         print(json.dumps(result))

@@ -4,6 +4,7 @@ Plugins implement hooks marked with :data:`hookimpl`; the kernel finds them thro
 ``swiftk`` entry-point group.  Importing this package is cheap: torch and transformers are
 only imported by the code paths that need them.
 """
+
 from __future__ import annotations
 
 import pluggy

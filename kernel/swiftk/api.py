@@ -8,6 +8,7 @@ repository's plugins and contrib import nothing else.
 Names are resolved on first use, so ``import swiftk.api`` stays as cheap as ``import swiftk``:
 a plugin's entry-point module may import from here at its top.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -84,8 +85,9 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     ref = _EXPORTS.get(name)
     if ref is None:
-        raise AttributeError(f"swiftk.api has no '{name}'; the public names are listed in docs/plugins.md "
-                             f"(swiftk.api.__all__)")
+        raise AttributeError(
+            f"swiftk.api has no '{name}'; the public names are listed in docs/plugins.md (swiftk.api.__all__)"
+        )
     module, _, attribute = ref.partition(":")
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value  # resolved once
@@ -100,7 +102,26 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names resolve l
     from swiftk.arguments.fields import arg  # noqa: F401
     from swiftk.errors import MissingPluginError, PluginError, UsageError  # noqa: F401
     from swiftk.host import get_host  # noqa: F401
-    from swiftk.infer import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice,  # noqa: F401
-                              InferEngine, InferError, InferRequest, RequestConfig, StreamChoice, Usage)
-    from swiftk.specs import (DatasetMeta, EngineSpec, Model, ModelGroup, ModelMeta, QuantizerSpec,  # noqa: F401
-                              SubsetDataset, TemplateMeta, TrainerSpec, TunerSpec)
+    from swiftk.infer import (  # noqa: F401
+        ChatCompletionResponse,
+        ChatCompletionStreamResponse,
+        Choice,
+        InferEngine,
+        InferError,
+        InferRequest,
+        RequestConfig,
+        StreamChoice,
+        Usage,
+    )
+    from swiftk.specs import (  # noqa: F401
+        DatasetMeta,
+        EngineSpec,
+        Model,
+        ModelGroup,
+        ModelMeta,
+        QuantizerSpec,
+        SubsetDataset,
+        TemplateMeta,
+        TrainerSpec,
+        TunerSpec,
+    )

@@ -3,6 +3,7 @@
 A :class:`UsageError` is the user's mistake (a flag, a file, a plugin): the CLI prints its
 one-line message and exits with code 2, without a traceback unless ``SWIFTK_DEBUG=1``.
 """
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ it runs, and with the ms-swift facades of :mod:`swiftk.compat.mswift` in place, 
 with the host like any plugin.  A file may define hooks (``@swiftk.hookimpl def register_rewards``),
 make ms-swift style registrations, or both.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,8 +64,7 @@ def load_plugin_file(host: PluginHost, path: str, flag: str = "--external_plugin
             spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)
-        raise PluginError(f"{flag}: {_raise_location(abspath, exc)} raised "
-                          f"{type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{flag}: {_raise_location(abspath, exc)} raised {type(exc).__name__}: {exc}") from exc
     finally:
         try:
             sys.path.remove(folder)

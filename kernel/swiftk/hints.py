@@ -3,6 +3,7 @@
 Only the names the project's own plugins provide are listed; third-party names are found
 through their entry points as usual.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -12,8 +13,10 @@ PROVIDERS: dict[str, dict[str, str]] = {
     # sft, pt, rlhf, export and merge-lora are the kernel's own pipelines: what they miss is a trainer or tuner
     "commands": {"infer": "swift-plugin-infer", "deploy": "swift-plugin-infer"},
     "tuners": {
-        **{t: "swift-plugin-peft" for t in (
-            "lora", "longlora", "adalora", "llamapro", "adapter", "vera", "boft", "fourierft")},
+        **{
+            t: "swift-plugin-peft"
+            for t in ("lora", "longlora", "adalora", "llamapro", "adapter", "vera", "boft", "fourierft")
+        },
         "reft": "swift-plugin-reft",
         "unsloth": "swift-plugin-unsloth",
         "full": "swift-plugin-sft",
@@ -23,41 +26,116 @@ PROVIDERS: dict[str, dict[str, str]] = {
         **{t: "swift-plugin-rlhf" for t in ("dpo", "orpo", "simpo", "kto", "cpo", "rm", "ppo")},
         "grpo": "swift-plugin-grpo",
     },
-    "rewards": {**{r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition")},
-                "reward_model": "swift-plugin-rlhf"},
+    "rewards": {
+        **{r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition")},
+        "reward_model": "swift-plugin-rlhf",
+    },
     "metrics": {"acc": "swift-plugin-sft", "nlg": "swift-plugin-sft"},
     "losses": {"cross_entropy": "swift-plugin-sft", "loss_scale": "swift-plugin-sft"},
     "infer_engines": {
-        "pt": "swift-plugin-infer", "vllm": "swift-plugin-vllm", "lmdeploy": "swift-plugin-lmdeploy",
+        "pt": "swift-plugin-infer",
+        "vllm": "swift-plugin-vllm",
+        "lmdeploy": "swift-plugin-lmdeploy",
         "reward": "swift-plugin-rlhf",
     },
     "optimizers": {"galore": "swift-plugin-galore", "lorap": "swift-plugin-peft"},
-    "callbacks": {"lisa": "swift-plugin-lisa", "adalora": "swift-plugin-peft",
-                  "logging_jsonl": "swift-plugin-sft", "loss_curves": "swift-plugin-sft"},
-    "datasets": {d: "swift-plugin-datasets" for d in (
-        "swift/self-cognition", "swiftk/demo-sft", "swiftk/demo-pt", "swiftk/demo-dpo", "swiftk/demo-kto",
-        "swiftk/demo-grpo-math", "swiftk/demo-grpo-sums")},
+    "callbacks": {
+        "lisa": "swift-plugin-lisa",
+        "adalora": "swift-plugin-peft",
+        "logging_jsonl": "swift-plugin-sft",
+        "loss_curves": "swift-plugin-sft",
+    },
+    "datasets": {
+        d: "swift-plugin-datasets"
+        for d in (
+            "swift/self-cognition",
+            "swiftk/demo-sft",
+            "swiftk/demo-pt",
+            "swiftk/demo-dpo",
+            "swiftk/demo-kto",
+            "swiftk/demo-grpo-math",
+            "swiftk/demo-grpo-sums",
+        )
+    },
     "models": {
-        **{m: "swift-plugin-models" for m in (
-            "qwen", "qwen2", "qwen2_5", "qwq", "qwen3", "qwen3_moe", "llama", "llama2", "llama3", "llama3_1",
-            "llama3_2", "mistral", "mixtral", "chatglm3", "glm4", "internlm2", "internlm2_5", "internlm3",
-            "deepseek", "deepseek_v2", "deepseek_v3", "deepseek_r1", "deepseek_r1_distill_qwen",
-            "deepseek_r1_distill_llama", "phi3", "phi4", "gemma", "gemma2", "gemma3", "yi", "baichuan2", "minicpm",
-            "causal_lm")},
+        **{
+            m: "swift-plugin-models"
+            for m in (
+                "qwen",
+                "qwen2",
+                "qwen2_5",
+                "qwq",
+                "qwen3",
+                "qwen3_moe",
+                "llama",
+                "llama2",
+                "llama3",
+                "llama3_1",
+                "llama3_2",
+                "mistral",
+                "mixtral",
+                "chatglm3",
+                "glm4",
+                "internlm2",
+                "internlm2_5",
+                "internlm3",
+                "deepseek",
+                "deepseek_v2",
+                "deepseek_v3",
+                "deepseek_r1",
+                "deepseek_r1_distill_qwen",
+                "deepseek_r1_distill_llama",
+                "phi3",
+                "phi4",
+                "gemma",
+                "gemma2",
+                "gemma3",
+                "yi",
+                "baichuan2",
+                "minicpm",
+                "causal_lm",
+            )
+        },
         "tiny_chat": "swift-plugin-demo",
     },
     "templates": {
-        **{t: "swift-plugin-models" for t in (
-            "qwen", "qwen2_5", "qwq", "qwen3", "chatml", "yi", "internlm2", "llama", "llama3", "llama3_1", "llama3_2",
-            "mistral", "chatglm3", "glm4", "deepseek", "deepseek_v2_5", "deepseek_r1", "phi3", "phi4", "gemma",
-            "gemma3", "baichuan", "minicpm")},
+        **{
+            t: "swift-plugin-models"
+            for t in (
+                "qwen",
+                "qwen2_5",
+                "qwq",
+                "qwen3",
+                "chatml",
+                "yi",
+                "internlm2",
+                "llama",
+                "llama3",
+                "llama3_1",
+                "llama3_2",
+                "mistral",
+                "chatglm3",
+                "glm4",
+                "deepseek",
+                "deepseek_v2_5",
+                "deepseek_r1",
+                "phi3",
+                "phi4",
+                "gemma",
+                "gemma3",
+                "baichuan",
+                "minicpm",
+            )
+        },
         "tiny_chat": "swift-plugin-demo",
     },
     "quantizers": {q: "swift-plugin-models" for q in ("bnb", "hqq", "eetq")},
-    "agent_templates": {a: "swift-plugin-models" for a in (
-        "react_en", "react_zh", "glm4", "toolbench", "qwen", "hermes", "llama3")},
-    "loss_scales": {s: "swift-plugin-models" for s in (
-        "default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen")},
+    "agent_templates": {
+        a: "swift-plugin-models" for a in ("react_en", "react_zh", "glm4", "toolbench", "qwen", "hermes", "llama3")
+    },
+    "loss_scales": {
+        s: "swift-plugin-models" for s in ("default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen")
+    },
 }
 
 
@@ -81,8 +159,10 @@ def distribution_installed(distribution: str) -> bool:
 #: Commands of ms-swift's page that no swiftk plugin implements yet: saying so beats naming a
 #: distribution that does not exist.
 NOT_YET: dict[str, dict[str, str]] = {
-    "commands": {name: f"`swiftk {name}` is not implemented by any swiftk plugin yet" for name in (
-        "app", "web-ui", "eval", "sample")},
+    "commands": {
+        name: f"`swiftk {name}` is not implemented by any swiftk plugin yet"
+        for name in ("app", "web-ui", "eval", "sample")
+    },
 }
 
 

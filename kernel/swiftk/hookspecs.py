@@ -20,6 +20,7 @@ Two families of hooks:
 ``docs/plugins.md`` has one section per hook with an example; ``tests/test_docs.py`` fails when a
 hook here lacks a section there or a test that exercises it.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -36,26 +37,48 @@ Register = Callable[..., None]
 
 #: The registry kinds, one per registration hook (``register_<kind>``), in documentation order.
 REGISTRY_KINDS = (
-    "models", "templates", "agent_templates", "datasets", "tuners", "trainers", "losses",
-    "loss_scales", "metrics", "rewards", "optimizers", "callbacks", "infer_engines",
-    "quantizers", "eval_backends", "samplers", "commands", "arguments",
+    "models",
+    "templates",
+    "agent_templates",
+    "datasets",
+    "tuners",
+    "trainers",
+    "losses",
+    "loss_scales",
+    "metrics",
+    "rewards",
+    "optimizers",
+    "callbacks",
+    "infer_engines",
+    "quantizers",
+    "eval_backends",
+    "samplers",
+    "commands",
+    "arguments",
 )
 
 #: The keyword options ``register(name, obj, **options)`` takes, per kind; any other keyword is an
 #: error naming the plugin (a misspelt option must not be ignored).  Kinds not listed take none.
 REGISTER_OPTIONS: dict[str, dict[str, str]] = {
     "rewards": {"reward_type": "'orm' (an outcome reward, the default) or 'prm' (a process reward)"},
-    "metrics": {"score_texts": "score_texts(predictions, references) -> dict[str, float]: the same metric on "
-                               "answer texts, as `swiftk infer --metric` scores a dataset's answers"},
-    "callbacks": {"when": "when(args) -> bool: the runs the callback applies to (default: every run)",
-                  "takes_args": "True: the factory is called as factory(args), else factory()"},
-    "commands": {"help": "one line shown by `swiftk --help` without importing the command",
-                 "arguments": "argument dataclasses the kernel parses for a new command"},
+    "metrics": {
+        "score_texts": "score_texts(predictions, references) -> dict[str, float]: the same metric on "
+        "answer texts, as `swiftk infer --metric` scores a dataset's answers"
+    },
+    "callbacks": {
+        "when": "when(args) -> bool: the runs the callback applies to (default: every run)",
+        "takes_args": "True: the factory is called as factory(args), else factory()",
+    },
+    "commands": {
+        "help": "one line shown by `swiftk --help` without importing the command",
+        "arguments": "argument dataclasses the kernel parses for a new command",
+    },
     "arguments": {"commands": "the commands (or '*') whose parser gets this group"},
 }
 
 
 # --- registration hooks ------------------------------------------------------------------
+
 
 @hookspec
 def register_models(register: Register) -> None:
@@ -230,6 +253,7 @@ def register_arguments(register: Register) -> None:
 
 # --- provider hooks ----------------------------------------------------------------------
 
+
 @hookspec(firstresult=True)
 def resolve_model_type(model_dir: str, config: dict[str, Any]) -> Optional[str]:
     """Return the ``model_type`` of the model folder ``model_dir`` (``config`` is its config.json),
@@ -279,6 +303,7 @@ def mswift_facade() -> Optional[dict[str, Any]]:
 
 
 # --- pipeline hooks ----------------------------------------------------------------------
+
 
 @hookspec
 def post_args_parse(command: str, args: "Arguments") -> None:

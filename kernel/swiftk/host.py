@@ -10,6 +10,7 @@
   failure.  A plugin file (``--custom_register_path``) may override an installed plugin's name.
 * :func:`reset_host` gives tests a fresh host.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -52,12 +53,17 @@ class PluginInfo:
     name: str
     distribution: Optional[str] = None
     version: Optional[str] = None
-    source: str = "entry point"          # "entry point", a file path, or "registered in code"
+    source: str = "entry point"  # "entry point", a file path, or "registered in code"
     registers: dict[str, list[str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "distribution": self.distribution, "version": self.version,
-                "source": self.source, "registers": self.registers}
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "source": self.source,
+            "registers": self.registers,
+        }
 
 
 @dataclass
@@ -69,8 +75,8 @@ class FailedPlugin:
     distribution: Optional[str]
     version: Optional[str]
     error: str
-    names: dict[str, list[str]] = field(default_factory=dict)   # kind -> names it registered before failing
-    source: str = "entry point"                                  # or the plugin file's path
+    names: dict[str, list[str]] = field(default_factory=dict)  # kind -> names it registered before failing
+    source: str = "entry point"  # or the plugin file's path
 
 
 class _PluginManager(pluggy.PluginManager):
@@ -112,14 +118,21 @@ class PluginHost:
         self._info: dict[str, PluginInfo] = {}
         self.failed: dict[str, FailedPlugin] = {}
         self._registries: dict[str, Registry] = {}
-        self._collected: set[str] = set()      # plugins whose registration hooks have run
+        self._collected: set[str] = set()  # plugins whose registration hooks have run
         self._static: dict[str, list[tuple[str, str, Any, dict]]] = {}
         self._warned: set[str] = set()
 
     # -- plugins --------------------------------------------------------------------------
-    def register_plugin(self, plugin: Any, name: Optional[str] = None, *, distribution: Optional[str] = None,
-                        version: Optional[str] = None, source: str = "registered in code",
-                        static: Iterable[tuple[str, str, Any, dict]] = ()) -> str:
+    def register_plugin(
+        self,
+        plugin: Any,
+        name: Optional[str] = None,
+        *,
+        distribution: Optional[str] = None,
+        version: Optional[str] = None,
+        source: str = "registered in code",
+        static: Iterable[tuple[str, str, Any, dict]] = (),
+    ) -> str:
         """Add a plugin object (a module, class or instance with hook implementations).
 
         ``static`` entries ``(kind, name, obj, meta)`` are registered as if the plugin's
@@ -127,8 +140,10 @@ class PluginHost:
         """
         name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
         if name in self._info:
-            raise PluginError(f"a plugin named '{name}' is already registered "
-                              f"({self._info[name].source}); plugin names must be unique")
+            raise PluginError(
+                f"a plugin named '{name}' is already registered "
+                f"({self._info[name].source}); plugin names must be unique"
+            )
         self._check_hook_names(plugin, name, source)
         try:
             self.pm.register(plugin, name=name)
@@ -161,12 +176,12 @@ class PluginHost:
             if not inspect.isroutine(func):
                 continue
             marked = hasattr(func, f"{PROJECT_NAME}_impl")
-            if marked or (attr.startswith("register_") and inspect.ismodule(plugin)
-                          and _defined_in(func, plugin)):
+            if marked or (attr.startswith("register_") and inspect.ismodule(plugin) and _defined_in(func, plugin)):
                 close = difflib.get_close_matches(attr, sorted(self._hook_names), n=1)
                 hint = f"; did you mean {close[0]}?" if close else ""
-                raise PluginError(f"plugin '{name}' ({_where(func)}) defines '{attr}', which is not a "
-                                  f"swiftk hook{hint}")
+                raise PluginError(
+                    f"plugin '{name}' ({_where(func)}) defines '{attr}', which is not a swiftk hook{hint}"
+                )
 
     def load_entrypoints(self) -> None:
         """Import every ``swiftk`` entry point once, honouring the allow/deny environment lists."""
@@ -194,13 +209,19 @@ class PluginHost:
                 self._fail(ep.name, dist_name, version, f"{type(exc).__name__}: {exc}")
                 continue
             try:
-                self.register_plugin(plugin, ep.name, distribution=dist_name, version=version,
-                                     source="entry point")
+                self.register_plugin(plugin, ep.name, distribution=dist_name, version=version, source="entry point")
             except PluginError as exc:
                 self._fail(ep.name, dist_name, version, str(exc))
 
-    def _fail(self, name: str, dist: Optional[str], version: Optional[str], error: str,
-              names: Optional[dict[str, list[str]]] = None, source: str = "entry point") -> None:
+    def _fail(
+        self,
+        name: str,
+        dist: Optional[str],
+        version: Optional[str],
+        error: str,
+        names: Optional[dict[str, list[str]]] = None,
+        source: str = "entry point",
+    ) -> None:
         self.failed[name] = FailedPlugin(name, dist, version, error, dict(names or {}), source)
         if name not in self._warned:
             self._warned.add(name)
@@ -277,8 +298,14 @@ class PluginHost:
             plugin = self.pm.get_plugin(plugin_name)
             if plugin is not None:
                 self.pm.unregister(plugin, name=plugin_name)
-            self._fail(plugin_name, info.distribution, info.version, _registration_error(plugin_name, hook, exc),
-                       names, info.source)
+            self._fail(
+                plugin_name,
+                info.distribution,
+                info.version,
+                _registration_error(plugin_name, hook, exc),
+                names,
+                info.source,
+            )
 
     def _make_register(self, registry: Registry, plugin_name: str, added: list):
         allowed = hookspecs.REGISTER_OPTIONS.get(registry.kind, {})
@@ -289,15 +316,19 @@ class PluginHost:
                 close = difflib.get_close_matches(unknown[0], list(allowed), n=1)
                 valid = f"valid: {', '.join(allowed)}" if allowed else "register_" + registry.kind + " takes none"
                 hint = f"did you mean {close[0]}? " if close else ""
-                raise PluginError(f"plugin '{plugin_name}' passed register_{registry.kind} the unknown option "
-                                  f"{unknown[0]}= for '{name}'; {hint}{valid}")
+                raise PluginError(
+                    f"plugin '{plugin_name}' passed register_{registry.kind} the unknown option "
+                    f"{unknown[0]}= for '{name}'; {hint}{valid}"
+                )
             existing = registry.entry_or_none(name)
             if existing is not None and existing.plugin != plugin_name:
                 ours, theirs = self._is_file_plugin(plugin_name), self._is_file_plugin(existing.plugin)
                 if ours != theirs:  # a --custom_register_path file overrides an installed plugin on purpose
                     winner, loser = (plugin_name, existing.plugin) if ours else (existing.plugin, plugin_name)
-                    sys.stderr.write(f"swiftk: {registry.label} '{name}' of plugin '{loser}' is overridden by "
-                                     f"{self._info[winner].source}\n")
+                    sys.stderr.write(
+                        f"swiftk: {registry.label} '{name}' of plugin '{loser}' is overridden by "
+                        f"{self._info[winner].source}\n"
+                    )
                     if not ours:
                         return existing
                     registry.remove(name, existing.plugin)
@@ -336,8 +367,10 @@ class PluginHost:
             if info.distribution and _normalize_dist(info.distribution) == _normalize_dist(dist):
                 return None  # installed and loaded: a real unknown name, fall back to suggestions
         if distribution_installed(dist):
-            return (f"it is provided by {dist}, which is installed but not loaded (check "
-                    f"SWIFTK_DISABLE_PLUGIN_AUTOLOAD, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLED_PLUGINS)")
+            return (
+                f"it is provided by {dist}, which is installed but not loaded (check "
+                f"SWIFTK_DISABLE_PLUGIN_AUTOLOAD, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLED_PLUGINS)"
+            )
         return f"it is provided by {dist}, which is not installed: pip install {dist}"
 
 

@@ -1,4 +1,5 @@
 """Writing files so that a crash never leaves one half-written, and telling a live run's folder from a dead one's."""
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,10 @@ def hold_run_lock(folder: str) -> None:
         os.close(fd)
         from swiftk.errors import UsageError
 
-        raise UsageError(f"--output_dir {folder} is being written by a run still in progress ({owner}); "
-                         f"wait for it to end or pick another --output_dir") from None
+        raise UsageError(
+            f"--output_dir {folder} is being written by a run still in progress ({owner}); "
+            f"wait for it to end or pick another --output_dir"
+        ) from None
     except OSError:  # a filesystem without locks: runs are not told apart, nothing is refused
         os.close(fd)
         return

@@ -1,4 +1,5 @@
 """Counting a model's parameters, as every tuner reports them (shared tensors counted once)."""
+
 from __future__ import annotations
 
 from typing import Any

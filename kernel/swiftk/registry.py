@@ -4,6 +4,7 @@ An entry remembers the plugin that registered it.  Its value may be a lazy refer
 ``"package.module:attribute"``, imported on first :meth:`Entry.load`, so that listing and
 validating names never imports heavy libraries.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -84,7 +85,8 @@ class Entry:
                     raise PluginError(
                         f"plugin '{self.plugin}' registered {KIND_LABELS.get(self.kind, (self.kind,))[0]} "
                         f"'{self.name}' as '{self.value}', which cannot be imported: "
-                        f"{type(exc).__name__}: {exc}") from exc
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
             else:
                 self._loaded = self.value
             self._is_loaded = True
@@ -106,15 +108,18 @@ class Registry:
     # -- filling --------------------------------------------------------------------------
     def add(self, name: str, value: Any, plugin: str, **meta: Any) -> Entry:
         if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin '{plugin}' called register_{self.kind} with a name that is "
-                              f"not a non-empty string: {name!r}")
+            raise PluginError(
+                f"plugin '{plugin}' called register_{self.kind} with a name that is not a non-empty string: {name!r}"
+            )
         if value is None:
             raise PluginError(f"plugin '{plugin}' registered {self.label} '{name}' with the value None")
         existing = self._entries.get(name)
         if existing is not None:
-            raise PluginError(f"{self.label} '{name}' is registered twice: by plugin "
-                              f"'{existing.plugin}' and by plugin '{plugin}'; disable one of them "
-                              f"(SWIFTK_DISABLED_PLUGINS) or rename")
+            raise PluginError(
+                f"{self.label} '{name}' is registered twice: by plugin "
+                f"'{existing.plugin}' and by plugin '{plugin}'; disable one of them "
+                f"(SWIFTK_DISABLED_PLUGINS) or rename"
+            )
         entry = Entry(self.kind, name, value, plugin, dict(meta))
         self._entries[name] = entry
         return entry

@@ -12,6 +12,7 @@ plugin and, when it raised, the file and line: the run stops with one line inste
 garbage.  Trainers (GRPO) and the contract suite (:mod:`swiftk.testing.rewards`) share these.
 Imports nothing heavy.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -61,8 +62,14 @@ def accepted_keywords(fn: Callable[..., Any]) -> Optional[set]:
     return {p.name for p in params}
 
 
-def call_reward(fn: Callable[..., Any], completions: Sequence[str], columns: Mapping[str, Any], *,
-                name: str, plugin: Optional[str] = None) -> list[float]:
+def call_reward(
+    fn: Callable[..., Any],
+    completions: Sequence[str],
+    columns: Mapping[str, Any],
+    *,
+    name: str,
+    plugin: Optional[str] = None,
+) -> list[float]:
     """``fn(completions, **columns)`` checked: one finite float per completion, or a :class:`RewardError`."""
     where = f"reward function '{name}'" + (f" (plugin '{plugin}')" if plugin else "")
     accepts = accepted_keywords(fn)
@@ -81,11 +88,13 @@ def _checked(values: Any, expected: int, where: str) -> list[float]:
     try:
         values = list(values)
     except TypeError:
-        raise RewardError(f"{where} returned {type(values).__name__}; it must return a list of {expected} floats, "
-                          f"one per completion") from None
+        raise RewardError(
+            f"{where} returned {type(values).__name__}; it must return a list of {expected} floats, one per completion"
+        ) from None
     if len(values) != expected:
-        raise RewardError(f"{where} returned {len(values)} values for {expected} completions; it must return one "
-                          f"float per completion")
+        raise RewardError(
+            f"{where} returned {len(values)} values for {expected} completions; it must return one float per completion"
+        )
     out = []
     for index, value in enumerate(values):
         try:

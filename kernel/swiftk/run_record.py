@@ -20,13 +20,22 @@ The pipelines call :func:`record_model`, :func:`record_template` and :func:`reco
 they resolve, then :func:`save_args`.  :data:`RECORD_KEYS` are the keys that are not arguments,
 which ``--config args.json`` skips.
 """
+
 from __future__ import annotations
 
 import os
 from typing import Any, Optional
 
-__all__ = ["RECORD_KEYS", "provider", "record_model", "record_template", "record_tuner", "record_plugins",
-           "save_args", "is_main_process"]
+__all__ = [
+    "RECORD_KEYS",
+    "provider",
+    "record_model",
+    "record_template",
+    "record_tuner",
+    "record_plugins",
+    "save_args",
+    "is_main_process",
+]
 
 #: Keys of args.json that are not arguments: what the run resolved and who provided it.
 RECORD_KEYS = frozenset({"command", "model_dir", "resolved", "plugins"})
@@ -58,8 +67,12 @@ def provider(kind: str, name: str) -> Optional[dict]:
         return None
     plugin = registry.entry(name).plugin
     info = host.plugin_info(plugin)
-    return {"name": name, "plugin": plugin, "distribution": info.distribution if info else None,
-            "version": info.version if info else None}
+    return {
+        "name": name,
+        "plugin": plugin,
+        "distribution": info.distribution if info else None,
+        "version": info.version if info else None,
+    }
 
 
 def _record(args: Any) -> dict:

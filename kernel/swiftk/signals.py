@@ -1,5 +1,6 @@
 """SIGTERM as Ctrl-C for the length of a training run, so that it unwinds cleanly instead of vanishing
 mid-write (the CLI turns :class:`Terminated` into one line and exit status 143)."""
+
 from __future__ import annotations
 
 import contextlib

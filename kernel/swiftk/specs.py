@@ -4,6 +4,7 @@ Field names follow ms-swift 3.x (``ModelMeta``, ``TemplateMeta``, ``DatasetMeta`
 registration files written for ms-swift map onto them one to one.  Every spec accepts extra
 keyword arguments in ``extra`` so that a newer ms-swift field never breaks a file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -160,7 +161,7 @@ class TrainerSpec:
 
     trainer_cls: Ref
     args_cls: Optional[Ref] = None
-    data_kind: str = "messages"   # messages, preference, kto, prompt
+    data_kind: str = "messages"  # messages, preference, kto, prompt
     prepare_args: Optional[Ref] = None
     config_kwargs: Optional[Ref] = None
     encode: Optional[Ref] = None

@@ -27,6 +27,7 @@ its own). Printed at the start of every training run, it stood above unrelated e
 ``startup_phase`` holds that warning back (:func:`hold_bitsandbytes_cpu_warning`) unless the run
 quantizes to 4 bits with bitsandbytes on a machine without CUDA, the one run the hint is about.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,5 +1,6 @@
 """A test plugin file implementing `sft`, `merge-lora` and `infer` by writing marker files, so
 that job files, output folders, args.json and torchrun dispatch can be tested without training."""
+
 import json
 import os
 
@@ -12,8 +13,15 @@ def fake_sft(args):
     rank = os.environ.get("RANK", "0")
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, f"rank{rank}.json"), "w") as f:
-        json.dump({"rank": rank, "world_size": os.environ.get("WORLD_SIZE"),
-                   "model_name": args.model_name, "model": args.model}, f)
+        json.dump(
+            {
+                "rank": rank,
+                "world_size": os.environ.get("WORLD_SIZE"),
+                "model_name": args.model_name,
+                "model": args.model,
+            },
+            f,
+        )
     if rank == "0":
         for step in (5, 10):
             ckpt = os.path.join(args.output_dir, f"checkpoint-{step}")

@@ -3,6 +3,7 @@
 It registers a reward function (``length_penalty``) usable with ``--reward_funcs`` and a
 metric (``exact_match``) usable with ``--metric``.  Nothing heavy is imported here.
 """
+
 from __future__ import annotations
 
 import swiftk
@@ -30,8 +31,12 @@ def exact_match(args=None, tokenizer=None):
         raise ValueError("exact_match decodes answers and references: it needs the tokenizer")
 
     def decode(rows) -> list[str]:
-        return [tokenizer.decode([int(t) for t in row if t >= 0 and t != tokenizer.pad_token_id],
-                                 skip_special_tokens=True).strip() for row in rows]
+        return [
+            tokenizer.decode(
+                [int(t) for t in row if t >= 0 and t != tokenizer.pad_token_id], skip_special_tokens=True
+            ).strip()
+            for row in rows
+        ]
 
     def compute(eval_prediction) -> dict[str, float]:
         predictions = eval_prediction.predictions

@@ -4,6 +4,7 @@
 merge), ``integration/`` the per-command groups, and :mod:`swiftk.arguments.commands` maps each
 command to its ordered list of groups.  Importing this package imports nothing heavy.
 """
+
 from swiftk.arguments.fields import arg
 
 __all__ = ["arg"]

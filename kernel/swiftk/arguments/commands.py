@@ -9,6 +9,7 @@ Also the page's environment variables: :data:`ENV_VARS` ("其他环境变量") a
 :func:`swiftk.arguments.model_env.get_model_arg`).  Importing this module imports no third-party
 package.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
@@ -30,18 +31,28 @@ from swiftk.arguments.integration.deploy import DeployArguments
 from swiftk.arguments.integration.eval import EvalArguments
 from swiftk.arguments.integration.export import ExportArguments
 from swiftk.arguments.integration.infer import InferArguments
-from swiftk.arguments.integration.rlhf import (GRPOArguments, PPOArguments, RewardModelArguments,
-                                               RLHFArguments, SwanlabArguments)
+from swiftk.arguments.integration.rlhf import (
+    GRPOArguments,
+    PPOArguments,
+    RewardModelArguments,
+    RLHFArguments,
+    SwanlabArguments,
+)
 from swiftk.arguments.integration.sample import MCTSArguments, SamplingArguments
 from swiftk.arguments.integration.train import TrainArguments
 from swiftk.arguments.integration.webui import WebUIArguments
 
-__all__ = ["COMMANDS", "BASIC_GROUPS", "TRAIN_COMMANDS", "ENV_VARS", "MODEL_ENV_VARS",
-           "HOT_MODEL_ENV_VARS"]
+__all__ = ["COMMANDS", "BASIC_GROUPS", "TRAIN_COMMANDS", "ENV_VARS", "MODEL_ENV_VARS", "HOT_MODEL_ENV_VARS"]
 
 # 基本参数: the top-level basic arguments, then model, data, template, generation, quantization.
-BASIC_GROUPS: Tuple[type, ...] = (BasicArguments, ModelArguments, DataArguments, TemplateArguments,
-                                  GenerationArguments, QuantizeArguments)
+BASIC_GROUPS: Tuple[type, ...] = (
+    BasicArguments,
+    ModelArguments,
+    DataArguments,
+    TemplateArguments,
+    GenerationArguments,
+    QuantizeArguments,
+)
 
 # 训练参数 = 基本参数 + Seq2SeqTrainer参数 (+ the rest of transformers' fields) + tuner参数 + its own.
 _TRAIN = BASIC_GROUPS + (Seq2SeqTrainerArguments, HfTrainingArguments) + TUNER_GROUPS + (TrainArguments,)

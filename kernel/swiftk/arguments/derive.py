@@ -45,6 +45,7 @@ True for multimodal models: :func:`resolve_lazy_tokenize`), ``model_type``, ``te
 GRPO and inference it means the max prompt length), ``norm_bbox``, ``is_multimodal``,
 ``vllm_device``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,7 @@ from typing import Any, Dict, Optional, Set
 from swiftk.arguments.commands import TRAIN_COMMANDS
 from swiftk.errors import UsageError
 
-__all__ = ["derive_defaults", "validate", "resolve_lazy_tokenize", "model_suffix", "add_version_dir",
-           "TRAIN_COMMANDS"]
+__all__ = ["derive_defaults", "validate", "resolve_lazy_tokenize", "model_suffix", "add_version_dir", "TRAIN_COMMANDS"]
 
 _DEPLOY_LIKE = frozenset({"deploy", "app", "eval"})
 
@@ -66,33 +66,99 @@ logger = logging.getLogger("swiftk.arguments")
 # --- checks ---------------------------------------------------------------------------------
 
 _POSITIVE_INT = (
-    "lora_rank", "lora_alpha", "num_generations", "per_device_train_batch_size",
-    "per_device_eval_batch_size", "gradient_accumulation_steps", "dataset_num_proc", "num_beams",
-    "max_batch_size", "tp", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs",
-    "vllm_max_num_seqs", "sequence_parallel_size", "vera_rank", "galore_rank",
-    "galore_update_proj_gap", "galore_queue_size", "reft_rank", "adalora_target_r", "adalora_init_r",
-    "adalora_deltaT", "llamapro_num_new_blocks", "llamapro_num_groups", "lora_ga_batch_size",
-    "lora_ga_iters", "lora_ga_max_length", "fourier_n_frequency", "lisa_step_interval",
-    "num_iterations", "num_ppo_epochs", "num_mini_batches", "local_rollout_forward_batch_size",
-    "response_length", "max_completion_length", "num_infer_workers", "max_new_tokens", "max_length",
-    "max_pixels", "max_model_len", "vllm_max_model_len", "session_len", "vision_batch_size",
-    "vllm_max_lora_rank", "num_labels", "quant_n_samples", "n_best_to_keep",
-    "num_return_sequences", "num_sampling_per_gpu_batch_size", "num_sampling_per_gpu_batches",
-    "rollout_depth", "max_iterations", "eval_num_proc", "eval_limit", "val_dataset_sample",
-    "repetition_n_grams", "cosine_max_len",
+    "lora_rank",
+    "lora_alpha",
+    "num_generations",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "dataset_num_proc",
+    "num_beams",
+    "max_batch_size",
+    "tp",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "max_num_seqs",
+    "vllm_max_num_seqs",
+    "sequence_parallel_size",
+    "vera_rank",
+    "galore_rank",
+    "galore_update_proj_gap",
+    "galore_queue_size",
+    "reft_rank",
+    "adalora_target_r",
+    "adalora_init_r",
+    "adalora_deltaT",
+    "llamapro_num_new_blocks",
+    "llamapro_num_groups",
+    "lora_ga_batch_size",
+    "lora_ga_iters",
+    "lora_ga_max_length",
+    "fourier_n_frequency",
+    "lisa_step_interval",
+    "num_iterations",
+    "num_ppo_epochs",
+    "num_mini_batches",
+    "local_rollout_forward_batch_size",
+    "response_length",
+    "max_completion_length",
+    "num_infer_workers",
+    "max_new_tokens",
+    "max_length",
+    "max_pixels",
+    "max_model_len",
+    "vllm_max_model_len",
+    "session_len",
+    "vision_batch_size",
+    "vllm_max_lora_rank",
+    "num_labels",
+    "quant_n_samples",
+    "n_best_to_keep",
+    "num_return_sequences",
+    "num_sampling_per_gpu_batch_size",
+    "num_sampling_per_gpu_batches",
+    "rollout_depth",
+    "max_iterations",
+    "eval_num_proc",
+    "eval_limit",
+    "val_dataset_sample",
+    "repetition_n_grams",
+    "cosine_max_len",
 )  # not save_total_limit: 0 or less keeps every checkpoint, as in transformers (so ms-swift)
 _NON_NEGATIVE_INT = (
-    "dataloader_num_workers", "lisa_activated_layers", "adalora_tinit", "adalora_tfinal",
-    "boft_block_size", "boft_block_num", "rollout_start_depth", "top_logprobs", "max_logprobs",
-    "seed", "data_seed",
+    "dataloader_num_workers",
+    "lisa_activated_layers",
+    "adalora_tinit",
+    "adalora_tfinal",
+    "boft_block_size",
+    "boft_block_num",
+    "rollout_start_depth",
+    "top_logprobs",
+    "max_logprobs",
+    "seed",
+    "data_seed",
 )
 _FRACTION = (
-    "split_dataset_ratio", "warmup_ratio", "lora_dropout", "freeze_parameters_ratio",
-    "gpu_memory_utilization", "vllm_gpu_memory_utilization", "cache_max_entry_count", "top_p",
-    "vera_dropout", "boft_dropout", "process_reward_rate", "easy_query_threshold", "label_smoothing",
+    "split_dataset_ratio",
+    "warmup_ratio",
+    "lora_dropout",
+    "freeze_parameters_ratio",
+    "gpu_memory_utilization",
+    "vllm_gpu_memory_utilization",
+    "cache_max_entry_count",
+    "top_p",
+    "vera_dropout",
+    "boft_dropout",
+    "process_reward_rate",
+    "easy_query_threshold",
+    "label_smoothing",
 )
 _NON_NEGATIVE_NUMBER = (
-    "weight_decay", "max_grad_norm", "temperature", "neftune_noise_alpha", "beta",
+    "weight_decay",
+    "max_grad_norm",
+    "temperature",
+    "neftune_noise_alpha",
+    "beta",
     "repetition_penalty",
 )
 _POSITIVE_NUMBER = ("learning_rate", "num_train_epochs")
@@ -105,6 +171,7 @@ def _is_number(value: Any) -> bool:
 
 def validate(command: str, values: Dict[str, Any]) -> None:
     """Raise a one-line :class:`UsageError` for a value outside what its argument allows."""
+
     def check(names, ok, what):
         for name in names:
             value = values.get(name)
@@ -123,8 +190,10 @@ def validate(command: str, values: Dict[str, Any]) -> None:
     data_range = values.get("data_range")
     if data_range:
         if len(data_range) != 2 or not (0 <= data_range[0] < data_range[1]):
-            raise UsageError(f"--data_range must be two integers 'index count' with 0 <= index < count, "
-                             f"got {' '.join(map(str, data_range))}")
+            raise UsageError(
+                f"--data_range must be two integers 'index count' with 0 <= index < count, "
+                f"got {' '.join(map(str, data_range))}"
+            )
 
     weights = values.get("reward_weights")
     if weights is not None:
@@ -132,19 +201,23 @@ def validate(command: str, values: Dict[str, Any]) -> None:
         n = len(funcs) + (1 if values.get("reward_model") else 0)
         if len(weights) != n:
             what = f"{len(funcs)} reward function(s)" + (" + the reward model" if values.get("reward_model") else "")
-            raise UsageError(f"--reward_weights must have one weight per reward function ({what}: {n}), "
-                             f"got {len(weights)}")
+            raise UsageError(
+                f"--reward_weights must have one weight per reward function ({what}: {n}), got {len(weights)}"
+            )
 
     if values.get("task_type") == "seq_cls" and "num_labels" in values and values.get("num_labels") is None:
         raise UsageError("--num_labels is required with --task_type seq_cls")
 
     if (values.get("sequence_parallel_size") or 1) > 1:
-        raise UsageError(f"--sequence_parallel_size {values['sequence_parallel_size']}: swiftk has no sequence "
-                         f"parallelism yet; use 1, and fit long sequences with --max_length, --packing true or "
-                         f"padding-free batches (the default), or save memory with --deepspeed zero2/zero3")
+        raise UsageError(
+            f"--sequence_parallel_size {values['sequence_parallel_size']}: swiftk has no sequence "
+            f"parallelism yet; use 1, and fit long sequences with --max_length, --packing true or "
+            f"padding-free batches (the default), or save memory with --deepspeed zero2/zero3"
+        )
 
 
 # --- helpers --------------------------------------------------------------------------------
+
 
 def model_suffix(model: Optional[str]) -> Optional[str]:
     """The last path component of ``--model`` (``Qwen/Qwen2.5-7B`` -> ``Qwen2.5-7B``), or None."""
@@ -188,6 +261,7 @@ def _fill(v: Dict[str, Any], name: str, value: Any) -> None:
 
 # --- per command ----------------------------------------------------------------------------
 
+
 def _derive_basic(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
     _fill(v, "load_args", command not in TRAIN_COMMANDS)
     if v.get("num_labels") is not None and "task_type" in v and "task_type" not in explicit:
@@ -209,11 +283,14 @@ def _derive_train(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
     generate = bool(v.get("predict_with_generate"))
     rlhf_type = v.get("rlhf_type") if command == "rlhf" else None
     _fill(v, "metric", "nlg" if generate else "acc")
-    if "metric_for_best_model" in v and v["metric_for_best_model"] is None and rlhf_type != "ppo" \
-            and not (generate and v.get("metric") not in (None, "nlg")):
+    if (
+        "metric_for_best_model" in v
+        and v["metric_for_best_model"] is None
+        and rlhf_type != "ppo"
+        and not (generate and v.get("metric") not in (None, "nlg"))
+    ):
         # a plugin's --metric with generation: its keys are unknown here, so no best-model metric is assumed
-        v["metric_for_best_model"] = ("reward" if rlhf_type == "grpo"
-                                      else "rouge-l" if generate else "loss")
+        v["metric_for_best_model"] = "reward" if rlhf_type == "grpo" else "rouge-l" if generate else "loss"
     metric = v.get("metric_for_best_model")
     if metric is not None:
         _fill(v, "greater_is_better", "loss" not in metric)
@@ -240,13 +317,18 @@ def _derive_rlhf(v: Dict[str, Any], explicit: Set[str]) -> None:
     _fill(v, "temperature", 0.9)
     _fill(v, "cosine_max_len", v.get("max_completion_length"))
     _fill(v, "swanlab_exp_name", v.get("output_dir"))
-    if rlhf_type == "kto" and "per_device_train_batch_size" not in explicit \
-            and (v.get("per_device_train_batch_size") or 1) < 2:
+    if (
+        rlhf_type == "kto"
+        and "per_device_train_batch_size" not in explicit
+        and (v.get("per_device_train_batch_size") or 1) < 2
+    ):
         # KTO's KL term pairs each prompt with another row's completion of the same batch
         v["per_device_train_batch_size"] = 2
         if os.environ.get("RANK", "0") == "0":
-            logger.warning("--rlhf_type kto: per_device_train_batch_size 2 instead of the default 1, which "
-                           "leaves KTO's KL term no other row to pair with")
+            logger.warning(
+                "--rlhf_type kto: per_device_train_batch_size 2 instead of the default 1, which "
+                "leaves KTO's KL term no other row to pair with"
+            )
 
 
 def _derive_infer(command: str, v: Dict[str, Any]) -> None:
@@ -277,8 +359,15 @@ def _derive_export(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
     else:
         return
     adapters = v.get("adapters") or []
-    ckpt = adapters[0] if adapters else (v.get("model") if v.get("model") and os.path.isdir(v["model"])
-                                         else os.path.join(".", model_suffix(v.get("model")) or "model"))
+    ckpt = (
+        adapters[0]
+        if adapters
+        else (
+            v.get("model")
+            if v.get("model") and os.path.isdir(v["model"])
+            else os.path.join(".", model_suffix(v.get("model")) or "model")
+        )
+    )
     ckpt = ckpt.rstrip("/\\") or ckpt
     parent, name = os.path.split(ckpt)
     v["output_dir"] = os.path.join(parent, f"{name}-{suffix}")

@@ -6,6 +6,7 @@ gives its one-line help, whether it is a 🔥 parameter, its valid choices and, 
 arguments, the distribution that gives it meaning.  ``--help``, ``--print_args``, ``args.json``
 and the seed-page contract test all read this one description.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,16 @@ def arg(
         name a plugin or a ``--external_plugins`` file registers is accepted (and a misspelled
         one is refused with suggestions).
     """
-    meta = {_META_KEY: {"help": help, "hot": hot, "choices": tuple(choices) if choices else None,
-                        "plugin": plugin, "metavar": metavar, "registry": registry}}
+    meta = {
+        _META_KEY: {
+            "help": help,
+            "hot": hot,
+            "choices": tuple(choices) if choices else None,
+            "plugin": plugin,
+            "metavar": metavar,
+            "registry": registry,
+        }
+    }
     if default is list or default is dict:
         return field(default_factory=default, metadata=meta)
     if isinstance(default, (list, dict, set)):
@@ -57,16 +66,16 @@ class ArgInfo:
     """Everything the parser and the help formatter know about one argument."""
 
     name: str
-    type: Any                     # the resolved annotation
-    default: Any                  # the default value (a fresh copy for lists/dicts)
+    type: Any  # the resolved annotation
+    default: Any  # the default value (a fresh copy for lists/dicts)
     help: str
     hot: bool
     choices: Optional[tuple]
     plugin: Optional[str]
     metavar: Optional[str]
     registry: Optional[str]
-    section: str                  # the group's English title, e.g. "Model arguments"
-    owner: type                   # the dataclass that declares it
+    section: str  # the group's English title, e.g. "Model arguments"
+    owner: type  # the dataclass that declares it
 
     @property
     def is_list(self) -> bool:
@@ -125,16 +134,26 @@ def arg_infos(cls: type) -> list[ArgInfo]:
             default = f.default_factory()  # type: ignore[misc]
         else:
             default = None
-        out.append(ArgInfo(
-            name=f.name, type=hints.get(f.name, Any), default=default,
-            help=meta.get("help", ""), hot=meta.get("hot", False), choices=meta.get("choices"),
-            plugin=meta.get("plugin"), metavar=meta.get("metavar"), registry=meta.get("registry"),
-            section=section_of(cls), owner=cls,
-        ))
+        out.append(
+            ArgInfo(
+                name=f.name,
+                type=hints.get(f.name, Any),
+                default=default,
+                help=meta.get("help", ""),
+                hot=meta.get("hot", False),
+                choices=meta.get("choices"),
+                plugin=meta.get("plugin"),
+                metavar=meta.get("metavar"),
+                registry=meta.get("registry"),
+                section=section_of(cls),
+                owner=cls,
+            )
+        )
     return out
 
 
 # --- annotation helpers -------------------------------------------------------------------
+
 
 def _is_optional(tp: Any) -> bool:
     return typing.get_origin(tp) is Union and type(None) in typing.get_args(tp)

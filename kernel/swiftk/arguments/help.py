@@ -2,6 +2,7 @@
 
 🔥 parameters come first, in one block; the others follow grouped by the seed page's sections.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,9 @@ def _entries(infos: Iterable[ArgInfo], width: int) -> list[str]:
         extra += ")"
         body = f"{text} {extra}".strip()
         lines.append(f"  {'🔥' if info.hot else ''}{flag}")
-        lines.extend(textwrap.wrap(body, width=max(40, width - 8), initial_indent="        ",
-                                   subsequent_indent="        "))
+        lines.extend(
+            textwrap.wrap(body, width=max(40, width - 8), initial_indent="        ", subsequent_indent="        ")
+        )
     return lines
 
 
@@ -57,9 +59,12 @@ def format_help(parser: CommandParser, summary: str = "") -> str:
     out = [f"Usage: swiftk {parser.command} [--config FILE] [--print_args] [--ARGUMENT VALUE ...]", ""]
     if summary:
         out += [summary, ""]
-    out += ["Lists are space-separated (--dataset a.jsonl b.jsonl), dicts are JSON strings or JSON",
-            "file paths, booleans are true/false. --config FILE.yaml|json supplies arguments (the",
-            "command line wins); --print_args prints the resolved arguments as JSON and exits.", ""]
+    out += [
+        "Lists are space-separated (--dataset a.jsonl b.jsonl), dicts are JSON strings or JSON",
+        "file paths, booleans are true/false. --config FILE.yaml|json supplies arguments (the",
+        "command line wins); --print_args prints the resolved arguments as JSON and exits.",
+        "",
+    ]
     infos = list(parser.infos.values())
     hot = [i for i in infos if i.hot]
     if hot:
@@ -81,13 +86,17 @@ def format_help(parser: CommandParser, summary: str = "") -> str:
         for name, default, text in ENV_VARS:
             shown = f" (default: {default})" if default is not None else ""
             out.append(f"  {name}")
-            out.extend(textwrap.wrap(f"{text}{shown}", width=max(40, width - 8), initial_indent="        ",
-                                     subsequent_indent="        "))
+            out.extend(
+                textwrap.wrap(
+                    f"{text}{shown}", width=max(40, width - 8), initial_indent="        ", subsequent_indent="        "
+                )
+            )
         out.append("  Model-specific parameters: --model_kwargs JSON or environment variables (docs/cli.md).")
         out.append("")
     return "\n".join(out)
 
 
 #: Commands whose help ends with the page's environment variables.
-BUILTIN_ENV_COMMANDS = frozenset({"sft", "pt", "rlhf", "infer", "deploy", "app", "eval", "export",
-                                  "merge-lora", "sample"})
+BUILTIN_ENV_COMMANDS = frozenset(
+    {"sft", "pt", "rlhf", "infer", "deploy", "app", "eval", "export", "merge-lora", "sample"}
+)

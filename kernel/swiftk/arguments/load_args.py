@@ -23,6 +23,7 @@ expected (``--model``, ``--reward_model``) as its base model plus that adapter.
 
 Call both on the parsed values before :func:`swiftk.arguments.derive.derive_defaults`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,16 @@ from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from swiftk.errors import UsageError
 
-__all__ = ["apply_saved_args", "find_saved_args", "saved_args_files", "load_keys", "expand_adapter_checkpoints", "adapter_base",
-           "read_saved_args", "is_adapter_folder"]
+__all__ = [
+    "apply_saved_args",
+    "find_saved_args",
+    "saved_args_files",
+    "load_keys",
+    "expand_adapter_checkpoints",
+    "adapter_base",
+    "read_saved_args",
+    "is_adapter_folder",
+]
 
 logger = logging.getLogger("swiftk.load_args")
 
@@ -158,13 +167,22 @@ def check_recorded_names(saved: Dict[str, Any], args_json: str, values: Dict[str
             continue
         if arg_name in explicit:
             if values.get(arg_name) and values[arg_name] != recorded:
-                logger.warning("--%s %s differs from the %s '%s' recorded in %s; using %s", arg_name,
-                               values[arg_name], arg_name.replace("_", " "), recorded, args_json, values[arg_name])
+                logger.warning(
+                    "--%s %s differs from the %s '%s' recorded in %s; using %s",
+                    arg_name,
+                    values[arg_name],
+                    arg_name.replace("_", " "),
+                    recorded,
+                    args_json,
+                    values[arg_name],
+                )
             continue
         if recorded in get_host().registry(kind):
             continue
-        raise UsageError(f"--load_args: {args_json} records {arg_name.replace('_', ' ')} '{recorded}', which no "
-                         f"installed plugin registers: {_provided_by(saved, plugin_key, kind, recorded, arg_name)}")
+        raise UsageError(
+            f"--load_args: {args_json} records {arg_name.replace('_', ' ')} '{recorded}', which no "
+            f"installed plugin registers: {_provided_by(saved, plugin_key, kind, recorded, arg_name)}"
+        )
 
 
 def _provided_by(saved: Dict[str, Any], plugin_key: str, kind: str, name: str, flag: str) -> str:
@@ -175,20 +193,30 @@ def _provided_by(saved: Dict[str, Any], plugin_key: str, kind: str, name: str, f
     dist = who.get("distribution") or provider_of(kind, name)
     if not dist:
         plugin = who.get("plugin")
-        return (f"the run used plugin '{plugin}'; load it again (--custom_register_path/--external_plugins or "
-                f"its package)" if plugin else f"the run's plugin is unknown; pass --{flag} to choose one")
+        return (
+            f"the run used plugin '{plugin}'; load it again (--custom_register_path/--external_plugins or its package)"
+            if plugin
+            else f"the run's plugin is unknown; pass --{flag} to choose one"
+        )
     version = f" {who['version']}" if who.get("version") else ""
     if distribution_installed(dist):
-        return (f"it was provided by {dist}{version}, which is installed but not loaded (check "
-                f"SWIFTK_DISABLED_PLUGINS, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLE_PLUGIN_AUTOLOAD)")
+        return (
+            f"it was provided by {dist}{version}, which is installed but not loaded (check "
+            f"SWIFTK_DISABLED_PLUGINS, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLE_PLUGIN_AUTOLOAD)"
+        )
     return f"it was provided by {dist}{version}: pip install {dist}"
 
 
 # --- an adapter checkpoint where a model folder is expected -------------------------------------------
 
+
 def is_adapter_folder(path: Any) -> bool:
-    return (isinstance(path, str) and os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json"))
-            and any(os.path.isfile(os.path.join(path, name)) for name in _ADAPTER_FILES))
+    return (
+        isinstance(path, str)
+        and os.path.isdir(path)
+        and not os.path.isfile(os.path.join(path, "config.json"))
+        and any(os.path.isfile(os.path.join(path, name)) for name in _ADAPTER_FILES)
+    )
 
 
 def adapter_base(path: str, flag: str) -> Tuple[str, Dict[str, Any]]:
@@ -207,9 +235,11 @@ def adapter_base(path: str, flag: str) -> Tuple[str, Dict[str, Any]]:
         base = read_saved_args(config, flag).get("base_model_name_or_path")
         if base:
             return base, {}
-    raise UsageError(f"{flag} {path}: an adapter checkpoint whose base model is unknown (no args.json next to it, "
-                     f"no base_model_name_or_path in adapter_config.json); pass the base model as {flag} and the "
-                     f"checkpoint with --adapters")
+    raise UsageError(
+        f"{flag} {path}: an adapter checkpoint whose base model is unknown (no args.json next to it, "
+        f"no base_model_name_or_path in adapter_config.json); pass the base model as {flag} and the "
+        f"checkpoint with --adapters"
+    )
 
 
 def expand_adapter_checkpoints(values: Dict[str, Any], explicit: Set[str]) -> Dict[str, Any]:
@@ -217,8 +247,10 @@ def expand_adapter_checkpoints(values: Dict[str, Any], explicit: Set[str]) -> Di
     was trained on, with CKPT first in ``--adapters`` (``--reward_adapters``); the model type comes
     from its args.json unless given."""
     out = dict(values)
-    for flag, adapters_key, type_key in (("model", "adapters", "model_type"),
-                                         ("reward_model", "reward_adapters", "reward_model_type")):
+    for flag, adapters_key, type_key in (
+        ("model", "adapters", "model_type"),
+        ("reward_model", "reward_adapters", "reward_model_type"),
+    ):
         path = out.get(flag)
         if flag not in out or adapters_key not in out or not is_adapter_folder(path):
             continue
@@ -227,6 +259,7 @@ def expand_adapter_checkpoints(values: Dict[str, Any], explicit: Set[str]) -> Di
         out[adapters_key] = [path] + [a for a in (out.get(adapters_key) or []) if a != path]
         if type_key not in explicit and saved.get("model_type") and type_key in out:
             out[type_key] = saved["model_type"]
-        logger.warning("--%s %s is an adapter checkpoint: loading its base model %s with that adapter",
-                       flag, path, base)
+        logger.warning(
+            "--%s %s is an adapter checkpoint: loading its base model %s with that adapter", flag, path, base
+        )
     return out

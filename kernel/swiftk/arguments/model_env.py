@@ -12,6 +12,7 @@ parameters in effect (:func:`used_model_args`) and warn about keys no model read
 (:func:`unused_model_kwargs`).  The known names and defaults are listed in
 :data:`swiftk.arguments.commands.MODEL_ENV_VARS`.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -21,8 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from swiftk.errors import UsageError
 
-__all__ = ["get_model_arg", "set_model_kwargs", "get_model_kwargs", "used_model_args",
-           "unused_model_kwargs"]
+__all__ = ["get_model_arg", "set_model_kwargs", "get_model_kwargs", "used_model_args", "unused_model_kwargs"]
 
 _current: Dict[str, Any] = {}
 _used: Dict[str, Any] = {}
@@ -106,8 +106,13 @@ def _convert(raw: Any, to: Any, source: str) -> Any:
     raise TypeError(f"get_model_arg: unsupported type {to!r}")
 
 
-def get_model_arg(name: str, default: Any = None, *, model_kwargs: Optional[Dict[str, Any]] = None,
-                  type: Union[type, Callable[[Any], Any], str, None] = None) -> Any:
+def get_model_arg(
+    name: str,
+    default: Any = None,
+    *,
+    model_kwargs: Optional[Dict[str, Any]] = None,
+    type: Union[type, Callable[[Any], Any], str, None] = None,
+) -> Any:
     """A model-specific parameter: ``model_kwargs[name.lower()]``, else ``$NAME``, else ``default``.
 
     ``type`` is ``int``, ``float``, ``bool``, ``str``, ``dict``/``list``/``"json"`` (JSON text

@@ -6,6 +6,7 @@ are space-separated (``--dataset a b``), dicts are JSON strings or JSON file pat
 ``true``/``false``.  Every mistake is a :class:`swiftk.errors.UsageError` naming the flag and
 what would be valid.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -24,6 +25,7 @@ _NONE = {"none", "null"}
 
 
 # --- converting one value -----------------------------------------------------------------
+
 
 def _bool(flag: str, token: str) -> bool:
     low = token.strip().lower()
@@ -45,8 +47,10 @@ def _json_value(flag: str, token: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{flag} expects a JSON object or the path of a JSON file; its {source} is "
-                         f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise UsageError(
+            f"{flag} expects a JSON object or the path of a JSON file; its {source} is "
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
 
 
 def convert_token(info: ArgInfo, token: str, tp: Any = None) -> Any:
@@ -139,8 +143,9 @@ def coerce_value(info: ArgInfo, value: Any) -> Any:
             raise UsageError(f"{flag} expects a list, got a mapping: {json.dumps(value)}")
         items = list(value) if isinstance(value, (list, tuple)) else [value]
         item_tp = _list_item(inner)
-        return [convert_token(info, v, item_tp) if isinstance(v, str) else _check_scalar(info, v, item_tp)
-                for v in items]
+        return [
+            convert_token(info, v, item_tp) if isinstance(v, str) else _check_scalar(info, v, item_tp) for v in items
+        ]
     if _is_dict(inner):
         if isinstance(value, str):
             return convert_token(info, value)
@@ -160,6 +165,7 @@ def _check_scalar(info: ArgInfo, value: Any, tp: Any) -> Any:
 
 
 # --- the parser ------------------------------------------------------------------------
+
 
 def split_flags(argv: Sequence[str]) -> list[tuple[str, list[str]]]:
     """``['--a', '1', '2', '--b=3']`` -> ``[('a', ['1', '2']), ('b', ['3'])]``.
@@ -201,12 +207,16 @@ class CommandParser:
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.infos), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join('--' + c for c in close)}?" if close else \
-            f"; see `swiftk {self.command} --help`"
+        hint = (
+            f"; did you mean {', '.join('--' + c for c in close)}?"
+            if close
+            else f"; see `swiftk {self.command} --help`"
+        )
         return f"unknown argument --{name} for `swiftk {self.command}`{hint}"
 
-    def parse(self, argv: Sequence[str] = (), config: Optional[Mapping[str, Any]] = None,
-              config_name: str = "--config") -> tuple[dict[str, Any], set[str]]:
+    def parse(
+        self, argv: Sequence[str] = (), config: Optional[Mapping[str, Any]] = None, config_name: str = "--config"
+    ) -> tuple[dict[str, Any], set[str]]:
         """Values for every argument (defaults, then ``config``, then ``argv``) and the set of
         names the user gave explicitly."""
         values = self.defaults()
@@ -255,8 +265,10 @@ def _validated_against_registry(info: ArgInfo, value: Any) -> Any:
         valid = known + [n for n in registry.names() if n not in known]
         close = difflib.get_close_matches(item, valid, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-        raise UsageError(f"--{info.name}: '{item}' is not valid; {hint}choose from {', '.join(valid) or '(none registered)'}"
-                         f" or register it in a plugin (--external_plugins)")
+        raise UsageError(
+            f"--{info.name}: '{item}' is not valid; {hint}choose from {', '.join(valid) or '(none registered)'}"
+            f" or register it in a plugin (--external_plugins)"
+        )
     return value
 
 
@@ -268,8 +280,9 @@ def arg_infos_default(info: ArgInfo) -> Any:
     return value
 
 
-def check_plugin_arguments(parser: CommandParser, values: Mapping[str, Any], explicit: Iterable[str],
-                           installed: Optional[set[str]] = None) -> None:
+def check_plugin_arguments(
+    parser: CommandParser, values: Mapping[str, Any], explicit: Iterable[str], installed: Optional[set[str]] = None
+) -> None:
     """A plugin-owned argument set to a non-default value needs its distribution installed."""
     for name in sorted(explicit):
         info = parser.infos.get(name)
@@ -277,8 +290,9 @@ def check_plugin_arguments(parser: CommandParser, values: Mapping[str, Any], exp
             continue
         owners = [owner.strip() for owner in info.plugin.split(" or ")]  # "swift-plugin-rlhf or swift-plugin-grpo"
         if not any(owner in installed if installed is not None else distribution_installed(owner) for owner in owners):
-            raise MissingPluginError(f"--{name} needs {info.plugin}, which is not installed: "
-                                     f"pip install {owners[0]}", owners[0])
+            raise MissingPluginError(
+                f"--{name} needs {info.plugin}, which is not installed: pip install {owners[0]}", owners[0]
+            )
 
 
 _KNOWN_NAMES: dict[str, Any] = {}
@@ -294,8 +308,9 @@ def known_argument_names() -> frozenset:
     groups = host.registry("arguments")
     key = (id(host), tuple(groups.names()))
     if _KNOWN_NAMES.get("key") != key:
-        names = {info.name for command_groups in COMMANDS.values() for group in command_groups
-                 for info in arg_infos(group)}
+        names = {
+            info.name for command_groups in COMMANDS.values() for group in command_groups for info in arg_infos(group)
+        }
         for entry in groups.entries():
             try:
                 names.update(info.name for info in arg_infos(entry.load()))
@@ -312,8 +327,14 @@ SECRET_MASK = "***"
 class Arguments:
     """The resolved arguments of one command: attribute access, ``to_dict()`` and ``args.json``."""
 
-    def __init__(self, command: str, values: dict[str, Any], explicit: set[str], parser: CommandParser,
-                 given: Optional[Mapping[str, Any]] = None):
+    def __init__(
+        self,
+        command: str,
+        values: dict[str, Any],
+        explicit: set[str],
+        parser: CommandParser,
+        given: Optional[Mapping[str, Any]] = None,
+    ):
         object.__setattr__(self, "command", command)
         # the values as the user gave them (command line, --config, job file), before args.json and
         # adapter checkpoints filled or replaced any: what the user named, e.g. for remote code
@@ -347,8 +368,9 @@ class Arguments:
         if name not in known_argument_names():
             close = difflib.get_close_matches(name, sorted(known_argument_names()), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise PluginError(f"args.get('{name}'): no command and no plugin argument group defines an argument "
-                              f"'{name}'{hint}")
+            raise PluginError(
+                f"args.get('{name}'): no command and no plugin argument group defines an argument '{name}'{hint}"
+            )
         return default
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ commands with ``register_commands``, listed without being imported.  Usage error
 line and exit with code 2 (a traceback only with ``SWIFTK_DEBUG=1``); a full disk prints one line
 and exits with 1; SIGTERM during training unwinds as Ctrl-C does and exits with 143 (Ctrl-C: 130).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -30,8 +31,14 @@ class KernelParsedCommand(click.Command):
     plugin commands declared with ``arguments=[...]``."""
 
     def __init__(self, name: str, help_text: str):
-        super().__init__(name, help=help_text, short_help=help_text, context_settings=_PASS_THROUGH,
-                         add_help_option=False, callback=self._run)
+        super().__init__(
+            name,
+            help=help_text,
+            short_help=help_text,
+            context_settings=_PASS_THROUGH,
+            add_help_option=False,
+            callback=self._run,
+        )
         self.params = [click.Argument(["argv"], nargs=-1, type=click.UNPROCESSED)]
 
     def _run(self, argv: Sequence[str]) -> None:
@@ -64,8 +71,10 @@ class SwiftkGroup(click.Group):
             return KernelParsedCommand(name, entry.meta.get("help", ""))
         command = entry.load()
         if not isinstance(command, click.Command):
-            raise UsageError(f"plugin '{entry.plugin}' registered command '{name}' as {command!r}, which is "
-                             f"neither a click.Command nor declared with arguments=[...]")
+            raise UsageError(
+                f"plugin '{entry.plugin}' registered command '{name}' as {command!r}, which is "
+                f"neither a click.Command nor declared with arguments=[...]"
+            )
         return command
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
@@ -87,9 +96,12 @@ class SwiftkGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=SwiftkGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog="Each command takes --help, --config FILE and --print_args. "
-                    "NPROC_PER_NODE/NNODES start training under torchrun. Docs: docs/cli.md")
+@click.group(
+    cls=SwiftkGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Each command takes --help, --config FILE and --print_args. "
+    "NPROC_PER_NODE/NNODES start training under torchrun. Docs: docs/cli.md",
+)
 @click.version_option(__version__, prog_name="swiftk")
 def cli() -> None:
     """swift-kernel: fine-tune, align, run, serve, evaluate and export LLMs through plugins."""
@@ -97,8 +109,14 @@ def cli() -> None:
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of plugins.")
-@click.option("--external_plugins", "--custom_register_path", "files", multiple=True, metavar="FILE.py",
-              help="Also load these plugin files (repeatable), as a command given them would.")
+@click.option(
+    "--external_plugins",
+    "--custom_register_path",
+    "files",
+    multiple=True,
+    metavar="FILE.py",
+    help="Also load these plugin files (repeatable), as a command given them would.",
+)
 def plugins_command(as_json: bool, files: tuple) -> None:
     """List plugins, their distributions and every name they register (and those that failed, with why)."""
     from swiftk.cli.plugins import show_plugins

@@ -4,6 +4,7 @@
 and ``args.json`` never depend on what is installed), then calls the ``run(args)`` that a plugin
 registered under the command's name with ``register_commands``.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,13 +91,16 @@ def make_parser(command: str):
     for group in extra:
         clash = known & {i.name for i in arg_infos(group)}
         if clash:
-            raise UsageError(f"plugin argument group {group.__name__} redefines "
-                             f"{', '.join('--' + c for c in sorted(clash))}, which swiftk {command} already has")
+            raise UsageError(
+                f"plugin argument group {group.__name__} redefines "
+                f"{', '.join('--' + c for c in sorted(clash))}, which swiftk {command} already has"
+            )
         known |= {i.name for i in arg_infos(group)}
     return CommandParser(command, base + extra)
 
 
 # --- pre-parse ----------------------------------------------------------------------------
+
 
 def take_flag(argv: list[str], flag: str) -> tuple[list[str], Optional[list[str]]]:
     """Remove ``flag`` and its values from ``argv``; returns (rest, values or None if absent)."""
@@ -138,13 +142,13 @@ def load_config_file(path: str) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except Exception as exc:
-        raise UsageError(f"--config: {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: "
-                         f"{str(exc).splitlines()[0]}") from None
+        raise UsageError(
+            f"--config: {path} is not valid {'JSON' if path.endswith('.json') else 'YAML'}: {str(exc).splitlines()[0]}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UsageError(f"--config: {path} must hold a mapping of argument names to values, "
-                         f"got {type(data).__name__}")
+        raise UsageError(f"--config: {path} must hold a mapping of argument names to values, got {type(data).__name__}")
     return data
 
 
@@ -164,8 +168,10 @@ def load_plugin_files_from(argv: Sequence[str], config: Mapping[str, Any]) -> No
 
 # --- resolving and running -----------------------------------------------------------------
 
-def resolve_arguments(command: str, argv: Sequence[str], config: Optional[Mapping[str, Any]] = None,
-                      config_name: str = CONFIG_FLAG):
+
+def resolve_arguments(
+    command: str, argv: Sequence[str], config: Optional[Mapping[str, Any]] = None, config_name: str = CONFIG_FLAG
+):
     """Parse, fill from a saved ``args.json`` (load_args), derive defaults, check plugin needs."""
     from swiftk.arguments.parser import Arguments, check_plugin_arguments
 
@@ -212,8 +218,9 @@ def execute(command: str, args) -> int:
     return int(result or 0)
 
 
-def invoke(command: str, argv: Sequence[str], extra_config: Optional[Mapping[str, Any]] = None,
-           launch: bool = True) -> tuple[int, Any]:
+def invoke(
+    command: str, argv: Sequence[str], extra_config: Optional[Mapping[str, Any]] = None, launch: bool = True
+) -> tuple[int, Any]:
     """The whole of ``swiftk <command> argv``: help, config, plugin files, parse, run.
 
     ``extra_config`` (from a job file) sits below ``--config`` and the command line.

@@ -25,6 +25,7 @@ relative to the job file's folder when they exist there, so a job runs from any 
 outputs (``output_dir``, ``logging_dir``, ``result_path``) and command-line values stay relative to
 the working folder.
 """
+
 from __future__ import annotations
 
 import glob
@@ -41,12 +42,30 @@ _REF = re.compile(r"\$\{([A-Za-z0-9_\-]+)\.([A-Za-z_]+)\}")
 
 #: Arguments that read a file or folder (or name a hub id / registered name instead).  Arguments
 #: typed as a dict (``model_kwargs``, ``deepspeed``, ...) also take a JSON file and are resolved too.
-INPUT_PATHS = frozenset({
-    "model", "adapters", "ref_model", "reward_model", "reward_adapters", "resume_from_checkpoint",
-    "dataset", "val_dataset", "eval_dataset", "custom_dataset_info", "cache_files",
-    "custom_register_path", "external_plugins", "deepspeed", "fsdp_config", "generation_config",
-    "local_repo_path", "prm_model", "orm_model", "system",
-})
+INPUT_PATHS = frozenset(
+    {
+        "model",
+        "adapters",
+        "ref_model",
+        "reward_model",
+        "reward_adapters",
+        "resume_from_checkpoint",
+        "dataset",
+        "val_dataset",
+        "eval_dataset",
+        "custom_dataset_info",
+        "cache_files",
+        "custom_register_path",
+        "external_plugins",
+        "deepspeed",
+        "fsdp_config",
+        "generation_config",
+        "local_repo_path",
+        "prm_model",
+        "orm_model",
+        "system",
+    }
+)
 _SAMPLES = re.compile(r"^(.*?)(#\d+)$")
 
 
@@ -86,8 +105,10 @@ def load_job(path: str) -> list[Step]:
         if args is None:
             args = raw
         elif raw:
-            raise UsageError(f"swiftk run: {path}: step {i} mixes 'args' with top-level keys "
-                             f"{', '.join(sorted(raw))}; put every argument under 'args'")
+            raise UsageError(
+                f"swiftk run: {path}: step {i} mixes 'args' with top-level keys "
+                f"{', '.join(sorted(raw))}; put every argument under 'args'"
+            )
         if not isinstance(args, dict):
             raise UsageError(f"swiftk run: {path}: step {i} 'args' must be a mapping")
         steps.append(Step(i, name, command, args))
@@ -131,8 +152,10 @@ def step_outputs(output_dir: Optional[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"output_dir": output_dir}
     if not output_dir or not os.path.isdir(output_dir):
         return out
-    checkpoints = sorted(glob.glob(os.path.join(output_dir, "checkpoint-*")),
-                         key=lambda p: int(p.rsplit("-", 1)[-1]) if p.rsplit("-", 1)[-1].isdigit() else -1)
+    checkpoints = sorted(
+        glob.glob(os.path.join(output_dir, "checkpoint-*")),
+        key=lambda p: int(p.rsplit("-", 1)[-1]) if p.rsplit("-", 1)[-1].isdigit() else -1,
+    )
     last = checkpoints[-1] if checkpoints else None
     out["last_checkpoint"] = last
     best = None
@@ -159,12 +182,16 @@ def substitute(value: Any, done: list[Step], step: Step) -> Any:
         ref, key = match.group(1), match.group(2)
         target = done[-1] if ref == "prev" and done else by_name.get(ref)
         if target is None:
-            raise UsageError(f"swiftk run: step '{step.name}' refers to '${{{ref}.{key}}}', but no earlier "
-                             f"step is named '{ref}' (earlier: {', '.join(by_name) or 'none'})")
+            raise UsageError(
+                f"swiftk run: step '{step.name}' refers to '${{{ref}.{key}}}', but no earlier "
+                f"step is named '{ref}' (earlier: {', '.join(by_name) or 'none'})"
+            )
         if target.outputs.get(key) is None:
             valid = ", ".join(k for k, v in target.outputs.items() if v is not None)
-            raise UsageError(f"swiftk run: step '{step.name}' refers to '${{{ref}.{key}}}', which step "
-                             f"'{target.name}' did not produce (it has: {valid or 'nothing'})")
+            raise UsageError(
+                f"swiftk run: step '{step.name}' refers to '${{{ref}.{key}}}', which step "
+                f"'{target.name}' did not produce (it has: {valid or 'nothing'})"
+            )
         return str(target.outputs[key])
 
     return _REF.sub(replace, value)
@@ -196,8 +223,10 @@ def run_job(path: str, overrides: list[str]) -> int:
         step_overrides[step.index] = tokens
     unused = [n for n, users in accepted_by.items() if not users]
     if unused:
-        raise UsageError(f"swiftk run: override {', '.join('--' + n for n in unused)} is accepted by no "
-                         f"step of {path} (commands: {', '.join(s.command for s in steps)})")
+        raise UsageError(
+            f"swiftk run: override {', '.join('--' + n for n in unused)} is accepted by no "
+            f"step of {path} (commands: {', '.join(s.command for s in steps)})"
+        )
     done: list[Step] = []
     for step in steps:
         args = substitute(step.args, done, step)
@@ -207,8 +236,10 @@ def run_job(path: str, overrides: list[str]) -> int:
         except SystemExit as exc:  # a plugin command that exits
             code, resolved = (exc.code if isinstance(exc.code, int) else 1), None
         if code != 0:
-            sys.stderr.write(f"swiftk run: step {step.index} '{step.name}' ({step.command}) failed with "
-                             f"exit code {code}; later steps were not run\n")
+            sys.stderr.write(
+                f"swiftk run: step {step.index} '{step.name}' ({step.command}) failed with "
+                f"exit code {code}; later steps were not run\n"
+            )
             return code
         step.output_dir = resolved.get("output_dir") if resolved is not None else None
         step.outputs = step_outputs(step.output_dir)

@@ -4,6 +4,7 @@ The launcher is PyTorch's own (``python -m torch.distributed.run``); each worker
 ``python -m swiftk <command> ...`` with the arguments the parent already validated, and the
 output folder the parent resolved, so that every rank writes to the same ``v<N>-<time>`` folder.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """``swiftk plugins``: every plugin, its distribution and what it registers."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ Registration files written for ms-swift 3.x do ``orms['name'] = MyORM`` or
 itself is not installed), these modules stand in for ``swift``, ``swift.plugin`` and
 ``swift.llm``, and every write is recorded as a registration of the file's plugin.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -95,9 +96,11 @@ def _module(name: str, doc: str, **attrs: Any) -> types.ModuleType:
         if attr.startswith("__"):
             raise AttributeError(attr)
         # ImportError (not AttributeError) so that ``from swift.llm import X`` keeps this message
-        raise ImportError(f"{name}.{attr} is not part of swift-kernel's ms-swift compatibility "
-                             f"facade (it provides: {', '.join(supported)}); port this part of the "
-                             f"file to a swiftk plugin (docs/plugins.md)")
+        raise ImportError(
+            f"{name}.{attr} is not part of swift-kernel's ms-swift compatibility "
+            f"facade (it provides: {', '.join(supported)}); port this part of the "
+            f"file to a swiftk plugin (docs/plugins.md)"
+        )
 
     module.__getattr__ = __getattr__  # type: ignore[attr-defined]
     return module
@@ -138,14 +141,29 @@ def build_modules(collector: Collector, host: Any) -> dict[str, types.ModuleType
 
         return decorator
 
-    plugin = _module("swift.plugin", "ms-swift compatibility facade (swift-kernel)",
-                     ORM=ORM, PRM=PRM, extra_callbacks=_RecordingList(collector),
-                     register_loss_func=register_loss_func, **mappings)
-    llm = _module("swift.llm", "ms-swift compatibility facade (swift-kernel)",
-                  register_model=register_model, register_template=register_template,
-                  register_dataset=register_dataset, ModelMeta=specs.ModelMeta,
-                  ModelGroup=specs.ModelGroup, Model=specs.Model, TemplateMeta=specs.TemplateMeta,
-                  DatasetMeta=specs.DatasetMeta, SubsetDataset=specs.SubsetDataset, **_plugin_names(host))
+    plugin = _module(
+        "swift.plugin",
+        "ms-swift compatibility facade (swift-kernel)",
+        ORM=ORM,
+        PRM=PRM,
+        extra_callbacks=_RecordingList(collector),
+        register_loss_func=register_loss_func,
+        **mappings,
+    )
+    llm = _module(
+        "swift.llm",
+        "ms-swift compatibility facade (swift-kernel)",
+        register_model=register_model,
+        register_template=register_template,
+        register_dataset=register_dataset,
+        ModelMeta=specs.ModelMeta,
+        ModelGroup=specs.ModelGroup,
+        Model=specs.Model,
+        TemplateMeta=specs.TemplateMeta,
+        DatasetMeta=specs.DatasetMeta,
+        SubsetDataset=specs.SubsetDataset,
+        **_plugin_names(host),
+    )
     root = _module("swift", "ms-swift compatibility facade (swift-kernel)", plugin=plugin, llm=llm)
     root.__path__ = []  # a package, so that ``import swift.llm`` works
     return {"swift": root, "swift.plugin": plugin, "swift.llm": llm}

@@ -1,4 +1,5 @@
 """The engine interface: batched and streaming chat generation, blocking and asyncio."""
+
 from __future__ import annotations
 
 import abc
@@ -29,17 +30,20 @@ class InferEngine(abc.ABC):
     max_model_len: Optional[int] = None
 
     @abc.abstractmethod
-    def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
-              *, use_tqdm: bool = False) -> list[ChatCompletionResponse]:
+    def infer(
+        self, requests: list[InferRequest], config: Optional[RequestConfig] = None, *, use_tqdm: bool = False
+    ) -> list[ChatCompletionResponse]:
         """One response per request, batched as the engine sees fit."""
 
     @abc.abstractmethod
-    def infer_stream(self, request: InferRequest,
-                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
+    def infer_stream(
+        self, request: InferRequest, config: Optional[RequestConfig] = None
+    ) -> Iterator[ChatCompletionStreamResponse]:
         """Chunks of one response as they are generated; the last carries ``finish_reason`` and usage."""
 
-    async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                          *, strict: bool = True) -> ChatCompletionResponse:
+    async def infer_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> ChatCompletionResponse:
         """One response, awaited (default: :meth:`infer` in a worker thread).
 
         ``strict``: refuse with :class:`InferError` what an offline run would clamp (``max_tokens``
@@ -48,8 +52,9 @@ class InferEngine(abc.ABC):
 
         return (await asyncio.to_thread(self.infer, [request], config))[0]
 
-    async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                                 *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:
+    async def infer_stream_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> AsyncIterator[ChatCompletionStreamResponse]:
         """The chunks of :meth:`infer_stream`, awaited (default: a worker thread feeding a queue).
 
         Closing the iterator early (a client that went away) stops generation as soon as the

@@ -1,4 +1,5 @@
 """Requests and responses of chat inference, shaped like OpenAI's chat completions API."""
+
 from __future__ import annotations
 
 import time
@@ -27,7 +28,7 @@ class RequestConfig:
     """Generation parameters of one request; ``None`` means the engine's default (from the arguments)."""
 
     max_tokens: Optional[int] = None
-    temperature: Optional[float] = None       # 0 means greedy
+    temperature: Optional[float] = None  # 0 means greedy
     top_k: Optional[int] = None
     top_p: Optional[float] = None
     repetition_penalty: Optional[float] = None
@@ -38,7 +39,7 @@ class RequestConfig:
     stream: bool = False
     logprobs: bool = False
     top_logprobs: Optional[int] = None
-    ignore_eos: bool = False                  # keep generating past eos (vLLM's extension; benchmarks)
+    ignore_eos: bool = False  # keep generating past eos (vLLM's extension; benchmarks)
 
     @classmethod
     def from_args(cls, args: Any) -> "RequestConfig":
@@ -46,20 +47,25 @@ class RequestConfig:
 
         ``--seed`` is not copied: it seeds the engine once, so that requests without a seed of
         their own still sample differently from one another."""
-        return cls(max_tokens=args.get("max_new_tokens"), temperature=args.get("temperature"),
-                   top_k=args.get("top_k"), top_p=args.get("top_p"),
-                   repetition_penalty=args.get("repetition_penalty"), num_beams=args.get("num_beams") or 1,
-                   stop=list(args.get("stop_words") or []),
-                   stream=bool(args.get("stream")), logprobs=bool(args.get("logprobs")),
-                   top_logprobs=args.get("top_logprobs"))
+        return cls(
+            max_tokens=args.get("max_new_tokens"),
+            temperature=args.get("temperature"),
+            top_k=args.get("top_k"),
+            top_p=args.get("top_p"),
+            repetition_penalty=args.get("repetition_penalty"),
+            num_beams=args.get("num_beams") or 1,
+            stop=list(args.get("stop_words") or []),
+            stream=bool(args.get("stream")),
+            logprobs=bool(args.get("logprobs")),
+            top_logprobs=args.get("top_logprobs"),
+        )
 
 
 class InferError(ValueError):
     """A request an engine cannot serve as asked (too long a prompt, a bad parameter): the client's
     mistake. The server answers it with ``status`` and an OpenAI-shaped error body naming ``param``."""
 
-    def __init__(self, message: str, param: Optional[str] = None, status: int = 400,
-                 code: Optional[str] = None):
+    def __init__(self, message: str, param: Optional[str] = None, status: int = 400, code: Optional[str] = None):
         super().__init__(message)
         self.message = message
         self.param = param
@@ -68,7 +74,8 @@ class InferError(ValueError):
 
     def to_dict(self) -> dict[str, Any]:
         kind = {401: "authentication_error", 404: "not_found_error"}.get(
-            self.status, "server_error" if self.status >= 500 else "invalid_request_error")
+            self.status, "server_error" if self.status >= 500 else "invalid_request_error"
+        )
         return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
 
@@ -83,7 +90,7 @@ class Usage:
 class Choice:
     index: int
     message: dict[str, Any]
-    finish_reason: Optional[str] = None       # "stop" or "length"
+    finish_reason: Optional[str] = None  # "stop" or "length"
     logprobs: Optional[dict[str, Any]] = None
     #: The generated token ids, ending with the end-of-sequence token the choice stopped on (if it
     #: stopped on one): what a trainer scoring its own rollouts (GRPO) needs; None when the engine

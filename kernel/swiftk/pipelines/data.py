@@ -11,6 +11,7 @@ tool, tool_call) plus, when the data has them, ``rejected_response``, ``rejected
 also carries :data:`ORIGIN` (``"data/train.jsonl:17"``) so that a later step can name the line
 it rejects; :func:`encode_dataset` drops that column.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -31,8 +32,11 @@ def _answer(hook: str, **kwargs: Any) -> Any:
 
     answer = getattr(get_host().hook, hook)(**kwargs)
     if answer is None:
-        raise MissingPluginError(f"{hook.replace('_', ' ')} needs a plugin implementing the {hook} hook, and "
-                                 f"none is installed: pip install {DATA_PROVIDER}", DATA_PROVIDER)
+        raise MissingPluginError(
+            f"{hook.replace('_', ' ')} needs a plugin implementing the {hook} hook, and "
+            f"none is installed: pip install {DATA_PROVIDER}",
+            DATA_PROVIDER,
+        )
     return answer
 
 
@@ -49,9 +53,17 @@ def load_datasets(args: "Arguments") -> tuple[Any, Optional[Any]]:
     return _answer("load_datasets", args=args)
 
 
-def encode_dataset(dataset: Any, encode_fn: Callable[[dict], dict], *, num_proc: int = 1, lazy: bool = False,
-                   strict: bool = False, load_from_cache_file: bool = False,
-                   cache_file_name: Optional[str] = None, desc: str = "Tokenizing") -> Any:
+def encode_dataset(
+    dataset: Any,
+    encode_fn: Callable[[dict], dict],
+    *,
+    num_proc: int = 1,
+    lazy: bool = False,
+    strict: bool = False,
+    load_from_cache_file: bool = False,
+    cache_file_name: Optional[str] = None,
+    desc: str = "Tokenizing",
+) -> Any:
     """Apply a template's ``encode_fn(row) -> dict`` to every row.
 
     Eager: a ``datasets`` map over ``num_proc`` processes, rows whose encode raises ``ValueError``
@@ -59,8 +71,14 @@ def encode_dataset(dataset: Any, encode_fn: Callable[[dict], dict], *, num_proc:
     ``lazy`` (``--lazy_tokenize``): a map-style dataset that encodes in ``__getitem__``.
     An ``IterableDataset`` is encoded lazily as it streams.
     """
-    options = dict(num_proc=num_proc, lazy=lazy, strict=strict, load_from_cache_file=load_from_cache_file,
-                   cache_file_name=cache_file_name, desc=desc)
+    options = dict(
+        num_proc=num_proc,
+        lazy=lazy,
+        strict=strict,
+        load_from_cache_file=load_from_cache_file,
+        cache_file_name=cache_file_name,
+        desc=desc,
+    )
     return _answer("encode_dataset", dataset=dataset, encode_fn=encode_fn, options=options)
 
 

@@ -17,6 +17,7 @@ Read top to bottom (:func:`run`):
 a checkpoint says which tuner made it (``swiftk_tuner.json``, else the ``train_type`` of its
 ``args.json``, else a peft ``adapter_config.json`` means peft), and that tuner's ``load`` restores it.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,15 +42,21 @@ def run(args: Any) -> int:
         export = getattr(quantizer, "export", None)
         if not callable(export):
             entry = host.registry("quantizers").entry(quant_method)
-            raise UsageError(f"--quant_method {quant_method}: plugin '{entry.plugin}' registered it without an "
-                             f"export(args) function, so swiftk export cannot quantize with it")
+            raise UsageError(
+                f"--quant_method {quant_method}: plugin '{entry.plugin}' registered it without an "
+                f"export(args) function, so swiftk export cannot quantize with it"
+            )
         return int(export(args) or 0)
     if args.get("push_to_hub"):
-        raise UsageError("--push_to_hub: pushing to a hub is not part of swiftk's built-in export; merge with "
-                         "--merge_lora true, then upload the folder with the hub's own client")
+        raise UsageError(
+            "--push_to_hub: pushing to a hub is not part of swiftk's built-in export; merge with "
+            "--merge_lora true, then upload the folder with the hub's own client"
+        )
     if not args.get("merge_lora"):
-        raise UsageError(f"swiftk {args.command}: nothing to do; pass --merge_lora true with --adapters CHECKPOINT "
-                         f"(or --quant_method with a quantization plugin)")
+        raise UsageError(
+            f"swiftk {args.command}: nothing to do; pass --merge_lora true with --adapters CHECKPOINT "
+            f"(or --quant_method with a quantization plugin)"
+        )
     adapters = list(args.get("adapters") or [])
     if not adapters:
         raise UsageError("--merge_lora needs --adapters: the checkpoint folder(s) to merge into the base model")
@@ -75,13 +82,19 @@ def run(args: Any) -> int:
         model = apply_adapters(model, [path], args, merge=True)
 
     # 4. the full model folder, written atomically
-    save_model_folder(model, processor, output_dir, max_shard_size=args.get("max_shard_size") or "5GB",
-                      safe_serialization=bool(args.get("safe_serialization", True)))
+    save_model_folder(
+        model,
+        processor,
+        output_dir,
+        max_shard_size=args.get("max_shard_size") or "5GB",
+        safe_serialization=bool(args.get("safe_serialization", True)),
+    )
     print(f"[swiftk] merged model saved to {output_dir}")
     return 0
 
 
 # --- which tuner saved a checkpoint, and loading it ------------------------------------------------
+
 
 def saved_train_type(adapter_dir: str) -> Optional[str]:
     """The ``train_type`` a checkpoint folder was saved by, or None when it does not say."""
@@ -118,15 +131,21 @@ def tuner_of(adapter_dir: str) -> tuple[str, Any]:
         raise UsageError(f"--adapters: no such folder: {adapter_dir}")
     train_type = saved_train_type(adapter_dir)
     if train_type is None:
-        raise UsageError(f"--adapters: {adapter_dir} is not a tuner checkpoint (no adapter_config.json, "
-                         f"{_NATIVE_CONFIG} or args.json naming its train_type)")
+        raise UsageError(
+            f"--adapters: {adapter_dir} is not a tuner checkpoint (no adapter_config.json, "
+            f"{_NATIVE_CONFIG} or args.json naming its train_type)"
+        )
     spec = get_host().get("tuners", train_type)
     if getattr(spec, "full_parameter", False):
-        raise UsageError(f"--adapters: {adapter_dir} is a full-parameter checkpoint (train_type {train_type}), not "
-                         f"an adapter: pass it as --model")
+        raise UsageError(
+            f"--adapters: {adapter_dir} is a full-parameter checkpoint (train_type {train_type}), not "
+            f"an adapter: pass it as --model"
+        )
     if spec.load is None:
-        raise UsageError(f"--adapters: train_type {train_type} registered no load function, so its checkpoint "
-                         f"{adapter_dir} cannot be loaded")
+        raise UsageError(
+            f"--adapters: train_type {train_type} registered no load function, so its checkpoint "
+            f"{adapter_dir} cannot be loaded"
+        )
     return train_type, spec
 
 
@@ -147,12 +166,15 @@ def merge_tuned(model: Any, train_type: str, spec: Any = None) -> Any:
 
         spec = get_host().get("tuners", train_type)
     if spec.merge is None:
-        raise UsageError(f"--merge_lora: train_type {train_type} cannot be merged into the base weights (its "
-                         f"modules are not a weight update); use the checkpoint with --adapters instead")
+        raise UsageError(
+            f"--merge_lora: train_type {train_type} cannot be merged into the base weights (its "
+            f"modules are not a weight update); use the checkpoint with --adapters instead"
+        )
     return _ref(spec.merge)(model)
 
 
 # --- writing the merged model -------------------------------------------------------------------------
+
 
 def check_output_dir(output_dir: Optional[str], exist_ok: bool) -> None:
     if not output_dir:
@@ -162,14 +184,17 @@ def check_output_dir(output_dir: Optional[str], exist_ok: bool) -> None:
 
         present = sorted(set(os.listdir(output_dir)) - _KEEP_IN_OUTPUT - {RUN_LOCK})  # the lock is this run's
         if present:
-            raise UsageError(f"--output_dir {output_dir} already holds files ({', '.join(present[:3])}); pass "
-                             f"--exist_ok true to replace them or choose another --output_dir")
+            raise UsageError(
+                f"--output_dir {output_dir} already holds files ({', '.join(present[:3])}); pass "
+                f"--exist_ok true to replace them or choose another --output_dir"
+            )
     elif os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise UsageError(f"--output_dir {output_dir} is a file, not a folder")
 
 
-def save_model_folder(model: Any, processor: Any, output_dir: str, *, max_shard_size: Any = "5GB",
-                      safe_serialization: bool = True) -> str:
+def save_model_folder(
+    model: Any, processor: Any, output_dir: str, *, max_shard_size: Any = "5GB", safe_serialization: bool = True
+) -> str:
     """Write a loadable model folder (config, sharded weights, processor, generation config) atomically:
     into ``<output_dir>.staging`` first, then swapped into place.  ``args.json`` already in
     ``output_dir`` (the command's own) is kept."""
@@ -219,12 +244,15 @@ def _save_bin(model: Any, folder: str, max_shard_size: Any) -> None:
             continue
         seen.add(ptr)
         state[key] = tensor.detach().to("cpu").contiguous()
-    split = split_torch_state_dict_into_shards(state, filename_pattern="pytorch_model{suffix}.bin",
-                                               max_shard_size=max_shard_size)
+    split = split_torch_state_dict_into_shards(
+        state, filename_pattern="pytorch_model{suffix}.bin", max_shard_size=max_shard_size
+    )
     for filename, keys in split.filename_to_tensors.items():
         torch.save({k: state[k] for k in keys}, os.path.join(folder, filename))
     if split.is_sharded:
-        index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
-                 "weight_map": split.tensor_to_filename}
+        index = {
+            "metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
+            "weight_map": split.tensor_to_filename,
+        }
         with open(os.path.join(folder, "pytorch_model.bin.index.json"), "w", encoding="utf-8") as f:
             json.dump(index, f, indent=2)

@@ -14,6 +14,7 @@ Read top to bottom:
 Only the standard library and swiftk are imported here; torch and transformers load inside the
 functions that need them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,15 @@ from swiftk.errors import MissingPluginError, UsageError
 
 logger = logging.getLogger("swiftk.model")
 
-__all__ = ["ModelInfo", "resolve_model", "load_model_and_processor", "get_template", "template_name",
-           "resolve_model_dir", "read_config"]
+__all__ = [
+    "ModelInfo",
+    "resolve_model",
+    "load_model_and_processor",
+    "get_template",
+    "template_name",
+    "resolve_model_dir",
+    "read_config",
+]
 
 _DTYPES = ("float16", "bfloat16", "float32")
 _LENGTH_KEYS = ("max_position_embeddings", "seq_length", "max_sequence_length", "n_positions", "max_seq_len")
@@ -56,6 +64,7 @@ class ModelInfo:
 
 
 # --- 1. resolving ------------------------------------------------------------------------------
+
 
 def _host():
     import swiftk
@@ -100,8 +109,10 @@ def resolve_model_dir(args: Any) -> tuple[str, Optional[str], str]:
                 if model in (m.ms_model_id, m.hf_model_id) and m.model_path:
                     path = os.path.abspath(os.path.expanduser(m.model_path))
                     if not os.path.isdir(path):
-                        raise UsageError(f"--model {model}: registered by model type '{meta.model_type}' with the "
-                                         f"local folder {path}, which does not exist")
+                        raise UsageError(
+                            f"--model {model}: registered by model type '{meta.model_type}' with the "
+                            f"local folder {path}, which does not exist"
+                        )
                     return path, meta.model_type, model.rsplit("/", 1)[-1]
     if _is_path_like(model) or os.path.exists(expanded):
         raise UsageError(f"--model {model}: no such folder")
@@ -123,17 +134,21 @@ def _download(model_id: str, args: Any) -> str:
 
     folder = _host().hook.download_model(model_id=model_id, args=args)
     if folder is None:
-        raise MissingPluginError(f"--model {model_id}: not a local folder, and no installed plugin downloads models "
-                                 f"from a hub (the download_model hook): pip install {provider}, or pass a folder",
-                                 provider)
+        raise MissingPluginError(
+            f"--model {model_id}: not a local folder, and no installed plugin downloads models "
+            f"from a hub (the download_model hook): pip install {provider}, or pass a folder",
+            provider,
+        )
     return folder
 
 
 def read_config(model_dir: str) -> dict:
     path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(path):
-        raise UsageError(f"--model {model_dir}: no config.json in this folder; --model must be a model folder "
-                         f"(config.json, tokenizer files, weights) or a hub id")
+        raise UsageError(
+            f"--model {model_dir}: no config.json in this folder; --model must be a model folder "
+            f"(config.json, tokenizer files, weights) or a hub id"
+        )
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -153,8 +168,10 @@ def _pick_model_type(args: Any, model_dir: str, name: str, config: dict, implied
     hooked = _host().hook.resolve_model_type(model_dir=model_dir, config=config)
     if hooked:
         if hooked not in registry:
-            raise UsageError(f"a plugin's resolve_model_type answered '{hooked}' for {model_dir}, which is not a "
-                             f"registered model type")
+            raise UsageError(
+                f"a plugin's resolve_model_type answered '{hooked}' for {model_dir}, which is not a "
+                f"registered model type"
+            )
         return hooked
     archs = config.get("architectures") or []
     metas = _model_metas()
@@ -163,13 +180,20 @@ def _pick_model_type(args: Any, model_dir: str, name: str, config: dict, implied
         return _disambiguate(candidates, name).model_type
     generic = [m for m in metas if (m.extra or {}).get("generic")]
     if generic and _auto_loadable(config):
-        logger.warning("model_type %s (generic) for %s: its architectures %s are not registered; the template "
-                       "defaults to %s (pass --model_type / --template to choose)", generic[0].model_type,
-                       model_dir, archs, generic[0].template)
+        logger.warning(
+            "model_type %s (generic) for %s: its architectures %s are not registered; the template "
+            "defaults to %s (pass --model_type / --template to choose)",
+            generic[0].model_type,
+            model_dir,
+            archs,
+            generic[0].template,
+        )
         return generic[0].model_type
     hint = " (causal_lm loads any AutoModelForCausalLM folder)" if generic else ""
-    raise UsageError(f"--model {model_dir}: its config.json architectures {archs or '(none)'} match no registered "
-                     f"model type; pass --model_type{hint} and --template (e.g. chatml)")
+    raise UsageError(
+        f"--model {model_dir}: its config.json architectures {archs or '(none)'} match no registered "
+        f"model type; pass --model_type{hint} and --template (e.g. chatml)"
+    )
 
 
 def _disambiguate(candidates: list, name: str) -> Any:
@@ -232,19 +256,32 @@ def resolve_model(args: Any) -> ModelInfo:
     if args.get("rope_scaling"):
         max_length = args.get("max_length")
         if not max_length or not max_len:
-            raise UsageError("--rope_scaling needs --max_length (the context length to reach) and a config.json "
-                             "with max_position_embeddings")
+            raise UsageError(
+                "--rope_scaling needs --max_length (the context length to reach) and a config.json "
+                "with max_position_embeddings"
+            )
         rope = {"rope_type": args.rope_scaling, "factor": max(1.0, max_length / max_len)}
         max_len = max(max_len, max_length)
     task_type = args.get("task_type") or meta.task_type or "causal_lm"
     num_labels = args.get("num_labels")
     if num_labels:
         task_type = "seq_cls"
-    return ModelInfo(model_dir=model_dir, model_type=model_type, model_meta=meta, config=config,
-                     template_type=meta.template, torch_dtype=dtype, is_multimodal=bool(meta.is_multimodal),
-                     max_model_len=max_len, task_type=task_type, num_labels=num_labels,
-                     architectures=list(config.get("architectures") or []), rope_scaling=rope,
-                     quant_method=args.get("quant_method"), quant_bits=args.get("quant_bits"))
+    return ModelInfo(
+        model_dir=model_dir,
+        model_type=model_type,
+        model_meta=meta,
+        config=config,
+        template_type=meta.template,
+        torch_dtype=dtype,
+        is_multimodal=bool(meta.is_multimodal),
+        max_model_len=max_len,
+        task_type=task_type,
+        num_labels=num_labels,
+        architectures=list(config.get("architectures") or []),
+        rope_scaling=rope,
+        quant_method=args.get("quant_method"),
+        quant_bits=args.get("quant_bits"),
+    )
 
 
 def preview_resolution(args: Any) -> dict:
@@ -254,11 +291,16 @@ def preview_resolution(args: Any) -> dict:
     if not isinstance(model, str) or not os.path.isfile(os.path.join(os.path.expanduser(model), "config.json")):
         return {}
     info = resolve_model(args)
-    return {"model_type": info.model_type, "template": template_name(args, info), "torch_dtype": info.torch_dtype,
-            "model_dir": info.model_dir}
+    return {
+        "model_type": info.model_type,
+        "template": template_name(args, info),
+        "torch_dtype": info.torch_dtype,
+        "model_dir": info.model_dir,
+    }
 
 
 # --- 2. loading ----------------------------------------------------------------------------------
+
 
 def _device_map(value: Any) -> Any:
     import torch
@@ -291,7 +333,9 @@ def _max_memory(value: Any) -> Optional[dict]:
     if not value:
         return None
     if not isinstance(value, dict):
-        raise UsageError(f"--max_memory must be a JSON object such as '{{\"0\": \"20GB\", \"cpu\": \"64GB\"}}', got {value!r}")
+        raise UsageError(
+            f"--max_memory must be a JSON object such as '{{\"0\": \"20GB\", \"cpu\": \"64GB\"}}', got {value!r}"
+        )
     return {int(k) if str(k).isdigit() else k: v for k, v in value.items()}
 
 
@@ -321,8 +365,10 @@ def _quantizer(args: Any) -> Any:
         raise _unknown("quantizers", "--quant_method", method)
     quantizer = registry.get(method)
     if getattr(quantizer, "load_config", None) is None and getattr(quantizer, "after_load", None) is None:
-        raise UsageError(f"--quant_method {method}: plugin '{registry.entry(method).plugin}' registered it for "
-                         f"`swiftk export` only; it cannot quantize a model as it loads")
+        raise UsageError(
+            f"--quant_method {method}: plugin '{registry.entry(method).plugin}' registered it for "
+            f"`swiftk export` only; it cannot quantize a model as it loads"
+        )
     return quantizer
 
 
@@ -349,11 +395,15 @@ def check_model_files(model_dir: str) -> None:
             shards = set((json.load(f).get("weight_map") or {}).values())
         missing = sorted(s for s in shards if not os.path.isfile(os.path.join(model_dir, s)))
         if missing:
-            raise UsageError(f"--model {model_dir}: {index} names weight files that are missing: "
-                             f"{', '.join(missing[:5])}; re-download the model (or --check_model false)")
+            raise UsageError(
+                f"--model {model_dir}: {index} names weight files that are missing: "
+                f"{', '.join(missing[:5])}; re-download the model (or --check_model false)"
+            )
     if not any(n.endswith((".safetensors", ".bin", ".pt", ".pth", ".gguf")) for n in names):
-        raise UsageError(f"--model {model_dir}: no weight files (*.safetensors, *.bin) in the folder; "
-                         f"--check_model false skips this check")
+        raise UsageError(
+            f"--model {model_dir}: no weight files (*.safetensors, *.bin) in the folder; "
+            f"--check_model false skips this check"
+        )
 
 
 @contextlib.contextmanager
@@ -373,8 +423,9 @@ def _local_repo(path: Optional[str]) -> Iterator[None]:
             sys.path.remove(path)
 
 
-def generic_get_function(model_dir: str, model_info: ModelInfo, model_kwargs: dict, load_model: bool = True,
-                         **kwargs: Any) -> tuple[Any, Any]:
+def generic_get_function(
+    model_dir: str, model_info: ModelInfo, model_kwargs: dict, load_model: bool = True, **kwargs: Any
+) -> tuple[Any, Any]:
     """The loader of every ``ModelMeta`` without ``get_function``: AutoTokenizer + AutoModelForCausalLM
     (or AutoModelForSequenceClassification for ``task_type seq_cls``)."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
@@ -393,8 +444,11 @@ def _model_kwargs(args: Any, info: ModelInfo, quantizer: Any) -> dict:
     if info.torch_dtype not in _DTYPES:
         raise UsageError(f"--torch_dtype {info.torch_dtype}: valid: {', '.join(_DTYPES)}")
     trust = check_remote_code(args, info)
-    kwargs: dict = {"dtype": getattr(torch, info.torch_dtype), "trust_remote_code": trust,
-                    "device_map": _device_map(args.get("device_map"))}
+    kwargs: dict = {
+        "dtype": getattr(torch, info.torch_dtype),
+        "trust_remote_code": trust,
+        "device_map": _device_map(args.get("device_map")),
+    }
     memory = _max_memory(args.get("max_memory"))
     if memory:
         kwargs["max_memory"] = memory
@@ -425,8 +479,12 @@ def _named_by_user(args: Any, model_dir: str) -> bool:
         named.extend(value if isinstance(value, list) else [value])
     if args.get("model") in named:
         return True
-    return any(isinstance(v, str) and os.path.isdir(os.path.expanduser(v))
-               and os.path.abspath(os.path.expanduser(v)) == os.path.abspath(model_dir) for v in named)
+    return any(
+        isinstance(v, str)
+        and os.path.isdir(os.path.expanduser(v))
+        and os.path.abspath(os.path.expanduser(v)) == os.path.abspath(model_dir)
+        for v in named
+    )
 
 
 def check_remote_code(args: Any, info: ModelInfo) -> bool:
@@ -436,16 +494,27 @@ def check_remote_code(args: Any, info: ModelInfo) -> bool:
     needs_code = "auto_map" in info.config or bool((info.model_meta.extra or {}).get("trust_remote_code"))
     if not needs_code:
         return False
-    modules = sorted({str(ref).split(".")[0] + ".py" for ref in (info.config.get("auto_map") or {}).values()
-                      if isinstance(ref, str) and "--" not in ref})
+    modules = sorted(
+        {
+            str(ref).split(".")[0] + ".py"
+            for ref in (info.config.get("auto_map") or {}).values()
+            if isinstance(ref, str) and "--" not in ref
+        }
+    )
     code = ", ".join(modules) or "its modelling code"
     if args.get("trust_remote_code") is False:
-        raise UsageError(f"--model {info.model_dir}: loading it runs the folder's own Python code ({code}, named by "
-                         f"auto_map in config.json), which --trust_remote_code false refuses")
+        raise UsageError(
+            f"--model {info.model_dir}: loading it runs the folder's own Python code ({code}, named by "
+            f"auto_map in config.json), which --trust_remote_code false refuses"
+        )
     if not _named_by_user(args, info.model_dir):
-        logger.warning("running the model's own Python code (%s) from %s, a folder not named on the command line "
-                       "(it came from a saved args.json or an adapter checkpoint); --trust_remote_code false "
-                       "refuses it", code, info.model_dir)
+        logger.warning(
+            "running the model's own Python code (%s) from %s, a folder not named on the command line "
+            "(it came from a saved args.json or an adapter checkpoint); --trust_remote_code false "
+            "refuses it",
+            code,
+            info.model_dir,
+        )
     return True
 
 
@@ -475,18 +544,27 @@ def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any
         except ValueError as exc:
             message = str(exc).lower()
             if model_kwargs.get("attn_implementation") != "sdpa" or (
-                    "sdpa" not in message and "scaled_dot_product" not in message):
+                "sdpa" not in message and "scaled_dot_product" not in message
+            ):
                 raise
             logger.warning("%s does not support sdpa attention; falling back to eager", info.model_type)
             model_kwargs["attn_implementation"] = "eager"
             model, processor = get_function(info.model_dir, info, model_kwargs, load_model=load_model)
     tokenizer = getattr(processor, "tokenizer", processor)
-    if tokenizer is not None and getattr(tokenizer, "pad_token", None) is None and getattr(tokenizer, "eos_token", None):
+    if (
+        tokenizer is not None
+        and getattr(tokenizer, "pad_token", None) is None
+        and getattr(tokenizer, "eos_token", None)
+    ):
         tokenizer.pad_token = tokenizer.eos_token
     if model is not None:
         if after_load is not None:
             after_load(model, args, info.torch_dtype)
-        if info.task_type == "seq_cls" and getattr(model.config, "pad_token_id", None) is None and tokenizer is not None:
+        if (
+            info.task_type == "seq_cls"
+            and getattr(model.config, "pad_token_id", None) is None
+            and tokenizer is not None
+        ):
             model.config.pad_token_id = tokenizer.pad_token_id
         model.model_info = info
         model.model_meta = info.model_meta
@@ -501,6 +579,7 @@ def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any
 
 
 # --- 3. the template -------------------------------------------------------------------------
+
 
 def _read_system(value: Optional[str]) -> Optional[str]:
     """``--system``: the text, or the contents of a ``.txt`` file."""
@@ -519,8 +598,11 @@ def _template_engine(name: str) -> Any:
 
     engine = _host().hook.template_engine()
     if engine is None:
-        raise MissingPluginError(f"--template {name}: encoding conversations needs a template engine (a plugin "
-                                 f"implementing the template_engine hook): pip install {provider}", provider)
+        raise MissingPluginError(
+            f"--template {name}: encoding conversations needs a template engine (a plugin "
+            f"implementing the template_engine hook): pip install {provider}",
+            provider,
+        )
     return engine
 
 
@@ -553,13 +635,17 @@ def get_template(args: Any, processor: Any, model_info: Optional[ModelInfo] = No
     if mode == "train" and not use_chat_template:
         mode = "pt"
     kwargs = dict(
-        mode=mode, system=_read_system(args.get("system")),
+        mode=mode,
+        system=_read_system(args.get("system")),
         max_length=args.get("max_length") or (model_info.max_model_len if model_info else None),
         truncation_strategy=args.get("truncation_strategy") or "delete",
-        padding_side=args.get("padding_side") or "right", loss_scale=args.get("loss_scale") or "default",
-        use_chat_template=use_chat_template, template_backend=args.get("template_backend") or "swift",
+        padding_side=args.get("padding_side") or "right",
+        loss_scale=args.get("loss_scale") or "default",
+        use_chat_template=use_chat_template,
+        template_backend=args.get("template_backend") or "swift",
         tools_prompt=args.get("tools_prompt") if "tools_prompt" in explicit else None,
-        norm_bbox=args.get("norm_bbox"))
+        norm_bbox=args.get("norm_bbox"),
+    )
     if model_info is not None and model_info.task_type == "seq_cls":
         kwargs["task_type"] = "seq_cls"
     return cls(processor, meta, **kwargs) if meta is not None else cls(processor, **kwargs)

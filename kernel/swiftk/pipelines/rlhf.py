@@ -2,6 +2,7 @@
 and the trainer plugins: a registered trainer as a spec, the reference model, arguments for a second
 model, and what no ``--rlhf_type`` supports.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,10 +37,13 @@ def load_reference_model(args: Any) -> Any:
         if is_adapter_folder(ref_model_path):  # an adapter checkpoint: its base model with the adapter merged
             ref_model_path, saved = adapter_base(args.ref_model, "--ref_model")
             ref_type, adapters = ref_type or saved.get("model_type"), [args.ref_model]
-            print(f"[swiftk] --ref_model {args.ref_model} is an adapter checkpoint: loading its base model "
-                  f"{ref_model_path} with that adapter merged")
-        ref_args = derived_args(args, model=ref_model_path, model_type=ref_type,
-                                model_revision=args.get("ref_model_revision"), adapters=[])
+            print(
+                f"[swiftk] --ref_model {args.ref_model} is an adapter checkpoint: loading its base model "
+                f"{ref_model_path} with that adapter merged"
+            )
+        ref_args = derived_args(
+            args, model=ref_model_path, model_type=ref_type, model_revision=args.get("ref_model_revision"), adapters=[]
+        )
         with renamed_flags("ref_"):
             ref_model, _, _ = load_model_and_processor(ref_args)
         ref_model = apply_adapters(ref_model, adapters, ref_args, merge=True)
@@ -69,14 +73,21 @@ def refuse_sft_only_arguments(args: Any) -> None:
     generation during evaluation (a ``TrainerSpec.prepare_args`` calls it first)."""
     kind = args.rlhf_type
     if args.get("loss_type"):
-        raise UsageError(f"--loss_type {args.loss_type}: sft loss functions do not apply to --rlhf_type {kind} "
-                         f"(its loss is the algorithm's own); remove --loss_type")
+        raise UsageError(
+            f"--loss_type {args.loss_type}: sft loss functions do not apply to --rlhf_type {kind} "
+            f"(its loss is the algorithm's own); remove --loss_type"
+        )
     if args.get("packing"):
-        raise UsageError(f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); "
-                         f"remove --packing")
+        raise UsageError(
+            f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); remove --packing"
+        )
     if args.get("lazy_tokenize"):
-        raise UsageError(f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "
-                         f"encoded datasets.Dataset); remove it")
+        raise UsageError(
+            f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "
+            f"encoded datasets.Dataset); remove it"
+        )
     if args.get("predict_with_generate"):
-        raise UsageError(f"--predict_with_generate true: not supported by --rlhf_type {kind} (evaluation reports "
-                         f"the loss and reward metrics); remove it")
+        raise UsageError(
+            f"--predict_with_generate true: not supported by --rlhf_type {kind} (evaluation reports "
+            f"the loss and reward metrics); remove it"
+        )

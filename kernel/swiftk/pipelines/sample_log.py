@@ -4,6 +4,7 @@
 the labels, where each run of masked positions (-100) is shown as one ``[-100 * N]``.  Preference
 rows show their ``chosen_``/``rejected_`` halves the same way.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterator, Optional, Sequence

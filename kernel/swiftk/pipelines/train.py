@@ -6,6 +6,7 @@ templates, datasets, tuner and trainer; what differs between sft, pt, dpo, kto, 
 plugin's own ``--rlhf_type`` lives in that trainer's :class:`swiftk.specs.TrainerSpec`
 (``prepare_args``, ``encode``, ``ref_model``, ``config_kwargs``, ``data_kind``); nothing here names a type.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,7 +74,7 @@ def build_trainer(args: Any) -> Any:
     tuner = host.get("tuners", args.train_type)
     if spec.prepare_args is not None:
         _load(spec.prepare_args)(args)
-        run_record.save_args(args)   # args.json records what the type completed (rm: task_type seq_cls)
+        run_record.save_args(args)  # args.json records what the type completed (rm: task_type seq_cls)
     check_resume_folder(args.get("resume_from_checkpoint"))
     from transformers import set_seed
 
@@ -106,8 +107,11 @@ def build_trainer(args: Any) -> Any:
     # 4. the frozen reference model, when the type has one: --ref_model if given; else the model itself
     #    with its adapters disabled (peft tuners), or a second copy of --model (full and other tuners)
     ref_model = None
-    wants_ref = _load(spec.ref_model)(args) if isinstance(spec.ref_model, str) or callable(spec.ref_model) \
+    wants_ref = (
+        _load(spec.ref_model)(args)
+        if isinstance(spec.ref_model, str) or callable(spec.ref_model)
         else bool(spec.ref_model)
+    )
     if wants_ref and (args.get("ref_model") or not callable(getattr(model, "disable_adapter", None))):
         ref_model = load_reference_model(args)
 
@@ -118,10 +122,17 @@ def build_trainer(args: Any) -> Any:
     training_args = to_training_arguments(args, config_cls, has_eval=val_dataset is not None, **overrides)
     extra = {"ref_model": ref_model} if spec.ref_model else {}  # a predicate's type takes ref_model= too
     trainer = _load(spec.trainer_cls)(
-        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=val_dataset,
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=val_dataset,
         data_collator=template.data_collator if spec.data_kind == "messages" else None,
-        processing_class=processor, template=template, swift_args=args, callbacks=registered_callbacks(args),
-        **extra)
+        processing_class=processor,
+        template=template,
+        swift_args=args,
+        callbacks=registered_callbacks(args),
+        **extra,
+    )
     host.hook.post_trainer_create(args=args, trainer=trainer)
     return trainer
 
@@ -148,8 +159,10 @@ def train_and_finish(args: Any, trainer: Any) -> int:
         import signal
         import sys
 
-        sys.stderr.write(f"swiftk: interrupted by {signal_name} after saving {output_dir}; "
-                         f"continue with --resume_from_checkpoint {output_dir}\n")
+        sys.stderr.write(
+            f"swiftk: interrupted by {signal_name} after saving {output_dir}; "
+            f"continue with --resume_from_checkpoint {output_dir}\n"
+        )
         return 128 + int(getattr(signal, signal_name))
     return 0
 
@@ -175,8 +188,10 @@ def check_resume_folder(path: Any) -> None:
     if not os.path.isdir(path):
         raise UsageError(f"--resume_from_checkpoint: no such folder: {path}")
     if not os.path.isfile(os.path.join(path, "trainer_state.json")):
-        raise UsageError(f"--resume_from_checkpoint: {path} is not a complete checkpoint "
-                         f"(no trainer_state.json); pick an earlier checkpoint-N folder")
+        raise UsageError(
+            f"--resume_from_checkpoint: {path} is not a complete checkpoint "
+            f"(no trainer_state.json); pick an earlier checkpoint-N folder"
+        )
 
 
 def _load(ref: Any) -> Any:

@@ -4,6 +4,7 @@ The page's Seq2SeqTrainer arguments are transformers' own fields with ms-swift's
 most pass through by name.  The few that transformers renamed or that need the run's context
 are translated here, once, for every trainer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,16 +18,32 @@ DEEPSPEED_PRESETS: dict[str, dict[str, Any]] = {
     "zero0": {"zero_optimization": {"stage": 0}},
     "zero1": {"zero_optimization": {"stage": 1}},
     "zero2": {"zero_optimization": {"stage": 2, "overlap_comm": False, "contiguous_gradients": True}},
-    "zero3": {"zero_optimization": {"stage": 3, "overlap_comm": False, "contiguous_gradients": True,
-                                    "stage3_gather_16bit_weights_on_model_save": True}},
+    "zero3": {
+        "zero_optimization": {
+            "stage": 3,
+            "overlap_comm": False,
+            "contiguous_gradients": True,
+            "stage3_gather_16bit_weights_on_model_save": True,
+        }
+    },
     "zero2_offload": {"zero_optimization": {"stage": 2, "offload_optimizer": {"device": "cpu", "pin_memory": True}}},
-    "zero3_offload": {"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "cpu", "pin_memory": True},
-                                            "offload_param": {"device": "cpu", "pin_memory": True},
-                                            "stage3_gather_16bit_weights_on_model_save": True}},
+    "zero3_offload": {
+        "zero_optimization": {
+            "stage": 3,
+            "offload_optimizer": {"device": "cpu", "pin_memory": True},
+            "offload_param": {"device": "cpu", "pin_memory": True},
+            "stage3_gather_16bit_weights_on_model_save": True,
+        }
+    },
 }
-_DS_COMMON = {"train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
-              "gradient_clipping": "auto", "train_batch_size": "auto",
-              "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}}
+_DS_COMMON = {
+    "train_micro_batch_size_per_gpu": "auto",
+    "gradient_accumulation_steps": "auto",
+    "gradient_clipping": "auto",
+    "train_batch_size": "auto",
+    "bf16": {"enabled": "auto"},
+    "fp16": {"enabled": "auto"},
+}
 
 
 def deepspeed_config(value: Any) -> Any:
@@ -60,8 +77,10 @@ def to_training_arguments(args: Any, cls: Optional[type] = None, *, has_eval: bo
         import importlib.util
 
         if importlib.util.find_spec("deepspeed") is None:
-            raise UsageError(f"--deepspeed {args.deepspeed} needs the deepspeed package, which is not installed: "
-                             f"pip install deepspeed")
+            raise UsageError(
+                f"--deepspeed {args.deepspeed} needs the deepspeed package, which is not installed: "
+                f"pip install deepspeed"
+            )
         values["deepspeed"] = deepspeed_config(args.deepspeed)
     if not has_eval:
         values["eval_strategy"] = "no"

@@ -14,6 +14,7 @@ Contract suites, the tests a plugin's names should pass (subclass one, name what
 :mod:`swiftk.testing.templates` (``TemplateContract``), :mod:`swiftk.testing.datasets`
 (``DatasetContract``) and :mod:`swiftk.testing.engines` (``EngineContract``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional

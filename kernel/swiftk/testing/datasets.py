@@ -32,6 +32,7 @@ plugin.  What the suite checks:
 7. ``--split_dataset_ratio`` splits the rows into a non-empty training and validation part that
    together are the whole dataset.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,10 +46,19 @@ __all__ = ["DatasetContract"]
 ROLES = ("system", "user", "assistant", "tool", "tool_call")
 
 #: kind -> the command (and flags) a run of that kind loads its data with
-KINDS = {"sft": ("sft", ()), "pt": ("pt", ()), "dpo": ("rlhf", ("--rlhf_type", "dpo")),
-         "kto": ("rlhf", ("--rlhf_type", "kto")), "grpo": ("rlhf", ("--rlhf_type", "grpo"))}
-_TAGS = (("pt", ("pretrain", "pt")), ("dpo", ("dpo", "orpo", "simpo", "cpo", "rm")), ("kto", ("kto",)),
-         ("grpo", ("grpo", "ppo")))
+KINDS = {
+    "sft": ("sft", ()),
+    "pt": ("pt", ()),
+    "dpo": ("rlhf", ("--rlhf_type", "dpo")),
+    "kto": ("rlhf", ("--rlhf_type", "kto")),
+    "grpo": ("rlhf", ("--rlhf_type", "grpo")),
+}
+_TAGS = (
+    ("pt", ("pretrain", "pt")),
+    ("dpo", ("dpo", "orpo", "simpo", "cpo", "rm")),
+    ("kto", ("kto",)),
+    ("grpo", ("grpo", "ppo")),
+)
 
 
 class DatasetContract:
@@ -133,10 +143,12 @@ class DatasetContract:
         messages = row.get("messages")
         assert isinstance(messages, list) and messages, f"{where}: no 'messages' list: {row!r}"
         for i, message in enumerate(messages):
-            assert isinstance(message, dict) and set(message) >= {"role", "content"}, \
+            assert isinstance(message, dict) and set(message) >= {"role", "content"}, (
                 f"{where}: messages[{i}] is not a {{role, content}} object: {message!r}"
-            assert message["role"] in ROLES, \
+            )
+            assert message["role"] in ROLES, (
                 f"{where}: messages[{i}] has role {message['role']!r}, not one of {', '.join(ROLES)}"
+            )
             assert isinstance(message["content"], str), f"{where}: messages[{i}] content is not text: {message!r}"
             assert message["role"] != "system" or i == 0, f"{where}: a system message at messages[{i}]"
         roles = [m["role"] for m in messages]
@@ -146,15 +158,18 @@ class DatasetContract:
             assert roles[-1] == "assistant", f"{where}: does not end with the assistant's answer: roles {roles}"
         if kind == "dpo":
             rejected, rejected_messages = row.get("rejected_response"), row.get("rejected_messages")
-            assert (isinstance(rejected, str) and rejected) or isinstance(rejected_messages, list), \
+            assert (isinstance(rejected, str) and rejected) or isinstance(rejected_messages, list), (
                 f"{where}: a preference row needs rejected_response or rejected_messages"
+            )
         if kind == "kto":
-            assert isinstance(row.get("label"), (bool, int)) and row["label"] in (0, 1), \
+            assert isinstance(row.get("label"), (bool, int)) and row["label"] in (0, 1), (
                 f"{where}: a kto row needs a true/false label, got {row.get('label')!r}"
+            )
         tools = row.get("tools")
         if tools is not None:
-            assert isinstance(tools, str) and isinstance(json.loads(tools), list), \
+            assert isinstance(tools, str) and isinstance(json.loads(tools), list), (
                 f"{where}: 'tools' must be None or a JSON list, got {tools!r}"
+            )
         for column in self.columns:
             assert row.get(column) is not None, f"{where}: no '{column}'"
 
@@ -162,8 +177,9 @@ class DatasetContract:
         from swiftk.api import ORIGIN
 
         origin = row.get(ORIGIN)
-        assert isinstance(origin, str) and origin, \
+        assert isinstance(origin, str) and origin, (
             f"--dataset {self.dataset} ({where}): a row without its origin column {ORIGIN!r}: {row!r}"
+        )
 
     # -- the contract -------------------------------------------------------------------------------
     def test_the_name_is_registered(self, dataset_host: Any) -> None:
@@ -203,7 +219,10 @@ class DatasetContract:
 
     def test_loading_is_deterministic(self, dataset_host: Any, full: Any) -> None:
         n = min(self.sample, len(self.rows(full)))
-        for spec, flags in ((f"{self.dataset}#{n}", ()), (self.dataset, ("--split_dataset_ratio", str(self.split_ratio)))):
+        for spec, flags in (
+            (f"{self.dataset}#{n}", ()),
+            (self.dataset, ("--split_dataset_ratio", str(self.split_ratio))),
+        ):
             flags = ("--data_seed", str(self.seed), *flags)
             first = [[self.key(r) for r in part or []] for part in self.load(dataset_host, spec, *flags)]
             second = [[self.key(r) for r in part or []] for part in self.load(dataset_host, spec, *flags)]
@@ -214,10 +233,12 @@ class DatasetContract:
         if len(rows) < 2:
             pytest.skip("one row cannot be split")
         train, val = self.load(dataset_host, self.dataset, "--split_dataset_ratio", str(self.split_ratio))
-        assert val is not None and len(val) > 0 and len(train) > 0, \
+        assert val is not None and len(val) > 0 and len(train) > 0, (
             f"--dataset {self.dataset} --split_dataset_ratio {self.split_ratio}: no validation or training rows"
+        )
         for row in val:
             self.check_origin(row, "validation split")
         parts = Counter(self.key(r) for r in train) + Counter(self.key(r) for r in val)
-        assert parts == Counter(self.key(r) for r in rows), \
+        assert parts == Counter(self.key(r) for r in rows), (
             f"--dataset {self.dataset}: the training and validation parts are not the whole dataset"
+        )

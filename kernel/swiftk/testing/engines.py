@@ -37,6 +37,7 @@ rely on:
    :class:`swiftk.infer.InferError` from every method, before any chunk, as
    :class:`~swiftk.infer.InferEngine` documents, and the engine keeps serving afterwards.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -126,34 +127,42 @@ class EngineContract:
         from swiftk.infer import ChatCompletionResponse
 
         name = self.engine
-        assert isinstance(response, ChatCompletionResponse), \
+        assert isinstance(response, ChatCompletionResponse), (
             f"engine '{name}' returned {type(response).__name__}, not a ChatCompletionResponse"
-        assert len(response.choices) == 1 and response.choices[0].index == 0, \
+        )
+        assert len(response.choices) == 1 and response.choices[0].index == 0, (
             f"engine '{name}': one choice (index 0) per request without n, got {response.choices}"
+        )
         choice = response.choices[0]
         assert choice.message.get("role") == "assistant", f"engine '{name}': message {choice.message}"
         content = choice.message.get("content")
         assert isinstance(content, str), f"engine '{name}': the message's content is {content!r}, not text"
-        assert choice.finish_reason in ("stop", "length"), \
+        assert choice.finish_reason in ("stop", "length"), (
             f"engine '{name}': finish_reason {choice.finish_reason!r} is neither 'stop' nor 'length'"
+        )
         usage = response.usage
         counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
         assert all(isinstance(c, int) and c >= 0 for c in counts), f"engine '{name}': usage {usage}"
         assert usage.prompt_tokens > 0, f"engine '{name}': usage counts no prompt tokens: {usage}"
-        assert usage.prompt_tokens + usage.completion_tokens == usage.total_tokens, \
+        assert usage.prompt_tokens + usage.completion_tokens == usage.total_tokens, (
             f"engine '{name}': prompt_tokens + completion_tokens != total_tokens in {usage}"
-        assert usage.completion_tokens <= max_tokens, \
+        )
+        assert usage.completion_tokens <= max_tokens, (
             f"engine '{name}': {usage.completion_tokens} completion tokens with max_tokens {max_tokens}"
+        )
         if choice.finish_reason == "length":
-            assert usage.completion_tokens == max_tokens, \
+            assert usage.completion_tokens == max_tokens, (
                 f"engine '{name}': finish_reason 'length' after {usage.completion_tokens} of {max_tokens} tokens"
+            )
         if choice.token_ids is not None:
-            assert len(choice.token_ids) - usage.completion_tokens in (0, 1), \
+            assert len(choice.token_ids) - usage.completion_tokens in (0, 1), (
                 f"engine '{name}': {len(choice.token_ids)} token_ids for {usage.completion_tokens} completion tokens"
+            )
         if response.prompt_token_ids is not None:
-            assert len(response.prompt_token_ids) == usage.prompt_tokens, \
-                f"engine '{name}': {len(response.prompt_token_ids)} prompt_token_ids for {usage.prompt_tokens} " \
+            assert len(response.prompt_token_ids) == usage.prompt_tokens, (
+                f"engine '{name}': {len(response.prompt_token_ids)} prompt_token_ids for {usage.prompt_tokens} "
                 f"prompt tokens"
+            )
         return content
 
     def stream(self, engine: Any, prompt: str, config: Any) -> list:
@@ -162,8 +171,9 @@ class EngineContract:
         chunks = list(engine.infer_stream(self.request(prompt), config))
         assert chunks, f"engine '{self.engine}': infer_stream yielded no chunk"
         for chunk in chunks:
-            assert isinstance(chunk, ChatCompletionStreamResponse), \
+            assert isinstance(chunk, ChatCompletionStreamResponse), (
                 f"engine '{self.engine}': infer_stream yielded {type(chunk).__name__}"
+            )
         return chunks
 
     @staticmethod
@@ -175,19 +185,22 @@ class EngineContract:
         from swiftk.infer import InferEngine
         from swiftk.registry import load_reference
 
-        assert getattr(engine_spec, "engine_cls", None), \
+        assert getattr(engine_spec, "engine_cls", None), (
             f"'{self.engine}' must be registered as an EngineSpec(engine_cls=...), not {engine_spec!r}"
+        )
         cls = load_reference(engine_spec.engine_cls)
-        assert isinstance(cls, type) and issubclass(cls, InferEngine), \
+        assert isinstance(cls, type) and issubclass(cls, InferEngine), (
             f"the engine_cls of '{self.engine}' ({cls!r}) is not a subclass of swiftk.infer.InferEngine"
+        )
         assert callable(getattr(cls, "from_args", None)), f"the engine_cls of '{self.engine}' has no from_args(args)"
 
     def test_it_builds_from_the_arguments(self, infer_engine: Any) -> None:
         from swiftk.infer import InferEngine
 
         assert isinstance(infer_engine, InferEngine)
-        assert isinstance(infer_engine.model_name, str) and infer_engine.model_name, \
+        assert isinstance(infer_engine.model_name, str) and infer_engine.model_name, (
             f"engine '{self.engine}': model_name {infer_engine.model_name!r} (the server's model id)"
+        )
         size = infer_engine.max_model_len
         assert size is None or (isinstance(size, int) and size > 0), f"engine '{self.engine}': max_model_len {size!r}"
         stats = infer_engine.stats()
@@ -196,21 +209,27 @@ class EngineContract:
             assert not missing, f"engine '{self.engine}': stats() lacks {missing}: {stats}"
 
     def test_one_response_per_request(self, answers: list) -> None:
-        assert isinstance(answers, list) and len(answers) == len(self.prompts), \
+        assert isinstance(answers, list) and len(answers) == len(self.prompts), (
             f"engine '{self.engine}': {len(answers)} responses for {len(self.prompts)} requests"
+        )
         for response in answers:
             self.check_response(response, self.max_tokens)
 
     def test_greedy_is_deterministic(self, infer_engine: Any, answers: list) -> None:
         first = [self.check_response(r, self.max_tokens) for r in answers]
         again = infer_engine.infer([self.request(p) for p in self.prompts], self.greedy())
-        assert [self.check_response(r, self.max_tokens) for r in again] == first, \
+        assert [self.check_response(r, self.max_tokens) for r in again] == first, (
             f"engine '{self.engine}': the same greedy batch gave other answers"
+        )
         if self.batch_invariant:
-            alone = [self.check_response(infer_engine.infer([self.request(p)], self.greedy())[0], self.max_tokens)
-                     for p in self.prompts]
-            assert alone == first, f"engine '{self.engine}': greedy answers one by one differ from the batch's " \
-                                   f"(or the batch's are out of order)"
+            alone = [
+                self.check_response(infer_engine.infer([self.request(p)], self.greedy())[0], self.max_tokens)
+                for p in self.prompts
+            ]
+            assert alone == first, (
+                f"engine '{self.engine}': greedy answers one by one differ from the batch's "
+                f"(or the batch's are out of order)"
+            )
 
     def test_max_tokens_is_respected(self, infer_engine: Any, answers: list) -> None:
         for limit in (1, 3):
@@ -219,27 +238,32 @@ class EngineContract:
             for full, short in zip(answers, cut):
                 text = self.check_response(short, limit)
                 whole = full.choices[0].message["content"]
-                assert whole.startswith(text.rstrip("\ufffd")), \
+                assert whole.startswith(text.rstrip("\ufffd")), (
                     f"engine '{self.engine}': greedy with max_tokens {limit} gave {text!r}, not a start of {whole!r}"
+                )
                 if full.usage.completion_tokens > limit:
-                    assert short.usage.completion_tokens == limit and short.choices[0].finish_reason == "length", \
-                        f"engine '{self.engine}': max_tokens {limit} on a longer answer gave " \
+                    assert short.usage.completion_tokens == limit and short.choices[0].finish_reason == "length", (
+                        f"engine '{self.engine}': max_tokens {limit} on a longer answer gave "
                         f"{short.usage.completion_tokens} tokens, finish_reason {short.choices[0].finish_reason!r}"
+                    )
 
     def test_streaming_gives_the_same_answer(self, infer_engine: Any, answers: list) -> None:
         for prompt, response in zip(self.prompts, answers):
             chunks = self.stream(infer_engine, prompt, self.greedy())
             choice = response.choices[0]
-            assert self.joined(chunks) == choice.message["content"], \
-                f"engine '{self.engine}': the streamed deltas {self.joined(chunks)!r} are not the answer " \
+            assert self.joined(chunks) == choice.message["content"], (
+                f"engine '{self.engine}': the streamed deltas {self.joined(chunks)!r} are not the answer "
                 f"{choice.message['content']!r}"
+            )
             reasons = [c.finish_reason for chunk in chunks for c in chunk.choices]
-            assert reasons and reasons[-1] == choice.finish_reason and not any(reasons[:-1]), \
-                f"engine '{self.engine}': finish_reason should come once, on the last chunk " \
+            assert reasons and reasons[-1] == choice.finish_reason and not any(reasons[:-1]), (
+                f"engine '{self.engine}': finish_reason should come once, on the last chunk "
                 f"({choice.finish_reason!r}); the chunks carry {reasons}"
-            assert chunks[-1].usage == response.usage, \
-                f"engine '{self.engine}': the last chunk's usage {chunks[-1].usage} is not the answer's " \
+            )
+            assert chunks[-1].usage == response.usage, (
+                f"engine '{self.engine}': the last chunk's usage {chunks[-1].usage} is not the answer's "
                 f"{response.usage}"
+            )
 
     def test_the_server_methods_give_the_same_answer(self, infer_engine: Any, answers: list) -> None:
         prompt, response = self.prompts[0], answers[0]
@@ -251,14 +275,17 @@ class EngineContract:
 
         one, chunks = asyncio.run(both())
         text = self.check_response(one, self.max_tokens)
-        assert text == response.choices[0].message["content"] and one.usage == response.usage, \
-            f"engine '{self.engine}': infer_async gave {text!r} ({one.usage}), infer gave " \
+        assert text == response.choices[0].message["content"] and one.usage == response.usage, (
+            f"engine '{self.engine}': infer_async gave {text!r} ({one.usage}), infer gave "
             f"{response.choices[0].message['content']!r} ({response.usage})"
-        assert self.joined(chunks) == text, \
+        )
+        assert self.joined(chunks) == text, (
             f"engine '{self.engine}': infer_stream_async gave {self.joined(chunks)!r}, infer gave {text!r}"
+        )
 
-    def test_a_bad_request_raises_infer_error_and_the_engine_keeps_serving(self, infer_engine: Any,
-                                                                           answers: list) -> None:
+    def test_a_bad_request_raises_infer_error_and_the_engine_keeps_serving(
+        self, infer_engine: Any, answers: list
+    ) -> None:
         from swiftk.infer import InferError
 
         bad = [("an unknown adapter", self.request(self.prompts[0], adapter="no-such-adapter-of-the-contract"))]
@@ -284,19 +311,24 @@ class EngineContract:
                 await source.aclose()
 
         for what, request in bad:
-            calls = {"infer": lambda r: infer_engine.infer([r], self.greedy()),
-                     "infer_stream (its first chunk)": first_chunk,
-                     "infer_async": lambda r: asyncio.run(first_async(r)),
-                     "infer_stream_async (its first chunk)": lambda r: asyncio.run(first_async_chunk(r))}
+            calls = {
+                "infer": lambda r: infer_engine.infer([r], self.greedy()),
+                "infer_stream (its first chunk)": first_chunk,
+                "infer_async": lambda r: asyncio.run(first_async(r)),
+                "infer_stream_async (its first chunk)": lambda r: asyncio.run(first_async_chunk(r)),
+            }
             for method, call in calls.items():
                 try:
                     call(request)
                 except InferError:
                     continue
                 except Exception as exc:
-                    pytest.fail(f"engine '{self.engine}': {method} with {what} raised {type(exc).__name__}: {exc}, "
-                                f"not an InferError")
+                    pytest.fail(
+                        f"engine '{self.engine}': {method} with {what} raised {type(exc).__name__}: {exc}, "
+                        f"not an InferError"
+                    )
                 pytest.fail(f"engine '{self.engine}': {method} with {what} raised no InferError")
         again = infer_engine.infer([self.request(self.prompts[0])], self.greedy())[0]
-        assert self.check_response(again, self.max_tokens) == answers[0].choices[0].message["content"], \
+        assert self.check_response(again, self.max_tokens) == answers[0].choices[0].message["content"], (
             f"engine '{self.engine}': after the refused requests, the engine answers differently"
+        )

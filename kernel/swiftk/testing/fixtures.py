@@ -3,6 +3,7 @@
 Kept import-light: importing this module costs nothing heavy, so every pytest run on a machine
 with swift-kernel installed stays fast.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Optional

@@ -24,6 +24,7 @@ labels UNSHIFTED, as the template made them: position t of the logits predicts l
    divides a sum: ``loss(n) * n`` does not depend on ``n``;
 6. padding rows (all -100) neither change the loss nor make it NaN.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -84,9 +85,9 @@ class LossContract:
         logits, labels = self.batch()
         base = self.call(loss_fn, logits, labels)
         changed = logits.clone()
-        changed[0, 0] += 5.0          # predicts labels[0, 1] = -100
-        changed[1, 4] += 5.0          # predicts labels[1, 5] = -100
-        changed[:, -1] += 5.0         # the last position predicts nothing
+        changed[0, 0] += 5.0  # predicts labels[0, 1] = -100
+        changed[1, 4] += 5.0  # predicts labels[1, 5] = -100
+        changed[:, -1] += 5.0  # the last position predicts nothing
         assert self.call(loss_fn, changed, labels) == pytest.approx(base.item(), rel=1e-9)
 
     def test_labels_are_read_unshifted(self, loss_fn: Any) -> None:
@@ -95,8 +96,9 @@ class LossContract:
         self.call(loss_fn, logits, labels).backward()
         grad = logits.grad.abs().sum(-1)
         # labels[0, 2] is predicted by position 1, labels[0, 1] (-100) by position 0
-        assert grad[0, 1] > 0 and grad[0, 0] == 0 and grad[0, -1] == 0, \
+        assert grad[0, 1] > 0 and grad[0, 0] == 0 and grad[0, -1] == 0, (
             "the loss must shift: logits at position t predict labels[t + 1]"
+        )
 
     def test_num_items_in_batch_divides_a_sum(self, loss_fn: Any) -> None:
         import torch

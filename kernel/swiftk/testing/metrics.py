@@ -19,6 +19,7 @@ What the suite checks, the way the sft trainer builds and calls metrics (no mode
 4. the same evaluation gives the same values, whatever padding (-100 or the pad id) the rows carry;
 5. ``expected`` (``{key: value}`` for :attr:`answers` against :attr:`references`), when given.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,8 +87,9 @@ class MetricContract:
         assert isinstance(result, dict) and result, f"metric '{self.metric}' must return a non-empty dict"
         for key, value in result.items():
             assert isinstance(key, str), f"metric '{self.metric}': key {key!r} is not a string"
-            assert isinstance(value, (int, float)) and math.isfinite(value), \
+            assert isinstance(value, (int, float)) and math.isfinite(value), (
                 f"metric '{self.metric}': {key} = {value!r} is not a finite number"
+            )
         return result
 
     def test_the_name_is_registered(self, metric_host: Any) -> None:

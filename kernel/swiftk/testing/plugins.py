@@ -1,4 +1,5 @@
 """A fresh host with the plugins a contract suite tests, for the duration of a ``with`` block."""
+
 from __future__ import annotations
 
 import contextlib

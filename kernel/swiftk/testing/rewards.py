@@ -23,6 +23,7 @@ What the suite checks, with no model and no torch (the way GRPO builds and calls
    batch gives the same values again;
 4. ``expected``, when given.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence

@@ -39,6 +39,7 @@ on a conversation of :attr:`turns` (the last answer carries a ``<think>`` block 
 8. ``data_collator`` pads a batch to one width: labels with -100, an attention mask of the lengths,
    on the right for training and on the left in ``infer`` mode.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,10 @@ class TemplateContract:
     special_tokens: Sequence[str] = ()
     supports_system: bool = True
     system: str = "Answer the question, then stop."
-    turns: Sequence[tuple[str, str]] = (("What is the weather in Paris?", "It is sunny and 22 degrees."),
-                                        ("Call the tool with the city name.", "The answer is 42."))
+    turns: Sequence[tuple[str, str]] = (
+        ("What is the weather in Paris?", "It is sunny and 22 degrees."),
+        ("Call the tool with the city name.", "The answer is 42."),
+    )
     reasoning: str = "Thought: I should look it up."
 
     # -- fixtures (one host, tokenizer and pair of templates per class) -------------------------
@@ -148,7 +151,7 @@ class TemplateContract:
     def answers(self, rounds: Optional[int] = None) -> list[str]:
         """The assistant answers of the first ``rounds`` of :attr:`turns` (all by default) as a row
         carries them: the last one opens with a ``<think>`` block for a thinking template."""
-        out = [answer for _, answer in self.turns][:len(self.turns) if rounds is None else rounds]
+        out = [answer for _, answer in self.turns][: len(self.turns) if rounds is None else rounds]
         if self.is_thinking():
             out[-1] = f"<think>\n{self.reasoning}\n</think>\n\n{out[-1]}"
         return out
@@ -165,8 +168,9 @@ class TemplateContract:
 
     def encode(self, template: Any, row: dict, **kwargs: Any) -> dict:
         encoded = template.encode(row, **kwargs)
-        assert isinstance(encoded, dict) and "input_ids" in encoded, \
+        assert isinstance(encoded, dict) and "input_ids" in encoded, (
             f"template '{self.template}': encode(row) must return a dict with input_ids"
+        )
         return encoded
 
     def encode_train(self, template: Any, row: dict) -> tuple[list[int], list[int]]:
@@ -195,15 +199,16 @@ class TemplateContract:
 
     def stop_words(self, template: Any) -> list[str]:
         words = list(template.stop_words)
-        assert words and all(isinstance(w, str) and w for w in words), \
+        assert words and all(isinstance(w, str) and w for w in words), (
             f"template '{self.template}': stop_words must be a non-empty list of strings, got {words!r}"
+        )
         return words
 
     @staticmethod
     def cut(text: str, words: Sequence[str]) -> tuple[str, bool]:
         """``text`` up to the first stop word, and whether there was one."""
         hits = [text.find(w) for w in words if w in text]
-        return (text[:min(hits)], True) if hits else (text, False)
+        return (text[: min(hits)], True) if hits else (text, False)
 
     # -- the contract -------------------------------------------------------------------------
     def test_the_name_is_registered(self, template_host: Any) -> None:
@@ -212,8 +217,9 @@ class TemplateContract:
     def test_input_ids_and_labels_line_up(self, train_template: Any, tokenizer: Any) -> None:
         for row in (self.row(1), self.row()):
             ids, labels = self.encode_train(train_template, row)
-            assert ids and len(ids) == len(labels), \
+            assert ids and len(ids) == len(labels), (
                 f"template '{self.template}': {len(ids)} input_ids but {len(labels)} labels"
+            )
             assert all(isinstance(i, int) for i in ids), "input_ids must be ints"
             wrong = [k for k, (i, label) in enumerate(zip(ids, labels)) if label not in (IGNORE, i)]
             assert not wrong, f"template '{self.template}': labels at {wrong[:5]} are neither -100 nor the input id"
@@ -224,13 +230,15 @@ class TemplateContract:
         ids, labels = self.encode_train(train_template, self.row(1))
         texts = self.labelled_texts(tokenizer, ids, labels)
         answer = self.answers(1)[0]
-        assert len(texts) == 1 and answer in texts[0], \
+        assert len(texts) == 1 and answer in texts[0], (
             f"template '{self.template}': the labels must cover the answer {answer!r} in one span, got {texts!r}"
+        )
         query = self.turns[0][0]
         for text in texts:
             assert query not in text, f"template '{self.template}': the user turn is labelled: {text!r}"
-            assert not self.supports_system or self.system not in text, \
+            assert not self.supports_system or self.system not in text, (
                 f"template '{self.template}': the system prompt is labelled: {text!r}"
+            )
         context = "\x00".join(tokenizer.decode(s) for s in self.spans(ids, labels, labelled=False))
         assert query in context, f"template '{self.template}': the query {query!r} is not in the input"
 
@@ -238,8 +246,9 @@ class TemplateContract:
         ids, labels = self.encode_train(train_template, self.row())
         texts = self.labelled_texts(tokenizer, ids, labels)
         answers = self.answers()
-        assert len(texts) == len(answers), \
+        assert len(texts) == len(answers), (
             f"template '{self.template}': {len(answers)} assistant turns but {len(texts)} labelled spans: {texts!r}"
+        )
         for text, answer, (query, _) in zip(texts, answers, self.turns):
             assert answer in text, f"template '{self.template}': answer {answer!r} not in its labelled span {text!r}"
             assert query not in text, f"template '{self.template}': a user turn is labelled: {text!r}"
@@ -253,30 +262,35 @@ class TemplateContract:
         answers = self.answers()
         for text, answer in zip(texts, answers):
             kept, _ = self.cut(text, words)
-            assert kept.strip() == answer.strip(), \
+            assert kept.strip() == answer.strip(), (
                 f"template '{self.template}': the labelled span {text!r} cut at {words} gives {kept!r}, not the answer"
+            )
         meta = self.template_meta(template_host)
         if meta is not None and not meta.suffix:
             return
         last = texts[-1]
-        rest = last[last.find(answers[-1]) + len(answers[-1]):]
-        assert self.cut(rest, words)[1], \
-            f"template '{self.template}': the last answer's labels {last!r} end in no stop word of {words}: " \
+        rest = last[last.find(answers[-1]) + len(answers[-1]) :]
+        assert self.cut(rest, words)[1], (
+            f"template '{self.template}': the last answer's labels {last!r} end in no stop word of {words}: "
             f"the model never learns to stop"
+        )
 
     def test_the_generation_prompt_matches_training(self, train_template: Any, infer_template: Any) -> None:
         for rounds in (1, len(self.turns)):
             ids, labels = self.encode_train(train_template, self.row(rounds))
             question = self.row(rounds, answer_last=False)
             prompt = list(self.encode(infer_template, question)["input_ids"])
-            assert ids[:len(prompt)] == prompt, \
-                f"template '{self.template}': the inference prompt is not a prefix of the training ids " \
+            assert ids[: len(prompt)] == prompt, (
+                f"template '{self.template}': the inference prompt is not a prefix of the training ids "
                 f"({rounds} round(s)); they part at token {next((k for k, (a, b) in enumerate(zip(ids, prompt)) if a != b), len(ids))}"
-            assert len(prompt) < len(ids) and labels[len(prompt)] != IGNORE, \
+            )
+            assert len(prompt) < len(ids) and labels[len(prompt)] != IGNORE, (
                 f"template '{self.template}': the first token the model generates after the prompt is not trained"
+            )
             again = list(self.encode(train_template, question, add_generation_prompt=True)["input_ids"])
-            assert again == prompt, \
+            assert again == prompt, (
                 f"template '{self.template}': encode(row, add_generation_prompt=True) differs from the infer-mode prompt"
+            )
 
     def test_the_system_prompt_is_in_the_prompt(self, template_host: Any, infer_template: Any, tokenizer: Any) -> None:
         if not self.supports_system:
@@ -298,16 +312,19 @@ class TemplateContract:
         ids, labels = self.encode_train(train_template, row)
         limit = len(ids) - 3
         fits = self.make_template(tokenizer, "train", "--max_length", str(len(ids)))
-        assert self.encode_train(fits, row) == (ids, labels), \
+        assert self.encode_train(fits, row) == (ids, labels), (
             f"template '{self.template}': a row of exactly --max_length tokens changed"
+        )
         delete = self.make_template(tokenizer, "train", "--max_length", str(limit), "--truncation_strategy", "delete")
         with pytest.raises(ValueError):
             delete.encode(row)
         for strategy, cut in (("right", slice(0, limit)), ("left", slice(len(ids) - limit, len(ids)))):
-            template = self.make_template(tokenizer, "train", "--max_length", str(limit),
-                                          "--truncation_strategy", strategy)
-            assert self.encode_train(template, row) == (ids[cut], labels[cut]), \
+            template = self.make_template(
+                tokenizer, "train", "--max_length", str(limit), "--truncation_strategy", strategy
+            )
+            assert self.encode_train(template, row) == (ids[cut], labels[cut]), (
                 f"template '{self.template}': --truncation_strategy {strategy} must keep tokens {cut}"
+            )
 
     def test_data_collator_pads(self, train_template: Any, infer_template: Any, tokenizer: Any) -> None:
         batch = [self.encode(train_template, self.row(1)), self.encode(train_template, self.row())]
@@ -317,13 +334,16 @@ class TemplateContract:
         assert tuple(out["input_ids"].shape) == (2, width) and tuple(out["labels"].shape) == (2, width)
         assert out["attention_mask"].sum(-1).tolist() == lengths
         short = lengths.index(min(lengths))
-        assert out["labels"][short, min(lengths):].eq(IGNORE).all(), "training batches pad labels with -100 (right)"
-        assert out["input_ids"][short, :min(lengths)].tolist() == batch[short]["input_ids"]
-        prompts = [self.encode(infer_template, self.row(1, answer_last=False)),
-                   self.encode(infer_template, self.row(answer_last=False))]
+        assert out["labels"][short, min(lengths) :].eq(IGNORE).all(), "training batches pad labels with -100 (right)"
+        assert out["input_ids"][short, : min(lengths)].tolist() == batch[short]["input_ids"]
+        prompts = [
+            self.encode(infer_template, self.row(1, answer_last=False)),
+            self.encode(infer_template, self.row(answer_last=False)),
+        ]
         lengths = [len(p["input_ids"]) for p in prompts]
         out = infer_template.data_collator(prompts)
         short = lengths.index(min(lengths))
-        assert out["input_ids"][short, -min(lengths):].tolist() == prompts[short]["input_ids"], \
+        assert out["input_ids"][short, -min(lengths) :].tolist() == prompts[short]["input_ids"], (
             "inference batches pad on the left"
+        )
         assert out["attention_mask"].sum(-1).tolist() == lengths

@@ -11,6 +11,7 @@ a Llama-shaped model under the family's ``model_type`` and class names, written 
 files with an ``auto_map``, so that loading goes through ``trust_remote_code`` as the real model
 does.  It is not the family's real modelling code.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,8 +22,16 @@ from typing import Any, Optional, Union
 __all__ = ["build_tiny_checkpoint", "build_tiny_tokenizer", "TINY_DIMS"]
 
 #: The size of every tiny model (overridable per family through ``extra["tiny"]["overrides"]``).
-TINY_DIMS = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, head_dim=8, max_position_embeddings=512, tie_word_embeddings=False)
+TINY_DIMS = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=8,
+    max_position_embeddings=512,
+    tie_word_embeddings=False,
+)
 
 _CORPUS = """\
 The quick brown fox jumps over the lazy dog. Hello, how are you today? I am fine, thank you!
@@ -43,14 +52,19 @@ def _tokenizer_json(special: tuple[str, ...], vocab_size: int) -> str:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(special),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator([_CORPUS] * 4, trainer)
     return tok.to_str()
 
 
-def build_tiny_tokenizer(tokens: dict, special_tokens: list[str] = (), chat_template: Optional[str] = None,
-                         vocab_size: int = 400) -> Any:
+def build_tiny_tokenizer(
+    tokens: dict, special_tokens: list[str] = (), chat_template: Optional[str] = None, vocab_size: int = 400
+) -> Any:
     """A fast byte-level BPE tokenizer holding ``tokens`` (``bos``/``eos``/``pad``/``unk`` strings and an
     ``extra`` list) and ``special_tokens`` as single tokens; adds ``bos`` in front when the family has one."""
     from tokenizers import Tokenizer, processors
@@ -63,11 +77,16 @@ def build_tiny_tokenizer(tokens: dict, special_tokens: list[str] = (), chat_temp
     if roles.get("bos"):
         bos = roles["bos"]
         backend.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, backend.token_to_id(bos))])
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, backend.token_to_id(bos))]
+        )
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token=roles.get("bos"), eos_token=roles.get("eos"),
-        pad_token=roles.get("pad"), unk_token=roles.get("unk"),
-        additional_special_tokens=[t for t in special if t not in roles.values()])
+        tokenizer_object=backend,
+        bos_token=roles.get("bos"),
+        eos_token=roles.get("eos"),
+        pad_token=roles.get("pad"),
+        unk_token=roles.get("unk"),
+        additional_special_tokens=[t for t in special if t not in roles.values()],
+    )
     if chat_template:
         tokenizer.chat_template = chat_template
     return tokenizer
@@ -99,8 +118,14 @@ def _special_ids(tokenizer: Any) -> dict:
     return {f"{k}_token_id": getattr(tokenizer, f"{k}_token_id") for k in ("bos", "eos", "pad")}
 
 
-def build_tiny_checkpoint(model_type: str, folder: Union[str, Path], *, seed: int = 0,
-                          chat_template: Optional[str] = None, **config_overrides: Any) -> Path:
+def build_tiny_checkpoint(
+    model_type: str,
+    folder: Union[str, Path],
+    *,
+    seed: int = 0,
+    chat_template: Optional[str] = None,
+    **config_overrides: Any,
+) -> Path:
     """Write a random tiny checkpoint of ``model_type`` into ``folder`` (created) and return it.
 
     ``config_overrides`` change the config (e.g. ``hidden_size=128`` where a kernel needs wider layers)."""
@@ -128,8 +153,13 @@ def build_tiny_checkpoint(model_type: str, folder: Union[str, Path], *, seed: in
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer(spec.get("tokens", {}), special, chat_template)
     tokenizer.save_pretrained(folder)
-    dims = {**TINY_DIMS, "vocab_size": len(tokenizer), **_special_ids(tokenizer), **spec.get("overrides", {}),
-            **config_overrides}
+    dims = {
+        **TINY_DIMS,
+        "vocab_size": len(tokenizer),
+        **_special_ids(tokenizer),
+        **spec.get("overrides", {}),
+        **config_overrides,
+    }
 
     torch.manual_seed(seed)
     remote = spec.get("remote")
@@ -160,6 +190,12 @@ def _update_config(folder: Path, **values: Any) -> None:
 def _write_remote(folder: Path, remote: dict) -> None:
     (folder / "configuration_tiny_remote.py").write_text(_REMOTE_CONFIG.format(**remote), encoding="utf-8")
     (folder / "modeling_tiny_remote.py").write_text(_REMOTE_MODEL.format(**remote), encoding="utf-8")
-    _update_config(folder, model_type=remote["model_type"], architectures=[remote["architecture"]],
-                   auto_map={"AutoConfig": "configuration_tiny_remote.TinyRemoteConfig",
-                             "AutoModelForCausalLM": f"modeling_tiny_remote.{remote['auto_class']}"})
+    _update_config(
+        folder,
+        model_type=remote["model_type"],
+        architectures=[remote["architecture"]],
+        auto_map={
+            "AutoConfig": "configuration_tiny_remote.TinyRemoteConfig",
+            "AutoModelForCausalLM": f"modeling_tiny_remote.{remote['auto_class']}",
+        },
+    )

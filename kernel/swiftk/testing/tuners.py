@@ -38,6 +38,7 @@ needs swift-plugin-sft (trainer), swift-plugin-models and swift-plugin-datasets,
 (or another ``model``).  ``python -m swiftk.testing.tuners reload SPEC.json`` reloads one checkpoint
 (``serve`` reads such paths on stdin).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -108,8 +109,12 @@ class TunedRun:
 def _write_rows(path: str) -> str:
     with open(path, "w", encoding="utf-8") as f:
         for query, response in ROWS:
-            f.write(json.dumps({"messages": [{"role": "user", "content": query},
-                                             {"role": "assistant", "content": response}]}) + "\n")
+            f.write(
+                json.dumps(
+                    {"messages": [{"role": "user", "content": query}, {"role": "assistant", "content": response}]}
+                )
+                + "\n"
+            )
     return path
 
 
@@ -153,8 +158,13 @@ def weights_digest(model: Any) -> str:
 @contextlib.contextmanager
 def _cast(model: Any, dtype: Any) -> Any:
     """``model`` in ``dtype`` inside the block; each parameter and buffer back in its own dtype after."""
-    saved = [(m, kind, name, t.dtype) for m in model.modules() for kind in ("_parameters", "_buffers")
-             for name, t in getattr(m, kind).items() if t is not None and t.is_floating_point() and t.dtype != dtype]
+    saved = [
+        (m, kind, name, t.dtype)
+        for m in model.modules()
+        for kind in ("_parameters", "_buffers")
+        for name, t in getattr(m, kind).items()
+        if t is not None and t.is_floating_point() and t.dtype != dtype
+    ]
     if not saved:
         yield
         return
@@ -222,9 +232,17 @@ class _Tee(io.TextIOBase):
         self.stream.flush()
 
 
-def train_tuner(train_type: str, workdir: str, extra_args: tuple = (), *, model: str = DEFAULT_MODEL,
-                max_steps: int = 20, learning_rate: float = 1e-3, plugins: tuple = (),
-                logits_dtype: str = "float64") -> TunedRun:
+def train_tuner(
+    train_type: str,
+    workdir: str,
+    extra_args: tuple = (),
+    *,
+    model: str = DEFAULT_MODEL,
+    max_steps: int = 20,
+    learning_rate: float = 1e-3,
+    plugins: tuple = (),
+    logits_dtype: str = "float64",
+) -> TunedRun:
     """Run ``swiftk sft`` in this process (with a fresh plugin host) and return what the suite checks
     (the trained model's logits computed in ``logits_dtype``)."""
     from swiftk.cli.builtin import invoke
@@ -233,12 +251,47 @@ def train_tuner(train_type: str, workdir: str, extra_args: tuple = (), *, model:
     os.makedirs(workdir, exist_ok=True)
     data = _write_rows(os.path.join(workdir, "rows.jsonl"))
     output_dir = os.path.join(workdir, "run")
-    argv = ["--model", model, "--train_type", train_type, "--dataset", data, "--split_dataset_ratio", "0",
-            "--max_steps", str(max_steps), "--per_device_train_batch_size", "2", "--learning_rate", str(learning_rate),
-            "--lr_scheduler_type", "constant", "--warmup_ratio", "0", "--logging_steps", "1",
-            "--save_steps", str(max_steps), "--save_only_model", "true", "--report_to", "none",
-            "--output_dir", output_dir, "--add_version", "false", "--max_length", "64",
-            "--gradient_checkpointing", "false", "--dataloader_num_workers", "0", "--seed", "42", *extra_args]
+    argv = [
+        "--model",
+        model,
+        "--train_type",
+        train_type,
+        "--dataset",
+        data,
+        "--split_dataset_ratio",
+        "0",
+        "--max_steps",
+        str(max_steps),
+        "--per_device_train_batch_size",
+        "2",
+        "--learning_rate",
+        str(learning_rate),
+        "--lr_scheduler_type",
+        "constant",
+        "--warmup_ratio",
+        "0",
+        "--logging_steps",
+        "1",
+        "--save_steps",
+        str(max_steps),
+        "--save_only_model",
+        "true",
+        "--report_to",
+        "none",
+        "--output_dir",
+        output_dir,
+        "--add_version",
+        "false",
+        "--max_length",
+        "64",
+        "--gradient_checkpointing",
+        "false",
+        "--dataloader_num_workers",
+        "0",
+        "--seed",
+        "42",
+        *extra_args,
+    ]
     capture = _Capture()
     tee = _Tee(sys.stdout)
     with HostScope(autoload=True) as host:
@@ -250,17 +303,29 @@ def train_tuner(train_type: str, workdir: str, extra_args: tuple = (), *, model:
         assert code == 0, f"swiftk sft --train_type {train_type} exited with {code}"
         trainer = capture.trainer
         assert trainer is not None and capture.checkpoint, "the sft pipeline did not create a trainer or save"
-        text_config = trainer.model.config.get_text_config() if hasattr(trainer.model.config, "get_text_config") \
+        text_config = (
+            trainer.model.config.get_text_config()
+            if hasattr(trainer.model.config, "get_text_config")
             else trainer.model.config
+        )
         inputs = _inputs(int(text_config.vocab_size))
         logits = logits_of(trainer.model, inputs, logits_dtype)
         weights = weights_digest(trainer.model)
         stdout = "".join(tee.buffer_text)
         counts = _COUNT.findall(stdout)
-        run = TunedRun(train_type=train_type, output_dir=output_dir, checkpoint=capture.checkpoint, args=args,
-                       losses=list(capture.losses), printed_trainable=int(counts[-1].replace(",", "")) if counts else None,
-                       actual_trainable=capture.trainable_at_first_step, inputs=inputs, logits=logits,
-                       weights=weights, stdout=stdout)
+        run = TunedRun(
+            train_type=train_type,
+            output_dir=output_dir,
+            checkpoint=capture.checkpoint,
+            args=args,
+            losses=list(capture.losses),
+            printed_trainable=int(counts[-1].replace(",", "")) if counts else None,
+            actual_trainable=capture.trainable_at_first_step,
+            inputs=inputs,
+            logits=logits,
+            weights=weights,
+            stdout=stdout,
+        )
     return run
 
 
@@ -288,8 +353,17 @@ def _hooks_of(capture: _Capture) -> Any:
 
 # --- the fresh process --------------------------------------------------------------------------
 
-def reload_in_fresh_process(run: TunedRun, workdir: str, *, full_parameter: bool = False, merge: bool = True,
-                            plugins: tuple = (), timeout: float = 300, logits_dtype: str = "float64") -> dict:
+
+def reload_in_fresh_process(
+    run: TunedRun,
+    workdir: str,
+    *,
+    full_parameter: bool = False,
+    merge: bool = True,
+    plugins: tuple = (),
+    timeout: float = 300,
+    logits_dtype: str = "float64",
+) -> dict:
     """Reload ``run.checkpoint`` in another Python process, one that never saw the training run; returns
     its logits in ``logits_dtype`` (``reload``, and with ``merge``: ``merged``, ``merged_saved``), the
     reloaded model's ``weights_digest`` (``reload_weights``) and the merge refusal (``merge_error``), if any.
@@ -303,15 +377,28 @@ def reload_in_fresh_process(run: TunedRun, workdir: str, *, full_parameter: bool
     inputs_path = os.path.join(workdir, "inputs.pt")
     out_path = os.path.join(workdir, "reloaded.pt")
     torch.save(run.inputs, inputs_path)
-    spec = {"checkpoint": run.checkpoint, "train_type": run.train_type, "inputs": inputs_path, "out": out_path,
-            "full_parameter": full_parameter, "merge": merge, "merged_dir": os.path.join(workdir, "merged"),
-            "plugins": list(plugins), "dtype": logits_dtype}
+    spec = {
+        "checkpoint": run.checkpoint,
+        "train_type": run.train_type,
+        "inputs": inputs_path,
+        "out": out_path,
+        "full_parameter": full_parameter,
+        "merge": merge,
+        "merged_dir": os.path.join(workdir, "merged"),
+        "plugins": list(plugins),
+        "dtype": logits_dtype,
+    }
     spec_path = os.path.join(workdir, "reload.json")
     with open(spec_path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
     if os.environ.get("SWIFTK_CONTRACT_ISOLATED", "").lower() in ("1", "true", "yes"):
-        proc = subprocess.run([sys.executable, "-m", "swiftk.testing.tuners", "reload", spec_path],
-                              capture_output=True, text=True, env=_child_env(), timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", "swiftk.testing.tuners", "reload", spec_path],
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            timeout=timeout,
+        )
         assert proc.returncode == 0, f"reloading {run.checkpoint} in a fresh process failed:\n{proc.stderr[-4000:]}"
     else:
         _worker().request(spec_path, run.checkpoint)
@@ -329,8 +416,14 @@ class _ReloadWorker:
         import tempfile
 
         self.log = tempfile.NamedTemporaryFile(prefix="swiftk-reload-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-m", "swiftk.testing.tuners", "serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=_child_env())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "swiftk.testing.tuners", "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=_child_env(),
+        )
 
     def request(self, spec_path: str, checkpoint: str) -> None:
         assert self.proc.poll() is None, f"the reloading process exited:\n{self._log_tail()}"
@@ -440,6 +533,7 @@ def _reload_main(spec_path: str) -> int:
 
 # --- the suite ------------------------------------------------------------------------------------
 
+
 class TunerContract:
     """Base class of a tuner's contract tests (see the module docstring)."""
 
@@ -483,9 +577,16 @@ class TunerContract:
     @classmethod
     def tuned(cls, tmp_path_factory: Any) -> TunedRun:
         workdir = str(tmp_path_factory.mktemp(f"tuner-{cls.train_type}"))
-        run = train_tuner(cls.train_type, workdir, tuple(cls.extra_args), model=cls.model,
-                          max_steps=cls.max_steps, learning_rate=cls.learning_rate, plugins=tuple(cls.plugins),
-                          logits_dtype=cls.compare_dtype)
+        run = train_tuner(
+            cls.train_type,
+            workdir,
+            tuple(cls.extra_args),
+            model=cls.model,
+            max_steps=cls.max_steps,
+            learning_rate=cls.learning_rate,
+            plugins=tuple(cls.plugins),
+            logits_dtype=cls.compare_dtype,
+        )
         run.expected_trainable = int(cls().expected_trainable_params(cls._base_model(), run.args))
         return run
 
@@ -493,8 +594,14 @@ class TunerContract:
     @classmethod
     def reloaded(cls, tuned: TunedRun, tmp_path_factory: Any) -> dict:
         workdir = str(tmp_path_factory.mktemp(f"reload-{cls.train_type}"))
-        return reload_in_fresh_process(tuned, workdir, full_parameter=cls._spec().full_parameter,
-                                       merge=True, plugins=tuple(cls.plugins), logits_dtype=cls.compare_dtype)
+        return reload_in_fresh_process(
+            tuned,
+            workdir,
+            full_parameter=cls._spec().full_parameter,
+            merge=True,
+            plugins=tuple(cls.plugins),
+            logits_dtype=cls.compare_dtype,
+        )
 
     @classmethod
     def _spec(cls) -> Any:
@@ -532,12 +639,15 @@ class TunerContract:
         assert last < first, f"{self.train_type}: the loss did not go down over {len(losses)} steps: {losses}"
 
     def test_trainable_parameter_count(self, tuned: TunedRun) -> None:
-        assert tuned.printed_trainable is not None, \
+        assert tuned.printed_trainable is not None, (
             f"{self.train_type}: no 'trainable params: N' line was printed:\n{tuned.stdout[-2000:]}"
-        assert tuned.printed_trainable == tuned.actual_trainable, \
+        )
+        assert tuned.printed_trainable == tuned.actual_trainable, (
             f"printed {tuned.printed_trainable:,d} trainable parameters, the model has {tuned.actual_trainable:,d}"
-        assert tuned.printed_trainable == tuned.expected_trainable, \
+        )
+        assert tuned.printed_trainable == tuned.expected_trainable, (
             f"printed {tuned.printed_trainable:,d} trainable parameters, the formula says {tuned.expected_trainable:,d}"
+        )
 
     def test_checkpoint_reloads_with_identical_logits(self, tuned: TunedRun, reloaded: dict) -> None:
         import torch
@@ -545,9 +655,10 @@ class TunerContract:
         same = reloaded["reload_weights"] == tuned.weights
         atol, rtol = (self.atol, self.rtol) if same else (self.merge_atol, self.merge_rtol)
         diff = (reloaded["reload"] - tuned.logits).abs().max().item()
-        assert torch.allclose(reloaded["reload"], tuned.logits, atol=atol, rtol=rtol), \
-            f"{self.train_type}: {self.compare_dtype} logits after reloading differ by up to {diff:.3g} " \
+        assert torch.allclose(reloaded["reload"], tuned.logits, atol=atol, rtol=rtol), (
+            f"{self.train_type}: {self.compare_dtype} logits after reloading differ by up to {diff:.3g} "
             f"(atol {atol:g}, rtol {rtol:g}; {'the same' if same else 'other'} weights)"
+        )
 
     def test_merge(self, tuned: TunedRun, reloaded: dict) -> None:
         import torch
@@ -561,9 +672,10 @@ class TunerContract:
         assert "merge_error" not in reloaded, reloaded.get("merge_error")
         for key in ("merged", "merged_saved"):
             diff = (reloaded[key] - tuned.logits).abs().max().item()
-            assert torch.allclose(reloaded[key], tuned.logits, atol=self.merge_atol, rtol=self.merge_rtol), \
-                f"{self.train_type}: {self.compare_dtype} logits of the {key.replace('_', ' ')} model differ by up " \
+            assert torch.allclose(reloaded[key], tuned.logits, atol=self.merge_atol, rtol=self.merge_rtol), (
+                f"{self.train_type}: {self.compare_dtype} logits of the {key.replace('_', ' ')} model differ by up "
                 f"to {diff:.3g} (atol {self.merge_atol:g}, rtol {self.merge_rtol:g})"
+            )
         assert "config.json" in reloaded["merged_files"]
         assert any(f.endswith(".safetensors") for f in reloaded["merged_files"])
 

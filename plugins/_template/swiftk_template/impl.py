@@ -15,8 +15,10 @@ def template_metric(args=None, tokenizer=None):
         predictions = eval_prediction.predictions
         if isinstance(predictions, tuple):
             predictions = predictions[0]
-        texts = [tokenizer.decode([int(t) for t in row if t >= 0 and t != tokenizer.pad_token_id],
-                                  skip_special_tokens=True) for row in predictions]
+        texts = [
+            tokenizer.decode([int(t) for t in row if t >= 0 and t != tokenizer.pad_token_id], skip_special_tokens=True)
+            for row in predictions
+        ]
         return {"mean_length": sum(map(len, texts)) / max(len(texts), 1)}
 
     return compute

@@ -3,6 +3,7 @@
 Register lazy references ("swiftk_template.impl:thing") for anything that needs torch or
 transformers, so that ``swiftk --help`` and ``swiftk plugins`` stay fast.
 """
+
 import swiftk
 
 

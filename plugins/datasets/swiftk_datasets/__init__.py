@@ -5,4 +5,5 @@ become ``datasets.Dataset`` objects of standard ``messages`` rows; bad rows are 
 summary or, with ``--strict true``, stop the run naming the file and line.  The kernel reaches
 this package through the ``load_datasets`` and ``encode_dataset`` hooks (plugin.py).
 """
+
 __version__ = "0.1.0"

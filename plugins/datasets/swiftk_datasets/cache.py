@@ -1,6 +1,7 @@
 """Where intermediate Arrow files go: a persistent cache with ``--enable_cache true``, else a
 temporary folder removed when the process exits (so a changed file is never served stale and
 nothing is left behind by default)."""
+
 from __future__ import annotations
 
 import atexit

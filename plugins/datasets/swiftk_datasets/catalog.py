@@ -10,6 +10,7 @@ path that a custom_dataset_info entry describes (so its ``columns`` apply).
 (role_key, content_key, user_role, assistant_role, system_role, tool_role), ``tags``, ``help``,
 ``huge_dataset``, ``remove_useless_columns``, and our ``preprocess_func`` ("module:attr").
 """
+
 from __future__ import annotations
 
 import ast
@@ -80,8 +81,9 @@ def _subset(value: Any, where: str) -> Any:
         raise UsageError(f"{where}: a subset is a name or an object, got {type(value).__name__}")
     unknown = set(value) - _SUBSET_KEYS - _EXTRA_KEYS
     if unknown:
-        raise UsageError(f"{where}: unknown key '{sorted(unknown)[0]}' (valid: {', '.join(sorted(_SUBSET_KEYS))}, "
-                         f"columns, messages)")
+        raise UsageError(
+            f"{where}: unknown key '{sorted(unknown)[0]}' (valid: {', '.join(sorted(_SUBSET_KEYS))}, columns, messages)"
+        )
     subset = SubsetDataset(**{k: v for k, v in value.items() if k in _SUBSET_KEYS})
     extra = {k: value[k] for k in _EXTRA_KEYS if k in value}
     if extra:
@@ -103,7 +105,9 @@ def read_custom_info(values: Iterable[str]) -> list[DatasetMeta]:
                     with open(path, encoding="utf-8") as f:
                         data = json.load(f)
                 except json.JSONDecodeError as exc:
-                    raise UsageError(f"{where}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+                    raise UsageError(
+                        f"{where}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                    ) from None
             elif str(value).lstrip().startswith(("[", "{")):
                 where, base = "--custom_dataset_info", None
                 data = _json_or_literal(str(value), where)

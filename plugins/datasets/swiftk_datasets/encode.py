@@ -9,6 +9,7 @@ propagates.  Three ways to run it:
 * lazily (``--lazy_tokenize true``): :class:`LazyEncodedDataset` encodes in ``__getitem__``;
 * on a streamed ``IterableDataset``: a lazy map that skips rejected rows.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,13 +28,23 @@ def _row_input(row: dict) -> dict:
 
 
 def _strict_error(origin: str, exc: BaseException) -> UsageError:
-    return UsageError(f"{origin}: {exc} (--strict true stops at the first row the template rejects; "
-                      f"with --strict false such rows are dropped and counted)")
+    return UsageError(
+        f"{origin}: {exc} (--strict true stops at the first row the template rejects; "
+        f"with --strict false such rows are dropped and counted)"
+    )
 
 
-def encode_dataset(dataset: Any, encode_fn: EncodeFn, *, num_proc: int = 1, lazy: bool = False,
-                   strict: bool = False, load_from_cache_file: bool = False, cache_file_name: Optional[str] = None,
-                   desc: str = "Tokenizing") -> Any:
+def encode_dataset(
+    dataset: Any,
+    encode_fn: EncodeFn,
+    *,
+    num_proc: int = 1,
+    lazy: bool = False,
+    strict: bool = False,
+    load_from_cache_file: bool = False,
+    cache_file_name: Optional[str] = None,
+    desc: str = "Tokenizing",
+) -> Any:
     """``dataset`` with ``encode_fn`` applied to each row (see the module docstring)."""
     from datasets import IterableDataset
 
@@ -46,8 +57,16 @@ def encode_dataset(dataset: Any, encode_fn: EncodeFn, *, num_proc: int = 1, lazy
 
 # --- eager ---------------------------------------------------------------------------------
 
-def _encode_eager(dataset: Any, encode_fn: EncodeFn, num_proc: int, strict: bool, load_from_cache: bool,
-                  cache_file_name: Optional[str], desc: str) -> Any:
+
+def _encode_eager(
+    dataset: Any,
+    encode_fn: EncodeFn,
+    num_proc: int,
+    strict: bool,
+    load_from_cache: bool,
+    cache_file_name: Optional[str],
+    desc: str,
+) -> Any:
     from datasets import Dataset, Features, Value
 
     report = DropReport("tokenization")
@@ -61,11 +80,18 @@ def _encode_eager(dataset: Any, encode_fn: EncodeFn, num_proc: int, strict: bool
     procs = min(max(1, num_proc), max(1, len(dataset)))
     if procs > 1:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    encoded = dataset.map(_encode_batch, batched=True, batch_size=1000, fn_kwargs={"encode_fn": encode_fn,
-                          "columns": [c for c in features if c != ERROR]},
-                          features=features, remove_columns=dataset.column_names,
-                          num_proc=procs if procs > 1 else None, load_from_cache_file=load_from_cache,
-                          cache_file_name=cache_file_name, desc=desc)
+    encoded = dataset.map(
+        _encode_batch,
+        batched=True,
+        batch_size=1000,
+        fn_kwargs={"encode_fn": encode_fn, "columns": [c for c in features if c != ERROR]},
+        features=features,
+        remove_columns=dataset.column_names,
+        num_proc=procs if procs > 1 else None,
+        load_from_cache_file=load_from_cache,
+        cache_file_name=cache_file_name,
+        desc=desc,
+    )
     errors = encoded.data.column(ERROR)
     if errors.null_count == len(errors):
         return encoded.remove_columns(ERROR)
@@ -120,6 +146,7 @@ def _encode_batch(batch: dict, *, encode_fn: EncodeFn, columns: list) -> dict:
 
 # --- lazy ----------------------------------------------------------------------------------
 
+
 class LazyEncodedDataset:
     """A map-style dataset that encodes each row when it is read (``--lazy_tokenize true``).
 
@@ -152,17 +179,21 @@ class LazyEncodedDataset:
                 if self._warned < SHOWN:
                     self._warned += 1
                     logger.warning(f"tokenization skipped {origin}: {exc}")
-        raise UsageError(f"tokenization: {min(self.MAX_SKIPS, n)} rows in a row from index {index} were rejected "
-                         f"by the template; check --max_length and the data")
+        raise UsageError(
+            f"tokenization: {min(self.MAX_SKIPS, n)} rows in a row from index {index} were rejected "
+            f"by the template; check --max_length and the data"
+        )
 
 
 # --- streaming -----------------------------------------------------------------------------
 
+
 def _encode_stream(dataset: Any, encode_fn: EncodeFn, strict: bool) -> Any:
     from datasets import IterableDataset
 
-    return IterableDataset.from_generator(_stream_rows, gen_kwargs={"dataset": dataset, "encode_fn": encode_fn,
-                                                                    "strict": strict})
+    return IterableDataset.from_generator(
+        _stream_rows, gen_kwargs={"dataset": dataset, "encode_fn": encode_fn, "strict": strict}
+    )
 
 
 def _stream_rows(dataset: Any, encode_fn: EncodeFn, strict: bool):

@@ -5,6 +5,7 @@ groups the summary ("bad role", "no response") and the column at fault.  Every r
 origin (``data/train.jsonl:17``), so a summary or a strict-mode error can point at the line to fix:
 the most common complaint about fine-tuning tools is a dataset error that says neither where nor why.
 """
+
 from __future__ import annotations
 
 import logging
@@ -108,8 +109,7 @@ class DropReport:
         return "; ".join(d.line() for d in shown) + more
 
     def summary(self) -> str:
-        return (f"{self.what}: dropped {len(self.rows)} of {self.total} rows ({self.counts()}); "
-                f"first: {self.examples()}")
+        return f"{self.what}: dropped {len(self.rows)} of {self.total} rows ({self.counts()}); first: {self.examples()}"
 
     def log(self) -> None:
         if self.rows:
@@ -119,8 +119,10 @@ class DropReport:
         """In strict mode: stop at the first bad row, naming file, line, column and reason."""
         first = self.first()
         if first is not None:
-            raise UsageError(f"{first.line()} ({flag} stops at the first bad row; with --strict false "
-                             f"bad rows are dropped and counted)")
+            raise UsageError(
+                f"{first.line()} ({flag} stops at the first bad row; with --strict false "
+                f"bad rows are dropped and counted)"
+            )
 
     def raise_if_empty(self, left: int, hint: str = "") -> None:
         """No row survived: say how many were dropped and why, instead of a bare "empty dataset"."""
@@ -128,5 +130,7 @@ class DropReport:
             return
         if not self.rows:
             raise UsageError(f"{self.what}: has no rows{hint}")
-        raise UsageError(f"{self.what}: no rows left: all {len(self.rows)} rows were dropped "
-                         f"({self.counts()}); first: {self.examples()}{hint}")
+        raise UsageError(
+            f"{self.what}: no rows left: all {len(self.rows)} rows were dropped "
+            f"({self.counts()}); first: {self.examples()}{hint}"
+        )

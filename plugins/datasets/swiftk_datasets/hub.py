@@ -3,6 +3,7 @@
 Offline (``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``) a hub id fails at once with what to do
 instead, rather than after a long network timeout.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +16,10 @@ _TRUE = ("1", "true", "yes", "on")
 
 
 def offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in _TRUE
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "SWIFTK_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in _TRUE
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "SWIFTK_OFFLINE")
+    )
 
 
 def offline_error(name: str, flag: str, looked_at: Optional[str] = None) -> UsageError:
@@ -24,7 +27,8 @@ def offline_error(name: str, flag: str, looked_at: Optional[str] = None) -> Usag
     return UsageError(
         f"{flag} {name}: not a local file or folder{where} and not a registered dataset, and the hub is "
         f"unreachable offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set); download it elsewhere (e.g. git clone "
-        f"https://huggingface.co/datasets/{name}) and pass the folder, or register it with --custom_dataset_info")
+        f"https://huggingface.co/datasets/{name}) and pass the folder, or register it with --custom_dataset_info"
+    )
 
 
 def use_modelscope(hub: Optional[str], use_hf: bool) -> bool:
@@ -33,9 +37,18 @@ def use_modelscope(hub: Optional[str], use_hf: bool) -> bool:
     return wanted and importlib.util.find_spec("modelscope") is not None
 
 
-def load_hub(dataset_id: str, subset: Optional[str], split: str, *, flag: str, streaming: bool,
-             download_mode: str, revision: Optional[str] = None, modelscope: bool = False,
-             token: Optional[str] = None) -> Any:
+def load_hub(
+    dataset_id: str,
+    subset: Optional[str],
+    split: str,
+    *,
+    flag: str,
+    streaming: bool,
+    download_mode: str,
+    revision: Optional[str] = None,
+    modelscope: bool = False,
+    token: Optional[str] = None,
+) -> Any:
     """One split of one subset of a hub dataset, as a ``datasets`` (Iterable)Dataset."""
     if offline():
         raise offline_error(dataset_id, flag)
@@ -44,18 +57,34 @@ def load_hub(dataset_id: str, subset: Optional[str], split: str, *, flag: str, s
         if modelscope:
             from modelscope import MsDataset
 
-            ds = MsDataset.load(dataset_id, subset_name=name or "default", split=split, version=revision,
-                                download_mode=download_mode, use_streaming=streaming, token=token)
+            ds = MsDataset.load(
+                dataset_id,
+                subset_name=name or "default",
+                split=split,
+                version=revision,
+                download_mode=download_mode,
+                use_streaming=streaming,
+                token=token,
+            )
             if hasattr(ds, "to_hf_dataset"):
                 ds = ds.to_hf_dataset()
             return getattr(ds, "_hf_ds", ds)
         import datasets
 
-        return datasets.load_dataset(dataset_id, name, split=split, streaming=streaming, revision=revision,
-                                     download_mode=download_mode, token=token)
+        return datasets.load_dataset(
+            dataset_id,
+            name,
+            split=split,
+            streaming=streaming,
+            revision=revision,
+            download_mode=download_mode,
+            token=token,
+        )
     except UsageError:
         raise
     except Exception as exc:  # network, auth, missing split: say which dataset and hub
         hub = "ModelScope" if modelscope else "the Hugging Face hub"
-        raise UsageError(f"{flag} {dataset_id}: loading subset '{subset or 'default'}' split '{split}' from {hub} "
-                         f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise UsageError(
+            f"{flag} {dataset_id}: loading subset '{subset or 'default'}' split '{split}' from {hub} "
+            f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc

@@ -6,6 +6,7 @@ rejected rows never leaves a column untyped.  A rejected row is written with its
 ``__error__`` column and removed afterwards, which is how the reasons of every worker reach the
 summary.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,13 @@ def message_feature() -> list:
 def standard_features() -> dict:
     from datasets import Value
 
-    return {"messages": message_feature(), "rejected_messages": message_feature(),
-            "rejected_response": Value("string"), "label": Value("bool"), "tools": Value("string")}
+    return {
+        "messages": message_feature(),
+        "rejected_messages": message_feature(),
+        "rejected_response": Value("string"),
+        "label": Value("bool"),
+        "tools": Value("string"),
+    }
 
 
 def _is_list_feature(feature: Any) -> bool:
@@ -45,8 +51,10 @@ def rename_columns(dataset: Any, mapping: dict, flag: str) -> Any:
         return dataset
     for src, dst in present.items():
         if dst in names and dst not in present:
-            raise UsageError(f"{flag}: --columns maps '{src}' to '{dst}', but the dataset already has a column "
-                             f"'{dst}'; map that one elsewhere too (e.g. '{{\"{dst}\": \"old_{dst}\"}}')")
+            raise UsageError(
+                f"{flag}: --columns maps '{src}' to '{dst}', but the dataset already has a column "
+                f"'{dst}'; map that one elsewhere too (e.g. '{{\"{dst}\": \"old_{dst}\"}}')"
+            )
     return dataset.rename_columns(present)
 
 
@@ -94,8 +102,9 @@ def plan_output(raw: Any, standardizer: RowStandardizer, json_columns: frozenset
         for out in outputs:
             keys.update(dict.fromkeys(out))
         columns = [c for c in keys if c in std]
-        extra_features = _infer_features([{c: o.get(c) for c in keys if c not in std} for o in outputs],
-                                         raw_features, json_columns)
+        extra_features = _infer_features(
+            [{c: o.get(c) for c in keys if c not in std} for o in outputs], raw_features, json_columns
+        )
         decode = frozenset(json_columns)
         layout = None
     features = {c: std[c] for c in columns}
@@ -127,7 +136,7 @@ def _infer_features(rows: list[dict], raw_features: dict, json_columns: frozense
     from datasets import Dataset, Value
 
     out = {}
-    for key in (rows[0] if rows else {}):
+    for key in rows[0] if rows else {}:
         if key in raw_features and key not in json_columns:
             out[key] = raw_features[key]
             continue
@@ -143,8 +152,9 @@ def _decode(row: dict, columns: frozenset) -> None:
             row[name] = json.loads(value)
 
 
-def standardize_batch(batch: dict, indices: list, *, standardizer: RowStandardizer, columns: list,
-                      decode: frozenset, prefix: str) -> dict:
+def standardize_batch(
+    batch: dict, indices: list, *, standardizer: RowStandardizer, columns: list, decode: frozenset, prefix: str
+) -> dict:
     """Map function: each row standardized, or its reason written to ``__error__``."""
     keys = [k for k in batch if k != ORIGIN]
     n = len(indices)
@@ -184,11 +194,31 @@ def collect_errors(dataset: Any, report: DropReport, file_order: dict) -> Any:
     return dataset.select(np.flatnonzero(keep)).remove_columns(ERROR)
 
 
-def run_map(raw: Any, *, standardizer: RowStandardizer, plan: Plan, prefix: str, num_proc: int,
-            cache_file: Optional[str], load_from_cache: bool, fingerprint: str, desc: str) -> Any:
+def run_map(
+    raw: Any,
+    *,
+    standardizer: RowStandardizer,
+    plan: Plan,
+    prefix: str,
+    num_proc: int,
+    cache_file: Optional[str],
+    load_from_cache: bool,
+    fingerprint: str,
+    desc: str,
+) -> Any:
     kwargs = dict(standardizer=standardizer, columns=plan.data_columns, decode=plan.decode, prefix=prefix)
     procs = min(num_proc, max(1, len(raw)))
-    return raw.map(standardize_batch, batched=True, batch_size=1000, with_indices=True, fn_kwargs=kwargs,
-                   features=plan.features, remove_columns=raw.column_names, num_proc=procs if procs > 1 else None,
-                   cache_file_name=cache_file, load_from_cache_file=load_from_cache, new_fingerprint=fingerprint,
-                   desc=desc)
+    return raw.map(
+        standardize_batch,
+        batched=True,
+        batch_size=1000,
+        with_indices=True,
+        fn_kwargs=kwargs,
+        features=plan.features,
+        remove_columns=raw.column_names,
+        num_proc=procs if procs > 1 else None,
+        cache_file_name=cache_file,
+        load_from_cache_file=load_from_cache,
+        new_fingerprint=fingerprint,
+        desc=desc,
+    )

@@ -6,6 +6,7 @@ ShareGPT pairs (``[{"human": ..., "assistant": ...}]``).  Standard roles are ``s
 ``assistant``, ``tool`` (a tool's result) and ``tool_call`` (ms-swift's agent format: a call as a
 JSON string ``{"name", "arguments"}``).
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,11 +21,21 @@ STANDARD_ROLES = ("system", "user", "assistant", "tool", "tool_call")
 #: Role aliases of the formats in the wild (ms-swift, ShareGPT, LLaMA-Factory, OpenAI legacy).
 DEFAULT_ROLE_ALIASES = {
     "system": "system",
-    "user": "user", "human": "user",
-    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
-    "tool": "tool", "observation": "tool", "observations": "tool", "tool_response": "tool",
-    "function_response": "tool", "function": "tool", "ipython": "tool",
-    "tool_call": "tool_call", "function_call": "tool_call",
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "tool": "tool",
+    "observation": "tool",
+    "observations": "tool",
+    "tool_response": "tool",
+    "function_response": "tool",
+    "function": "tool",
+    "ipython": "tool",
+    "tool_call": "tool_call",
+    "function_call": "tool_call",
 }
 
 _USER_SIDE = ("user", "tool")
@@ -47,8 +58,14 @@ class MessageStyle:
             return cls()
         style = cls()
         aliases = dict(style.aliases)
-        for key, role in (("user_role", "user"), ("assistant_role", "assistant"), ("system_role", "system"),
-                          ("tool_role", "tool"), ("tool_response_role", "tool"), ("tool_call_role", "tool_call")):
+        for key, role in (
+            ("user_role", "user"),
+            ("assistant_role", "assistant"),
+            ("system_role", "system"),
+            ("tool_role", "tool"),
+            ("tool_response_role", "tool"),
+            ("tool_call_role", "tool_call"),
+        ):
             if options.get(key):
                 aliases[str(options[key])] = role
         role_keys = (options["role_key"],) if options.get("role_key") else style.role_keys
@@ -93,9 +110,13 @@ def _text(content: Any, column: str, index: int) -> Optional[str]:
                 texts.append(part["text"])
             else:
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise BadRow("bad content", f"messages[{index}] has a content part of type '{kind}'; only text "
-                                            f"parts are read (put media in the images/videos/audios columns "
-                                            f"with <image>/<video>/<audio> tags)", column)
+                raise BadRow(
+                    "bad content",
+                    f"messages[{index}] has a content part of type '{kind}'; only text "
+                    f"parts are read (put media in the images/videos/audios columns "
+                    f"with <image>/<video>/<audio> tags)",
+                    column,
+                )
         return "".join(texts)
     raise BadRow("bad type", f"messages[{index}] content is a {type(content).__name__}, not text", column)
 
@@ -123,8 +144,11 @@ def _pairs_to_messages(items: list, column: str, style: MessageStyle) -> list[di
     for i, item in enumerate(items):
         turn = {style.aliases.get(k, k): v for k, v in item.items() if v is not None}
         if "user" not in turn and "tool" not in turn:
-            raise BadRow("bad message", f"messages[{i}] has neither a role key nor a user/human key "
-                                        f"(keys: {', '.join(map(str, item))})", column)
+            raise BadRow(
+                "bad message",
+                f"messages[{i}] has neither a role key nor a user/human key (keys: {', '.join(map(str, item))})",
+                column,
+            )
         if "tool" in turn:
             out.append({"role": "tool", "content": _text(turn["tool"], column, i)})
         else:
@@ -143,8 +167,9 @@ def normalize_messages(value: Any, column: str, style: MessageStyle = MessageSty
         raise BadRow("empty", "is an empty list", column)
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            raise BadRow("bad message", f"messages[{i}] is a {type(item).__name__}, not an object "
-                                        f"with role and content", column)
+            raise BadRow(
+                "bad message", f"messages[{i}] is a {type(item).__name__}, not an object with role and content", column
+            )
     first = value[0]
     if not any(first.get(k) is not None for k in style.role_keys):
         return _pairs_to_messages(list(value), column, style)
@@ -155,8 +180,12 @@ def normalize_messages(value: Any, column: str, style: MessageStyle = MessageSty
             raise BadRow("bad message", f"messages[{i}] has no role (looked for {', '.join(style.role_keys)})", column)
         std = style.aliases.get(role) if isinstance(role, str) else None
         if std is None:
-            raise BadRow("bad role", f"role '{role}' of messages[{i}] is not one of {', '.join(STANDARD_ROLES)} "
-                                     f"(or an alias such as human, gpt, observation, function_call)", column)
+            raise BadRow(
+                "bad role",
+                f"role '{role}' of messages[{i}] is not one of {', '.join(STANDARD_ROLES)} "
+                f"(or an alias such as human, gpt, observation, function_call)",
+                column,
+            )
         content = next((item[k] for k in style.content_keys if k in item and item[k] is not None), None)
         content = _text(content, column, i)
         calls = item.get("tool_calls")
@@ -203,15 +232,23 @@ def check_messages(messages: list[dict], column: str, *, need_response: bool) ->
             raise BadRow("empty content", f"messages[{i}] ({role}) has no content", column)
         if prev is None:
             if role != "user" and not (role == "assistant" and len(body) == 1):
-                raise BadRow("bad order", f"the conversation starts with '{role}' (messages[{i}]); it must start "
-                                          f"with a user message", column)
+                raise BadRow(
+                    "bad order",
+                    f"the conversation starts with '{role}' (messages[{i}]); it must start with a user message",
+                    column,
+                )
         elif role == prev and role in ("user", "assistant"):
-            raise BadRow("bad order", f"messages[{i - 1}] and messages[{i}] are both '{role}'; user and "
-                                      f"assistant turns must alternate", column)
+            raise BadRow(
+                "bad order",
+                f"messages[{i - 1}] and messages[{i}] are both '{role}'; user and assistant turns must alternate",
+                column,
+            )
         elif role == "tool" and prev not in ("tool_call", "tool"):
-            raise BadRow("bad order", f"messages[{i}] is a tool result that follows '{prev}', not a tool_call",
-                         column)
+            raise BadRow("bad order", f"messages[{i}] is a tool result that follows '{prev}', not a tool_call", column)
         prev = role
     if need_response and prev not in _ASSISTANT_SIDE:
-        raise BadRow("no response", f"the conversation ends with a '{prev}' message, so there is no assistant "
-                                    f"response to train on", column)
+        raise BadRow(
+            "no response",
+            f"the conversation ends with a '{prev}' message, so there is no assistant response to train on",
+            column,
+        )

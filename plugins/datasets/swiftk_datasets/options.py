@@ -1,4 +1,5 @@
 """The data arguments of a run, read once from ``args`` into a small picklable object."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -5,6 +5,7 @@ read the raw rows, rename ``--columns``, standardize them (``dataset_num_proc`` 
 drop and report bad rows (or stop, with ``--strict true``), refuse an empty result with the
 reasons, then split off validation rows and apply ``#N``.  The parts are then concatenated.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,17 @@ def load_datasets(args: Any) -> tuple[Any, Optional[Any]]:
     train_values = list(args.get("dataset") or [])
     val_values = list(args.get("val_dataset") or [])
     if not train_values and not val_values:
-        raise UsageError("--dataset: no dataset given; pass a file, folder or dataset id "
-                         "(e.g. --dataset data/train.jsonl or --dataset swift/self-cognition#500)")
+        raise UsageError(
+            "--dataset: no dataset given; pass a file, folder or dataset id "
+            "(e.g. --dataset data/train.jsonl or --dataset swift/self-cognition#500)"
+        )
     if options.streaming:
         max_steps = args.get("max_steps")
         if "max_steps" in args and (max_steps is None or max_steps <= 0):
-            raise UsageError("--streaming true needs --max_steps: a streamed dataset has no length, so the number "
-                             "of training steps cannot be derived from --num_train_epochs")
+            raise UsageError(
+                "--streaming true needs --max_steps: a streamed dataset has no length, so the number "
+                "of training steps cannot be derived from --num_train_epochs"
+            )
     loader = Loader(options, make_catalog(args))
     rng = np.random.RandomState(options.data_seed)
     ratio = 0.0 if (val_values or options.streaming) else options.split_dataset_ratio
@@ -77,7 +82,9 @@ def resolve_preprocess(obj: Any, options: DataOptions, where: str) -> Any:
         try:
             obj = resolve_reference(obj)
         except Exception as exc:
-            raise UsageError(f"{where}: preprocess_func '{obj}' cannot be imported: {type(exc).__name__}: {exc}") from exc
+            raise UsageError(
+                f"{where}: preprocess_func '{obj}' cannot be imported: {type(exc).__name__}: {exc}"
+            ) from exc
     if isinstance(obj, type):
         obj = obj()
     if hasattr(obj, "configure"):
@@ -129,9 +136,16 @@ class Loader:
         if self.options.streaming:
             from swiftk_datasets.streaming import stream_source
 
-            return stream_source(source, standardizer, self.columns(source), strict=self.options.strict,
-                                 keep_unused=self.keep_unused(source), flag=flag,
-                                 download_mode=self.options.download_mode, token=self.options.hub_token)
+            return stream_source(
+                source,
+                standardizer,
+                self.columns(source),
+                strict=self.options.strict,
+                keep_unused=self.keep_unused(source),
+                flag=flag,
+                download_mode=self.options.download_mode,
+                token=self.options.hub_token,
+            )
         report = DropReport(f"{flag} {source.display}")
         raw, raw_key, json_columns = self.read(source, flag, report)
         raw = rename_columns(raw, self.columns(source), f"{flag} {source.display}")
@@ -143,13 +157,27 @@ class Loader:
             report.raise_if_empty(0, _empty_hint(report))
         keep_unused = self.keep_unused(source)
         plan = plan_output(raw, standardizer, json_columns, keep_unused)
-        key = cache_mod.fingerprint(raw_key, self.columns(source), standardizer.needs, repr(standardizer.style),
-                                    _describe(standardizer.preprocess), sorted(json_columns), keep_unused,
-                                    sorted(plan.features))
-        standard = run_map(raw, standardizer=standardizer, plan=plan, prefix=source.display,
-                           num_proc=self.options.num_proc, cache_file=self.cache.path("standard", key),
-                           load_from_cache=self.cache.enabled, fingerprint=key,
-                           desc=f"Preprocessing {source.display}")
+        key = cache_mod.fingerprint(
+            raw_key,
+            self.columns(source),
+            standardizer.needs,
+            repr(standardizer.style),
+            _describe(standardizer.preprocess),
+            sorted(json_columns),
+            keep_unused,
+            sorted(plan.features),
+        )
+        standard = run_map(
+            raw,
+            standardizer=standardizer,
+            plan=plan,
+            prefix=source.display,
+            num_proc=self.options.num_proc,
+            cache_file=self.cache.path("standard", key),
+            load_from_cache=self.cache.enabled,
+            fingerprint=key,
+            desc=f"Preprocessing {source.display}",
+        )
         standard = collect_errors(standard, report, file_order)
         if self.options.strict:
             report.raise_strict()
@@ -179,17 +207,32 @@ class Loader:
             if source.kind == "hub":
                 from swiftk_datasets.hub import load_hub
 
-                parts.append(load_hub(source.location, source.subset, split, flag=flag, streaming=False,
-                                      download_mode=self.options.download_mode, revision=source.revision,
-                                      modelscope=source.modelscope, token=self.options.hub_token))
+                parts.append(
+                    load_hub(
+                        source.location,
+                        source.subset,
+                        split,
+                        flag=flag,
+                        streaming=False,
+                        download_mode=self.options.download_mode,
+                        revision=source.revision,
+                        modelscope=source.modelscope,
+                        token=self.options.hub_token,
+                    )
+                )
             else:
                 name = None if source.subset in (None, "default") else source.subset
                 try:
-                    parts.append(datasets.load_dataset(source.location, name, split=split,
-                                                       download_mode=self.options.download_mode))
+                    parts.append(
+                        datasets.load_dataset(
+                            source.location, name, split=split, download_mode=self.options.download_mode
+                        )
+                    )
                 except (ValueError, FileNotFoundError) as exc:
-                    raise UsageError(f"{flag} {source.display}: the folder could not be read as a dataset "
-                                     f"(subset '{source.subset or 'default'}', split '{split}'): {exc}") from exc
+                    raise UsageError(
+                        f"{flag} {source.display}: the folder could not be read as a dataset "
+                        f"(subset '{source.subset or 'default'}', split '{split}'): {exc}"
+                    ) from exc
         loaded = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
         report.total = len(loaded)
         return _undecoded(loaded), [getattr(p, "_fingerprint", None) for p in parts], frozenset()
@@ -197,16 +240,23 @@ class Loader:
     def _read_files(self, source: Source, report: DropReport) -> tuple[Any, Any, frozenset]:
         from datasets import Dataset
 
-        key = cache_mod.fingerprint([cache_mod.file_fingerprint(p) for p, _ in source.files],
-                                    [d for _, d in source.files])
+        key = cache_mod.fingerprint(
+            [cache_mod.file_fingerprint(p) for p, _ in source.files], [d for _, d in source.files]
+        )
         arrow, meta_path = self.cache.path("raw", key), self.cache.path("raw", key, ".json")
         fresh = self.options.download_mode == "force_redownload" or not self.cache.enabled
         if fresh or not (os.path.exists(arrow) and os.path.exists(meta_path)):
             result = concat_results([read_file(p, d, i) for i, (p, d) in enumerate(source.files)])
             _write_arrow(result, arrow)
             with open(meta_path, "w", encoding="utf-8") as f:
-                json.dump({"json_columns": sorted(result.json_columns), "total": result.total,
-                           "dropped": [[d.origin, d.kind, d.message, list(d.order)] for d in result.dropped]}, f)
+                json.dump(
+                    {
+                        "json_columns": sorted(result.json_columns),
+                        "total": result.total,
+                        "dropped": [[d.origin, d.kind, d.message, list(d.order)] for d in result.dropped],
+                    },
+                    f,
+                )
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
         from swiftk_datasets.errors import Dropped
@@ -239,8 +289,9 @@ def _undecoded(dataset: Any) -> Any:
     return dataset if target == features else dataset.cast(target)
 
 
-def _raise_first_before(raw: Any, standardizer: RowStandardizer, unreadable: Any, file_order: dict,
-                        json_columns: frozenset) -> None:
+def _raise_first_before(
+    raw: Any, standardizer: RowStandardizer, unreadable: Any, file_order: dict, json_columns: frozenset
+) -> None:
     """Strict mode found an unreadable line: a row above it that fails standardizing comes first."""
     from swiftk_datasets.errors import BadRow, origin_key
 
@@ -254,8 +305,10 @@ def _raise_first_before(raw: Any, standardizer: RowStandardizer, unreadable: Any
                     row[name] = json.loads(row[name])
             standardizer(row)
         except BadRow as exc:
-            raise UsageError(f"{origin}: {exc.describe()} (--strict true stops at the first bad row; with "
-                             f"--strict false bad rows are dropped and counted)") from None
+            raise UsageError(
+                f"{origin}: {exc.describe()} (--strict true stops at the first bad row; with "
+                f"--strict false bad rows are dropped and counted)"
+            ) from None
 
 
 def _write_arrow(result: ReadResult, path: str) -> None:
@@ -282,8 +335,10 @@ def _describe(func: Any) -> str:
 def _empty_hint(report: DropReport) -> str:
     kinds = {d.kind for d in report.rows}
     if kinds & {"no conversation", "no response"}:
-        return ("; check the column names (docs/datasets.md lists the accepted forms) or map them with "
-                "--columns '{\"your_question\": \"query\", \"your_answer\": \"response\"}'")
+        return (
+            "; check the column names (docs/datasets.md lists the accepted forms) or map them with "
+            "--columns '{\"your_question\": \"query\", \"your_answer\": \"response\"}'"
+        )
     return ""
 
 
@@ -323,8 +378,10 @@ def align(parts: list) -> list:
                 try:
                     p = p.cast_column(name, feature)
                 except Exception as exc:
-                    raise UsageError(f"column '{name}' has type {p.features[name]} in one dataset and {feature} in "
-                                     f"another; rename it in one of them with --columns") from exc
+                    raise UsageError(
+                        f"column '{name}' has type {p.features[name]} in one dataset and {feature} in "
+                        f"another; rename it in one of them with --columns"
+                    ) from exc
         out.append(p.select_columns(list(features)))
     return out
 

@@ -3,6 +3,7 @@
 ``swift/self-cognition`` keeps ms-swift's id (and its ModelScope/HF ids), so ms-swift command
 lines work unchanged; the demo sets live under ``swiftk/``.  All of them ship in the wheel.
 """
+
 import os
 
 import swiftk
@@ -20,35 +21,56 @@ def builtin_datasets() -> dict:
     """Registry name -> DatasetMeta of every dataset this plugin ships."""
     return {
         "swift/self-cognition": DatasetMeta(
-            ms_dataset_id="swift/self-cognition", hf_dataset_id="modelscope/self-cognition",
-            dataset_path=_data("self_cognition.jsonl"), dataset_name="self-cognition",
-            subsets=[SubsetDataset(name="default", preprocess_func=f"{_SELF_COGNITION}:default"),
-                     SubsetDataset(name="qwen3", preprocess_func=f"{_SELF_COGNITION}:qwen3"),
-                     SubsetDataset(name="empty_think", preprocess_func=f"{_SELF_COGNITION}:empty_think")],
+            ms_dataset_id="swift/self-cognition",
+            hf_dataset_id="modelscope/self-cognition",
+            dataset_path=_data("self_cognition.jsonl"),
+            dataset_name="self-cognition",
+            subsets=[
+                SubsetDataset(name="default", preprocess_func=f"{_SELF_COGNITION}:default"),
+                SubsetDataset(name="qwen3", preprocess_func=f"{_SELF_COGNITION}:qwen3"),
+                SubsetDataset(name="empty_think", preprocess_func=f"{_SELF_COGNITION}:empty_think"),
+            ],
             tags=["chat", "self-cognition", "zh", "en"],
-            help="About 100 who-are-you pairs; needs --model_name ZH EN and --model_author ZH EN."),
+            help="About 100 who-are-you pairs; needs --model_name ZH EN and --model_author ZH EN.",
+        ),
         "swiftk/demo-sft": DatasetMeta(
-            dataset_path=_data("demo_sft.jsonl"), dataset_name="demo-sft", tags=["chat", "demo"],
-            help="Small chat set in messages form (zh/en, multi-turn, one tool call)."),
+            dataset_path=_data("demo_sft.jsonl"),
+            dataset_name="demo-sft",
+            tags=["chat", "demo"],
+            help="Small chat set in messages form (zh/en, multi-turn, one tool call).",
+        ),
         "swiftk/demo-pt": DatasetMeta(
-            dataset_path=_data("demo_pt.jsonl"), dataset_name="demo-pt", tags=["pretrain", "demo"],
-            help="Plain text rows for swiftk pt."),
+            dataset_path=_data("demo_pt.jsonl"),
+            dataset_name="demo-pt",
+            tags=["pretrain", "demo"],
+            help="Plain text rows for swiftk pt.",
+        ),
         "swiftk/demo-dpo": DatasetMeta(
-            dataset_path=_data("demo_dpo.jsonl"), dataset_name="demo-dpo", tags=["rlhf", "dpo", "demo"],
-            help="Preference pairs: messages plus rejected_response."),
+            dataset_path=_data("demo_dpo.jsonl"),
+            dataset_name="demo-dpo",
+            tags=["rlhf", "dpo", "demo"],
+            help="Preference pairs: messages plus rejected_response.",
+        ),
         "swiftk/demo-kto": DatasetMeta(
-            dataset_path=_data("demo_kto.jsonl"), dataset_name="demo-kto", tags=["rlhf", "kto", "demo"],
-            help="Unpaired preference rows: messages plus a true/false label."),
+            dataset_path=_data("demo_kto.jsonl"),
+            dataset_name="demo-kto",
+            tags=["rlhf", "kto", "demo"],
+            help="Unpaired preference rows: messages plus a true/false label.",
+        ),
         "swiftk/demo-grpo-math": DatasetMeta(
-            dataset_path=_data("demo_grpo_math.jsonl"), dataset_name="demo-grpo-math",
+            dataset_path=_data("demo_grpo_math.jsonl"),
+            dataset_name="demo-grpo-math",
             tags=["rlhf", "grpo", "math", "demo"],
-            help="Arithmetic questions with a `solution` column for accuracy rewards."),
+            help="Arithmetic questions with a `solution` column for accuracy rewards.",
+        ),
         "swiftk/demo-grpo-sums": DatasetMeta(
-            dataset_path=_data("demo_grpo_sums.jsonl"), dataset_name="demo-grpo-sums",
+            dataset_path=_data("demo_grpo_sums.jsonl"),
+            dataset_name="demo-grpo-sums",
             tags=["rlhf", "grpo", "math", "demo"],
             help="Every one-digit sum asked in two ways the demo model was not trained on ('What does 3 + 4 make?', "
-                 "'Please compute 3 + 4.') with its `solution`: it answers about one in five, so GRPO's accuracy "
-                 "reward has room to rise."),
+            "'Please compute 3 + 4.') with its `solution`: it answers about one in five, so GRPO's accuracy "
+            "reward has room to rise.",
+        ),
     }
 
 
@@ -77,5 +99,13 @@ def mswift_facade():
     """ms-swift's row preprocessor classes, for registration files written for ms-swift."""
     from swiftk_datasets import compat
 
-    return {name: getattr(compat, name) for name in (
-        "RowPreprocessor", "ResponsePreprocessor", "AlpacaPreprocessor", "AutoPreprocessor", "MessagesPreprocessor")}
+    return {
+        name: getattr(compat, name)
+        for name in (
+            "RowPreprocessor",
+            "ResponsePreprocessor",
+            "AlpacaPreprocessor",
+            "AutoPreprocessor",
+            "MessagesPreprocessor",
+        )
+    }

@@ -16,6 +16,7 @@ The column roles are decided from column names (:class:`Layout`): once per datas
 schema, and once per set of filled columns for each row, so a file that mixes forms (one row
 ``messages``, the next ``prompt``/``completion``) still reads row by row.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,13 +29,36 @@ from swiftk_datasets.messages import MessageStyle, check_messages, normalize_mes
 MESSAGES_KEYS = ("messages", "conversations", "conversation")
 SYSTEM_KEYS = ("system", "system_prompt")
 QUERY_KEYS = ("query", "prompt", "question", "problem", "input", "instruction")
-RESPONSE_KEYS = ("response", "answer", "output", "completion", "targets", "target", "answer_key",
-                 "answers", "chosen", "text", "content")
+RESPONSE_KEYS = (
+    "response",
+    "answer",
+    "output",
+    "completion",
+    "targets",
+    "target",
+    "answer_key",
+    "answers",
+    "chosen",
+    "text",
+    "content",
+)
 MEDIA_ALIASES = {"image": "images", "video": "videos", "audio": "audios"}
 
 #: Columns of the standard form besides ``messages``; ``remove_unused_columns`` keeps these.
-STANDARD_COLUMNS = ("messages", "rejected_response", "rejected_messages", "label", "tools", "images",
-                    "videos", "audios", "rejected_images", "objects", "channel", "margin")
+STANDARD_COLUMNS = (
+    "messages",
+    "rejected_response",
+    "rejected_messages",
+    "label",
+    "tools",
+    "images",
+    "videos",
+    "audios",
+    "rejected_images",
+    "objects",
+    "channel",
+    "margin",
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +111,11 @@ class Layout:
         if response in ("text", "content") and messages:
             response = None  # a stray text column next to messages is an extra, not a response
         layout = dict(
-            messages=messages, system=system, query=query, alpaca_input=alpaca_input, response=response,
+            messages=messages,
+            system=system,
+            query=query,
+            alpaca_input=alpaca_input,
+            response=response,
             history="history" if "history" in present else None,
             rejected_response="rejected_response" if "rejected_response" in present else None,
             rejected_messages="rejected_messages" if "rejected_messages" in present else None,
@@ -162,8 +190,7 @@ def _tools(value: Any) -> str:
 def _history(value: Any) -> list[dict]:
     history = parse_structured(value, "history", "a list of [query, response] pairs")
     if not isinstance(history, (list, tuple)):
-        raise BadRow("bad history", f"is a {type(history).__name__}, not a list of [query, response] pairs",
-                     "history")
+        raise BadRow("bad history", f"is a {type(history).__name__}, not a list of [query, response] pairs", "history")
     out = []
     for i, pair in enumerate(history):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
@@ -185,9 +212,12 @@ def _hh_dialogue(text: str, column: str) -> list[dict]:
     while rest:
         mark = next((m for m in marks if rest.startswith(m)), None)
         if mark is None:
-            raise BadRow("bad dialogue", "is a string that is neither a plain response nor a "
-                                         "'\\n\\nHuman: ... \\n\\nAssistant: ...' dialogue", column)
-        rest = rest[len(mark):]
+            raise BadRow(
+                "bad dialogue",
+                "is a string that is neither a plain response nor a '\\n\\nHuman: ... \\n\\nAssistant: ...' dialogue",
+                column,
+            )
+        rest = rest[len(mark) :]
         nxt = min((i for i in (rest.find(m) for m in marks) if i >= 0), default=len(rest))
         out.append({"role": marks[mark], "content": rest[:nxt].strip()})
         rest = rest[nxt:]
@@ -200,9 +230,13 @@ class RowStandardizer:
     Picklable (it crosses into ``dataset_num_proc`` worker processes).
     """
 
-    def __init__(self, needs: Needs = Needs(), style: MessageStyle = MessageStyle(),
-                 preprocess: Optional[Callable[[dict], Optional[dict]]] = None,
-                 keep_extras: bool = True):
+    def __init__(
+        self,
+        needs: Needs = Needs(),
+        style: MessageStyle = MessageStyle(),
+        preprocess: Optional[Callable[[dict], Optional[dict]]] = None,
+        keep_extras: bool = True,
+    ):
         self.needs = needs
         self.style = style
         self.preprocess = preprocess
@@ -255,8 +289,9 @@ class RowStandardizer:
         if result is None:
             raise BadRow("dropped by preprocess_func", "the dataset's preprocess_func returned None")
         if not isinstance(result, dict):
-            raise BadRow("preprocess_func error", f"the preprocess_func returned a {type(result).__name__}, "
-                                                  f"not a row (dict)")
+            raise BadRow(
+                "preprocess_func error", f"the preprocess_func returned a {type(result).__name__}, not a row (dict)"
+            )
         return result
 
     def _messages(self, row: dict, layout: Layout) -> tuple[list[dict], str]:
@@ -309,9 +344,11 @@ class RowStandardizer:
 
     def _no_conversation(self, row: dict, layout: Layout) -> str:
         filled = [k for k, v in row.items() if v is not None] or list(row)
-        return (f"no conversation found in columns {', '.join(map(str, filled)) or '(none)'}; expected messages "
-                f"(or conversations), instruction/output, query/response or text, or map yours with "
-                f"--columns '{{\"your_column\": \"query\"}}'")
+        return (
+            f"no conversation found in columns {', '.join(map(str, filled)) or '(none)'}; expected messages "
+            f"(or conversations), instruction/output, query/response or text, or map yours with "
+            f"--columns '{{\"your_column\": \"query\"}}'"
+        )
 
     def _preference(self, row: dict, layout: Layout, messages: list[dict], source: str, out: dict) -> None:
         """rejected_response / rejected_messages from whichever preference columns the row has."""
@@ -355,8 +392,11 @@ class RowStandardizer:
         needs = self.needs
         has_rejected = out.get("rejected_response") is not None or out.get("rejected_messages") is not None
         if needs.rejected and not has_rejected:
-            raise BadRow("no rejected response", f"{needs.why} needs a rejected answer per row: a rejected_response "
-                                                 f"column, rejected_messages, or chosen/rejected columns")
+            raise BadRow(
+                "no rejected response",
+                f"{needs.why} needs a rejected answer per row: a rejected_response "
+                f"column, rejected_messages, or chosen/rejected columns",
+            )
         if needs.label_or_rejected and out.get("label") is None and not has_rejected:
             raise BadRow("no label", f"{needs.why} needs a label column (true/false) or a rejected_response")
 

@@ -11,6 +11,7 @@ under a .jsonl name, bytes that are not UTF-8 (an encoding belongs to the file: 
 rows with accents would quietly skew the data), an unreadable Parquet file.  An object that repeats
 a key is a bad row (``duplicate key``): JSON keeps only the last value, so the row is ambiguous.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,8 +43,10 @@ class ReadResult:
 def check_suffix(path: str, display: str) -> str:
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in FILE_SUFFIXES:
-        raise UsageError(f"--dataset {display}: unsupported file type '{suffix or '(none)'}'; "
-                         f"supported: {', '.join(FILE_SUFFIXES)} files and folders of them")
+        raise UsageError(
+            f"--dataset {display}: unsupported file type '{suffix or '(none)'}'; "
+            f"supported: {', '.join(FILE_SUFFIXES)} files and folders of them"
+        )
     return suffix
 
 
@@ -91,8 +94,12 @@ def iter_rows(path: str, display: str, order: int = 0) -> Iterator[tuple[str, An
                 index += 1
 
 
-_EXPECTED = {".jsonl": "one JSON object per line", ".json": "a list of records",
-             ".csv": "a header row, then one row per record", ".parquet": "a table (pandas' to_parquet, pyarrow)"}
+_EXPECTED = {
+    ".jsonl": "one JSON object per line",
+    ".json": "a list of records",
+    ".csv": "a header row, then one row per record",
+    ".parquet": "a table (pandas' to_parquet, pyarrow)",
+}
 
 
 def _refuse_empty(path: str, display: str) -> None:
@@ -102,13 +109,17 @@ def _refuse_empty(path: str, display: str) -> None:
 
 
 def _bad_parquet(display: str, exc: Exception) -> UsageError:
-    return UsageError(f"--dataset {display}: not a readable Parquet file ({exc}); "
-                      f"write it with pandas' to_parquet or pyarrow.parquet.write_table")
+    return UsageError(
+        f"--dataset {display}: not a readable Parquet file ({exc}); "
+        f"write it with pandas' to_parquet or pyarrow.parquet.write_table"
+    )
 
 
 def _not_utf8(display: str, lineno: int, raw: bytes, exc: UnicodeDecodeError) -> UsageError:
-    return UsageError(f"{display}:{lineno}: not UTF-8: byte {exc.start + 1} of the line is 0x{raw[exc.start]:02x}; "
-                      f"dataset files are read as UTF-8: convert the file (e.g. iconv -f latin1 -t utf-8)")
+    return UsageError(
+        f"{display}:{lineno}: not UTF-8: byte {exc.start + 1} of the line is 0x{raw[exc.start]:02x}; "
+        f"dataset files are read as UTF-8: convert the file (e.g. iconv -f latin1 -t utf-8)"
+    )
 
 
 def _first_non_utf8(path: str, display: str) -> UsageError:
@@ -173,12 +184,13 @@ def _duplicate_message(exc: DuplicateKey, where: str = "one object") -> str:
 
 # --- JSON lines ------------------------------------------------------------------------------
 
+
 def _read_jsonl(path: str, display: str, order: int) -> ReadResult:
     import pyarrow.json as pj
 
     try:
         table = pj.read_json(path)  # fails on bad lines and duplicate keys: those are read line by line
-        table.validate(full=True)   # pyarrow does not check that strings are UTF-8
+        table.validate(full=True)  # pyarrow does not check that strings are UTF-8
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
         return _from_records(list(iter_jsonl(path, display, order)), display)
     lines = _row_lines(path, table.num_rows)
@@ -229,8 +241,10 @@ def _refuse_array(text: str, display: str, lineno: int) -> None:
     else:
         if not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
             return  # a line holding some other array: a bad row like any other
-    raise UsageError(f"--dataset {display}: line {lineno} starts a JSON array, but a .jsonl file holds one JSON "
-                     f"object per line; rename the file to .json or write one object per line")
+    raise UsageError(
+        f"--dataset {display}: line {lineno} starts a JSON array, but a .jsonl file holds one JSON "
+        f"object per line; rename the file to .json or write one object per line"
+    )
 
 
 def _parse_line(text: str, origin: str, key: tuple) -> Any:
@@ -251,6 +265,7 @@ def _json_kind(value: Any) -> str:
 
 # --- JSON documents --------------------------------------------------------------------------
 
+
 def iter_json(path: str, display: str, order: int = 0) -> Iterator[tuple[str, Any]]:
     """A .json file: a list of records, ``{"data": [records]}``, columns of equal length, one record,
     or JSON lines under a .json name.  Each record is located at its line in the file."""
@@ -260,7 +275,7 @@ def iter_json(path: str, display: str, order: int = 0) -> Iterator[tuple[str, An
     except UnicodeDecodeError:
         raise _first_non_utf8(path, display) from None
     start = len(text) - len(text.lstrip())
-    if text[start:start + 1] == "[":
+    if text[start : start + 1] == "[":
         yield from _array_records(text, start, display, order)
         return
     try:
@@ -272,12 +287,15 @@ def iter_json(path: str, display: str, order: int = 0) -> Iterator[tuple[str, An
             if plain.msg == "Extra data":  # JSON lines under a .json name
                 yield from iter_jsonl(path, display, order)
                 return
-            raise UsageError(f"--dataset {display}: not valid JSON: {plain.msg} at line {plain.lineno} "
-                             f"column {plain.colno}") from None
+            raise UsageError(
+                f"--dataset {display}: not valid JSON: {plain.msg} at line {plain.lineno} column {plain.colno}"
+            ) from None
         line = 1 + text.count("\n", 0, _duplicate_at(text, start))
         raise UsageError(f"{display}:{line}: {_duplicate_message(exc, 'the object starting here')}") from None
     if not isinstance(document, dict):
-        raise UsageError(f"--dataset {display}: a .json dataset is a list of records, got a JSON {_json_kind(document)}")
+        raise UsageError(
+            f"--dataset {display}: a .json dataset is a list of records, got a JSON {_json_kind(document)}"
+        )
     lists = {k: v for k, v in document.items() if isinstance(v, list)}
     if len(lists) == 1 and all(isinstance(r, dict) for r in next(iter(lists.values()))):
         records = next(iter(lists.values()))  # {"data": [...]}
@@ -288,8 +306,14 @@ def iter_json(path: str, display: str, order: int = 0) -> Iterator[tuple[str, An
         records = [document]
     for i, record in enumerate(records):
         origin = f"{display}[{i}]"
-        yield origin, record if isinstance(record, dict) else Dropped(
-            origin, "not an object", f"is a JSON {_json_kind(record)}, not an object with columns", (order, i))
+        yield (
+            origin,
+            record
+            if isinstance(record, dict)
+            else Dropped(
+                origin, "not an object", f"is a JSON {_json_kind(record)}, not an object with columns", (order, i)
+            ),
+        )
 
 
 def _array_records(text: str, start: int, display: str, order: int) -> Iterator[tuple[str, Any]]:
@@ -312,20 +336,28 @@ def _array_records(text: str, start: int, display: str, order: int) -> Iterator[
             except DuplicateKey as exc:  # a bad row, if the record parses without the check
                 _, end = json.JSONDecoder().raw_decode(text, pos)
                 at = 1 + text.count("\n", 0, _duplicate_at(text, pos))
-                value = Dropped(origin, "duplicate key", _duplicate_message(exc, f"the object at line {at}"),
-                                (order, line))
+                value = Dropped(
+                    origin, "duplicate key", _duplicate_message(exc, f"the object at line {at}"), (order, line)
+                )
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{origin}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-                             f"(a .json file must parse as a whole; .jsonl files are read line by line)") from None
+            raise UsageError(
+                f"{origin}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+                f"(a .json file must parse as a whole; .jsonl files are read line by line)"
+            ) from None
         if isinstance(value, (dict, Dropped)):
             yield origin, value
         else:
-            yield origin, Dropped(origin, "not an object", f"is a JSON {_json_kind(value)}, not an object "
-                                                         f"with columns", (order, line))
+            yield (
+                origin,
+                Dropped(
+                    origin, "not an object", f"is a JSON {_json_kind(value)}, not an object with columns", (order, line)
+                ),
+            )
         pos = end
 
 
 # --- CSV -------------------------------------------------------------------------------------
+
 
 def iter_csv(path: str, display: str, order: int = 0) -> Iterator[tuple[str, Any]]:
     """CSV rows as dicts; empty cells are missing values; a row spanning lines is named by its first."""
@@ -351,14 +383,19 @@ def _csv_rows(path: str, display: str, order: int) -> Iterator[tuple[str, Any]]:
                 start = reader.line_num + 1
                 continue
             if len(cells) != len(header):
-                yield origin, Dropped(origin, "bad CSV row", f"has {len(cells)} cells, the header has {len(header)}",
-                                      (order, start))
+                yield (
+                    origin,
+                    Dropped(
+                        origin, "bad CSV row", f"has {len(cells)} cells, the header has {len(header)}", (order, start)
+                    ),
+                )
             else:
                 yield origin, {k: (v if v != "" else None) for k, v in zip(header, cells)}
             start = reader.line_num + 1
 
 
 # --- records -> table ------------------------------------------------------------------------
+
 
 def _from_records(items: list[tuple[str, Any]], display: str) -> ReadResult:
     dropped = [v for _, v in items if isinstance(v, Dropped)]
@@ -381,8 +418,9 @@ def records_table(records: list[dict]) -> tuple[pa.Table, frozenset]:
         try:
             arrays.append(pa.array(values))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
-            arrays.append(pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values],
-                                   pa.string()))
+            arrays.append(
+                pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values], pa.string())
+            )
             json_columns.add(key)
     if not columns:
         return pa.table({}), frozenset()

@@ -8,6 +8,7 @@
 All draws come from one ``numpy.random.RandomState(data_seed)`` shared by the datasets of a run, in
 command-line order, so a run is reproducible.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -35,8 +36,9 @@ def sample(dataset: Any, count: Optional[int], rng: np.random.RandomState) -> An
     return dataset.select(sample_indices(len(dataset), count, rng))
 
 
-def split_and_sample(dataset: Any, count: Optional[int], ratio: float, rng: np.random.RandomState,
-                     what: str) -> tuple[Any, Optional[Any]]:
+def split_and_sample(
+    dataset: Any, count: Optional[int], ratio: float, rng: np.random.RandomState, what: str
+) -> tuple[Any, Optional[Any]]:
     """(train, validation or None) for one ``--dataset`` value."""
     size = len(dataset)
     if ratio <= 0:
@@ -45,9 +47,11 @@ def split_and_sample(dataset: Any, count: Optional[int], ratio: float, rng: np.r
     val_size = max(int(min(size, wanted) * ratio), 1)
     train_count = wanted - val_size
     if train_count <= 0 or val_size >= size:
-        raise UsageError(f"{what}: {size} rows are too few to split off {val_size} for validation "
-                         f"(--split_dataset_ratio {ratio}); add rows, lower the ratio, set it to 0, "
-                         f"or pass --val_dataset")
+        raise UsageError(
+            f"{what}: {size} rows are too few to split off {val_size} for validation "
+            f"(--split_dataset_ratio {ratio}); add rows, lower the ratio, set it to 0, "
+            f"or pass --val_dataset"
+        )
     order = rng.permutation(size)
     val = dataset.select(np.sort(order[:val_size]))
     train = dataset.select(np.sort(order[val_size:]))

@@ -5,6 +5,7 @@ Chinese rows (``tag: zh``) taking the first value and English rows the second; t
 ``empty_think`` subsets add an empty thinking block to each answer (and ``/no_think`` to each
 question for qwen3).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -27,12 +28,17 @@ class SelfCognition:
 
     def configure(self, options: Any) -> "SelfCognition":
         """Bind ``--model_name`` / ``--model_author``; refuse to run without them."""
-        missing = [flag for flag, value in (("--model_name", options.model_name),
-                                            ("--model_author", options.model_author)) if value is None]
+        missing = [
+            flag
+            for flag, value in (("--model_name", options.model_name), ("--model_author", options.model_author))
+            if value is None
+        ]
         if missing:
-            raise UsageError(f"--dataset {DATASET_ID} needs {' and '.join(missing)}: its answers contain "
-                             f"{{{{NAME}}}} and {{{{AUTHOR}}}}; pass the Chinese and English values, e.g. "
-                             f"--model_name 小黄 'Xiao Huang' --model_author 魔搭 ModelScope")
+            raise UsageError(
+                f"--dataset {DATASET_ID} needs {' and '.join(missing)}: its answers contain "
+                f"{{{{NAME}}}} and {{{{AUTHOR}}}}; pass the Chinese and English values, e.g. "
+                f"--model_name 小黄 'Xiao Huang' --model_author 魔搭 ModelScope"
+            )
         return replace(self, name=options.model_name, author=options.model_author)
 
     def __call__(self, row: dict) -> dict:

@@ -5,6 +5,7 @@ A local folder is a ``save_to_disk`` folder, a folder of .jsonl/.json/.csv files
 readers, with line numbers), or a Hugging Face dataset repository cloned to disk (read by
 ``datasets``, which knows its configs and split names).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -26,13 +27,13 @@ _SPLIT_NAME = re.compile(r"(?:^|[/_.\-])(test|testing|eval|evaluation|validation
 class Source:
     """One subset of one dataset, ready to read."""
 
-    display: str                     # how messages name it
-    kind: str                        # "files", "disk", "folder" or "hub"
-    location: str                    # a folder path or a hub id ("files": the first file)
+    display: str  # how messages name it
+    kind: str  # "files", "disk", "folder" or "hub"
+    location: str  # a folder path or a hub id ("files": the first file)
     files: list[tuple[str, str]] = field(default_factory=list)  # (path, display) for kind "files"
     subset: Optional[str] = None
     splits: tuple[str, ...] = ("train",)
-    preprocess: Any = None           # a row function, a "module:attr" reference, or None
+    preprocess: Any = None  # a row function, a "module:attr" reference, or None
     columns: dict = field(default_factory=dict)
     messages_style: Optional[dict] = None
     remove_useless_columns: bool = True
@@ -61,8 +62,10 @@ def resolve(spec: DatasetSpec, catalog: Catalog, *, flag: str, use_hf: bool) -> 
         elif "/" not in spec.dataset:
             close = difflib.get_close_matches(spec.dataset, catalog.names(), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise UsageError(f"{flag} {spec.dataset}: not a registered dataset and no such file or folder "
-                             f"(looked at {os.path.abspath(path)}){hint}")
+            raise UsageError(
+                f"{flag} {spec.dataset}: not a registered dataset and no such file or folder "
+                f"(looked at {os.path.abspath(path)}){hint}"
+            )
         else:
             if offline():
                 raise offline_error(spec.dataset, flag, os.path.abspath(path))
@@ -78,11 +81,23 @@ def resolve(spec: DatasetSpec, catalog: Catalog, *, flag: str, use_hf: bool) -> 
     modelscope = use_modelscope(spec.hub, use_hf)
     hub_id = meta.ms_dataset_id if modelscope else (meta.hf_dataset_id or meta.ms_dataset_id)
     if not hub_id:
-        raise UsageError(f"{flag} {spec.dataset}: registered without a "
-                         f"{'ModelScope' if modelscope else 'Hugging Face'} id or a dataset_path")
+        raise UsageError(
+            f"{flag} {spec.dataset}: registered without a "
+            f"{'ModelScope' if modelscope else 'Hugging Face'} id or a dataset_path"
+        )
     revision = meta.ms_revision if modelscope else meta.hf_revision
-    return [_source(meta, sub, display + (f":{sub.name}" if len(subsets) > 1 else ""), "hub", hub_id,
-                    revision=revision, modelscope=modelscope) for sub in subsets]
+    return [
+        _source(
+            meta,
+            sub,
+            display + (f":{sub.name}" if len(subsets) > 1 else ""),
+            "hub",
+            hub_id,
+            revision=revision,
+            modelscope=modelscope,
+        )
+        for sub in subsets
+    ]
 
 
 def _subsets_of(meta: DatasetMeta) -> list[SubsetDataset]:
@@ -91,8 +106,13 @@ def _subsets_of(meta: DatasetMeta) -> list[SubsetDataset]:
         if isinstance(s, str):
             s = SubsetDataset(name=s, subset=s)
         elif s.name is None:
-            s = SubsetDataset(name=s.subset, subset=s.subset, split=s.split, preprocess_func=s.preprocess_func,
-                              is_weak_subset=s.is_weak_subset)
+            s = SubsetDataset(
+                name=s.subset,
+                subset=s.subset,
+                split=s.split,
+                preprocess_func=s.preprocess_func,
+                is_weak_subset=s.is_weak_subset,
+            )
         out.append(s)
     return out
 
@@ -108,8 +128,10 @@ def select_subsets(meta: DatasetMeta, spec: DatasetSpec, flag: str, name: str) -
             return registered
         if "default" in by_name:
             return [by_name["default"]]
-        raise UsageError(f"{flag} {spec.raw}: {name} has subsets {', '.join(by_name)}; choose with "
-                         f"{name}:<subset> (several: a/b) or {name}:all")
+        raise UsageError(
+            f"{flag} {spec.raw}: {name} has subsets {', '.join(by_name)}; choose with "
+            f"{name}:<subset> (several: a/b) or {name}:all"
+        )
     if spec.all_subsets and "all" not in by_name:
         return [s for s in registered if not s.is_weak_subset] or registered
     out = []
@@ -128,10 +150,18 @@ def _source(meta: DatasetMeta, sub: SubsetDataset, display: str, kind: str, loca
     sub_extra = getattr(sub, "extra", None) or {}
     columns = {**(extra.get("columns") or {}), **(sub_extra.get("columns") or {})}
     style = sub_extra.get("messages") or extra.get("messages")
-    return Source(display=display, kind=kind, location=location, subset=sub.subset,
-                  splits=tuple(sub.split or meta.split or ["train"]),
-                  preprocess=sub.preprocess_func or meta.preprocess_func, columns=columns,
-                  messages_style=style, remove_useless_columns=meta.remove_useless_columns, **kw)
+    return Source(
+        display=display,
+        kind=kind,
+        location=location,
+        subset=sub.subset,
+        splits=tuple(sub.split or meta.split or ["train"]),
+        preprocess=sub.preprocess_func or meta.preprocess_func,
+        columns=columns,
+        messages_style=style,
+        remove_useless_columns=meta.remove_useless_columns,
+        **kw,
+    )
 
 
 def _local_source(meta: DatasetMeta, sub: SubsetDataset, display: str, flag: str, several: bool) -> Source:
@@ -147,12 +177,15 @@ def _local_source(meta: DatasetMeta, sub: SubsetDataset, display: str, flag: str
         return _source(meta, sub, shown, "disk", path)
     files = data_files(path)
     if not files:
-        raise UsageError(f"{flag} {display}: the folder has no dataset files ({', '.join(FILE_SUFFIXES)}) and is not "
-                         f"a save_to_disk folder")
+        raise UsageError(
+            f"{flag} {display}: the folder has no dataset files ({', '.join(FILE_SUFFIXES)}) and is not "
+            f"a save_to_disk folder"
+        )
     if subset or _is_hub_repo(path, files):
         return _source(meta, sub, shown, "folder", path)
-    return _source(meta, sub, shown, "files", path,
-                   files=[(f, os.path.join(display, os.path.relpath(f, path))) for f in files])
+    return _source(
+        meta, sub, shown, "files", path, files=[(f, os.path.join(display, os.path.relpath(f, path))) for f in files]
+    )
 
 
 def _shown_path(path: str, display: str) -> str:

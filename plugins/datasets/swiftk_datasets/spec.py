@@ -3,6 +3,7 @@
 As in ms-swift, an existing path wins over the syntax (so a file name containing ``:`` or ``#``
 still works), the sample count is split off at the last ``#`` and the subsets at the first ``:``.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,9 @@ def parse_spec(value: str, flag: str = "--dataset") -> DatasetSpec:
         if sep:
             subsets = tuple(s.strip() for s in subset_text.split("/"))
             if not all(subsets):
-                raise UsageError(f"{flag} {value}: empty subset name in '{subset_text}' "
-                                 f"(use 'name:subset1/subset2' or 'name:all')")
+                raise UsageError(
+                    f"{flag} {value}: empty subset name in '{subset_text}' (use 'name:subset1/subset2' or 'name:all')"
+                )
             text = name.strip()
     if not text:
         raise UsageError(f"{flag} {value}: no dataset id or path before ':' / '#'")

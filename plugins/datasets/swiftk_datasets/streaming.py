@@ -4,6 +4,7 @@ Nothing is materialised: a source becomes an ``IterableDataset`` whose generator
 files (or the hub/disk dataset) row by row.  A bad row stops the run in strict mode and is
 counted and skipped otherwise; the summary is logged when the stream ends.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterator
@@ -35,9 +36,17 @@ def raw_rows(source: Source, flag: str, download_mode: str, token: Any = None) -
         if source.kind == "hub":
             from swiftk_datasets.hub import load_hub
 
-            ds = load_hub(source.location, source.subset, split, flag=flag, streaming=True,
-                          download_mode=download_mode, revision=source.revision, modelscope=source.modelscope,
-                          token=token)
+            ds = load_hub(
+                source.location,
+                source.subset,
+                split,
+                flag=flag,
+                streaming=True,
+                download_mode=download_mode,
+                revision=source.revision,
+                modelscope=source.modelscope,
+                token=token,
+            )
         else:
             import datasets
 
@@ -47,8 +56,16 @@ def raw_rows(source: Source, flag: str, download_mode: str, token: Any = None) -
             yield f"{source.display}/{split}[{i}]", row
 
 
-def generate(source: Source, standardizer: RowStandardizer, columns: dict, strict: bool, keep_unused: bool,
-             flag: str, download_mode: str, token: Any = None) -> Iterator[dict]:
+def generate(
+    source: Source,
+    standardizer: RowStandardizer,
+    columns: dict,
+    strict: bool,
+    keep_unused: bool,
+    flag: str,
+    download_mode: str,
+    token: Any = None,
+) -> Iterator[dict]:
     """The generator behind a streamed source."""
     report = DropReport(f"{flag} {source.display}")
     keys = None
@@ -77,13 +94,30 @@ def generate(source: Source, standardizer: RowStandardizer, columns: dict, stric
     report.log()
 
 
-def stream_source(source: Source, standardizer: RowStandardizer, columns: dict, *, strict: bool,
-                  keep_unused: bool, flag: str, download_mode: str, token: Any = None) -> Any:
+def stream_source(
+    source: Source,
+    standardizer: RowStandardizer,
+    columns: dict,
+    *,
+    strict: bool,
+    keep_unused: bool,
+    flag: str,
+    download_mode: str,
+    token: Any = None,
+) -> Any:
     """An ``IterableDataset`` over a source; its first row is read now, so an unusable source fails here."""
     from datasets import IterableDataset
 
-    kwargs = dict(source=source, standardizer=standardizer, columns=columns, strict=strict,
-                  keep_unused=keep_unused, flag=flag, download_mode=download_mode, token=token)
+    kwargs = dict(
+        source=source,
+        standardizer=standardizer,
+        columns=columns,
+        strict=strict,
+        keep_unused=keep_unused,
+        flag=flag,
+        download_mode=download_mode,
+        token=token,
+    )
     dataset = IterableDataset.from_generator(generate, gen_kwargs=kwargs)
     try:
         next(iter(dataset))

@@ -4,6 +4,7 @@ Test modules import them by name (pytest puts this folder on sys.path).  There i
 conftest.py here: the kernel's tests import their own ``conftest`` module by name, and a second
 conftest.py in a plugin's tests would shadow it when everything runs in one session.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,10 +48,18 @@ def make_tokenizer():
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    lines = ["What is the capital of France? The capital of France is Paris.",
-             "你是谁？我是一个人工智能助手。", "user assistant system tool", "0123456789 + - * / ="] * 20
-    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|end|>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    lines = [
+        "What is the capital of France? The capital of France is Paris.",
+        "你是谁？我是一个人工智能助手。",
+        "user assistant system tool",
+        "0123456789 + - * / =",
+    ] * 20
+    tok.train_from_iterator(
+        lines,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<|end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>")
 
 
@@ -76,6 +85,7 @@ class ChatEncoder:
 
 
 # --- fixtures (imported by every test module) ---------------------------------------------
+
 
 @pytest.fixture(autouse=True)
 def offline_fresh_host(monkeypatch, swiftk_host, tmp_path):

@@ -1,4 +1,5 @@
 """The dataset contract suite (swiftk.testing.datasets) on the datasets this plugin ships (offline)."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 class TestSelfCognition(DatasetContract):
-    dataset = "swift/self-cognition"          # three subsets: default, qwen3, empty_think
+    dataset = "swift/self-cognition"  # three subsets: default, qwen3, empty_think
     arguments = ("--model_name", "小A", "Little A", "--model_author", "某人", "Someone")
 
 
@@ -19,19 +20,19 @@ class TestDemoSft(DatasetContract):
 
 
 class TestDemoPt(DatasetContract):
-    dataset = "swiftk/demo-pt"                # tags: pretrain
+    dataset = "swiftk/demo-pt"  # tags: pretrain
 
 
 class TestDemoDpo(DatasetContract):
-    dataset = "swiftk/demo-dpo"               # tags: dpo
+    dataset = "swiftk/demo-dpo"  # tags: dpo
 
 
 class TestDemoKto(DatasetContract):
-    dataset = "swiftk/demo-kto"               # tags: kto
+    dataset = "swiftk/demo-kto"  # tags: kto
 
 
 class TestDemoGrpoMath(DatasetContract):
-    dataset = "swiftk/demo-grpo-math"         # tags: grpo
+    dataset = "swiftk/demo-grpo-math"  # tags: grpo
     columns = ("solution",)
 
 

@@ -1,5 +1,6 @@
 """Files that are wrong as a whole (empty, a JSON array named .jsonl, not UTF-8, not Parquet) stop the
 run with one line naming the file and what is wrong; an object that repeats a key is a bad row."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,11 @@ def test_a_json_array_saved_as_jsonl(tmp_path):
     indented = _write(tmp_path / "indented.jsonl", json.dumps(records, indent=2))
     for path in (one_line, indented):
         for strict in ("false", "true"):
-            with pytest.raises(UsageError, match=rf"^--dataset {path}: line 1 starts a JSON array, but a .jsonl file "
-                                                 r"holds one JSON object per line; rename the file to .json"):
+            with pytest.raises(
+                UsageError,
+                match=rf"^--dataset {path}: line 1 starts a JSON array, but a .jsonl file "
+                r"holds one JSON object per line; rename the file to .json",
+            ):
                 load("--dataset", path, "--strict", strict)
     # the advice works: under a .json name it is a list of records
     os.rename(one_line, tmp_path / "one_line.json")
@@ -52,43 +56,64 @@ def test_a_line_holding_another_array_is_still_just_a_bad_row(tmp_path):
     assert messages(train) == [[("user", "q1"), ("assistant", "r1")]]
 
 
-@pytest.mark.parametrize("suffix, content, line, byte", [
-    (".jsonl", GOOD.encode() + LATIN1, 2, 15),                       # pyarrow reads it, the check catches it
-    (".json", b"[\n" + GOOD.encode() + b",\n" + LATIN1 + b"]\n", 4, 15),
-    (".csv", "query,response\nq1,r1\n".encode() + "café,r2\n".encode("latin-1"), 3, 4),
-], ids=["jsonl", "json", "csv"])
+@pytest.mark.parametrize(
+    "suffix, content, line, byte",
+    [
+        (".jsonl", GOOD.encode() + LATIN1, 2, 15),  # pyarrow reads it, the check catches it
+        (".json", b"[\n" + GOOD.encode() + b",\n" + LATIN1 + b"]\n", 4, 15),
+        (".csv", "query,response\nq1,r1\n".encode() + "café,r2\n".encode("latin-1"), 3, 4),
+    ],
+    ids=["jsonl", "json", "csv"],
+)
 def test_a_file_that_is_not_utf8_is_refused_at_its_first_bad_line(tmp_path, suffix, content, line, byte):
     path = _write(tmp_path / f"data{suffix}", content)
     for streaming in ("false", "true"):  # not a bad row to drop: dropping the rows with accents would skew the data
-        with pytest.raises(UsageError, match=rf"^{path}:{line}: not UTF-8: byte {byte} of the line is 0xe9; .*"
-                                             r"convert the file \(e.g. iconv -f latin1 -t utf-8\)"):
+        with pytest.raises(
+            UsageError,
+            match=rf"^{path}:{line}: not UTF-8: byte {byte} of the line is 0xe9; .*"
+            r"convert the file \(e.g. iconv -f latin1 -t utf-8\)",
+        ):
             list(load("--dataset", path, "--streaming", streaming, "--max_steps", "1")[0])  # streamed: when read
 
 
 def test_duplicate_keys_in_jsonl_are_bad_rows_naming_the_key_and_line(tmp_path):
-    path = _write(tmp_path / "data.jsonl", GOOD + '{"query": "q2", "query": "q3", "response": "r2"}\n'
-                  + '{"messages": [{"role": "user", "content": "a", "content": "b"}]}\n')
+    path = _write(
+        tmp_path / "data.jsonl",
+        GOOD
+        + '{"query": "q2", "query": "q3", "response": "r2"}\n'
+        + '{"messages": [{"role": "user", "content": "a", "content": "b"}]}\n',
+    )
     train, _ = load("--dataset", path)
     assert messages(train) == [[("user", "q1"), ("assistant", "r1")]]
-    with pytest.raises(UsageError, match=rf"^{path}:2: duplicate key: 'query' appears twice in one object \(JSON "
-                                         r"would keep only the last value\); keep one \(--strict true stops"):
+    with pytest.raises(
+        UsageError,
+        match=rf"^{path}:2: duplicate key: 'query' appears twice in one object \(JSON "
+        r"would keep only the last value\); keep one \(--strict true stops",
+    ):
         load("--dataset", path, "--strict", "true")
     only_bad = _write(tmp_path / "only_bad.jsonl", '{"query": "q", "response": "r", "response": "s"}\n')
-    with pytest.raises(UsageError, match=rf"no rows left: all 1 rows were dropped \(1 duplicate key\); first: "
-                                         rf"{only_bad}:1: duplicate key: 'response'"):
+    with pytest.raises(
+        UsageError,
+        match=rf"no rows left: all 1 rows were dropped \(1 duplicate key\); first: "
+        rf"{only_bad}:1: duplicate key: 'response'",
+    ):
         load("--dataset", only_bad)
 
 
 def test_duplicate_keys_in_json_name_the_line_of_the_object(tmp_path):
-    records = _write(tmp_path / "records.json", '[\n' + GOOD.strip() + ',\n{"query": "q2",\n "response": "r2",\n'
-                                                ' "meta": {"a": 1, "a": 2}}\n]\n')
+    records = _write(
+        tmp_path / "records.json",
+        '[\n' + GOOD.strip() + ',\n{"query": "q2",\n "response": "r2",\n "meta": {"a": 1, "a": 2}}\n]\n',
+    )
     train, _ = load("--dataset", records)
     assert messages(train) == [[("user", "q1"), ("assistant", "r1")]]
     # the record starts at line 3, the object that repeats 'a' at line 5
     with pytest.raises(UsageError, match=rf"^{records}:3: duplicate key: 'a' appears twice in the object at line 5"):
         load("--dataset", records, "--strict", "true")
-    document = _write(tmp_path / "document.json", '{"data": [\n{"query": "q1", "response": "r1"},\n'
-                                                  '{"query": "q2", "response": "r2", "query": "q3"}\n]}\n')
+    document = _write(
+        tmp_path / "document.json",
+        '{"data": [\n{"query": "q1", "response": "r1"},\n{"query": "q2", "response": "r2", "query": "q3"}\n]}\n',
+    )
     with pytest.raises(UsageError, match=rf"^{document}:3: duplicate key: 'query' appears twice in the object"):
         load("--dataset", document)
 
@@ -121,9 +146,26 @@ def test_sft_prints_one_error_line_and_exits_2(tmp_path, name):
     content, expected = CASES[name]
     path = _write(tmp_path / name, content)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "swiftk", "sft", "--model", "swiftk/tiny-chat", "--dataset", path,
-                           "--max_steps", "1", "--output_dir", str(tmp_path / "out")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "swiftk",
+            "sft",
+            "--model",
+            "swiftk/tiny-chat",
+            "--dataset",
+            path,
+            "--max_steps",
+            "1",
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     errors = [line for line in proc.stderr.splitlines() if line.startswith("swiftk: error:")]
     assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert path in errors[0] and expected in errors[0], errors[0]

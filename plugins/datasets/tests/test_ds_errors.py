@@ -1,4 +1,5 @@
 """Errors people can act on: bad rows with file:line, strict both ways, empty datasets, missing files."""
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,14 @@ def test_strict_false_drops_bad_rows_with_a_summary_by_reason(data_dir, caplog):
     assert [m[0][1] for m in messages(train)] == ["ok 1", "ok 2", "ok 3"]
     summary = next(r.getMessage() for r in caplog.records if "dropped" in r.getMessage())
     assert "dropped 6 of 9 rows" in summary
-    for reason in ("1 bad role", "1 no response", "1 invalid JSON", "1 empty response", "1 bad order",
-                   "1 no conversation"):
+    for reason in (
+        "1 bad role",
+        "1 no response",
+        "1 invalid JSON",
+        "1 empty response",
+        "1 bad order",
+        "1 no conversation",
+    ):
         assert reason in summary, summary
     # the first few, in file order, with file:line and the column
     assert f"first: {path}:3: column 'messages': role 'narrator' of messages[0] is not one of system, user" in summary
@@ -65,7 +72,10 @@ def test_dpo_needs_a_rejected_response(data_dir):
 
 def test_missing_file_names_the_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match=rf"--dataset data/train.jsonl: no such file or folder \(looked at {tmp_path}/data/train.jsonl\)"):
+    with pytest.raises(
+        UsageError,
+        match=rf"--dataset data/train.jsonl: no such file or folder \(looked at {tmp_path}/data/train.jsonl\)",
+    ):
         load("--dataset", "data/train.jsonl")
     with pytest.raises(UsageError, match=r"--val_dataset missing.csv: no such file"):
         load("--dataset", "swiftk/demo-sft", "--val_dataset", "missing.csv")
@@ -96,8 +106,9 @@ def test_unsupported_file_type(tmp_path):
 
 def test_type_changing_column_is_read_as_json_text(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    path.write_text('{"query": "a", "response": "b", "meta": "plain"}\n'
-                    '{"query": "c", "response": "d", "meta": {"k": 1}}\n')
+    path.write_text(
+        '{"query": "a", "response": "b", "meta": "plain"}\n{"query": "c", "response": "d", "meta": {"k": 1}}\n'
+    )
     train, _ = load("--dataset", str(path), "--remove_unused_columns", "false")
     assert [r["meta"] for r in train] == ['"plain"', '{"k": 1}']
     assert len(messages(train)) == 2

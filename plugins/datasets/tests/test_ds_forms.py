@@ -1,4 +1,5 @@
 """Each supported row form (one fixture file each) becomes standard messages rows."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ def test_alpaca_json_list_with_history_and_line_numbers(data_dir):
     train, _ = load("--dataset", str(data_dir / "alpaca.json"))
     got = messages(train)
     assert got[0] == [("user", "Translate to French.\ngood morning"), ("assistant", "bonjour")]
-    assert got[1] == [("user", "Hi"), ("assistant", "Hello! Ask me anything."),
-                      ("user", "Name a prime number."), ("assistant", "7")]
+    assert got[1] == [
+        ("user", "Hi"),
+        ("assistant", "Hello! Ask me anything."),
+        ("user", "Name a prime number."),
+        ("assistant", "7"),
+    ]
     assert got[2] == [("system", "You are a poet."), ("user", "Be terse."), ("assistant", "Ok.")]
     assert [r["__origin__"] for r in train] == [f"{data_dir / 'alpaca.json'}:{n}" for n in (2, 7, 9)]
 
@@ -48,16 +53,23 @@ def test_query_response_csv_with_system_history_and_quoted_newlines(data_dir):
     train, _ = load("--dataset", str(data_dir / "query_response.csv"))
     got = messages(train)
     assert got[0] == [("user", "What is the capital of Italy?"), ("assistant", "Rome.")]
-    assert got[1] == [("system", "Answer in one word."), ("user", "Capital of Italy?"), ("assistant", "Rome."),
-                      ("user", "And of Spain?"), ("assistant", "Madrid.")]
+    assert got[1] == [
+        ("system", "Answer in one word."),
+        ("user", "Capital of Italy?"),
+        ("assistant", "Rome."),
+        ("user", "And of Spain?"),
+        ("assistant", "Madrid."),
+    ]
     assert got[2] == [("user", "Multi\nline question?"), ("assistant", "Multi-line answer,\nwith a comma.")]
     assert [r["__origin__"].rsplit(":", 1)[1] for r in train] == ["2", "3", "4"]
 
 
 def test_pretraining_text_becomes_one_assistant_message(data_dir):
     train, _ = load("--dataset", str(data_dir / "pretrain.jsonl"), command="pt")
-    assert rows(train) == [{"messages": [{"role": "assistant", "content": "The sky is blue."}]},
-                           {"messages": [{"role": "assistant", "content": "Water boils at 100 degrees Celsius."}]}]
+    assert rows(train) == [
+        {"messages": [{"role": "assistant", "content": "The sky is blue."}]},
+        {"messages": [{"role": "assistant", "content": "Water boils at 100 degrees Celsius."}]},
+    ]
 
 
 def test_preference_rejected_response_and_rejected_messages(data_dir):
@@ -86,7 +98,8 @@ def test_grpo_prompts_keep_solution_for_reward_functions(data_dir):
     train, _ = load("--dataset", str(data_dir / "grpo.jsonl"), "--rlhf_type", "grpo", command="rlhf")
     assert rows(train) == [
         {"messages": [{"role": "user", "content": "What is 3*4?"}], "solution": "12"},
-        {"messages": [{"role": "user", "content": "What is 10-7?"}], "solution": "3"}]
+        {"messages": [{"role": "user", "content": "What is 10-7?"}], "solution": "3"},
+    ]
 
 
 def test_remove_unused_columns_drops_extras_unless_false(data_dir):
@@ -99,9 +112,13 @@ def test_remove_unused_columns_drops_extras_unless_false(data_dir):
 
 
 def test_columns_remapping(data_dir):
-    train, _ = load("--dataset", str(data_dir / "columns.jsonl"), "--columns", '{"text1": "query", "text2": "response"}')
-    assert messages(train) == [[("user", "Who wrote Hamlet?"), ("assistant", "Shakespeare.")],
-                               [("user", "Who painted Guernica?"), ("assistant", "Picasso.")]]
+    train, _ = load(
+        "--dataset", str(data_dir / "columns.jsonl"), "--columns", '{"text1": "query", "text2": "response"}'
+    )
+    assert messages(train) == [
+        [("user", "Who wrote Hamlet?"), ("assistant", "Shakespeare.")],
+        [("user", "Who painted Guernica?"), ("assistant", "Picasso.")],
+    ]
 
 
 def test_columns_mapping_onto_an_existing_column_is_an_error(data_dir):
@@ -112,8 +129,13 @@ def test_columns_mapping_onto_an_existing_column_is_an_error(data_dir):
 
 
 def test_mixed_datasets_are_aligned_and_concatenated(data_dir):
-    train, _ = load("--dataset", str(data_dir / "messages.jsonl"), str(data_dir / "pretrain.jsonl"),
-                    str(data_dir / "alpaca.json"), command="pt")
+    train, _ = load(
+        "--dataset",
+        str(data_dir / "messages.jsonl"),
+        str(data_dir / "pretrain.jsonl"),
+        str(data_dir / "alpaca.json"),
+        command="pt",
+    )
     assert len(train) == 3 + 2 + 3
     assert train.column_names == ["messages", "tools", "__origin__"]
     assert train[4]["tools"] is None
@@ -132,8 +154,12 @@ def test_folder_of_files_and_save_to_disk_and_hub_clone(tmp_path, data_dir):
     assert len(train) == 5 and train[0]["__origin__"] == f"{folder}/a.jsonl:1"
 
     saved = tmp_path / "saved"
-    DatasetDict({"train": Dataset.from_list([{"query": "q", "response": "r"}] * 3),
-                 "test": Dataset.from_list([{"query": "t", "response": "t"}])}).save_to_disk(str(saved))
+    DatasetDict(
+        {
+            "train": Dataset.from_list([{"query": "q", "response": "r"}] * 3),
+            "test": Dataset.from_list([{"query": "t", "response": "t"}]),
+        }
+    ).save_to_disk(str(saved))
     train, _ = load("--dataset", str(saved))
     assert messages(train) == [[("user", "q"), ("assistant", "r")]] * 3
     assert train[2]["__origin__"] == f"{saved}[2]"

@@ -1,4 +1,5 @@
 """Registered datasets: the built-ins, ms-swift ids, custom_dataset_info, self-cognition."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,15 @@ NAMES = ["--model_name", "小黄", "Xiao Huang", "--model_author", "魔搭", "Mo
 
 def test_plugin_registers_the_builtin_ids(swiftk_host):
     names = swiftk_host.registry("datasets").names()
-    for name in ("swift/self-cognition", "swiftk/demo-sft", "swiftk/demo-pt", "swiftk/demo-dpo", "swiftk/demo-kto",
-                 "swiftk/demo-grpo-math", "swiftk/demo-grpo-sums"):
+    for name in (
+        "swift/self-cognition",
+        "swiftk/demo-sft",
+        "swiftk/demo-pt",
+        "swiftk/demo-dpo",
+        "swiftk/demo-kto",
+        "swiftk/demo-grpo-math",
+        "swiftk/demo-grpo-sums",
+    ):
         assert name in names
     assert swiftk_host.registry("datasets").entry("swift/self-cognition").plugin == "datasets"
 
@@ -74,9 +82,21 @@ def test_custom_dataset_info_registers_names_with_columns(data_dir):
 def test_custom_dataset_info_as_json_string_with_messages_keys(tmp_path):
     data = tmp_path / "roles.jsonl"
     data.write_text('{"dialog": [{"speaker": "asker", "text": "Hi"}, {"speaker": "answerer", "text": "Yo"}]}\n')
-    info = json.dumps([{"dataset_path": str(data), "dataset_name": "roles", "columns": {"dialog": "messages"},
-                        "messages": {"role_key": "speaker", "content_key": "text", "user_role": "asker",
-                                     "assistant_role": "answerer"}}])
+    info = json.dumps(
+        [
+            {
+                "dataset_path": str(data),
+                "dataset_name": "roles",
+                "columns": {"dialog": "messages"},
+                "messages": {
+                    "role_key": "speaker",
+                    "content_key": "text",
+                    "user_role": "asker",
+                    "assistant_role": "answerer",
+                },
+            }
+        ]
+    )
     train, _ = load("--custom_dataset_info", info, "--dataset", "roles")
     assert messages(train) == [[("user", "Hi"), ("assistant", "Yo")]]
 
@@ -105,6 +125,7 @@ def test_preprocess_func_of_a_registered_dataset(register_plugin, tmp_path):
                 if row["a"] == "skip me":
                     return None
                 return {"query": f"Compute {row['a']}", "response": row["b"], "tag": "math"}
+
             register("me/pairs", DatasetMeta(dataset_path=str(data), preprocess_func=to_row))
 
     register_plugin(Plugin, "me")
@@ -114,8 +135,10 @@ def test_preprocess_func_of_a_registered_dataset(register_plugin, tmp_path):
 
 
 def test_plugin_module_imports_nothing_heavy():
-    code = ("import sys, swiftk_datasets.plugin as p; p.builtin_datasets(); "
-            "print(','.join(m for m in ('datasets', 'pyarrow', 'numpy', 'torch') if m in sys.modules))")
+    code = (
+        "import sys, swiftk_datasets.plugin as p; p.builtin_datasets(); "
+        "print(','.join(m for m in ('datasets', 'pyarrow', 'numpy', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
 
@@ -134,22 +157,35 @@ def test_ms_swift_style_preprocessor_class(register_plugin, tmp_path):
         prompt = "Similarity of '{}' and '{}'?"
 
         def preprocess(self, row):
-            return super().preprocess({"query": self.prompt.format(row["sentence1"], row["sentence2"]),
-                                       "response": f"{row['score']:.1f}"})
+            return super().preprocess(
+                {"query": self.prompt.format(row["sentence1"], row["sentence2"]), "response": f"{row['score']:.1f}"}
+            )
 
     class Plugin:
         @staticmethod
         @swiftk.hookimpl
         def register_datasets(register):
             register("me/stsb", DatasetMeta(dataset_path=str(stsb), preprocess_func=StsbPreprocessor()))
-            register("me/chats", DatasetMeta(dataset_path=str(chats), preprocess_func=MessagesPreprocessor(
-                role_key="who", content_key="says", user_role="me", assistant_role="bot2",
-                columns={"talk": "messages"})))
+            register(
+                "me/chats",
+                DatasetMeta(
+                    dataset_path=str(chats),
+                    preprocess_func=MessagesPreprocessor(
+                        role_key="who",
+                        content_key="says",
+                        user_role="me",
+                        assistant_role="bot2",
+                        columns={"talk": "messages"},
+                    ),
+                ),
+            )
 
     register_plugin(Plugin, "me")
     train, _ = load("--dataset", "me/stsb", "me/chats")
-    assert messages(train) == [[("user", "Similarity of 'A cat.' and 'A dog.'?"), ("assistant", "1.5")],
-                               [("user", "Hi"), ("assistant", "Hello")]]
+    assert messages(train) == [
+        [("user", "Similarity of 'A cat.' and 'A dog.'?"), ("assistant", "1.5")],
+        [("user", "Hi"), ("assistant", "Hello")],
+    ]
 
 
 def test_hub_failures_are_wrapped_with_the_dataset_and_hub(monkeypatch):
@@ -158,6 +194,9 @@ def test_hub_failures_are_wrapped_with_the_dataset_and_hub(monkeypatch):
 
     monkeypatch.setattr(hub, "offline", lambda: False)
     monkeypatch.setattr(sources, "offline", lambda: False)
-    with pytest.raises(UsageError, match=r"--dataset someone/some-data: loading subset 'default' split 'train' "
-                                         r"from the Hugging Face hub failed: "):
+    with pytest.raises(
+        UsageError,
+        match=r"--dataset someone/some-data: loading subset 'default' split 'train' "
+        r"from the Hugging Face hub failed: ",
+    ):
         load("--dataset", "someone/some-data", "--use_hf", "true")

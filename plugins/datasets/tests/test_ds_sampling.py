@@ -1,4 +1,5 @@
 """``#N`` sampling, the validation split and the spec syntax, as the seed page states them."""
+
 from __future__ import annotations
 
 from collections import Counter

@@ -1,4 +1,5 @@
 """Scale options: num_proc, streaming, cache, lazy tokenization, and tokenization's bad rows."""
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,9 @@ def test_streaming_is_iterable_end_to_end(tmp_path, tiny_tokenizer):
     from datasets import IterableDataset
 
     path = _write(tmp_path, 50, bad_every=10)
-    train, val = load("--dataset", f"{path}#20", str(path), "--streaming", "true", "--max_steps", "5",
-                      "--split_dataset_ratio", "0.5")
+    train, val = load(
+        "--dataset", f"{path}#20", str(path), "--streaming", "true", "--max_steps", "5", "--split_dataset_ratio", "0.5"
+    )
     assert isinstance(train, IterableDataset) and val is None
     got = list(train)
     assert len(got) == 20 + 45 and got[0]["messages"][1] == {"role": "assistant", "content": "r0"}
@@ -92,9 +94,11 @@ def test_without_cache_nothing_lands_in_the_datasets_cache(tmp_path):
 
 def test_encode_drops_rejected_rows_with_summary_and_strict(tmp_path, tiny_tokenizer, caplog):
     path = tmp_path / "lengths.jsonl"
-    path.write_text('{"query": "hi", "response": "ok"}\n'
-                    '{"query": "' + "very long question " * 20 + '", "response": "x"}\n'
-                    '{"query": "yo", "response": "ok"}\n')
+    path.write_text(
+        '{"query": "hi", "response": "ok"}\n'
+        '{"query": "' + "very long question " * 20 + '", "response": "x"}\n'
+        '{"query": "yo", "response": "ok"}\n'
+    )
     train, _ = load("--dataset", str(path))
     encoder = ChatEncoder(tiny_tokenizer, max_length=24)
     with caplog.at_level(logging.WARNING, logger="swiftk.datasets"):

@@ -8,6 +8,7 @@
 4. ``swiftk pt`` on the text, then ``swiftk sft`` (full) on the conversations;
 5. copy the result into ``swiftk_demo/tiny-chat/``, the folder ``--model swiftk/tiny-chat`` loads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,11 +52,16 @@ def build_tokenizer(folder: str, vocab_size: int = 1536) -> None:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(corpus_lines(), trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=SPECIAL[1:])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", additional_special_tokens=SPECIAL[1:]
+    )
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(folder)
 
@@ -65,10 +71,20 @@ def build_model(folder: str) -> None:
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None, dtype="float32")
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=384,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+        dtype="float32",
+    )
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config)
     model.save_pretrained(folder)
@@ -96,21 +112,80 @@ def main() -> None:
     init = os.path.join(BUILD, "init")
     build_tokenizer(init)
     build_model(init)
-    common = ["--model_type", "tiny_chat", "--template", "tiny_chat", "--train_type", "full", "--add_version", "false",
-              "--learning_rate", "2e-3", "--warmup_ratio", "0.05", "--weight_decay", "0.0", "--save_strategy", "epoch",
-              "--save_total_limit", "1", "--logging_steps", "20", "--split_dataset_ratio", "0",
-              "--gradient_checkpointing", "false", "--report_to", "none", "--dataloader_num_workers", "0"]
-    swiftk("pt", "--model", init, "--dataset", os.path.join(DATA, "pt.jsonl"), "--output_dir", os.path.join(BUILD, "pt"),
-           "--num_train_epochs", str(opts.pt_epochs), "--per_device_train_batch_size", "16", "--max_length", "256",
-           *common)
-    swiftk("sft", "--model", last_checkpoint(os.path.join(BUILD, "pt")), "--dataset", os.path.join(DATA, "chat.jsonl"),
-           "--output_dir", os.path.join(BUILD, "sft"), "--num_train_epochs", str(opts.sft_epochs),
-           "--per_device_train_batch_size", "16", "--max_length", "128", *common)
+    common = [
+        "--model_type",
+        "tiny_chat",
+        "--template",
+        "tiny_chat",
+        "--train_type",
+        "full",
+        "--add_version",
+        "false",
+        "--learning_rate",
+        "2e-3",
+        "--warmup_ratio",
+        "0.05",
+        "--weight_decay",
+        "0.0",
+        "--save_strategy",
+        "epoch",
+        "--save_total_limit",
+        "1",
+        "--logging_steps",
+        "20",
+        "--split_dataset_ratio",
+        "0",
+        "--gradient_checkpointing",
+        "false",
+        "--report_to",
+        "none",
+        "--dataloader_num_workers",
+        "0",
+    ]
+    swiftk(
+        "pt",
+        "--model",
+        init,
+        "--dataset",
+        os.path.join(DATA, "pt.jsonl"),
+        "--output_dir",
+        os.path.join(BUILD, "pt"),
+        "--num_train_epochs",
+        str(opts.pt_epochs),
+        "--per_device_train_batch_size",
+        "16",
+        "--max_length",
+        "256",
+        *common,
+    )
+    swiftk(
+        "sft",
+        "--model",
+        last_checkpoint(os.path.join(BUILD, "pt")),
+        "--dataset",
+        os.path.join(DATA, "chat.jsonl"),
+        "--output_dir",
+        os.path.join(BUILD, "sft"),
+        "--num_train_epochs",
+        str(opts.sft_epochs),
+        "--per_device_train_batch_size",
+        "16",
+        "--max_length",
+        "128",
+        *common,
+    )
     final = last_checkpoint(os.path.join(BUILD, "sft"))
     shutil.rmtree(TARGET, ignore_errors=True)
     os.makedirs(TARGET)
-    for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                 "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+    for name in (
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+    ):
         if os.path.isfile(os.path.join(final, name)):
             shutil.copy2(os.path.join(final, name), os.path.join(TARGET, name))
     print(f"demo model written to {TARGET}")

@@ -6,6 +6,7 @@ Writes ``swiftk_demo/data/pt.jsonl`` (``text`` rows for ``swiftk pt``) and ``swi
 (conversations for ``swiftk sft``): greetings, one-digit sums, counting, colours, animal sounds,
 opposites, and who the assistant is (also in the words of ``swift/self-cognition``, with its own name).  Small on purpose: the model it trains is a few MB.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,22 +19,43 @@ OUT = os.path.join(os.path.dirname(HERE), "swiftk_demo", "data")
 NAME_EN, NAME_ZH = "Tiny Chat", "小聊"
 AUTHOR_EN, AUTHOR_ZH = "swift-kernel", "swift-kernel"
 
-COLORS = [("the sky", "blue", "天空", "蓝色"), ("grass", "green", "草", "绿色"), ("snow", "white", "雪", "白色"),
-          ("a banana", "yellow", "香蕉", "黄色"), ("coal", "black", "煤", "黑色"), ("a tomato", "red", "西红柿", "红色"),
-          ("an orange", "orange", "橙子", "橙色"), ("a plum", "purple", "李子", "紫色")]
-SOUNDS = [("cat", "meow", "猫", "喵喵"), ("dog", "woof", "狗", "汪汪"), ("cow", "moo", "牛", "哞哞"),
-          ("duck", "quack", "鸭子", "嘎嘎"), ("sheep", "baa", "羊", "咩咩")]
-OPPOSITES = [("hot", "cold", "热", "冷"), ("big", "small", "大", "小"), ("up", "down", "上", "下"),
-             ("fast", "slow", "快", "慢"), ("day", "night", "白天", "黑夜"), ("old", "new", "旧", "新"),
-             ("open", "closed", "开", "关"), ("happy", "sad", "高兴", "难过")]
+COLORS = [
+    ("the sky", "blue", "天空", "蓝色"),
+    ("grass", "green", "草", "绿色"),
+    ("snow", "white", "雪", "白色"),
+    ("a banana", "yellow", "香蕉", "黄色"),
+    ("coal", "black", "煤", "黑色"),
+    ("a tomato", "red", "西红柿", "红色"),
+    ("an orange", "orange", "橙子", "橙色"),
+    ("a plum", "purple", "李子", "紫色"),
+]
+SOUNDS = [
+    ("cat", "meow", "猫", "喵喵"),
+    ("dog", "woof", "狗", "汪汪"),
+    ("cow", "moo", "牛", "哞哞"),
+    ("duck", "quack", "鸭子", "嘎嘎"),
+    ("sheep", "baa", "羊", "咩咩"),
+]
+OPPOSITES = [
+    ("hot", "cold", "热", "冷"),
+    ("big", "small", "大", "小"),
+    ("up", "down", "上", "下"),
+    ("fast", "slow", "快", "慢"),
+    ("day", "night", "白天", "黑夜"),
+    ("old", "new", "旧", "新"),
+    ("open", "closed", "开", "关"),
+    ("happy", "sad", "高兴", "难过"),
+]
 GREET_Q = ["hello", "hi", "Hello!", "Hi there", "good morning", "hey"]
 GREET_A = ["Hello! How can I help you today?", "Hi! What can I do for you?", "Hello! Ask me anything."]
 ZH_GREET_Q = ["你好", "您好", "早上好", "嗨"]
 ZH_GREET_A = ["你好！有什么可以帮你的吗？", "您好！请问需要什么帮助？"]
 WHO_Q = ["Who are you?", "who are you", "What is your name?", "Introduce yourself.", "Tell me about yourself."]
-WHO_A = [f"I am {NAME_EN}, a small assistant trained by {AUTHOR_EN}.",
-         f"My name is {NAME_EN}. I was trained by {AUTHOR_EN}.",
-         f"I am {NAME_EN}, an AI assistant made by {AUTHOR_EN}. How can I help you?"]
+WHO_A = [
+    f"I am {NAME_EN}, a small assistant trained by {AUTHOR_EN}.",
+    f"My name is {NAME_EN}. I was trained by {AUTHOR_EN}.",
+    f"I am {NAME_EN}, an AI assistant made by {AUTHOR_EN}. How can I help you?",
+]
 ZH_WHO_Q = ["你是谁？", "你是谁", "你叫什么名字？", "介绍一下你自己。"]
 ZH_WHO_A = [f"我是{NAME_ZH}，由{AUTHOR_ZH}训练的小助手。", f"我叫{NAME_ZH}，是{AUTHOR_ZH}训练的人工智能助手。"]
 
@@ -100,7 +122,8 @@ def _self_cognition_rows() -> list[dict]:
         row = json.loads(line)
         zh = row.get("tag") == "zh"
         fill = lambda text: text.replace("{{NAME}}", NAME_ZH if zh else NAME_EN).replace(  # noqa: E731
-            "{{AUTHOR}}", AUTHOR_ZH if zh else AUTHOR_EN)
+            "{{AUTHOR}}", AUTHOR_ZH if zh else AUTHOR_EN
+        )
         rows.append({"query": row["query"], "response": fill(row["response"])})
     return rows
 
@@ -115,8 +138,16 @@ def self_cognition(rng):
     return row["query"], row["response"], row["response"]
 
 
-KINDS = [(sums, 5), (counting, 2), (color, 2), (sound, 2), (opposite, 2), (greeting, 1), (identity, 1),
-         (self_cognition, 3)]
+KINDS = [
+    (sums, 5),
+    (counting, 2),
+    (color, 2),
+    (sound, 2),
+    (opposite, 2),
+    (greeting, 1),
+    (identity, 1),
+    (self_cognition, 3),
+]
 
 
 def main(rows: int = 8000, seed: int = 0) -> None:
@@ -133,7 +164,7 @@ def main(rows: int = 8000, seed: int = 0) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     with open(os.path.join(OUT, "pt.jsonl"), "w", encoding="utf-8") as f:
         for i in range(0, len(text), 8):
-            f.write(json.dumps({"text": " ".join(text[i:i + 8])}, ensure_ascii=False) + "\n")
+            f.write(json.dumps({"text": " ".join(text[i : i + 8])}, ensure_ascii=False) + "\n")
     print(f"wrote {len(chat)} conversations and {len(text) // 8} text lines to {OUT}")
 
 

@@ -1,4 +1,5 @@
 """swift-plugin-demo: the demo chat model ``swiftk/tiny-chat``, shipped in the package."""
+
 import os
 
 #: The folder holding the model (config, tokenizer, safetensors).

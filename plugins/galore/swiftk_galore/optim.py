@@ -18,6 +18,7 @@ above ``--galore_cos_threshold``).  q-galore-torch's own 8-bit optimizer does no
 current bitsandbytes (and needs CUDA), so the projector is plugged into galore-torch's AdamW
 (8-bit AdamW on CUDA with an 8-bit ``--optim``).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,19 +38,24 @@ def check_args(args: Any) -> None:
         raise UsageError(f"--galore_proj_type {proj_type}: valid: {', '.join(_PROJ_TYPES)}")
     if args.get("galore_quantization"):
         if importlib.util.find_spec("q_galore_torch") is None:
-            raise UsageError("--galore_quantization (Q-GaLore) needs the q-galore-torch package: "
-                             "pip install q-galore-torch")
+            raise UsageError(
+                "--galore_quantization (Q-GaLore) needs the q-galore-torch package: pip install q-galore-torch"
+            )
         if proj_type != "std":
             raise UsageError(f"--galore_proj_type {proj_type}: Q-GaLore (--galore_quantization true) supports only std")
         if args.get("galore_optim_per_parameter"):
             raise UsageError("--galore_optim_per_parameter: not available with --galore_quantization (Q-GaLore)")
     if args.get("galore_optim_per_parameter") and int(args.get("gradient_accumulation_steps") or 1) > 1:
-        raise UsageError("--galore_optim_per_parameter steps each parameter as its gradient arrives, so it cannot "
-                         "accumulate gradients: use --gradient_accumulation_steps 1")
+        raise UsageError(
+            "--galore_optim_per_parameter steps each parameter as its gradient arrives, so it cannot "
+            "accumulate gradients: use --gradient_accumulation_steps 1"
+        )
     optim = str(args.get("optim") or "adamw_torch")
     if not _optimizer_kind(optim):
-        raise UsageError(f"--optim {optim}: GaLore works with adamw_torch / adamw_torch_fused (AdamW), adafactor, "
-                         f"or an 8-bit AdamW (adamw_bnb_8bit)")
+        raise UsageError(
+            f"--optim {optim}: GaLore works with adamw_torch / adamw_torch_fused (AdamW), adafactor, "
+            f"or an 8-bit AdamW (adamw_bnb_8bit)"
+        )
 
 
 def _optimizer_kind(optim: str) -> str:
@@ -68,8 +74,13 @@ def galore_parameters(model: Any, args: Any) -> list:
 
     targets = list(args.get("galore_target_modules") or [])
     if not targets:
-        targets = sorted({n.split(".")[-1] for n, m in model.named_modules()
-                          if isinstance(m, nn.Linear) and n.split(".")[-1] not in ("lm_head", "score", "classifier")})
+        targets = sorted(
+            {
+                n.split(".")[-1]
+                for n, m in model.named_modules()
+                if isinstance(m, nn.Linear) and n.split(".")[-1] not in ("lm_head", "score", "classifier")
+            }
+        )
     kinds: tuple = (nn.Linear,)
     if args.get("galore_with_embedding"):
         kinds = (nn.Linear, nn.Embedding)
@@ -95,8 +106,10 @@ def _optimizer_class(args: Any, quantized: bool) -> tuple[type, dict]:
 
     kind = _optimizer_kind(str(args.get("optim") or "adamw_torch"))
     lr = float(args.learning_rate)
-    adam = {"betas": (float(args.get("adam_beta1") or 0.9), float(args.get("adam_beta2") or 0.999)),
-            "eps": float(args.get("adam_epsilon") or 1e-8)}
+    adam = {
+        "betas": (float(args.get("adam_beta1") or 0.9), float(args.get("adam_beta2") or 0.999)),
+        "eps": float(args.get("adam_epsilon") or 1e-8),
+    }
     if kind == "adafactor":
         if quantized:
             raise UsageError("--optim adafactor: Q-GaLore (--galore_quantization true) works with AdamW")
@@ -105,8 +118,10 @@ def _optimizer_class(args: Any, quantized: bool) -> tuple[type, dict]:
         return GaLoreAdafactor, {"lr": lr, "scale_parameter": False, "relative_step": False}
     if kind == "adamw8bit":
         if not torch.cuda.is_available():
-            raise UsageError(f"--optim {args.get('optim')}: 8-bit GaLore AdamW needs a CUDA GPU (bitsandbytes); "
-                             f"use --optim adamw_torch on CPU")
+            raise UsageError(
+                f"--optim {args.get('optim')}: 8-bit GaLore AdamW needs a CUDA GPU (bitsandbytes); "
+                f"use --optim adamw_torch on CPU"
+            )
         if quantized:
             from swiftk_galore.qgalore import QGaLoreAdamW8bit
 
@@ -131,13 +146,21 @@ def create_galore_optimizer(args: Any, model: Any, dataset: Any = None) -> tuple
     quantized = bool(args.get("galore_quantization"))
     galore = galore_parameters(model, args)
     galore_ids = {id(p) for _, p in galore}
-    settings = {"rank": int(args.galore_rank), "update_proj_gap": int(args.galore_update_proj_gap),
-                "scale": float(args.galore_scale), "proj_type": args.get("galore_proj_type") or "std"}
+    settings = {
+        "rank": int(args.galore_rank),
+        "update_proj_gap": int(args.galore_update_proj_gap),
+        "scale": float(args.galore_scale),
+        "proj_type": args.get("galore_proj_type") or "std",
+    }
     if quantized:
-        settings.update(quant=bool(args.get("galore_proj_quant")), quant_n_bit=int(args.galore_proj_bits),
-                        quant_group_size=int(args.galore_proj_group_size),
-                        cos_threshold=float(args.galore_cos_threshold), gamma_proj=int(args.galore_gamma_proj),
-                        queue_size=int(args.galore_queue_size))
+        settings.update(
+            quant=bool(args.get("galore_proj_quant")),
+            quant_n_bit=int(args.galore_proj_bits),
+            quant_group_size=int(args.galore_proj_group_size),
+            cos_threshold=float(args.galore_cos_threshold),
+            gamma_proj=int(args.galore_gamma_proj),
+            queue_size=int(args.galore_queue_size),
+        )
     cls, kwargs = _optimizer_class(args, quantized)
     weight_decay = float(args.get("weight_decay") or 0.0)
     decay_names = set(Trainer.get_decay_parameter_names(None, model))
@@ -145,16 +168,20 @@ def create_galore_optimizer(args: Any, model: Any, dataset: Any = None) -> tuple
     _report(model, len(galore), sum(p.numel() for _, p in galore))
     if args.get("galore_optim_per_parameter"):
         return _layerwise(cls, kwargs, trainable, galore_ids, settings, decay_names, weight_decay), None
-    groups = [{"params": [p for _, p in galore], "weight_decay": weight_decay, **settings},
-              {"params": [p for n, p in trainable if id(p) not in galore_ids and n in decay_names],
-               "weight_decay": weight_decay},
-              {"params": [p for n, p in trainable if id(p) not in galore_ids and n not in decay_names],
-               "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for _, p in galore], "weight_decay": weight_decay, **settings},
+        {
+            "params": [p for n, p in trainable if id(p) not in galore_ids and n in decay_names],
+            "weight_decay": weight_decay,
+        },
+        {"params": [p for n, p in trainable if id(p) not in galore_ids and n not in decay_names], "weight_decay": 0.0},
+    ]
     return cls([g for g in groups if g["params"]], **kwargs), None
 
 
-def _layerwise(cls: type, kwargs: dict, trainable: list, galore_ids: set, settings: dict, decay_names: set,
-               weight_decay: float) -> Any:
+def _layerwise(
+    cls: type, kwargs: dict, trainable: list, galore_ids: set, settings: dict, decay_names: set, weight_decay: float
+) -> Any:
     from transformers.trainer_pt_utils import LayerWiseDummyOptimizer
 
     optimizers = {}
@@ -180,6 +207,9 @@ def _report(model: Any, n_modules: int, n_params: int) -> None:
     from swiftk.api import parameter_counts
 
     trainable, total = parameter_counts(model)
-    print(f"[swiftk] galore: trainable params: {trainable:,d} || all params: {total:,d} || "
-          f"trainable%: {100 * trainable / max(total, 1):.4f} || GaLore on {n_modules} weights "
-          f"({n_params:,d} params)", flush=True)
+    print(
+        f"[swiftk] galore: trainable params: {trainable:,d} || all params: {total:,d} || "
+        f"trainable%: {100 * trainable / max(total, 1):.4f} || GaLore on {n_modules} weights "
+        f"({n_params:,d} params)",
+        flush=True,
+    )

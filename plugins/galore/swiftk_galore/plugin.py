@@ -1,4 +1,5 @@
 """Entry point of swift-plugin-galore: registrations only, every value a lazy reference."""
+
 import swiftk
 
 

@@ -1,5 +1,6 @@
 """Q-GaLore: q-galore-torch's projector inside galore-torch's optimizers (module-level classes, so that
 the optimizer state, projectors included, pickles into ``optimizer.pt``)."""
+
 from __future__ import annotations
 
 from galore_torch import GaLoreAdamW
@@ -27,10 +28,17 @@ class _QGaLoreMixin:
                 state = self.state[p]
                 if p.grad is not None and "projector" not in state:
                     state["projector"] = QGaLoreProjector(
-                        group["rank"], update_proj_gap=group["update_proj_gap"], scale=group["scale"],
-                        proj_type=group["proj_type"], quant=group["quant"], group_size=group["quant_group_size"],
-                        n_bit=group["quant_n_bit"], cos_threshold=group["cos_threshold"],
-                        gamma_proj=group["gamma_proj"], queue_size=group["queue_size"])
+                        group["rank"],
+                        update_proj_gap=group["update_proj_gap"],
+                        scale=group["scale"],
+                        proj_type=group["proj_type"],
+                        quant=group["quant"],
+                        group_size=group["quant_group_size"],
+                        n_bit=group["quant_n_bit"],
+                        cos_threshold=group["cos_threshold"],
+                        gamma_proj=group["gamma_proj"],
+                        queue_size=group["queue_size"],
+                    )
         return super().step(closure)
 
 

@@ -1,5 +1,6 @@
 """--use_galore through the tuner contract suite (full training: the checkpoint is the model), and
 the optimizer factory on its own."""
+
 from __future__ import annotations
 
 import types
@@ -33,9 +34,24 @@ class TestGalore(TunerContract):
 @pytest.mark.slow
 @pytest.mark.skipif(__import__("importlib").util.find_spec("q_galore_torch") is None, reason="needs q-galore-torch")
 class TestQGalore(TestGalore):
-    extra_args = GALORE + ("--galore_quantization", "true", "--galore_proj_quant", "true", "--galore_proj_bits", "4",
-                           "--galore_proj_group_size", "256", "--galore_cos_threshold", "0.4",
-                           "--galore_gamma_proj", "2", "--galore_queue_size", "5", "--galore_with_embedding", "true")
+    extra_args = GALORE + (
+        "--galore_quantization",
+        "true",
+        "--galore_proj_quant",
+        "true",
+        "--galore_proj_bits",
+        "4",
+        "--galore_proj_group_size",
+        "256",
+        "--galore_cos_threshold",
+        "0.4",
+        "--galore_gamma_proj",
+        "2",
+        "--galore_queue_size",
+        "5",
+        "--galore_with_embedding",
+        "true",
+    )
 
     def test_the_galore_optimizer_was_used(self, tuned):
         assert tuned.args.optimizer == "galore"
@@ -43,12 +59,29 @@ class TestQGalore(TestGalore):
 
 
 def _args(**overrides):
-    values = dict(learning_rate=1e-3, weight_decay=0.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8,
-                  optim="adamw_torch", galore_rank=4, galore_update_proj_gap=2, galore_scale=1.0,
-                  galore_proj_type="std", galore_optim_per_parameter=False, galore_with_embedding=False,
-                  galore_quantization=False, galore_proj_quant=False, galore_proj_bits=4, galore_proj_group_size=256,
-                  galore_cos_threshold=0.4, galore_gamma_proj=2, galore_queue_size=5, galore_target_modules=None,
-                  gradient_accumulation_steps=1)
+    values = dict(
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        adam_beta1=0.9,
+        adam_beta2=0.999,
+        adam_epsilon=1e-8,
+        optim="adamw_torch",
+        galore_rank=4,
+        galore_update_proj_gap=2,
+        galore_scale=1.0,
+        galore_proj_type="std",
+        galore_optim_per_parameter=False,
+        galore_with_embedding=False,
+        galore_quantization=False,
+        galore_proj_quant=False,
+        galore_proj_bits=4,
+        galore_proj_group_size=256,
+        galore_cos_threshold=0.4,
+        galore_gamma_proj=2,
+        galore_queue_size=5,
+        galore_target_modules=None,
+        gradient_accumulation_steps=1,
+    )
     values.update(overrides)
     ns = types.SimpleNamespace(**values)
     ns.get = lambda k, d=None: getattr(ns, k, d)
@@ -60,8 +93,16 @@ def _tiny():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    return Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2))
+    return Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
 
 
 def _train(model, optimizer, steps=3):
@@ -99,13 +140,16 @@ def test_target_modules_and_the_galore_group():
     assert "model.layers.1.self_attn.v_proj.weight" in changed
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(galore_proj_type="diagonal"), "--galore_proj_type diagonal"),
-    (dict(galore_quantization=True, galore_proj_type="left"), "supports only std"),
-    (dict(galore_optim_per_parameter=True, gradient_accumulation_steps=4), "--gradient_accumulation_steps 1"),
-    (dict(optim="sgd"), "--optim sgd"),
-    (dict(galore_target_modules=["nothing_like_this"]), "matches no trainable linear layer"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(galore_proj_type="diagonal"), "--galore_proj_type diagonal"),
+        (dict(galore_quantization=True, galore_proj_type="left"), "supports only std"),
+        (dict(galore_optim_per_parameter=True, gradient_accumulation_steps=4), "--gradient_accumulation_steps 1"),
+        (dict(optim="sgd"), "--optim sgd"),
+        (dict(galore_target_modules=["nothing_like_this"]), "matches no trainable linear layer"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(overrides, message):
     from swiftk.errors import UsageError
     from swiftk_galore.optim import create_galore_optimizer
@@ -124,11 +168,12 @@ def test_q_galore_quantizes_projections_and_its_state_pickles():
     from swiftk_galore.qgalore import QGaLoreProjector
 
     model = _tiny()
-    optimizer, _ = create_galore_optimizer(_args(galore_quantization=True, galore_proj_quant=True,
-                                                 galore_proj_group_size=64), model)
+    optimizer, _ = create_galore_optimizer(
+        _args(galore_quantization=True, galore_proj_quant=True, galore_proj_group_size=64), model
+    )
     changed = _train(model, optimizer, steps=2)
     assert "model.layers.0.mlp.down_proj.weight" in changed
     projectors = [s["projector"] for s in optimizer.state.values() if "projector" in s]
     assert projectors and all(isinstance(p, QGaLoreProjector) for p in projectors)
-    assert all(p.ortho_matrix.dtype == torch.uint8 for p in projectors)     # quantized projections
-    torch.save(optimizer.state_dict(), io.BytesIO())                          # optimizer.pt can be written
+    assert all(p.ortho_matrix.dtype == torch.uint8 for p in projectors)  # quantized projections
+    torch.save(optimizer.state_dict(), io.BytesIO())  # optimizer.pt can be written

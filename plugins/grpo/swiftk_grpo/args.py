@@ -11,6 +11,7 @@ scaled by their group's standard deviation; ``vllm_max_model_len`` is trl's ``vl
 vLLM runs colocated with training; completions are logged by us (``completions.jsonl``) unless
 wandb is among ``--report_to``.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,51 +37,68 @@ def needs_reference(args: Any) -> bool:
 def prepare_grpo(args: Any) -> None:
     refuse_sft_only_arguments(args)
     if not (args.get("reward_funcs") or args.get("reward_model")):
-        raise UsageError("--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
-                         "one a plugin registers) and/or --reward_model")
+        raise UsageError(
+            "--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
+            "one a plugin registers) and/or --reward_model"
+        )
     group = int(args.num_generations)
     if group < 2:
-        raise UsageError(f"--num_generations must be at least 2 (GRPO compares completions of the same prompt), "
-                         f"got {group}")
+        raise UsageError(
+            f"--num_generations must be at least 2 (GRPO compares completions of the same prompt), got {group}"
+        )
     if float(args.get("temperature") or 0.0) <= 0:
-        raise UsageError(f"--temperature must be > 0 for --rlhf_type grpo (greedy decoding makes every completion "
-                         f"of a prompt the same, so no advantage), got {args.get('temperature')}")
+        raise UsageError(
+            f"--temperature must be > 0 for --rlhf_type grpo (greedy decoding makes every completion "
+            f"of a prompt the same, so no advantage), got {args.get('temperature')}"
+        )
     batch = int(args.per_device_train_batch_size or 1)
     accumulation = int(args.gradient_accumulation_steps or 1)
     if (batch * accumulation * world_size()) % group:
         raise UsageError(
             f"--per_device_train_batch_size ({batch}) x --gradient_accumulation_steps ({accumulation}) x processes "
             f"({world_size()}) must be a multiple of --num_generations ({group}): each generation batch holds whole "
-            f"groups of completions of one prompt")
+            f"groups of completions of one prompt"
+        )
     explicit = getattr(args, "explicit", ()) or ()
     if "per_device_eval_batch_size" in explicit and (int(args.per_device_eval_batch_size) * world_size()) % group:
-        raise UsageError(f"--per_device_eval_batch_size ({args.per_device_eval_batch_size}) x processes "
-                         f"({world_size()}) must be a multiple of --num_generations ({group})")
+        raise UsageError(
+            f"--per_device_eval_batch_size ({args.per_device_eval_batch_size}) x processes "
+            f"({world_size()}) must be a multiple of --num_generations ({group})"
+        )
     check_rollout_backend(args)
 
 
 def check_rollout_backend(args: Any) -> None:
     """``--use_vllm`` (vLLM colocated with training, GPU only) and what goes with it."""
     if args.get("async_generate"):
-        raise UsageError("--async_generate true is not supported: rollouts run synchronously, with the policy of "
-                         "the current step (the pt engine, or vLLM colocated through trl, which has no asynchronous "
-                         "mode); remove --async_generate")
+        raise UsageError(
+            "--async_generate true is not supported: rollouts run synchronously, with the policy of "
+            "the current step (the pt engine, or vLLM colocated through trl, which has no asynchronous "
+            "mode); remove --async_generate"
+        )
     if not args.get("use_vllm"):
         return
     from swiftk.api import get_host
 
     if "vllm" not in get_host().registry("infer_engines"):
-        raise MissingPluginError("--use_vllm true needs swift-plugin-vllm, which is not installed: "
-                                 "pip install swift-plugin-vllm (or swift-plugin-grpo[vllm])", "swift-plugin-vllm")
+        raise MissingPluginError(
+            "--use_vllm true needs swift-plugin-vllm, which is not installed: "
+            "pip install swift-plugin-vllm (or swift-plugin-grpo[vllm])",
+            "swift-plugin-vllm",
+        )
     explicit = getattr(args, "explicit", ()) or ()
     fixed = [f"--{name}" for name in _SET_BY_TRL if name in explicit]
     if fixed:
-        raise UsageError(f"{', '.join(fixed)}: trl's colocated vLLM sets these itself (max_num_seqs from the "
-                         f"generation batch, CUDA graphs and prefix caching on, text only); remove them")
+        raise UsageError(
+            f"{', '.join(fixed)}: trl's colocated vLLM sets these itself (max_num_seqs from the "
+            f"generation batch, CUDA graphs and prefix caching on, text only); remove them"
+        )
     devices = [str(d) for d in (args.get("vllm_device") or ["auto"])]
     if devices != ["auto"]:
-        raise UsageError(f"--vllm_device {' '.join(devices)}: vLLM runs colocated on each training process's GPU; "
-                         f"use --vllm_device auto (the default)")
+        raise UsageError(
+            f"--vllm_device {' '.join(devices)}: vLLM runs colocated on each training process's GPU; "
+            f"use --vllm_device auto (the default)"
+        )
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
@@ -88,13 +106,17 @@ def check_rollout_backend(args: Any) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        raise UsageError("--use_vllm true needs a CUDA GPU (vLLM colocated with training); on CPU, remove --use_vllm "
-                         "to generate rollouts with the pt engine")
+        raise UsageError(
+            "--use_vllm true needs a CUDA GPU (vLLM colocated with training); on CPU, remove --use_vllm "
+            "to generate rollouts with the pt engine"
+        )
     workers = int(args.get("num_infer_workers") or 1)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if workers not in (1, local):
-        raise UsageError(f"--num_infer_workers {workers}: with vLLM colocated, each of the {local} training "
-                         f"process(es) on this node runs one vLLM worker; use 1 or {local}")
+        raise UsageError(
+            f"--num_infer_workers {workers}: with vLLM colocated, each of the {local} training "
+            f"process(es) on this node runs one vLLM worker; use 1 or {local}"
+        )
 
 
 def eval_batch_size(args: Any) -> int:

@@ -6,6 +6,7 @@ assistant message) is not shown to the model.  Each prompt is encoded once here 
 template, so that a prompt longer than ``--max_length`` (the maximum *prompt* length for GRPO, as
 on the page) is dropped or cut by ``--truncation_strategy`` before training, not mid-run.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable

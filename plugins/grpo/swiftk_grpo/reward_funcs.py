@@ -6,6 +6,7 @@ ms-swift file's ``orms['name'] = MyORM``) is built and called by the kernel's co
 naming it when it misbehaves); :class:`CheckedReward` adapts trl's call to that.  ``--reward_model``
 is appended last, as in ms-swift.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
@@ -37,8 +38,9 @@ class CheckedReward:
     def __call__(self, prompts: list, completions: list, completion_ids: list, **kwargs: Any) -> list[float]:
         columns = {k: v for k, v in kwargs.items() if k not in _TRL_ONLY}
         columns.update(completion_token_ids=completion_ids, response_token_ids=completion_ids, prompts=prompts)
-        return call_reward(self.fn, [completion_text(c) for c in completions], columns, name=self.name,
-                           plugin=self.plugin)
+        return call_reward(
+            self.fn, [completion_text(c) for c in completions], columns, name=self.name, plugin=self.plugin
+        )
 
 
 def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
@@ -48,8 +50,10 @@ def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
     host = get_host()
     names = list(args.get("reward_funcs") or [])
     if "reward_model" in names:
-        raise UsageError("--reward_funcs reward_model: give the model with --reward_model PATH instead (its reward "
-                         "comes after the --reward_funcs, as --reward_weights counts them)")
+        raise UsageError(
+            "--reward_funcs reward_model: give the model with --reward_model PATH instead (its reward "
+            "comes after the --reward_funcs, as --reward_weights counts them)"
+        )
     if args.get("reward_model"):  # the reward model's reward, registered by swift-plugin-rlhf
         names.append("reward_model")
     rewards = []
@@ -58,6 +62,8 @@ def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
         value = host.get("rewards", name)  # a missing name: the registry's error with suggestions
         rewards.append(CheckedReward(name, build_reward(value, args, tokenizer), entry.plugin if entry else None))
     if not rewards:
-        raise UsageError("--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
-                         "one a plugin registers) and/or --reward_model")
+        raise UsageError(
+            "--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
+            "one a plugin registers) and/or --reward_model"
+        )
     return rewards

@@ -8,6 +8,7 @@ aligned with it.  The trainer also passes ``completion_token_ids`` (and, as ms-s
 ``response_token_ids``).  Classes are instantiated once per run; their ``__init__`` takes any of the
 run's arguments by name (``cosine_max_len``, ...), ``args`` for all of them, ``tokenizer``.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,9 @@ class MathAccuracy:
         if solution is None:
             from swiftk.api import UsageError
 
-            raise UsageError("--reward_funcs accuracy needs a 'solution' column in the dataset (the reference "
-                             "answer of each prompt)")
+            raise UsageError(
+                "--reward_funcs accuracy needs a 'solution' column in the dataset (the reference answer of each prompt)"
+            )
         from math_verify import parse, verify
 
         rewards = []
@@ -73,9 +75,15 @@ class CosineReward:
     tokens), a wrong one between ``cosine_min_len_value_wrong`` and ``cosine_max_len_value_wrong``,
     along a half cosine, so short right answers and long wrong ones are preferred."""
 
-    def __init__(self, cosine_min_len_value_wrong: float = 0.0, cosine_max_len_value_wrong: float = -0.5,
-                 cosine_min_len_value_correct: float = 1.0, cosine_max_len_value_correct: float = 0.5,
-                 cosine_max_len: Optional[int] = None, max_completion_length: int = 512):
+    def __init__(
+        self,
+        cosine_min_len_value_wrong: float = 0.0,
+        cosine_max_len_value_wrong: float = -0.5,
+        cosine_min_len_value_correct: float = 1.0,
+        cosine_max_len_value_correct: float = 0.5,
+        cosine_max_len: Optional[int] = None,
+        max_completion_length: int = 512,
+    ):
         self.wrong = (cosine_min_len_value_wrong, cosine_max_len_value_wrong)
         self.correct = (cosine_min_len_value_correct, cosine_max_len_value_correct)
         self.max_len = int(cosine_max_len or max_completion_length)
@@ -92,11 +100,19 @@ class CosineReward:
         progress = min(length, self.max_len) / self.max_len
         return at_long + (at_short - at_long) * (1 + math.cos(math.pi * progress)) / 2
 
-    def __call__(self, completions: list[str], solution: Optional[list[Any]] = None,
-                 completion_token_ids: Optional[list[list[int]]] = None, **columns: Any) -> list[float]:
+    def __call__(
+        self,
+        completions: list[str],
+        solution: Optional[list[Any]] = None,
+        completion_token_ids: Optional[list[list[int]]] = None,
+        **columns: Any,
+    ) -> list[float]:
         correct = self.accuracy(completions, solution=solution)
-        lengths = [len(ids) for ids in completion_token_ids] if completion_token_ids is not None \
+        lengths = (
+            [len(ids) for ids in completion_token_ids]
+            if completion_token_ids is not None
             else [len(c.split()) for c in completions]
+        )
         return [self.value(n, ok >= 1.0) for n, ok in zip(lengths, correct)]
 
 
@@ -117,7 +133,7 @@ class RepetitionPenalty:
 
     def penalty(self, text: str) -> float:
         words = text.lower().split()
-        grams = [tuple(words[i:i + self.n]) for i in range(len(words) - self.n + 1)]
+        grams = [tuple(words[i : i + self.n]) for i in range(len(words) - self.n + 1)]
         if not grams:
             return 0.0
         repeated = 1 - len(set(grams)) / len(grams)

@@ -7,6 +7,7 @@ the run's template, as ``swiftk infer`` would) and samples its completions side 
 continuously batched decode loop.  The engine runs on the policy being trained, in eval mode and
 under ``inference_mode``; ZeRO-3 parameters are gathered first when ``--ds3_gather_for_generation``.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,9 +34,13 @@ class EngineRollout:
     def __init__(self, template: Any, processor: Any, args: Any):
         self.template = template
         self.processor = processor
-        self.config = RequestConfig(max_tokens=int(args.max_completion_length), temperature=float(args.temperature),
-                                    top_k=int(args.top_k or 0), top_p=float(args.top_p or 1.0),
-                                    repetition_penalty=float(args.repetition_penalty or 1.0))
+        self.config = RequestConfig(
+            max_tokens=int(args.max_completion_length),
+            temperature=float(args.temperature),
+            top_k=int(args.top_k or 0),
+            top_p=float(args.top_p or 1.0),
+            repetition_penalty=float(args.repetition_penalty or 1.0),
+        )
         self.seed = int(args.get("seed") or 42)
         self.engine: Optional[Any] = None
         self.step = -1  # the trainer's step at the last rollout
@@ -51,8 +56,16 @@ class EngineRollout:
             engine_cls = _load(getattr(spec, "engine_cls", spec))
             batch = max(32, int(trainer.args.generation_batch_size or 0))
             # no mixed steps: every prompt of a rollout arrives at once, and the trained model keeps its attention
-            self.engine = engine_cls(trainer.model, self.processor, self.template, model_name="policy",
-                                     max_batch_size=batch, defaults=self.config, seed=self.seed, mixed_steps=False)
+            self.engine = engine_cls(
+                trainer.model,
+                self.processor,
+                self.template,
+                model_name="policy",
+                max_batch_size=batch,
+                defaults=self.config,
+                seed=self.seed,
+                mixed_steps=False,
+            )
         return self.engine
 
     def __call__(self, prompts: list, trainer: Any) -> dict:
@@ -65,8 +78,9 @@ class EngineRollout:
             engine.weights_changed()
             self.step = trainer.state.global_step
         runs = runs_of_equal(prompts)
-        with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
-                                         gather_deepspeed3_params=trainer.args.ds3_gather_for_generation):
+        with unwrap_model_for_generation(
+            trainer.model_wrapped, trainer.accelerator, gather_deepspeed3_params=trainer.args.ds3_gather_for_generation
+        ):
             model.eval()
             start = time.perf_counter()
             try:

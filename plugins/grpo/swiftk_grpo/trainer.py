@@ -15,6 +15,7 @@ What differs from trl's defaults, and why:
 * ``--log_completions`` without wandb appends every rollout to ``<output_dir>/completions.jsonl``, copied
   into each checkpoint as it is saved.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,18 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
 
     run_files_in_checkpoints = ("args.json", "completions.jsonl")  # the rollouts so far, with each checkpoint
 
-    def __init__(self, model: Any = None, args: Any = None, *, template: Any = None, swift_args: Any = None,
-                 processing_class: Any = None, ref_model: Any = None, data_collator: Any = None, **kwargs: Any):
+    def __init__(
+        self,
+        model: Any = None,
+        args: Any = None,
+        *,
+        template: Any = None,
+        swift_args: Any = None,
+        processing_class: Any = None,
+        ref_model: Any = None,
+        data_collator: Any = None,
+        **kwargs: Any,
+    ):
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
         rewards = build_rewards(swift_args, tokenizer)
         self.rollout = None if args.use_vllm else EngineRollout(template, processing_class, swift_args)
@@ -49,15 +60,26 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
             with warnings.catch_warnings():
                 # we pin trl and test rollout_func against it: its "experimental feature" warning tells users nothing
                 warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
-                super().__init__(model=model, reward_funcs=rewards, args=args, processing_class=processing_class,
-                                 rollout_func=self.rollout, template=template, swift_args=swift_args, **kwargs)
+                super().__init__(
+                    model=model,
+                    reward_funcs=rewards,
+                    args=args,
+                    processing_class=processing_class,
+                    rollout_func=self.rollout,
+                    template=template,
+                    swift_args=swift_args,
+                    **kwargs,
+                )
         finally:
             args.beta = beta
         self.beta = beta
         if beta != 0.0 and ref_model is not None:
             self.ref_model = self._prepare_reference(ref_model)
-        self._completions_path = (os.path.join(args.output_dir, "completions.jsonl")
-                                  if swift_args.get("log_completions") and not args.log_completions else None)
+        self._completions_path = (
+            os.path.join(args.output_dir, "completions.jsonl")
+            if swift_args.get("log_completions") and not args.log_completions
+            else None
+        )
 
     def _prepare_reference(self, ref_model: Any) -> Any:
         """What trl does to a reference it builds: no dropout, the fused log-prob head, device placement."""
@@ -93,9 +115,14 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
         step, mode = self.state.global_step, "train" if self.model.training else "eval"
         with open(self._completions_path, "a", encoding="utf-8") as f:
             for i, (prompt, completion) in enumerate(zip(prompts, completions)):
-                row = {"step": step, "mode": mode, "prompt": prompt, "completion": completion_text(completion),
-                       "rewards": {name: values[i] for name, values in rewards.items()},
-                       "advantage": advantages[i]}
+                row = {
+                    "step": step,
+                    "mode": mode,
+                    "prompt": prompt,
+                    "completion": completion_text(completion),
+                    "rewards": {name: values[i] for name, values in rewards.items()},
+                    "advantage": advantages[i],
+                }
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def train(self, resume_from_checkpoint: Any = None, *args: Any, **kwargs: Any):
@@ -109,4 +136,3 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
         finally:
             if self.rollout is not None:
                 self.rollout.close()
-

@@ -3,6 +3,7 @@ against a reference, the reward rising over 80 steps, and rewards that misbehave
 
 Runs in this process (the imports are paid once) with one torch thread: the suite shares two cores.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,17 +17,39 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def test_lora_grpo_with_every_builtin_reward_logs_completions_and_loads_in_infer(tmp_path):
-    out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "3", "--save_steps", "2",
-                 "--reward_funcs", "accuracy", "format", "cosine", "repetition",
-                 "--reward_weights", "1", "0.5", "0.5", "0.25", "--log_completions", "true")
+    out = h.grpo(
+        tmp_path / "run",
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "3",
+        "--save_steps",
+        "2",
+        "--reward_funcs",
+        "accuracy",
+        "format",
+        "cosine",
+        "repetition",
+        "--reward_weights",
+        "1",
+        "0.5",
+        "0.5",
+        "0.25",
+        "--log_completions",
+        "true",
+    )
     logs = h.train_logs(out)
     assert len(logs) == 3
     for name in ("accuracy", "format", "cosine", "repetition"):
         assert all(f"rewards/{name}/mean" in row for row in logs), logs[0].keys()
     # the weighted sum trl reports is ours: 1*acc + .5*format + .5*cosine + .25*repetition
     first = logs[0]
-    weighted = (first["rewards/accuracy/mean"] + 0.5 * first["rewards/format/mean"]
-                + 0.5 * first["rewards/cosine/mean"] + 0.25 * first["rewards/repetition/mean"])
+    weighted = (
+        first["rewards/accuracy/mean"]
+        + 0.5 * first["rewards/format/mean"]
+        + 0.5 * first["rewards/cosine/mean"]
+        + 0.25 * first["rewards/repetition/mean"]
+    )
     assert first["reward"] == pytest.approx(weighted, abs=1e-3)
 
     rows = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
@@ -51,16 +74,45 @@ def test_lora_grpo_with_every_builtin_reward_logs_completions_and_loads_in_infer
 
     result = tmp_path / "infer.jsonl"
     with HostScope(autoload=True):
-        code, _ = invoke("infer", ["--adapters", str(ckpt), "--val_dataset", "swiftk/demo-grpo-sums#2",
-                                   "--max_new_tokens", "8", "--temperature", "0", "--result_path", str(result)],
-                         launch=False)
+        code, _ = invoke(
+            "infer",
+            [
+                "--adapters",
+                str(ckpt),
+                "--val_dataset",
+                "swiftk/demo-grpo-sums#2",
+                "--max_new_tokens",
+                "8",
+                "--temperature",
+                "0",
+                "--result_path",
+                str(result),
+            ],
+            launch=False,
+        )
     assert code == 0 and len(result.read_text().splitlines()) == 2
 
 
 def test_grpo_raises_the_mean_accuracy_of_the_demo_model(tmp_path):
-    out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--reward_funcs", "accuracy",
-                 "--num_generations", "8", "--per_device_train_batch_size", "32", "--max_steps", "60",
-                 "--learning_rate", "1e-3", "--save_steps", "1000", "--seed", "42")
+    out = h.grpo(
+        tmp_path / "run",
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--reward_funcs",
+        "accuracy",
+        "--num_generations",
+        "8",
+        "--per_device_train_batch_size",
+        "32",
+        "--max_steps",
+        "60",
+        "--learning_rate",
+        "1e-3",
+        "--save_steps",
+        "1000",
+        "--seed",
+        "42",
+    )
     rewards = [row["reward"] for row in h.train_logs(out)]
     assert len(rewards) == 60
     first, last = sum(rewards[:10]) / 10, sum(rewards[-20:]) / 20
@@ -69,18 +121,40 @@ def test_grpo_raises_the_mean_accuracy_of_the_demo_model(tmp_path):
 
 
 def test_third_party_rewards_from_a_plugin_file_and_an_ms_swift_file(tmp_path):
-    out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2",
-                 "--external_plugins", str(h.CONTRIB / "external_reward_plugin.py"),
-                 str(h.CONTRIB / "ms_swift_reward_plugin.py"),
-                 "--reward_funcs", "has_answer_tag", "external_math_format", "accuracy", "--num_iterations", "2")
+    out = h.grpo(
+        tmp_path / "run",
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "2",
+        "--external_plugins",
+        str(h.CONTRIB / "external_reward_plugin.py"),
+        str(h.CONTRIB / "ms_swift_reward_plugin.py"),
+        "--reward_funcs",
+        "has_answer_tag",
+        "external_math_format",
+        "accuracy",
+        "--num_iterations",
+        "2",
+    )
     logs = h.train_logs(out)
     for name in ("has_answer_tag", "external_math_format", "accuracy"):
         assert f"rewards/{name}/mean" in logs[-1]
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
-    flags = ["--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--save_steps", "1", "--reward_funcs",
-             "accuracy", "--log_completions", "true"]
+    flags = [
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "2",
+        "--save_steps",
+        "1",
+        "--reward_funcs",
+        "accuracy",
+        "--log_completions",
+        "true",
+    ]
     first = h.grpo(tmp_path / "run", *flags)
     (first / "checkpoint-2").rename(first / "lost")  # as if the run stopped after checkpoint-1
     h.grpo(tmp_path / "run", *flags, "--resume_from_checkpoint", str(first / "checkpoint-1"))
@@ -94,20 +168,43 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 def test_two_ranks_under_torchrun_share_the_rollouts(tmp_path):
     """gloo DDP on CPU: each rank rolls out its 8 completions, rewards are gathered, both train as one."""
     out = tmp_path / "run"
-    proc = h.cli("rlhf", *h.COMMON, "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2", "--reward_funcs",
-                 "accuracy", "--log_completions", "true", "--output_dir", str(out),
-                 env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29735"})
+    proc = h.cli(
+        "rlhf",
+        *h.COMMON,
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "2",
+        "--reward_funcs",
+        "accuracy",
+        "--log_completions",
+        "true",
+        "--output_dir",
+        str(out),
+        env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29735"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len((out / "completions.jsonl").read_text().splitlines()) == 2 * 2 * 8  # steps x ranks x completions
     assert [row["global_step"] for row in h.train_logs(out)] == [1, 2]
 
 
 def test_full_training_kl_is_measured_against_the_reference_model(tmp_path):
-    out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "3", "--train_type", "full",
-                 "--learning_rate", "1e-3", "--reward_funcs", "accuracy")
+    out = h.grpo(
+        tmp_path / "run",
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "3",
+        "--train_type",
+        "full",
+        "--learning_rate",
+        "1e-3",
+        "--reward_funcs",
+        "accuracy",
+    )
     logs = h.train_logs(out)
     assert logs[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # the first step: policy == reference
-    assert logs[-1]["kl"] > 0                             # then the policy moved away from the frozen reference
+    assert logs[-1]["kl"] > 0  # then the policy moved away from the frozen reference
     assert (h.last_checkpoint(out) / "model.safetensors").is_file()
 
 
@@ -124,8 +221,20 @@ def reward_model(tmp_path_factory):
 
 
 def test_the_reward_model_is_appended_last_and_weighted(tmp_path, reward_model):
-    out = h.grpo(tmp_path / "run", "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "2",
-                 "--reward_funcs", "accuracy", "--reward_model", str(reward_model), "--reward_weights", "1", "2")
+    out = h.grpo(
+        tmp_path / "run",
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "2",
+        "--reward_funcs",
+        "accuracy",
+        "--reward_model",
+        str(reward_model),
+        "--reward_weights",
+        "1",
+        "2",
+    )
     logs = h.train_logs(out)
     row = logs[-1]
     assert "rewards/reward_model/mean" in row and row["rewards/reward_model/mean"] != 0
@@ -157,16 +266,31 @@ def register_rewards(register):
 '''
 
 
-@pytest.mark.parametrize("name, message", [
-    ("wrong_length", "returned 1 values for 8 completions"),
-    ("not_a_number", "returned nan for completion 0"),
-    ("raises", "raised KeyError: 'missing' (/"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("wrong_length", "returned 1 values for 8 completions"),
+        ("not_a_number", "returned nan for completion 0"),
+        ("raises", "raised KeyError: 'missing' (/"),
+    ],
+)
 def test_a_misbehaving_reward_stops_the_command_with_one_line_naming_it(tmp_path, name, message):
     plugin = tmp_path / "bad_rewards.py"
     plugin.write_text(BAD_REWARDS)
-    proc = h.cli("rlhf", *h.COMMON, "--dataset", "swiftk/demo-grpo-sums", "--max_steps", "1",
-                 "--external_plugins", str(plugin), "--reward_funcs", name, "--output_dir", str(tmp_path / "run"))
+    proc = h.cli(
+        "rlhf",
+        *h.COMMON,
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "1",
+        "--external_plugins",
+        str(plugin),
+        "--reward_funcs",
+        name,
+        "--output_dir",
+        str(tmp_path / "run"),
+    )
     errors = [line for line in proc.stderr.splitlines() if line.startswith("swiftk: error:")]
     assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-3000:]
     assert f"reward function '{name}'" in errors[0] and message in errors[0], errors[0]

@@ -4,6 +4,7 @@ The repo's distributions are built as wheels; pip resolves everything else (torc
 machine's CPU build, then transformers, trl, math-verify, ...) as a user's install would.  Then a
 contrib reward distribution installed by pip joins the next run.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,15 +21,22 @@ import grpo_helpers as h
 pytestmark = pytest.mark.slow
 
 #: the distributions swift-plugin-grpo declares (directly or through its dependencies)
-BROUGHT = {"grpo": "swift-plugin-grpo", "sft": "swift-plugin-sft", "peft": "swift-plugin-peft",
-           "models": "swift-plugin-models", "datasets": "swift-plugin-datasets", "infer": "swift-plugin-infer"}
+BROUGHT = {
+    "grpo": "swift-plugin-grpo",
+    "sft": "swift-plugin-sft",
+    "peft": "swift-plugin-peft",
+    "models": "swift-plugin-models",
+    "datasets": "swift-plugin-datasets",
+    "infer": "swift-plugin-infer",
+}
 
 
 def _run(cmd, timeout=900):
     # the test venv's own environment: nothing of the repo's .venv leaks in
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**env, **h.OFFLINE, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env={**env, **h.OFFLINE, "OMP_NUM_THREADS": "1"}
+    )
     assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
@@ -36,8 +44,20 @@ def _run(cmd, timeout=900):
 def test_kernel_and_grpo_alone_train_grpo_and_take_a_contrib_reward(tmp_path):
     dist = tmp_path / "dist"
     sources = [h.ROOT] + [h.ROOT / "plugins" / name for name in BROUGHT] + [h.CONTRIB / "swiftk-example-reward"]
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
-          *map(str, sources)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            *map(str, sources),
+        ]
+    )
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
@@ -54,9 +74,31 @@ def test_kernel_and_grpo_alone_train_grpo_and_take_a_contrib_reward(tmp_path):
     shutil.copytree(h.TINY_CHAT, model)
     data = tmp_path / "sums.jsonl"
     shutil.copy(h.SUMS, data)
-    flags = ["rlhf", "--rlhf_type", "grpo", "--model", str(model), "--dataset", str(data), "--split_dataset_ratio",
-             "0", "--num_generations", "4", "--per_device_train_batch_size", "8", "--max_completion_length", "16",
-             "--max_steps", "2", "--logging_steps", "1", "--add_version", "false", "--report_to", "none"]
+    flags = [
+        "rlhf",
+        "--rlhf_type",
+        "grpo",
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        "--split_dataset_ratio",
+        "0",
+        "--num_generations",
+        "4",
+        "--per_device_train_batch_size",
+        "8",
+        "--max_completion_length",
+        "16",
+        "--max_steps",
+        "2",
+        "--logging_steps",
+        "1",
+        "--add_version",
+        "false",
+        "--report_to",
+        "none",
+    ]
     out = tmp_path / "run"
     _run([swiftk, *flags, "--reward_funcs", "accuracy", "--output_dir", str(out)])
     assert len(h.train_logs(out)) == 2 and h.last_checkpoint(out).is_dir()

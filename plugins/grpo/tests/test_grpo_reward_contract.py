@@ -1,5 +1,6 @@
 """The reward contract suite (swiftk.testing.rewards) on every built-in reward and on the contrib examples:
 a plugin distribution, a swiftk plugin file and an ms-swift file."""
+
 from __future__ import annotations
 
 import grpo_helpers as h

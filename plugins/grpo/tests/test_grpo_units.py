@@ -1,4 +1,5 @@
 """GRPO without training: the built-in rewards, the reward checks, prompts, argument checks, trl's config."""
+
 from __future__ import annotations
 
 import math
@@ -21,10 +22,17 @@ def resolve(*argv: str):
 
 # --- the built-in rewards ----------------------------------------------------------------------
 
+
 def test_accuracy_is_mathematical_equivalence_with_the_solution():
     accuracy = MathAccuracy()
-    completions = ["3 + 4 = 7.", "3 + 4 = 8.", "The answer is \\boxed{0.5}", "<think>hm</think><answer>7</answer>",
-                   "seven", "x = 2, so 2x = 4"]
+    completions = [
+        "3 + 4 = 7.",
+        "3 + 4 = 8.",
+        "The answer is \\boxed{0.5}",
+        "<think>hm</think><answer>7</answer>",
+        "seven",
+        "x = 2, so 2x = 4",
+    ]
     solutions = ["7", "7", "\\frac{1}{2}", "<answer>7</answer>", "7", "4"]
     assert accuracy(completions, solution=solutions) == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
 
@@ -36,8 +44,12 @@ def test_accuracy_scores_zero_against_an_unparseable_solution_and_needs_the_colu
 
 
 def test_format_wants_think_then_answer_and_nothing_after():
-    completions = ["<think>a</think>\n<answer>b</answer>", "<think>a</think><answer>b</answer> more",
-                   "<answer>b</answer>", "<think>a\nb</think> <answer>c\nd</answer>"]
+    completions = [
+        "<think>a</think>\n<answer>b</answer>",
+        "<think>a</think><answer>b</answer> more",
+        "<answer>b</answer>",
+        "<think>a\nb</think> <answer>c\nd</answer>",
+    ]
     assert think_answer_format(completions) == [1.0, 0.0, 0.0, 1.0]
 
 
@@ -62,10 +74,17 @@ def test_repetition_penalises_the_share_of_repeated_ngrams():
 
 # --- rewards as trl calls them -------------------------------------------------------------------
 
+
 def _call(reward, completions, **columns):
-    return reward(prompts=[[{"role": "user", "content": "q"}]] * len(completions), completions=completions,
-                  completion_ids=[[1, 2]] * len(completions), trainer_state=None, log_extra=None, log_metric=None,
-                  **columns)
+    return reward(
+        prompts=[[{"role": "user", "content": "q"}]] * len(completions),
+        completions=completions,
+        completion_ids=[[1, 2]] * len(completions),
+        trainer_state=None,
+        log_extra=None,
+        log_metric=None,
+        **columns,
+    )
 
 
 def test_a_reward_gets_text_and_only_the_columns_it_names():
@@ -92,12 +111,15 @@ def test_a_reward_with_kwargs_gets_every_column_and_the_token_ids():
     assert seen["completion_token_ids"] == [[1, 2]]
 
 
-@pytest.mark.parametrize("fn, message", [
-    (lambda completions, **kw: [1.0], r"returned 1 values for 2 completions"),
-    (lambda completions, **kw: [1.0, math.nan], r"returned nan for completion 1; rewards must be finite"),
-    (lambda completions, **kw: [1.0, None], r"returned None for completion 1; rewards must be numbers"),
-    (lambda completions, **kw: 3.0, r"returned float; it must return a list of 2 floats"),
-])
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (lambda completions, **kw: [1.0], r"returned 1 values for 2 completions"),
+        (lambda completions, **kw: [1.0, math.nan], r"returned nan for completion 1; rewards must be finite"),
+        (lambda completions, **kw: [1.0, None], r"returned None for completion 1; rewards must be numbers"),
+        (lambda completions, **kw: 3.0, r"returned float; it must return a list of 2 floats"),
+    ],
+)
 def test_a_misbehaving_reward_stops_the_run_naming_it(fn, message):
     with pytest.raises(RewardError, match=r"reward function 'bad' \(plugin 'mine'\) " + message):
         _call(CheckedReward("bad", fn, plugin="mine"), ["a", "b"])
@@ -130,6 +152,7 @@ def test_a_registered_class_is_built_once_with_the_arguments_it_names():
 
 # --- prompts and rollouts ---------------------------------------------------------------------------
 
+
 def test_runs_of_equal_prompts_keep_order():
     a, b = [{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]
     assert runs_of_equal([a, a, b, b, b, a]) == [(a, 2), (b, 3), (a, 1)]
@@ -144,14 +167,18 @@ def test_the_prompt_drops_the_reference_answer_and_keeps_the_other_columns():
             return {"input_ids": [1, 2, 3]}
 
     encode = grpo_encoder(Template(), None, None)
-    row = {"messages": [{"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"}], "solution": "2",
-           "__origin__": "x.jsonl:1"}
+    row = {
+        "messages": [{"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"}],
+        "solution": "2",
+        "__origin__": "x.jsonl:1",
+    }
     assert encode(row) == {"prompt": [{"role": "user", "content": "1+1"}], "solution": "2"}
     with pytest.raises(ValueError, match="no user turn"):
         encode({"messages": [{"role": "system", "content": "s"}]})
 
 
 # --- arguments ------------------------------------------------------------------------------------
+
 
 def _prepare(*argv: str):
     from swiftk_grpo.args import prepare_grpo
@@ -164,18 +191,25 @@ def _prepare(*argv: str):
 G2 = ("--reward_funcs", "accuracy", "--num_generations", "2", "--per_device_train_batch_size", "2")
 
 
-@pytest.mark.parametrize("argv, message", [
-    ((), "needs a reward: --reward_funcs"),
-    (("--reward_funcs", "accuracy", "--num_generations", "4", "--per_device_train_batch_size", "6"),
-     r"--per_device_train_batch_size \(6\) x --gradient_accumulation_steps \(1\) x processes \(1\) must be a "
-     r"multiple of --num_generations \(4\)"),
-    (("--reward_funcs", "accuracy", "--num_generations", "1"), "--num_generations must be at least 2"),
-    ((*G2, "--temperature", "0"), "--temperature must be > 0"),
-    ((*G2, "--per_device_eval_batch_size", "3"),
-     r"--per_device_eval_batch_size \(3\) x processes \(1\) must be a multiple of --num_generations \(2\)"),
-    ((*G2, "--async_generate", "true"), "--async_generate"),
-    ((*G2, "--packing", "true"), "--packing true"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ((), "needs a reward: --reward_funcs"),
+        (
+            ("--reward_funcs", "accuracy", "--num_generations", "4", "--per_device_train_batch_size", "6"),
+            r"--per_device_train_batch_size \(6\) x --gradient_accumulation_steps \(1\) x processes \(1\) must be a "
+            r"multiple of --num_generations \(4\)",
+        ),
+        (("--reward_funcs", "accuracy", "--num_generations", "1"), "--num_generations must be at least 2"),
+        ((*G2, "--temperature", "0"), "--temperature must be > 0"),
+        (
+            (*G2, "--per_device_eval_batch_size", "3"),
+            r"--per_device_eval_batch_size \(3\) x processes \(1\) must be a multiple of --num_generations \(2\)",
+        ),
+        ((*G2, "--async_generate", "true"), "--async_generate"),
+        ((*G2, "--packing", "true"), "--packing true"),
+    ],
+)
 def test_bad_grpo_arguments_are_refused_before_loading(argv, message):
     with pytest.raises(UsageError, match=message):
         _prepare(*argv)
@@ -195,8 +229,11 @@ def test_use_vllm_needs_vllm_and_a_gpu():
 
 
 def test_reward_weights_must_match_the_rewards_and_the_reward_model():
-    with pytest.raises(UsageError, match=r"one weight per reward function \(2 reward function\(s\) \+ the reward "
-                                         r"model: 3\), got 2"):
+    with pytest.raises(
+        UsageError,
+        match=r"one weight per reward function \(2 reward function\(s\) \+ the reward "
+        r"model: 3\), got 2",
+    ):
         resolve("--reward_funcs", "accuracy", "format", "--reward_model", "x", "--reward_weights", "1", "2")
 
 
@@ -206,8 +243,18 @@ def test_trl_config_has_the_page_defaults_and_ms_swift_loss():
     from swiftk.pipelines.train_args import to_training_arguments
     from swiftk_grpo.args import grpo_config
 
-    args = _prepare("--reward_funcs", "accuracy", "format", "--reward_weights", "1", "0.5", "--output_dir", "/tmp/x",
-                    "--per_device_train_batch_size", "8")
+    args = _prepare(
+        "--reward_funcs",
+        "accuracy",
+        "format",
+        "--reward_weights",
+        "1",
+        "0.5",
+        "--output_dir",
+        "/tmp/x",
+        "--per_device_train_batch_size",
+        "8",
+    )
     config = to_training_arguments(args, GRPOConfig, has_eval=True, **grpo_config(args))
     assert (config.beta, config.epsilon, config.num_iterations, config.num_generations) == (0.04, 0.2, 1, 8)
     assert (config.temperature, config.top_k, config.top_p, config.repetition_penalty) == (0.9, 50, 0.9, 1.0)
@@ -232,10 +279,13 @@ def test_a_rollout_after_an_optimizer_step_drops_the_engines_cached_prompts():
         model, processor, info = load_model_and_processor(args)
         model.train()  # as the Trainer has it
         template = get_template(args, processor, info, mode="train")
-        trainer = types.SimpleNamespace(model=model, model_wrapped=model, accelerator=Accelerator(cpu=True),
-                                        args=types.SimpleNamespace(generation_batch_size=4,
-                                                                   ds3_gather_for_generation=True),
-                                        state=types.SimpleNamespace(global_step=0))
+        trainer = types.SimpleNamespace(
+            model=model,
+            model_wrapped=model,
+            accelerator=Accelerator(cpu=True),
+            args=types.SimpleNamespace(generation_batch_size=4, ds3_gather_for_generation=True),
+            state=types.SimpleNamespace(global_step=0),
+        )
         rollout = EngineRollout(template, processor, args)
         prompt = [{"role": "user", "content": "3 + 4"}]
         try:
@@ -244,8 +294,8 @@ def test_a_rollout_after_an_optimizer_step_drops_the_engines_cached_prompts():
             assert rollout.engine._prefixes and model.training  # cached; the model is back in train mode
             cleared = []
             rollout.engine.weights_changed = lambda: cleared.append(trainer.state.global_step)
-            rollout([prompt, prompt], trainer)   # same step: the cache stays valid
-            trainer.state.global_step = 1        # an optimizer step happened
+            rollout([prompt, prompt], trainer)  # same step: the cache stays valid
+            trainer.state.global_step = 1  # an optimizer step happened
             rollout([prompt, prompt], trainer)
             assert cleared == [1]
         finally:

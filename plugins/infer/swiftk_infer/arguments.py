@@ -1,4 +1,5 @@
 """Arguments swift-plugin-infer adds to ``swiftk infer`` and ``swiftk deploy``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ class CkptDirArguments:
     SECTION_ZH = "检查点"
 
     ckpt_dir: Optional[str] = arg(
-        None, "A checkpoint folder: an adapter (read as --adapters) or full weights (read as --model); its "
-              "args.json fills the basic arguments (--load_args).")
+        None,
+        "A checkpoint folder: an adapter (read as --adapters) or full weights (read as --model); its "
+        "args.json fills the basic arguments (--load_args).",
+    )
 
 
 @dataclass
@@ -27,6 +30,8 @@ class DeployLimitArguments:
     SECTION_ZH = "部署限制"
 
     max_request_bytes: int = arg(
-        8 * 2 ** 20, "Largest request body accepted, in bytes; a larger one is refused (413) before it is read.")
+        8 * 2**20, "Largest request body accepted, in bytes; a larger one is refused (413) before it is read."
+    )
     cors_allow_origins: List[str] = arg(
-        list, "Origins a browser may call the API from (CORS), e.g. http://localhost:3000, or *; none by default.")
+        list, "Origins a browser may call the API from (CORS), e.g. http://localhost:3000, or *; none by default."
+    )

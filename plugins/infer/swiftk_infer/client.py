@@ -13,6 +13,7 @@ concurrent requests::
     for chunk in client.chat_stream([{"role": "user", "content": "hi"}]):
         print(chunk.choices[0].delta.get("content", ""), end="")
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,17 @@ import urllib.parse
 import urllib.request
 from typing import Any, Iterator, Optional
 
-from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
-                        InferRequest, RequestConfig, StreamChoice, Usage)
+from swiftk.api import (
+    ChatCompletionResponse,
+    ChatCompletionStreamResponse,
+    Choice,
+    InferEngine,
+    InferError,
+    InferRequest,
+    RequestConfig,
+    StreamChoice,
+    Usage,
+)
 
 __all__ = ["InferClient", "config_to_params"]
 
@@ -51,15 +61,23 @@ def config_to_params(config: Optional[RequestConfig]) -> dict[str, Any]:
 
 def _usage(data: Optional[dict]) -> Usage:
     data = data or {}
-    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0),
-                 int(data.get("total_tokens") or 0))
+    return Usage(
+        int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0), int(data.get("total_tokens") or 0)
+    )
 
 
 class InferClient(InferEngine):
     """Chat with a model served at ``base_url`` (``http://host:port`` or ``http://host:port/v1``)."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000/v1", api_key: Optional[str] = None,
-                 model: Optional[str] = None, *, timeout: float = 600.0, max_workers: int = 16):
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        api_key: Optional[str] = None,
+        model: Optional[str] = None,
+        *,
+        timeout: float = 600.0,
+        max_workers: int = 16,
+    ):
         url = base_url.rstrip("/")
         if not urllib.parse.urlparse(url).scheme:
             url = "http://" + url
@@ -91,8 +109,12 @@ class InferClient(InferEngine):
         except (ValueError, AttributeError):
             error = {}
         message = error.get("message") if isinstance(error, dict) else None
-        return InferError(message or f"HTTP {exc.code}: {text[:200]}", error.get("param") if isinstance(error, dict)
-                          else None, status=exc.code, code=error.get("code") if isinstance(error, dict) else None)
+        return InferError(
+            message or f"HTTP {exc.code}: {text[:200]}",
+            error.get("param") if isinstance(error, dict) else None,
+            status=exc.code,
+            code=error.get("code") if isinstance(error, dict) else None,
+        )
 
     def _json(self, method: str, path: str, body: Optional[dict] = None) -> Any:
         with self._request(method, path, body) as response:
@@ -126,22 +148,34 @@ class InferClient(InferEngine):
         return [m["id"] for m in self._json("GET", "/models").get("data", [])]
 
     def chat(self, messages: list[dict], *, model: Optional[str] = None, **params: Any) -> ChatCompletionResponse:
-        data = self._json("POST", "/chat/completions",
-                          {"model": model or self.model_name, "messages": messages, **params})
-        choices = [Choice(c.get("index", i), c.get("message") or {}, c.get("finish_reason"), c.get("logprobs"))
-                   for i, c in enumerate(data.get("choices", []))]
-        return ChatCompletionResponse(data.get("model", ""), choices, _usage(data.get("usage")),
-                                      id=data.get("id", ""), created=int(data.get("created") or 0))
+        data = self._json(
+            "POST", "/chat/completions", {"model": model or self.model_name, "messages": messages, **params}
+        )
+        choices = [
+            Choice(c.get("index", i), c.get("message") or {}, c.get("finish_reason"), c.get("logprobs"))
+            for i, c in enumerate(data.get("choices", []))
+        ]
+        return ChatCompletionResponse(
+            data.get("model", ""),
+            choices,
+            _usage(data.get("usage")),
+            id=data.get("id", ""),
+            created=int(data.get("created") or 0),
+        )
 
-    def chat_stream(self, messages: list[dict], *, model: Optional[str] = None,
-                    **params: Any) -> Iterator[ChatCompletionStreamResponse]:
+    def chat_stream(
+        self, messages: list[dict], *, model: Optional[str] = None, **params: Any
+    ) -> Iterator[ChatCompletionStreamResponse]:
         body = {"model": model or self.model_name, "messages": messages, **params, "stream": True}
         for data in self._events("/chat/completions", body):
-            choices = [StreamChoice(c.get("index", 0), c.get("delta") or {}, c.get("finish_reason"), c.get("logprobs"))
-                       for c in data.get("choices", [])]
+            choices = [
+                StreamChoice(c.get("index", 0), c.get("delta") or {}, c.get("finish_reason"), c.get("logprobs"))
+                for c in data.get("choices", [])
+            ]
             usage = _usage(data["usage"]) if data.get("usage") else None
-            yield ChatCompletionStreamResponse(data.get("model", ""), choices, data.get("id", ""), usage,
-                                               created=int(data.get("created") or 0))
+            yield ChatCompletionStreamResponse(
+                data.get("model", ""), choices, data.get("id", ""), usage, created=int(data.get("created") or 0)
+            )
 
     def completions(self, prompt: str, *, model: Optional[str] = None, **params: Any) -> dict:
         """``POST /v1/completions``: the raw JSON answer."""
@@ -154,8 +188,9 @@ class InferClient(InferEngine):
             params["tools"] = request.tools
         return {"model": request.adapter or self.model_name, **params}
 
-    def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
-              *, use_tqdm: bool = False) -> list[ChatCompletionResponse]:
+    def infer(
+        self, requests: list[InferRequest], config: Optional[RequestConfig] = None, *, use_tqdm: bool = False
+    ) -> list[ChatCompletionResponse]:
         from concurrent.futures import ThreadPoolExecutor
 
         def one(request: InferRequest) -> ChatCompletionResponse:
@@ -172,6 +207,7 @@ class InferClient(InferEngine):
                 results = tqdm(results, total=len(requests), desc="infer", unit="request")
             return list(results)
 
-    def infer_stream(self, request: InferRequest,
-                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
+    def infer_stream(
+        self, request: InferRequest, config: Optional[RequestConfig] = None
+    ) -> Iterator[ChatCompletionStreamResponse]:
         yield from self.chat_stream(request.messages, **self._body(request, config))

@@ -1,4 +1,5 @@
 """``swiftk infer``: an interactive chat in the terminal, or a run over a dataset written to jsonl."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,10 @@ from typing import Any, Optional
 
 from swiftk.api import InferRequest, RequestConfig
 
-HELP = ("Commands: 'exit' quits, 'clear' clears the history, 'reset-system' sets a new system prompt, "
-        "'multi-line' switches to multi-line input (end a message with '#'), 'single-line' switches back.")
+HELP = (
+    "Commands: 'exit' quits, 'clear' clears the history, 'reset-system' sets a new system prompt, "
+    "'multi-line' switches to multi-line input (end a message with '#'), 'single-line' switches back."
+)
 
 
 def apply_ckpt_dir(args: Any) -> None:
@@ -64,9 +67,11 @@ def use_merged_model(args: Any) -> None:
 
     plain, named = split_adapters(list(args.get("adapters") or []))
     if not plain:
-        raise UsageError("--merge_lora true merges the unnamed --adapters CHECKPOINT into the weights, and none is "
-                         "given" + (" (name=path adapters are served by name, unmerged)" if named else ""))
-    info = resolve_model(args)   # the base's model type and template, kept for the merged folder
+        raise UsageError(
+            "--merge_lora true merges the unnamed --adapters CHECKPOINT into the weights, and none is "
+            "given" + (" (name=path adapters are served by name, unmerged)" if named else "")
+        )
+    info = resolve_model(args)  # the base's model type and template, kept for the merged folder
     target = merged_dir(plain[0])
     if is_complete_model(target):
         print(f"[swiftk] --merge_lora: using the merged model {os.path.abspath(target)}", flush=True)
@@ -77,8 +82,13 @@ def use_merged_model(args: Any) -> None:
                 merge_tuned(None, train_type, spec)
         model, processor, _ = load_model_and_processor(args)
         model = apply_adapters(model, plain, args, merge=True)
-        save_model_folder(model, processor, target, max_shard_size=args.get("max_shard_size") or "5GB",
-                          safe_serialization=bool(args.get("safe_serialization", True)))
+        save_model_folder(
+            model,
+            processor,
+            target,
+            max_shard_size=args.get("max_shard_size") or "5GB",
+            safe_serialization=bool(args.get("safe_serialization", True)),
+        )
         del model
         import gc
 
@@ -117,16 +127,21 @@ def init_distributed(args: Any, dataset: bool) -> tuple[int, int]:
     backend = args.get("ddp_backend")
     if world <= 1:
         if backend and not in_worker():
-            raise UsageError(f"--ddp_backend {backend}: used only when NPROC_PER_NODE=N (torchrun) shares a "
-                             f"--val_dataset among N pt ranks; set NPROC_PER_NODE or drop it")
+            raise UsageError(
+                f"--ddp_backend {backend}: used only when NPROC_PER_NODE=N (torchrun) shares a "
+                f"--val_dataset among N pt ranks; set NPROC_PER_NODE or drop it"
+            )
         return 0, 1
     if not dataset:
-        raise UsageError("NPROC_PER_NODE: the terminal chat runs in one process; ranks share a dataset "
-                         "(--val_dataset) only")
+        raise UsageError(
+            "NPROC_PER_NODE: the terminal chat runs in one process; ranks share a dataset (--val_dataset) only"
+        )
     if args.infer_backend != "pt":
-        raise UsageError(f"NPROC_PER_NODE with --infer_backend {args.infer_backend}: only the pt backend shares "
-                         f"a dataset among ranks; {args.infer_backend} spreads one model over GPUs with its own "
-                         f"options (--tensor_parallel_size, --tp)")
+        raise UsageError(
+            f"NPROC_PER_NODE with --infer_backend {args.infer_backend}: only the pt backend shares "
+            f"a dataset among ranks; {args.infer_backend} spreads one model over GPUs with its own "
+            f"options (--tensor_parallel_size, --tp)"
+        )
     import torch
     import torch.distributed as dist
 
@@ -175,6 +190,7 @@ def run_infer(args: Any) -> int:
 
 # --- a dataset -------------------------------------------------------------------------------
 
+
 def split_row(row: dict) -> tuple[InferRequest, Optional[str]]:
     """The conversation up to the last user turn, and the reference answer if the row has one."""
     messages = list(row["messages"])
@@ -216,8 +232,16 @@ def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
         texts = [answers[i] for i in range(len(requests))]
     lines = []
     for request, label, text in zip(requests, labels, texts):
-        lines.append(json.dumps({"messages": request.messages + [{"role": "assistant", "content": text}],
-                                 "response": text, "labels": label}, ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {
+                    "messages": request.messages + [{"role": "assistant", "content": text}],
+                    "response": text,
+                    "labels": label,
+                },
+                ensure_ascii=False,
+            )
+        )
         if args.get("verbose", True):
             print(f"[QUERY] {request.messages[-1]['content']}\n[RESPONSE] {text}\n[LABELS] {label}\n" + "-" * 40)
     path = args.result_path
@@ -248,18 +272,23 @@ def text_scorer(metric: Optional[str]):
         raise UsageError(f"--metric {metric}: swiftk infer scores answers with one of {valid}")
     entry = get_host().registry("metrics").entry_or_none(name)
     if entry is None:
-        raise UsageError(f"--metric {metric}: scoring the answers needs the metric '{name}', which no loaded plugin "
-                         f"registers (`swiftk plugins` lists them); install swift-plugin-sft (it registers acc and "
-                         f"nlg), or leave out --metric")
+        raise UsageError(
+            f"--metric {metric}: scoring the answers needs the metric '{name}', which no loaded plugin "
+            f"registers (`swiftk plugins` lists them); install swift-plugin-sft (it registers acc and "
+            f"nlg), or leave out --metric"
+        )
     score_texts = entry.meta.get("score_texts")
     if score_texts is None:
-        raise UsageError(f"--metric {metric}: the metric '{name}' of plugin '{entry.plugin}' cannot score answer "
-                         f"texts (it was registered without score_texts=); install swift-plugin-sft, whose '{name}' "
-                         f"can, or leave out --metric")
+        raise UsageError(
+            f"--metric {metric}: the metric '{name}' of plugin '{entry.plugin}' cannot score answer "
+            f"texts (it was registered without score_texts=); install swift-plugin-sft, whose '{name}' "
+            f"can, or leave out --metric"
+        )
     return load_reference(score_texts)
 
 
 # --- the terminal ----------------------------------------------------------------------------
+
 
 def _read(multi_line: bool) -> Optional[str]:
     try:
@@ -331,8 +360,9 @@ def chat(engine: Any, args: Any) -> int:
             system = _read(multi_line) or None
             history = []
             continue
-        messages = ([{"role": "system", "content": system}] if system else []) + history + \
-            [{"role": "user", "content": query}]
+        messages = (
+            ([{"role": "system", "content": system}] if system else []) + history + [{"role": "user", "content": query}]
+        )
         text = _answer(engine, messages, config, stream)
         history += [{"role": "user", "content": query}, {"role": "assistant", "content": text}]
         if path:

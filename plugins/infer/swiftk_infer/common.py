@@ -3,6 +3,7 @@ conversations encoded with the template, generation parameters resolved and chec
 
 No torch at import: the vLLM and LMDeploy engines reuse it in their own environments.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,14 @@ import threading
 import unicodedata
 from typing import Any, Iterator, Optional
 
-from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, InferEngine, InferError, InferRequest,
-                        RequestConfig)
+from swiftk.api import (
+    ChatCompletionResponse,
+    ChatCompletionStreamResponse,
+    InferEngine,
+    InferError,
+    InferRequest,
+    RequestConfig,
+)
 
 _UNKNOWN_CONTEXT = 32768
 #: A temperature below this is greedy decoding, as in vLLM (its ``_SAMPLING_EPS``): sampling at 1e-40
@@ -22,7 +29,7 @@ _UNKNOWN_CONTEXT = 32768
 #: (vLLM 0.32 instead raises temperatures in (0, 0.01) to 0.01 and keeps sampling.)
 SAMPLING_EPS = 1e-5
 #: ``seed`` must fit torch's generators (and vLLM's int64 field).
-SEED_RANGE = (-2 ** 63, 2 ** 63 - 1)
+SEED_RANGE = (-(2**63), 2**63 - 1)
 
 
 def served_name(args: Any) -> str:
@@ -124,13 +131,22 @@ def min_prompt_tokens(span: tuple[int, dict[str, int]], texts: list[str]) -> int
 class Params:
     """The resolved generation parameters of one sequence."""
 
-    __slots__ = ("max_tokens", "temperature", "top_k", "top_p", "repetition_penalty", "stop", "logprobs",
-                 "top_logprobs", "seed", "ignore_eos")
+    __slots__ = (
+        "max_tokens",
+        "temperature",
+        "top_k",
+        "top_p",
+        "repetition_penalty",
+        "stop",
+        "logprobs",
+        "top_logprobs",
+        "seed",
+        "ignore_eos",
+    )
 
     def __init__(self, **values: Any):
         for key, value in values.items():
             setattr(self, key, value)
-
 
 
 class TemplateEngine(InferEngine):
@@ -184,8 +200,11 @@ class TemplateEngine(InferEngine):
         except ValueError as exc:
             text = str(exc)
             if "max_length" in text or "tokens, more than" in text:
-                raise InferError(f"the prompt is longer than the model's context of {self.max_model_len} tokens "
-                                 f"({text})", "messages", code="context_length_exceeded") from None
+                raise InferError(
+                    f"the prompt is longer than the model's context of {self.max_model_len} tokens ({text})",
+                    "messages",
+                    code="context_length_exceeded",
+                ) from None
             raise InferError(text, "messages") from None
 
     async def _encode_async(self, request: InferRequest) -> list[int]:
@@ -207,14 +226,21 @@ class TemplateEngine(InferEngine):
         if request.prompt is not None and not request.messages:
             texts = [request.prompt]
         elif getattr(self.template, "truncation_strategy", "delete") == "delete":
-            texts = [m["content"].split("</think>")[-1].strip() for m in request.messages
-                     if isinstance(m.get("content"), str)]
+            texts = [
+                m["content"].split("</think>")[-1].strip()
+                for m in request.messages
+                if isinstance(m.get("content"), str)
+            ]
         else:
             return
         context, chars = self.max_model_len or _UNKNOWN_CONTEXT, sum(map(len, texts))
         if chars > context * span[0] and (least := min_prompt_tokens(span, texts)) >= context:
-            raise InferError(f"This model's maximum context length is {context} tokens; the prompt has at least "
-                             f"{least} (from its {chars} characters)", "messages", code="context_length_exceeded")
+            raise InferError(
+                f"This model's maximum context length is {context} tokens; the prompt has at least "
+                f"{least} (from its {chars} characters)",
+                "messages",
+                code="context_length_exceeded",
+            )
 
     def _params(self, config: RequestConfig, prompt_len: int, strict: bool) -> Params:
         """Resolve and check the parameters of one request (``strict``: a server refuses what an
@@ -233,8 +259,7 @@ class TemplateEngine(InferEngine):
         if config.top_k is not None and config.top_k < -1:
             raise InferError(f"top_k must be -1, 0 or positive, got {config.top_k}", "top_k")
         if config.repetition_penalty is not None and config.repetition_penalty <= 0:
-            raise InferError(f"repetition_penalty must be > 0, got {config.repetition_penalty}",
-                             "repetition_penalty")
+            raise InferError(f"repetition_penalty must be > 0, got {config.repetition_penalty}", "repetition_penalty")
         if config.max_tokens is not None and config.max_tokens < 1:
             raise InferError(f"max_tokens must be >= 1, got {config.max_tokens}", "max_tokens")
         if (config.n or 1) < 1:
@@ -243,19 +268,25 @@ class TemplateEngine(InferEngine):
             raise InferError(f"top_logprobs must be >= 0, got {config.top_logprobs}", "top_logprobs")
         context = self.max_model_len or _UNKNOWN_CONTEXT
         if prompt_len >= context:
-            raise InferError(f"This model's maximum context length is {context} tokens; the prompt has "
-                             f"{prompt_len}, which leaves no room to answer", "messages",
-                             code="context_length_exceeded")
+            raise InferError(
+                f"This model's maximum context length is {context} tokens; the prompt has "
+                f"{prompt_len}, which leaves no room to answer",
+                "messages",
+                code="context_length_exceeded",
+            )
         room = context - prompt_len
         max_tokens = config.max_tokens
         if max_tokens is None:
             max_tokens = room
         elif max_tokens > room:
             if strict:
-                raise InferError(f"This model's maximum context length is {context} tokens. However, you "
-                                 f"requested {prompt_len + max_tokens} tokens ({prompt_len} in the prompt, "
-                                 f"{max_tokens} for the completion)", "max_tokens",
-                                 code="context_length_exceeded")
+                raise InferError(
+                    f"This model's maximum context length is {context} tokens. However, you "
+                    f"requested {prompt_len + max_tokens} tokens ({prompt_len} in the prompt, "
+                    f"{max_tokens} for the completion)",
+                    "max_tokens",
+                    code="context_length_exceeded",
+                )
             max_tokens = room
         temperature = config.temperature
         if temperature is None:
@@ -266,11 +297,18 @@ class TemplateEngine(InferEngine):
         top_p = config.top_p if config.top_p is not None else (getattr(gen, "top_p", None) or 1.0)
         penalty = config.repetition_penalty or getattr(gen, "repetition_penalty", None) or 1.0
         stop = [s for s in (config.stop or []) if isinstance(s, str) and s]
-        return Params(max_tokens=int(max_tokens), temperature=float(temperature), top_k=max(0, int(top_k)),
-                       top_p=float(top_p), repetition_penalty=float(penalty), stop=stop,
-                       logprobs=bool(config.logprobs), top_logprobs=int(config.top_logprobs or 0),
-                       seed=config.seed, ignore_eos=bool(config.ignore_eos))
-
+        return Params(
+            max_tokens=int(max_tokens),
+            temperature=float(temperature),
+            top_k=max(0, int(top_k)),
+            top_p=float(top_p),
+            repetition_penalty=float(penalty),
+            stop=stop,
+            logprobs=bool(config.logprobs),
+            top_logprobs=int(config.top_logprobs or 0),
+            seed=config.seed,
+            ignore_eos=bool(config.ignore_eos),
+        )
 
 
 class AsyncLoopEngine(TemplateEngine):
@@ -286,8 +324,9 @@ class AsyncLoopEngine(TemplateEngine):
             threading.Thread(target=self._loop.run_forever, daemon=True, name="swiftk-engine-loop").start()
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
-              *, use_tqdm: bool = False) -> list[ChatCompletionResponse]:
+    def infer(
+        self, requests: list[InferRequest], config: Optional[RequestConfig] = None, *, use_tqdm: bool = False
+    ) -> list[ChatCompletionResponse]:
         futures = [self._run(self.infer_async(r, config, strict=False)) for r in requests]
         if use_tqdm:
             from tqdm import tqdm
@@ -295,8 +334,9 @@ class AsyncLoopEngine(TemplateEngine):
             return [f.result() for f in tqdm(futures, desc="infer", unit="request")]
         return [f.result() for f in futures]
 
-    def infer_stream(self, request: InferRequest,
-                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
+    def infer_stream(
+        self, request: InferRequest, config: Optional[RequestConfig] = None
+    ) -> Iterator[ChatCompletionStreamResponse]:
         items: queue.SimpleQueue = queue.SimpleQueue()
         done = object()
 

@@ -15,7 +15,6 @@ malformed body is a 4xx, an unexpected error a generic 500 on a connection that 
 request gets one log line (:class:`Guard`).
 """
 
-
 import asyncio
 import hmac
 import json
@@ -34,14 +33,14 @@ logger = logging.getLogger("swiftk.deploy")
 ROLES = ("system", "developer", "user", "assistant", "tool")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: ``--max_request_bytes``' default.
-MAX_REQUEST_BYTES = 8 * 2 ** 20
+MAX_REQUEST_BYTES = 8 * 2**20
 #: Nesting a request body may have (an OpenAI body with tool schemas nests about ten levels); deeper bodies
 #: are refused before anything recurses over them (json, the template, the result log).
 MAX_JSON_DEPTH = 64
 #: ``stop`` strings per request: each is looked for after every generated token, in the shared decode loop.
 MAX_STOP = 64
 #: Integers must be 64-bit (what torch's generators, vLLM's fields and C code downstream take).
-INT64 = (-2 ** 63, 2 ** 63 - 1)
+INT64 = (-(2**63), 2**63 - 1)
 #: Worker threads that parse bodies and encode prompts (the event loop's default executor).
 WORKERS = 4
 #: Characters of each body in a ``--verbose`` log line.
@@ -64,6 +63,7 @@ def _json(data: Any, status: int = 200) -> Any:
 
 # --- request parsing -----------------------------------------------------------------------------
 
+
 def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -84,11 +84,11 @@ def parse_body(raw: bytes) -> dict:
         data = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except RecursionError:
         raise InferError(f"the request body nests deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:   # JSONDecodeError, UnicodeDecodeError, the two above
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the two above
         raise InferError(f"the request body is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise InferError("the request body must be a JSON object")
-    stack: list[tuple[Any, int]] = [(data, 1)]   # iterative: no recursion over a hostile body
+    stack: list[tuple[Any, int]] = [(data, 1)]  # iterative: no recursion over a hostile body
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
@@ -104,8 +104,14 @@ def parse_body(raw: bytes) -> dict:
     return data
 
 
-def _number(data: dict, key: str, kind: type = float, minimum: Optional[float] = None,
-            maximum: Optional[float] = None, exclusive_min: bool = False) -> Any:
+def _number(
+    data: dict,
+    key: str,
+    kind: type = float,
+    minimum: Optional[float] = None,
+    maximum: Optional[float] = None,
+    exclusive_min: bool = False,
+) -> Any:
     """``data[key]`` as a finite number of ``kind`` (integers: 64-bit) within the bounds, or None."""
     value = data.get(key)
     if value is None:
@@ -114,8 +120,7 @@ def _number(data: dict, key: str, kind: type = float, minimum: Optional[float] =
     if ok and isinstance(value, float):
         ok = math.isfinite(value) and (kind is not int or value.is_integer())
     if not ok:
-        raise InferError(f"'{key}' must be {'an integer' if kind is int else 'a finite number'}, got {value!r}",
-                         key)
+        raise InferError(f"'{key}' must be {'an integer' if kind is int else 'a finite number'}, got {value!r}", key)
     if abs(value) > (INT64[1] if kind is int else 1e308):
         raise InferError(f"'{key}' is out of range, got {value:.3g}", key)
     value = kind(value)
@@ -148,11 +153,17 @@ def _tools(data: dict) -> Optional[list]:
         raise InferError("'tools' must be a list of tool definitions", "tools")
     for i, tool in enumerate(tools):
         function = tool.get("function", tool) if isinstance(tool, dict) else None
-        if (not isinstance(function, dict) or not isinstance(function.get("name"), str)
-                or not isinstance(function.get("description", ""), str)
-                or not isinstance(function.get("parameters", {}), dict)):
-            raise InferError(f"tools[{i}] must be {{\"type\": \"function\", \"function\": {{\"name\": text, "
-                             f"\"description\": text, \"parameters\": object}}}}", "tools")
+        if (
+            not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("description", ""), str)
+            or not isinstance(function.get("parameters", {}), dict)
+        ):
+            raise InferError(
+                f"tools[{i}] must be {{\"type\": \"function\", \"function\": {{\"name\": text, "
+                f"\"description\": text, \"parameters\": object}}}}",
+                "tools",
+            )
     return tools
 
 
@@ -167,12 +178,14 @@ def _config(data: dict, max_logprobs: int, chat: bool) -> RequestConfig:
         top = _number(data, "top_logprobs", int, 0)
         if top is not None and not logprobs:
             raise InferError("'top_logprobs' needs 'logprobs': true", "top_logprobs")
-    else:   # completions: logprobs is the number of top logprobs
+    else:  # completions: logprobs is the number of top logprobs
         top = _number(data, "logprobs", int, 0)
         logprobs = top is not None
     if top is not None and top > max_logprobs:
-        raise InferError(f"'top_logprobs' ({top}) is more than the server's max_logprobs ({max_logprobs})",
-                         "top_logprobs" if chat else "logprobs")
+        raise InferError(
+            f"'top_logprobs' ({top}) is more than the server's max_logprobs ({max_logprobs})",
+            "top_logprobs" if chat else "logprobs",
+        )
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
         raise InferError("'stream' must be true or false", "stream")
@@ -180,25 +193,34 @@ def _config(data: dict, max_logprobs: int, chat: bool) -> RequestConfig:
         raise InferError("'stream_options' must be an object", "stream_options")
     top_k = _number(data, "top_k", int, -1)
     return RequestConfig(
-        max_tokens=max_tokens, temperature=_number(data, "temperature", float, 0),
-        top_k=None if top_k == -1 else top_k, top_p=_number(data, "top_p", float, 0, 1, exclusive_min=True),
+        max_tokens=max_tokens,
+        temperature=_number(data, "temperature", float, 0),
+        top_k=None if top_k == -1 else top_k,
+        top_p=_number(data, "top_p", float, 0, 1, exclusive_min=True),
         repetition_penalty=_number(data, "repetition_penalty", float, 0, exclusive_min=True),
-        stop=_stop(data), seed=_number(data, "seed", int), n=_number(data, "n", int, 1, 128) or 1, stream=stream,
-        logprobs=bool(logprobs), top_logprobs=top, ignore_eos=bool(data.get("ignore_eos", False)))
+        stop=_stop(data),
+        seed=_number(data, "seed", int),
+        n=_number(data, "n", int, 1, 128) or 1,
+        stream=stream,
+        logprobs=bool(logprobs),
+        top_logprobs=top,
+        ignore_eos=bool(data.get("ignore_eos", False)),
+    )
 
 
 def _content(value: Any, index: int) -> str:
     if value is None or isinstance(value, str):
         return value or ""
-    if isinstance(value, list):   # OpenAI content parts: text only here
+    if isinstance(value, list):  # OpenAI content parts: text only here
         parts = []
         for part in value:
             if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
                 parts.append(part["text"])
             else:
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise InferError(f"messages[{index}]: content part of type {kind!r} is not supported by this "
-                                 f"text model", "messages")
+                raise InferError(
+                    f"messages[{index}]: content part of type {kind!r} is not supported by this text model", "messages"
+                )
         return "".join(parts)
     raise InferError(f"messages[{index}]: content must be a string or a list of content parts", "messages")
 
@@ -227,16 +249,27 @@ def _messages(data: dict) -> list[dict]:
 
 # --- responses --------------------------------------------------------------------------------------
 
+
 def _usage(usage: Any) -> dict:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
 
 
 def _chat_body(response: Any, model: str) -> dict:
-    return {"id": response.id, "object": "chat.completion", "created": response.created, "model": model,
-            "choices": [{"index": c.index, "message": c.message, "finish_reason": c.finish_reason,
-                         "logprobs": c.logprobs} for c in response.choices],
-            "usage": _usage(response.usage)}
+    return {
+        "id": response.id,
+        "object": "chat.completion",
+        "created": response.created,
+        "model": model,
+        "choices": [
+            {"index": c.index, "message": c.message, "finish_reason": c.finish_reason, "logprobs": c.logprobs}
+            for c in response.choices
+        ],
+        "usage": _usage(response.usage),
+    }
 
 
 def _completion_logprobs(entries: Optional[list], offset: int) -> Optional[dict]:
@@ -256,10 +289,17 @@ def _completion_body(response: Any, model: str) -> dict:
     choices = []
     for c in response.choices:
         logprobs = _completion_logprobs(c.logprobs["content"], 0) if c.logprobs else None
-        choices.append({"index": c.index, "text": c.message["content"], "finish_reason": c.finish_reason,
-                        "logprobs": logprobs})
-    return {"id": "cmpl-" + response.id.split("-", 1)[-1], "object": "text_completion", "created": response.created,
-            "model": model, "choices": choices, "usage": _usage(response.usage)}
+        choices.append(
+            {"index": c.index, "text": c.message["content"], "finish_reason": c.finish_reason, "logprobs": logprobs}
+        )
+    return {
+        "id": "cmpl-" + response.id.split("-", 1)[-1],
+        "object": "text_completion",
+        "created": response.created,
+        "model": model,
+        "choices": choices,
+        "usage": _usage(response.usage),
+    }
 
 
 from starlette.responses import Response as _Response  # noqa: E402  (deploy.py is imported by `swiftk deploy` only)
@@ -288,9 +328,17 @@ class EventStream(_Response):
 
         listener = asyncio.ensure_future(listen())
         try:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream; charset=utf-8"),
-                                    (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-cache"),
+                        (b"x-accel-buffering", b"no"),
+                    ],
+                }
+            )
             async for chunk in self.source:
                 if gone.is_set():
                     break
@@ -309,7 +357,7 @@ def _sse(data: Any) -> bytes:
 def _excerpt(text: Any) -> str:
     """A body for a ``--verbose`` log line: one line, at most VERBOSE_CHARS characters of it."""
     if isinstance(text, bytes):
-        text = text[:VERBOSE_CHARS * 4].decode("utf-8", "replace")
+        text = text[: VERBOSE_CHARS * 4].decode("utf-8", "replace")
     elif not isinstance(text, str):
         text = json.dumps(text, ensure_ascii=False)
     cut = text[:VERBOSE_CHARS] + (f"... ({len(text)} characters)" if len(text) > VERBOSE_CHARS else "")
@@ -339,8 +387,11 @@ class Guard:
         def too_large() -> InferError:
             # a new one each time: one kept in this closure would hold, through its traceback, the body read
             # so far in a reference cycle, which only a rare full collection frees (gigabytes under load)
-            return InferError(f"the request body is larger than this server's limit of {limit} bytes "
-                              f"(--max_request_bytes)", status=413, code="request_too_large")
+            return InferError(
+                f"the request body is larger than this server's limit of {limit} bytes (--max_request_bytes)",
+                status=413,
+                code="request_too_large",
+            )
 
         async def counted() -> dict:
             nonlocal received
@@ -365,7 +416,7 @@ class Guard:
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise too_large()
             await self.app(scope, counted, tagged)
-        except InferError as exc:   # the body limit, outside a route's own handling
+        except InferError as exc:  # the body limit, outside a route's own handling
             info["error"] = exc.message
             if not state["started"]:
                 await _error(exc.status, exc.message, exc.param, exc.code)(scope, receive, tagged)
@@ -373,11 +424,16 @@ class Guard:
             logger.error("%s: %s %s failed", info["id"], scope.get("method"), scope.get("path"), exc_info=exc)
             info["error"] = f"{type(exc).__name__}: {exc}"
             if not state["started"]:
-                body = {"error": {"message": f"The server had an error while processing your request (request id "
-                                             f"{info['id']}).", "type": "server_error", "param": None,
-                                  "code": "internal_error"}}
+                body = {
+                    "error": {
+                        "message": f"The server had an error while processing your request (request id {info['id']}).",
+                        "type": "server_error",
+                        "param": None,
+                        "code": "internal_error",
+                    }
+                }
                 await _json(body, 500)(scope, receive, tagged)
-            elif not state["done"]:   # a stream cut short: end it, so that the connection can go on
+            elif not state["done"]:  # a stream cut short: end it, so that the connection can go on
                 try:
                     await tagged({"type": "http.response.body", "body": b"", "more_body": False})
                 except Exception:  # the client is gone
@@ -388,17 +444,28 @@ class Guard:
 
 # --- the app ----------------------------------------------------------------------------------------
 
+
 class Server:
     """The routes, bound to one engine and the deploy arguments."""
 
-    def __init__(self, engine: Any, *, served_model_name: str, api_key: Optional[str] = None,
-                 owned_by: str = "swift", max_logprobs: int = 20, verbose: bool = True, log_interval: int = 20,
-                 results: Any = None, max_request_bytes: int = MAX_REQUEST_BYTES,
-                 cors_allow_origins: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        served_model_name: str,
+        api_key: Optional[str] = None,
+        owned_by: str = "swift",
+        max_logprobs: int = 20,
+        verbose: bool = True,
+        log_interval: int = 20,
+        results: Any = None,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        cors_allow_origins: tuple[str, ...] = (),
+    ):
         self.engine = engine
         self.max_request_bytes = max_request_bytes
         self.cors_allow_origins = tuple(cors_allow_origins)
-        self.results = results      # a JsonlWriter for --result_path, or None
+        self.results = results  # a JsonlWriter for --result_path, or None
         self.model_name = served_model_name
         self.api_key = api_key
         self.owned_by = owned_by
@@ -419,8 +486,12 @@ class Server:
             raise InferError("'model' must be a string", "model")
         if model in getattr(self.engine, "adapter_names", ()):
             return model
-        raise InferError(f"The model `{model}` does not exist; served: {', '.join(self.models())}", "model",
-                         status=404, code="model_not_found")
+        raise InferError(
+            f"The model `{model}` does not exist; served: {', '.join(self.models())}",
+            "model",
+            status=404,
+            code="model_not_found",
+        )
 
     def _authorized(self, request: Any) -> bool:
         if not self.api_key:
@@ -431,7 +502,7 @@ class Server:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())
 
     async def _body(self, request: Any, info: dict) -> dict:
-        raw = await request.body()      # the Guard stops it at --max_request_bytes
+        raw = await request.body()  # the Guard stops it at --max_request_bytes
         info["request"] = raw
         return await asyncio.to_thread(parse_body, raw)
 
@@ -441,8 +512,13 @@ class Server:
         if path == "/health" and status == 200:
             return
         client = scope.get("client")
-        parts = [info["id"], f"{client[0]}:{client[1]}" if client else "-", str(scope.get("method")), path,
-                 str(status or "-")]
+        parts = [
+            info["id"],
+            f"{client[0]}:{client[1]}" if client else "-",
+            str(scope.get("method")),
+            path,
+            str(status or "-"),
+        ]
         if "prompt_tokens" in info:
             parts.append(f"prompt_tokens={info['prompt_tokens']} completion_tokens={info['completion_tokens']}")
         parts.append(f"latency={time.perf_counter() - info['started']:.3f}s")
@@ -471,7 +547,9 @@ class Server:
             # a fixed pool for parsing bodies and encoding prompts (asyncio.to_thread)
             workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="swiftk-deploy")
             asyncio.get_running_loop().set_default_executor(workers)
-            task = asyncio.ensure_future(server._log_stats()) if server.log_interval and server.log_interval > 0 else None
+            task = (
+                asyncio.ensure_future(server._log_stats()) if server.log_interval and server.log_interval > 0 else None
+            )
             yield
             if task is not None:
                 task.cancel()
@@ -481,9 +559,10 @@ class Server:
 
         @app.exception_handler(HTTPException)
         async def http_error(request: Request, exc: HTTPException) -> Any:
-            message = {404: f"no route {request.method} {request.url.path}",
-                       405: f"method {request.method} not allowed on {request.url.path}"}.get(exc.status_code,
-                                                                                             str(exc.detail))
+            message = {
+                404: f"no route {request.method} {request.url.path}",
+                405: f"method {request.method} not allowed on {request.url.path}",
+            }.get(exc.status_code, str(exc.detail))
             return _error(exc.status_code, message)
 
         @app.get("/health")
@@ -495,8 +574,10 @@ class Server:
         async def models(request: Request) -> Any:
             if not server._authorized(request):
                 return server._unauthorized()
-            data = [{"id": name, "object": "model", "created": server.created, "owned_by": server.owned_by}
-                    for name in server.models()]
+            data = [
+                {"id": name, "object": "model", "created": server.created, "owned_by": server.owned_by}
+                for name in server.models()
+            ]
             return _json({"object": "list", "data": data})
 
         @app.post("/v1/chat/completions")
@@ -514,14 +595,19 @@ class Server:
         if server.cors_allow_origins:
             from starlette.middleware.cors import CORSMiddleware
 
-            app.add_middleware(CORSMiddleware, allow_origins=list(server.cors_allow_origins),
-                               allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"],
-                               expose_headers=["x-request-id"])
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=list(server.cors_allow_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["x-request-id"],
+            )
         return app
 
     def _unauthorized(self) -> Any:
-        return _error(401, "Incorrect or missing API key: send 'Authorization: Bearer <api_key>'",
-                      code="invalid_api_key")
+        return _error(
+            401, "Incorrect or missing API key: send 'Authorization: Bearer <api_key>'", code="invalid_api_key"
+        )
 
     async def handle(self, request: Any, chat: bool) -> Any:
         info = request.scope.setdefault("swiftk", {})
@@ -549,7 +635,7 @@ class Server:
                 info["stream"] = True
                 return await self._stream(request, infer_request, config, model, chat, data, started, info)
             response = await self._complete(request, infer_request, config)
-            if response is None:      # the client went away
+            if response is None:  # the client went away
                 from starlette.responses import Response
 
                 info["error"] = "the client disconnected"
@@ -568,11 +654,17 @@ class Server:
         if self.results is None:
             return
         usage = body.get("usage") or {}
-        self.results.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                             "endpoint": "/v1/chat/completions" if chat else "/v1/completions",
-                             "request": data, "response": body, "latency": round(time.perf_counter() - started, 6),
-                             "prompt_tokens": usage.get("prompt_tokens"),
-                             "completion_tokens": usage.get("completion_tokens")})
+        self.results.append(
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "endpoint": "/v1/chat/completions" if chat else "/v1/completions",
+                "request": data,
+                "response": body,
+                "latency": round(time.perf_counter() - started, 6),
+                "prompt_tokens": usage.get("prompt_tokens"),
+                "completion_tokens": usage.get("completion_tokens"),
+            }
+        )
 
     async def _complete(self, request: Any, infer_request: InferRequest, config: RequestConfig) -> Any:
         """The engine's answer, or None when the client disconnects first (the request is cancelled)."""
@@ -597,11 +689,20 @@ class Server:
     async def _infer(self, infer_request: InferRequest, config: RequestConfig) -> Any:
         return await self.engine.infer_async(infer_request, config, strict=True)
 
-    async def _stream(self, request: Any, infer_request: InferRequest, config: RequestConfig, model: str,
-                      chat: bool, data: dict, started: float, info: dict) -> Any:
+    async def _stream(
+        self,
+        request: Any,
+        infer_request: InferRequest,
+        config: RequestConfig,
+        model: str,
+        chat: bool,
+        data: dict,
+        started: float,
+        info: dict,
+    ) -> Any:
         source = self.engine.infer_stream_async(infer_request, config, strict=True)
         try:
-            first = await source.__anext__()     # the request's errors surface here, before the 200
+            first = await source.__anext__()  # the request's errors surface here, before the 200
         except StopAsyncIteration:
             first = None
         except BaseException:
@@ -613,7 +714,7 @@ class Server:
         async def events() -> AsyncIterator[bytes]:
             server.in_flight += 1
             usage = None
-            texts: dict[int, list[str]] = {}       # the answer of each choice, for --result_path
+            texts: dict[int, list[str]] = {}  # the answer of each choice, for --result_path
             reasons: dict[int, Optional[str]] = {}
             ended = False
             try:
@@ -630,9 +731,16 @@ class Server:
                     except StopAsyncIteration:
                         chunk = None
                 if include_usage and usage is not None:
-                    yield _sse({"id": first.id if first else "", "object": "chat.completion.chunk" if chat
-                                else "text_completion", "created": int(time.time()), "model": model,
-                                "choices": [], "usage": _usage(usage)})
+                    yield _sse(
+                        {
+                            "id": first.id if first else "",
+                            "object": "chat.completion.chunk" if chat else "text_completion",
+                            "created": int(time.time()),
+                            "model": model,
+                            "choices": [],
+                            "usage": _usage(usage),
+                        }
+                    )
                 ended = True
                 if usage is not None:
                     info.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
@@ -645,9 +753,17 @@ class Server:
             except Exception as exc:  # the stream already started: report in-band, the detail to the log only
                 logger.error("%s: the stream failed", info.get("id"), exc_info=exc)
                 ended, info["error"] = True, f"{type(exc).__name__}: {exc}"
-                yield _sse({"error": {"message": f"The server had an error while processing your request "
-                                                 f"(request id {info.get('id')}).", "type": "server_error",
-                                      "param": None, "code": "internal_error"}})
+                yield _sse(
+                    {
+                        "error": {
+                            "message": f"The server had an error while processing your request "
+                            f"(request id {info.get('id')}).",
+                            "type": "server_error",
+                            "param": None,
+                            "code": "internal_error",
+                        }
+                    }
+                )
             finally:
                 server.in_flight -= 1
                 if not ended:
@@ -665,22 +781,43 @@ class Server:
             text = "".join(texts[index])
             content = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
             choices.append({"index": index, **content, "finish_reason": reasons.get(index)})
-        return {"id": chunk_id, "object": "chat.completion" if chat else "text_completion", "model": model,
-                "choices": choices, "usage": _usage(usage) if usage is not None else None}
+        return {
+            "id": chunk_id,
+            "object": "chat.completion" if chat else "text_completion",
+            "model": model,
+            "choices": choices,
+            "usage": _usage(usage) if usage is not None else None,
+        }
 
     def _chunk_body(self, chunk: Any, model: str, chat: bool, include_usage: bool) -> dict:
         usage = None if include_usage or chunk.usage is None else _usage(chunk.usage)
         if chat:
-            body = {"id": chunk.id, "object": "chat.completion.chunk", "created": chunk.created, "model": model,
-                    "choices": [{"index": c.index, "delta": c.delta, "finish_reason": c.finish_reason,
-                                 "logprobs": c.logprobs} for c in chunk.choices]}
+            body = {
+                "id": chunk.id,
+                "object": "chat.completion.chunk",
+                "created": chunk.created,
+                "model": model,
+                "choices": [
+                    {"index": c.index, "delta": c.delta, "finish_reason": c.finish_reason, "logprobs": c.logprobs}
+                    for c in chunk.choices
+                ],
+            }
         else:
-            body = {"id": "cmpl-" + chunk.id.split("-", 1)[-1], "object": "text_completion",
-                    "created": chunk.created, "model": model,
-                    "choices": [{"index": c.index, "text": c.delta.get("content", ""),
-                                 "finish_reason": c.finish_reason,
-                                 "logprobs": _completion_logprobs(c.logprobs["content"], 0) if c.logprobs else None}
-                                for c in chunk.choices]}
+            body = {
+                "id": "cmpl-" + chunk.id.split("-", 1)[-1],
+                "object": "text_completion",
+                "created": chunk.created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": c.index,
+                        "text": c.delta.get("content", ""),
+                        "finish_reason": c.finish_reason,
+                        "logprobs": _completion_logprobs(c.logprobs["content"], 0) if c.logprobs else None,
+                    }
+                    for c in chunk.choices
+                ],
+            }
         if usage is not None:
             body["usage"] = usage
         return body
@@ -696,8 +833,13 @@ class Server:
             generated = stats.get("generation_tokens", 0) - last.get("generation_tokens", 0)
             if prompt or generated or stats.get("running"):
                 elapsed = max(now - last_time, 1e-9)
-                logger.info("prompt %.1f tokens/s, generation %.1f tokens/s, running %d, waiting %d",
-                            prompt / elapsed, generated / elapsed, stats.get("running", 0), stats.get("waiting", 0))
+                logger.info(
+                    "prompt %.1f tokens/s, generation %.1f tokens/s, running %d, waiting %d",
+                    prompt / elapsed,
+                    generated / elapsed,
+                    stats.get("running", 0),
+                    stats.get("waiting", 0),
+                )
             last, last_time = stats, now
 
 
@@ -718,14 +860,19 @@ def run_deploy(args: Any) -> int:
     _setup_logging()
     host, port = args.get("host") or "0.0.0.0", int(args.get("port") or 8000)
     if host not in _LOOPBACK and not args.get("api_key"):
-        logger.warning("WARNING: listening on %s without --api_key: anyone who can reach this machine can use "
-                       "the model; pass --api_key or --host 127.0.0.1", host)
+        logger.warning(
+            "WARNING: listening on %s without --api_key: anyone who can reach this machine can use "
+            "the model; pass --api_key or --host 127.0.0.1",
+            host,
+        )
     from swiftk.api import UsageError, startup_phase
     from swiftk_infer.command import build_engine
 
     if args.get("ddp_backend"):
-        raise UsageError(f"--ddp_backend {args.ddp_backend}: swiftk deploy serves from one process; the backend is "
-                         f"for NPROC_PER_NODE=N swiftk infer over a dataset")
+        raise UsageError(
+            f"--ddp_backend {args.ddp_backend}: swiftk deploy serves from one process; the backend is "
+            f"for NPROC_PER_NODE=N swiftk infer over a dataset"
+        )
     limit = args.get("max_request_bytes")
     limit = MAX_REQUEST_BYTES if limit is None else int(limit)
     if limit < 1:
@@ -741,11 +888,18 @@ def run_deploy(args: Any) -> int:
 
             results = JsonlWriter(args.result_path)
             print(f"[swiftk] result_path: {results.path} (one line per answered request)", flush=True)
-        server = Server(engine, served_model_name=name, api_key=args.get("api_key"),
-                        owned_by=args.get("owned_by") or "swift", max_logprobs=int(args.get("max_logprobs") or 0),
-                        verbose=bool(args.get("verbose", True)), log_interval=int(args.get("log_interval") or -1),
-                        results=results, max_request_bytes=limit,
-                        cors_allow_origins=tuple(args.get("cors_allow_origins") or ()))
+        server = Server(
+            engine,
+            served_model_name=name,
+            api_key=args.get("api_key"),
+            owned_by=args.get("owned_by") or "swift",
+            max_logprobs=int(args.get("max_logprobs") or 0),
+            verbose=bool(args.get("verbose", True)),
+            log_interval=int(args.get("log_interval") or -1),
+            results=results,
+            max_request_bytes=limit,
+            cors_allow_origins=tuple(args.get("cors_allow_origins") or ()),
+        )
         app = server.create_app()
         import uvicorn
 
@@ -757,11 +911,14 @@ def run_deploy(args: Any) -> int:
             bound = [s.getsockname() for srv in self.servers for s in (srv.sockets or [])]
             where = bound[0] if bound else (host, port)
             shown = f"[{where[0]}]" if ":" in str(where[0]) else where[0]
-            print(f"[swiftk] serving {', '.join(server.models())} at http://{shown}:{where[1]}/v1 "
-                  f"(pid {os.getpid()})", flush=True)
+            print(
+                f"[swiftk] serving {', '.join(server.models())} at http://{shown}:{where[1]}/v1 (pid {os.getpid()})",
+                flush=True,
+            )
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=None, lifespan="on")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=None, lifespan="on"
+    )
     try:
         _Uvicorn(config).run()
     finally:

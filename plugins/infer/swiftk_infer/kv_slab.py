@@ -18,6 +18,7 @@ the model computed, so a masked column is always finite and weighs exactly 0.
 The buffers are copied into larger ones only when they are full; keys assigned from outside
 (``layer.keys = ...``, as transformers' own cache methods do) are adopted the same way.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -47,15 +48,15 @@ class SlabLayer(DynamicLayer):
         n, heads, width, dim = keys.shape
         self._k = keys.new_zeros(max(rows, n), heads, left + width + columns, dim)
         self._v = values.new_zeros(max(rows, n), values.shape[1], left + width + columns, values.shape[3])
-        self._k[:n, :, left:left + width] = keys
-        self._v[:n, :, left:left + width] = values
+        self._k[:n, :, left : left + width] = keys
+        self._v[:n, :, left : left + width] = values
         self._rows, self._start, self._end = n, left, left + width
         self.is_initialized = True
         self._publish()
 
     def _publish(self) -> None:
-        self.keys = self._k[:self._rows, :, self._start:self._end]
-        self.values = self._v[:self._rows, :, self._start:self._end]
+        self.keys = self._k[: self._rows, :, self._start : self._end]
+        self.values = self._v[: self._rows, :, self._start : self._end]
         self._views = (self.keys, self.values)
 
     def _own(self) -> None:
@@ -64,20 +65,21 @@ class SlabLayer(DynamicLayer):
             self._adopt(self.keys, self.values, rows=self.keys.shape[0] + SPARE_ROWS, left=0, columns=SPARE_COLUMNS)
 
     # -- what the model calls -----------------------------------------------------------------------
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
-               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the new columns after the last one; the keys and values so far, as views."""
         self._own()
-        if not self._rows:   # after reset(): these are the first rows again
+        if not self._rows:  # after reset(): these are the first rows again
             self._adopt(key_states, value_states, rows=key_states.shape[0] + SPARE_ROWS, left=0, columns=SPARE_COLUMNS)
             return self.keys, self.values
         n = key_states.shape[-2]
         if key_states.shape[0] != self._rows:
             raise ValueError(f"{key_states.shape[0]} rows of new keys for a cache of {self._rows} rows")
-        if self._end + n > self._k.shape[2]:   # (spare rows left by a burst that has finished go now)
+        if self._end + n > self._k.shape[2]:  # (spare rows left by a burst that has finished go now)
             self._adopt(self.keys, self.values, rows=self._rows + SPARE_ROWS, left=0, columns=max(n, SPARE_COLUMNS))
-        self._k[:self._rows, :, self._end:self._end + n] = key_states
-        self._v[:self._rows, :, self._end:self._end + n] = value_states
+        self._k[: self._rows, :, self._end : self._end + n] = key_states
+        self._v[: self._rows, :, self._end : self._end + n] = value_states
         self._end += n
         self._publish()
         return self.keys, self.values
@@ -108,11 +110,16 @@ class SlabLayer(DynamicLayer):
         j, w = keys.shape[0], keys.shape[2]
         if self._end - width < 0 or self._rows + j > self._k.shape[0]:
             grow = max(0, width - (self._end - self._start))
-            self._adopt(self.keys, self.values, rows=max(self._k.shape[0], self._rows + j + SPARE_ROWS), left=grow,
-                        columns=SPARE_COLUMNS)
+            self._adopt(
+                self.keys,
+                self.values,
+                rows=max(self._k.shape[0], self._rows + j + SPARE_ROWS),
+                left=grow,
+                columns=SPARE_COLUMNS,
+            )
         self._start = self._end - width
-        self._k[self._rows:self._rows + j, :, self._end - w:self._end] = keys
-        self._v[self._rows:self._rows + j, :, self._end - w:self._end] = values
+        self._k[self._rows : self._rows + j, :, self._end - w : self._end] = keys
+        self._v[self._rows : self._rows + j, :, self._end - w : self._end] = values
         self._rows += j
         self._publish()
 

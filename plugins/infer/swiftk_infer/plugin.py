@@ -1,4 +1,5 @@
 """Entry point of swift-plugin-infer: registrations only."""
+
 import swiftk
 from swiftk.api import EngineSpec
 

@@ -22,6 +22,7 @@ each one costs the engine thread a wait for the GIL. Models whose cache
 cannot be spliced this way (sliding-window or recurrent caches, multimodal templates, attention
 kernels without 4D masks), and beam search, fall back to ``model.generate`` on static batches.
 """
+
 from __future__ import annotations
 
 import collections
@@ -35,8 +36,17 @@ from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 import torch
 
-from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferError,
-                        InferRequest, RequestConfig, StreamChoice, Usage)
+from swiftk.api import (
+    ChatCompletionResponse,
+    ChatCompletionStreamResponse,
+    Choice,
+    InferEngine,
+    InferError,
+    InferRequest,
+    RequestConfig,
+    StreamChoice,
+    Usage,
+)
 from swiftk_infer.common import _UNKNOWN_CONTEXT, Params, TemplateEngine, served_name
 from swiftk_infer.sampling import TokenText, apply_repetition_penalty, sample_token, token_logprobs
 
@@ -50,7 +60,7 @@ PREFILL_TOKEN_BUDGET = 8192
 #: template's system prompt, a shared instruction) prefills only the rest; and the memory they may
 #: take together (``SWIFTK_PT_PREFIX_CACHE_MB``, default 256; 0 turns the prefix cache off).
 PREFIX_CACHE_ENTRIES = 8
-PREFIX_CACHE_BYTES = int(os.environ.get("SWIFTK_PT_PREFIX_CACHE_MB", "256")) * 2 ** 20
+PREFIX_CACHE_BYTES = int(os.environ.get("SWIFTK_PT_PREFIX_CACHE_MB", "256")) * 2**20
 
 
 def load_adapters(model: Any, adapters: list[str], merge: bool = False, args: Any = None) -> Any:
@@ -88,8 +98,10 @@ def load_named_adapters(model: Any, named: dict[str, str]) -> Any:
         with open(config_path, encoding="utf-8") as f:
             peft_type = json.load(f).get("peft_type")
         if peft_type != "LORA":
-            raise UsageError(f"--adapters {name}={path}: serving adapters by name needs LoRA adapters "
-                             f"(this one is {peft_type}); pass it without a name to apply it to the model")
+            raise UsageError(
+                f"--adapters {name}={path}: serving adapters by name needs LoRA adapters "
+                f"(this one is {peft_type}); pass it without a name to apply it to the model"
+            )
         if hasattr(model, "load_adapter") and hasattr(model, "peft_config"):
             model.load_adapter(path, adapter_name=name)
         else:
@@ -102,12 +114,37 @@ def load_named_adapters(model: Any, named: dict[str, str]) -> Any:
 class _Seq:
     """One running sequence: a choice of one request."""
 
-    __slots__ = ("job", "index", "prompt", "params", "generator", "adapter", "tokens", "logprobs", "text",
-                 "emitted", "detok", "seen", "plain", "done", "reason", "cancelled", "last_token",
-                 "sent_logprobs", "stop_token")
+    __slots__ = (
+        "job",
+        "index",
+        "prompt",
+        "params",
+        "generator",
+        "adapter",
+        "tokens",
+        "logprobs",
+        "text",
+        "emitted",
+        "detok",
+        "seen",
+        "plain",
+        "done",
+        "reason",
+        "cancelled",
+        "last_token",
+        "sent_logprobs",
+        "stop_token",
+    )
 
-    def __init__(self, job: "_Job", index: int, prompt: list[int], params: Params, adapter: Optional[str],
-                 generator: Optional[torch.Generator]):
+    def __init__(
+        self,
+        job: "_Job",
+        index: int,
+        prompt: list[int],
+        params: Params,
+        adapter: Optional[str],
+        generator: Optional[torch.Generator],
+    ):
         self.job = job
         self.index = index
         self.prompt = prompt
@@ -126,7 +163,7 @@ class _Seq:
         self.cancelled = False
         self.last_token = 0
         self.sent_logprobs = 0
-        self.stop_token: Optional[int] = None   # the end-of-sequence token it stopped on
+        self.stop_token: Optional[int] = None  # the end-of-sequence token it stopped on
 
     def token_ids(self) -> list[int]:
         """The generated tokens, with the end-of-sequence token it stopped on."""
@@ -136,7 +173,7 @@ class _Seq:
         """The logprobs of the tokens not streamed yet (None when logprobs were not asked for)."""
         if not self.params.logprobs:
             return None
-        out, self.sent_logprobs = self.logprobs[self.sent_logprobs:], len(self.logprobs)
+        out, self.sent_logprobs = self.logprobs[self.sent_logprobs :], len(self.logprobs)
         return out
 
 
@@ -166,10 +203,21 @@ class _Job:
 class PtEngine(TemplateEngine):
     """Continues conversations with a transformers model; concurrent requests share decoding steps."""
 
-    def __init__(self, model: Any, processor: Any, template: Any, *, model_name: str = "model",
-                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, defaults: Optional[RequestConfig] = None,
-                 adapter_names: tuple[str, ...] = (), max_model_len: Optional[int] = None, seed: int = 42,
-                 continuous: Optional[bool] = None, mixed_steps: bool = True):
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        template: Any,
+        *,
+        model_name: str = "model",
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        defaults: Optional[RequestConfig] = None,
+        adapter_names: tuple[str, ...] = (),
+        max_model_len: Optional[int] = None,
+        seed: int = 42,
+        continuous: Optional[bool] = None,
+        mixed_steps: bool = True,
+    ):
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -179,7 +227,7 @@ class PtEngine(TemplateEngine):
         self.defaults = defaults or RequestConfig()
         self.adapter_names = tuple(adapter_names)
         self.max_model_len = max_model_len or _model_len(model)
-        self._lock = threading.RLock()            # the model: the decode loop, or a static generate
+        self._lock = threading.RLock()  # the model: the decode loop, or a static generate
         self._rng = torch.Generator().manual_seed(int(seed))
         self._generation = getattr(model, "generation_config", None)
         self._eos = set(self._eos_ids())
@@ -194,8 +242,8 @@ class PtEngine(TemplateEngine):
         # decode-loop state, touched by the engine thread only
         self._rows: list[_Seq] = []
         self._cache: Any = None
-        self._mask: Optional[torch.Tensor] = None       # [B, T] 1 = a real token in that cache column
-        self._next_pos: Optional[torch.Tensor] = None   # [B] position of the token fed next
+        self._mask: Optional[torch.Tensor] = None  # [B, T] 1 = a real token in that cache column
+        self._next_pos: Optional[torch.Tensor] = None  # [B] position of the token fed next
         self._pending: collections.deque = collections.deque()
         self._cv = threading.Condition()
         self._closed = False
@@ -204,10 +252,10 @@ class PtEngine(TemplateEngine):
         # (adapter, prompt tokens) -> per layer (keys, values) [1, heads, len, dim], least recently used first
         self._prefixes: collections.OrderedDict = collections.OrderedDict()
         self._prefix_bytes = 0
-        self._outbox: dict[Any, list] = {}   # event loop -> calls to run there, handed over after each step
+        self._outbox: dict[Any, list] = {}  # event loop -> calls to run there, handed over after each step
         # newcomers prefilled in the decoding step's own forward (mixed_step), where the model allows it
         self._mixed = False
-        self._switched_attention: Optional[Any] = None   # the model whose attention this engine switched
+        self._switched_attention: Optional[Any] = None  # the model whose attention this engine switched
         if self.continuous:
             why = self._enable_mixed_steps() if mixed_steps else "not asked for"
             if why:
@@ -227,9 +275,17 @@ class PtEngine(TemplateEngine):
         name = served_name(args)
         explicit = getattr(args, "explicit", set()) or set()
         batch = args.get("max_batch_size") if "max_batch_size" in explicit else DEFAULT_MAX_BATCH_SIZE
-        return cls(model, processor, template, model_name=name, max_batch_size=batch,
-                   defaults=RequestConfig.from_args(args), adapter_names=tuple(named),
-                   max_model_len=info.max_model_len, seed=args.get("seed") or 42)
+        return cls(
+            model,
+            processor,
+            template,
+            model_name=name,
+            max_batch_size=batch,
+            defaults=RequestConfig.from_args(args),
+            adapter_names=tuple(named),
+            max_model_len=info.max_model_len,
+            seed=args.get("seed") or 42,
+        )
 
     # -- set-up -----------------------------------------------------------------------------------
     def _probe_forward(self) -> tuple[dict[str, Any], Optional[str]]:
@@ -271,11 +327,23 @@ class PtEngine(TemplateEngine):
 
     def _check_adapter(self, request: InferRequest) -> None:
         if request.adapter and request.adapter not in self.adapter_names:
-            raise InferError(f"unknown adapter {request.adapter!r}; served: {', '.join(self.adapter_names) or 'none'}",
-                             "model", status=404, code="model_not_found")
+            raise InferError(
+                f"unknown adapter {request.adapter!r}; served: {', '.join(self.adapter_names) or 'none'}",
+                "model",
+                status=404,
+                code="model_not_found",
+            )
 
-    def _submit(self, request: InferRequest, config: RequestConfig, *, stream: bool, strict: bool,
-                sink: Callable[..., None], prompt: Optional[list[int]] = None) -> _Job:
+    def _submit(
+        self,
+        request: InferRequest,
+        config: RequestConfig,
+        *,
+        stream: bool,
+        strict: bool,
+        sink: Callable[..., None],
+        prompt: Optional[list[int]] = None,
+    ) -> _Job:
         """Queue ``request`` for the decode loop (``prompt``: its tokens, when encoded already)."""
         self._check_adapter(request)
         if prompt is None:
@@ -315,11 +383,11 @@ class PtEngine(TemplateEngine):
             try:
                 with self._lock, torch.inference_mode():
                     if joiners and self._rows and self._mixed:
-                        self._mixed_step(joiners)   # one forward: the running rows' next tokens and the prompts
+                        self._mixed_step(joiners)  # one forward: the running rows' next tokens and the prompts
                     else:
                         if joiners:
                             self._prefill(joiners)
-                            self._flush()       # their first tokens go out now, not after the next step
+                            self._flush()  # their first tokens go out now, not after the next step
                         if self._rows:
                             self._decode()
             except Exception as exc:  # a failed forward fails the requests it carried, not the engine
@@ -345,7 +413,7 @@ class PtEngine(TemplateEngine):
         for loop, calls in outbox.items():
             try:
                 loop.call_soon_threadsafe(_run_calls, calls)
-            except RuntimeError:   # the loop is closed: nobody waits for these events any more
+            except RuntimeError:  # the loop is closed: nobody waits for these events any more
                 pass
 
     def _admit(self) -> list[_Seq]:
@@ -365,8 +433,14 @@ class PtEngine(TemplateEngine):
             joiners.append(self._pending.popleft())
         return joiners
 
-    def _forward(self, ids: torch.Tensor, mask4d: torch.Tensor, positions: torch.Tensor, cache: Any,
-                 adapters: Optional[list[str]]) -> torch.Tensor:
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        mask4d: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Any,
+        adapters: Optional[list[str]],
+    ) -> torch.Tensor:
         kwargs: dict[str, Any] = {self._forward_kwargs["cache_arg"]: cache}
         if self._forward_kwargs.get("logits_to_keep"):
             kwargs["logits_to_keep"] = 1
@@ -411,7 +485,7 @@ class PtEngine(TemplateEngine):
         from transformers import DynamicCache
 
         found: dict[tuple[int, Optional[str]], tuple[int, Optional[list]]] = {}
-        for seq in joiners:   # the n choices of a request share one prompt: look it up once
+        for seq in joiners:  # the n choices of a request share one prompt: look it up once
             key = (id(seq.prompt), seq.adapter)
             if key not in found:
                 found[key] = self._cached_prefix(seq)
@@ -444,14 +518,15 @@ class PtEngine(TemplateEngine):
         logits = self._mixed_forward(ids, mask, allowed, positions, cache)
         self._counters["mixed_steps"] += 1
         rows = self._rows
-        tokens = self._sample(logits[:len(rows)], rows)
+        tokens = self._sample(logits[: len(rows)], rows)
         for seq, token in zip(rows, tokens):
             seq.last_token = token
-        self._accept(rows, tokens)        # may drop finished rows; the newcomers join after
-        self._join(joiners, cache, mask, logits[len(rows):])
+        self._accept(rows, tokens)  # may drop finished rows; the newcomers join after
+        self._join(joiners, cache, mask, logits[len(rows) :])
 
-    def _mixed_forward(self, ids: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor, positions: torch.Tensor,
-                       cache: Any) -> torch.Tensor:
+    def _mixed_forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, allowed: torch.Tensor, positions: torch.Tensor, cache: Any
+    ) -> torch.Tensor:
         """Logits of the running rows' next tokens [B, vocab], then of the newcomers' first tokens [J, vocab];
         the running rows' mask and positions move on by the token they were fed."""
         from swiftk_infer.mixed_step import StepCache
@@ -462,15 +537,21 @@ class PtEngine(TemplateEngine):
         step = StepCache(self._cache, cache, b, j, width, additive, self._additive(allowed))
         flat_ids = torch.cat([torch.tensor([s.last_token for s in rows], device=self._device), ids.flatten()])
         flat_pos = torch.cat([self._next_pos, positions.flatten()])
-        keep = torch.cat([torch.arange(b, device=self._device),
-                          b + torch.arange(1, j + 1, device=self._device) * width - 1])
+        keep = torch.cat(
+            [torch.arange(b, device=self._device), b + torch.arange(1, j + 1, device=self._device) * width - 1]
+        )
         kwargs: dict[str, Any] = {self._forward_kwargs["cache_arg"]: step}
         if self._forward_kwargs.get("logits_to_keep"):
             kwargs["logits_to_keep"] = keep
         # a prepared 4D mask is passed through untouched by transformers' mask creation; the attention function
         # takes the two masks from the step itself
-        out = self.model(input_ids=flat_ids[None], attention_mask=step.running_mask, position_ids=flat_pos[None],
-                         use_cache=True, **kwargs)
+        out = self.model(
+            input_ids=flat_ids[None],
+            attention_mask=step.running_mask,
+            position_ids=flat_pos[None],
+            use_cache=True,
+            **kwargs,
+        )
         logits = out.logits[0] if self._forward_kwargs.get("logits_to_keep") else out.logits[0, keep]
         self._mask, self._next_pos = running, self._next_pos + 1
         return logits
@@ -490,7 +571,7 @@ class PtEngine(TemplateEngine):
         if set(getattr(config, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
             return "the model has other than full-attention layers"
         register_attention()
-        if attn != ATTENTION:   # else another engine on this model switched it
+        if attn != ATTENTION:  # else another engine on this model switched it
             base.set_attn_implementation(ATTENTION)
             self._switched_attention = base
         try:
@@ -522,7 +603,7 @@ class PtEngine(TemplateEngine):
         seqs = [_Seq(_Job(len(p), False, lambda *a: None), 0, p, params, None, None) for p in prompts]
         ids, mask, allowed, positions, cache, _ = self._prefill_layout(seqs[:2])
         first = self._forward(ids, self._additive(allowed), positions, cache, None).argmax(-1).tolist()
-        cache = running_cache(cache)   # the running rows' cache as in serving
+        cache = running_cache(cache)  # the running rows' cache as in serving
         self._rows, self._cache, self._mask, self._next_pos = seqs[:2], cache, mask, mask.sum(-1)
         for seq, token in zip(seqs[:2], first):
             seq.last_token = token
@@ -530,16 +611,22 @@ class PtEngine(TemplateEngine):
         ids2, _, allowed2, positions2, cache2, _ = self._prefill_layout(seqs[2:])
         prefilled = self._forward(ids2, self._additive(allowed2), positions2, cache2, None)
         saved = [(layer.keys, layer.values) for layer in cache.layers]
-        decoded = self._forward(torch.tensor([[t] for t in first], device=self._device), self._grown(mask)[1],
-                                self._next_pos[:, None], cache, None)
-        for layer, (k, v) in zip(cache.layers, saved):   # undo the decode's cache append (the slab adopts them)
+        decoded = self._forward(
+            torch.tensor([[t] for t in first], device=self._device),
+            self._grown(mask)[1],
+            self._next_pos[:, None],
+            cache,
+            None,
+        )
+        for layer, (k, v) in zip(cache.layers, saved):  # undo the decode's cache append (the slab adopts them)
             layer.keys, layer.values = k, v
         ids3, mask3, allowed3, positions3, cache3, _ = self._prefill_layout(seqs[2:])
         mixed = self._mixed_forward(ids3, mask3, allowed3, positions3, cache3)
         expected = torch.cat([decoded, prefilled])
         tolerance = 1e-4 if expected.dtype == torch.float32 else 5e-2
-        if mixed.shape != expected.shape or not torch.allclose(mixed.float(), expected.float(), atol=tolerance,
-                                                               rtol=tolerance):
+        if mixed.shape != expected.shape or not torch.allclose(
+            mixed.float(), expected.float(), atol=tolerance, rtol=tolerance
+        ):
             return "the probe step's logits differ from separate forwards"
         return None
 
@@ -595,8 +682,13 @@ class PtEngine(TemplateEngine):
                 self._prefixes.move_to_end(key)
                 continue
             columns = mask[row].nonzero().squeeze(1)
-            kept = [(layer.keys[row:row + 1].index_select(2, columns),
-                     layer.values[row:row + 1].index_select(2, columns)) for layer in cache.layers]
+            kept = [
+                (
+                    layer.keys[row : row + 1].index_select(2, columns),
+                    layer.values[row : row + 1].index_select(2, columns),
+                )
+                for layer in cache.layers
+            ]
             size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kept)
             if size > PREFIX_CACHE_BYTES:
                 continue
@@ -604,11 +696,13 @@ class PtEngine(TemplateEngine):
             self._prefix_bytes += size
             while len(self._prefixes) > PREFIX_CACHE_ENTRIES or self._prefix_bytes > PREFIX_CACHE_BYTES:
                 _, dropped = self._prefixes.popitem(last=False)
-                self._prefix_bytes -= sum(k.numel() * k.element_size() + v.numel() * v.element_size()
-                                          for k, v in dropped)
+                self._prefix_bytes -= sum(
+                    k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in dropped
+                )
 
-    def _merge(self, joiners: list[_Seq], cache: Any, mask: torch.Tensor, next_pos: torch.Tensor,
-               tokens: list[int]) -> None:
+    def _merge(
+        self, joiners: list[_Seq], cache: Any, mask: torch.Tensor, next_pos: torch.Tensor, tokens: list[int]
+    ) -> None:
         """Add prefilled sequences (their cache rows) to the running batch, left-padding the narrower."""
         for seq, token in zip(joiners, tokens):
             seq.last_token = token
@@ -646,8 +740,12 @@ class PtEngine(TemplateEngine):
         finite = torch.isfinite(logits).all(-1)
         if not bool(finite.all()):
             for i in (~finite).nonzero().flatten().tolist():
-                self._fail(seqs[i], InferError("the model gave non-finite logits for this request", status=500,
-                                               code="non_finite_logits"))
+                self._fail(
+                    seqs[i],
+                    InferError(
+                        "the model gave non-finite logits for this request", status=500, code="non_finite_logits"
+                    ),
+                )
         if all(s.plain or s.done for s in seqs):
             return greedy
         tokens = []
@@ -665,8 +763,13 @@ class PtEngine(TemplateEngine):
                 try:
                     token = sample_token(row, p.temperature, p.top_k, p.top_p, seq.generator or self._rng)
                 except ValueError as exc:
-                    self._fail(seq, InferError(f"{exc}: temperature {p.temperature}, top_k {p.top_k}, top_p "
-                                               f"{p.top_p}, repetition_penalty {p.repetition_penalty}"))
+                    self._fail(
+                        seq,
+                        InferError(
+                            f"{exc}: temperature {p.temperature}, top_k {p.top_k}, top_p "
+                            f"{p.top_p}, repetition_penalty {p.repetition_penalty}"
+                        ),
+                    )
                     tokens.append(greedy[i])
                     continue
             if p.logprobs and (token not in self._eos or p.ignore_eos):
@@ -701,7 +804,7 @@ class PtEngine(TemplateEngine):
                     for word in p.stop:
                         at = seq.text.find(word, max(0, start - len(word) + 1))
                         if at >= 0:
-                            seq.text = seq.text[:at + len(word)]
+                            seq.text = seq.text[: at + len(word)]
                             reason = "stop"
                             break
             if reason is None and (len(seq.tokens) >= p.max_tokens or len(seq.prompt) + len(seq.tokens) >= context):
@@ -709,7 +812,7 @@ class PtEngine(TemplateEngine):
             if reason:
                 self._finish(seq, reason)
             elif seq.job.stream and (len(seq.text) > seq.emitted or p.logprobs):
-                delta, seq.emitted = seq.text[seq.emitted:], len(seq.text)
+                delta, seq.emitted = seq.text[seq.emitted :], len(seq.text)
                 seq.job.sink(seq, delta, seq.unsent_logprobs(), False)
         if any(s.done for s in self._rows):
             self._compact()
@@ -722,7 +825,7 @@ class PtEngine(TemplateEngine):
         if seq.detok is None:
             seq.text = self.tokenizer.decode(seq.tokens, skip_special_tokens=False)
         if seq.job.stream:
-            delta, seq.emitted = seq.text[seq.emitted:], len(seq.text)
+            delta, seq.emitted = seq.text[seq.emitted :], len(seq.text)
             seq.job.sink(seq, delta, seq.unsent_logprobs(), True)
         else:
             seq.job.sink(seq, None, None, True)
@@ -758,17 +861,26 @@ class PtEngine(TemplateEngine):
     def _response(self, job: _Job, model: Optional[str] = None) -> ChatCompletionResponse:
         choices = []
         for seq in job.seqs:
-            logprobs = {"content": seq.logprobs[:len(seq.tokens)]} if seq.params.logprobs else None
+            logprobs = {"content": seq.logprobs[: len(seq.tokens)]} if seq.params.logprobs else None
             reason = "stop" if seq.reason == "cancelled" else seq.reason
-            choices.append(Choice(seq.index, {"role": "assistant", "content": seq.text}, reason, logprobs,
-                                  token_ids=seq.token_ids()))
+            choices.append(
+                Choice(
+                    seq.index, {"role": "assistant", "content": seq.text}, reason, logprobs, token_ids=seq.token_ids()
+                )
+            )
         completion = sum(len(s.tokens) for s in job.seqs)
-        return ChatCompletionResponse(model or self.model_name, choices,
-                                      Usage(job.prompt_len, completion, job.prompt_len + completion), id=job.id,
-                                      created=job.created, prompt_token_ids=list(job.seqs[0].prompt))
+        return ChatCompletionResponse(
+            model or self.model_name,
+            choices,
+            Usage(job.prompt_len, completion, job.prompt_len + completion),
+            id=job.id,
+            created=job.created,
+            prompt_token_ids=list(job.seqs[0].prompt),
+        )
 
-    def _chunk(self, job: _Job, seq: _Seq, delta: str, logprobs: Optional[list], finished: bool,
-               model: Optional[str]) -> ChatCompletionStreamResponse:
+    def _chunk(
+        self, job: _Job, seq: _Seq, delta: str, logprobs: Optional[list], finished: bool, model: Optional[str]
+    ) -> ChatCompletionStreamResponse:
         message = {"role": "assistant", "content": delta} if delta or not finished else {}
         usage = None
         if finished and job.remaining == 0:
@@ -779,8 +891,9 @@ class PtEngine(TemplateEngine):
         return ChatCompletionStreamResponse(model or self.model_name, [choice], job.id, usage, created=job.created)
 
     # -- the public API ----------------------------------------------------------------------------
-    def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
-              *, use_tqdm: bool = False) -> list[ChatCompletionResponse]:
+    def infer(
+        self, requests: list[InferRequest], config: Optional[RequestConfig] = None, *, use_tqdm: bool = False
+    ) -> list[ChatCompletionResponse]:
         merged = self._merged(config)
         if not self.continuous or (merged.num_beams or 1) > 1:
             return self._static_infer(requests, merged, use_tqdm)
@@ -788,8 +901,15 @@ class PtEngine(TemplateEngine):
         jobs = []
         try:
             for request in requests:
-                jobs.append(self._submit(request, merged, stream=False, strict=False,
-                                         sink=lambda seq, delta, lp, fin: events.put((seq, delta))))
+                jobs.append(
+                    self._submit(
+                        request,
+                        merged,
+                        stream=False,
+                        strict=False,
+                        sink=lambda seq, delta, lp, fin: events.put((seq, delta)),
+                    )
+                )
             left = sum(len(j.seqs) for j in jobs)
             bar = None
             if use_tqdm:
@@ -812,15 +932,15 @@ class PtEngine(TemplateEngine):
             raise
         return [self._response(job) for job in jobs]
 
-    def infer_stream(self, request: InferRequest,
-                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
+    def infer_stream(
+        self, request: InferRequest, config: Optional[RequestConfig] = None
+    ) -> Iterator[ChatCompletionStreamResponse]:
         merged = self._merged(config)
         if not self.continuous or (merged.num_beams or 1) > 1:
             yield from self._static_stream(request, merged)
             return
         events: queue.SimpleQueue = queue.SimpleQueue()
-        job = self._submit(request, merged, stream=True, strict=False,
-                           sink=lambda *event: events.put(event))
+        job = self._submit(request, merged, stream=True, strict=False, sink=lambda *event: events.put(event))
         try:
             yield from self._drain(job, events.get, None)
         finally:
@@ -835,8 +955,9 @@ class PtEngine(TemplateEngine):
                 job.remaining -= 1
             yield self._chunk(job, seq, delta or "", logprobs, finished, model)
 
-    async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                          *, strict: bool = True) -> ChatCompletionResponse:
+    async def infer_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> ChatCompletionResponse:
         import asyncio
 
         merged = self._merged(config)
@@ -858,8 +979,9 @@ class PtEngine(TemplateEngine):
             raise
         return self._response(job)
 
-    async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                                 *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:
+    async def infer_stream_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> AsyncIterator[ChatCompletionStreamResponse]:
         import asyncio
 
         merged = self._merged(config)
@@ -871,8 +993,14 @@ class PtEngine(TemplateEngine):
         events: asyncio.Queue = asyncio.Queue()
         self._check_adapter(request)
         prompt = await self._encode_async(request)
-        job = self._submit(request, merged, stream=True, strict=strict,
-                           sink=lambda *event: self._post(loop, events.put_nowait, event), prompt=prompt)
+        job = self._submit(
+            request,
+            merged,
+            stream=True,
+            strict=strict,
+            sink=lambda *event: self._post(loop, events.put_nowait, event),
+            prompt=prompt,
+        )
         try:
             while job.remaining:
                 seq, delta, logprobs, finished = await events.get()
@@ -906,9 +1034,14 @@ class PtEngine(TemplateEngine):
     # -- static batches with model.generate (fallback, beam search) -------------------------------
     def _generation_kwargs(self, config: RequestConfig, max_new_tokens: int) -> dict[str, Any]:
         params = self._params(config, 0, strict=False)
-        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=params.temperature > 0,
-                                      num_beams=config.num_beams or 1, num_return_sequences=config.n or 1,
-                                      pad_token_id=self._pad_id(), eos_token_id=self._eos_ids())
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=max_new_tokens,
+            do_sample=params.temperature > 0,
+            num_beams=config.num_beams or 1,
+            num_return_sequences=config.n or 1,
+            pad_token_id=self._pad_id(),
+            eos_token_id=self._eos_ids(),
+        )
         if params.temperature > 0:
             kwargs.update(temperature=params.temperature, top_k=params.top_k or None, top_p=params.top_p)
         if params.repetition_penalty != 1:
@@ -921,8 +1054,9 @@ class PtEngine(TemplateEngine):
             kwargs.update(output_logits=True, return_dict_in_generate=True)
         return kwargs
 
-    def _static_infer(self, requests: list[InferRequest], config: RequestConfig,
-                      use_tqdm: bool) -> list[ChatCompletionResponse]:
+    def _static_infer(
+        self, requests: list[InferRequest], config: RequestConfig, use_tqdm: bool
+    ) -> list[ChatCompletionResponse]:
         responses: list[ChatCompletionResponse] = []
         starts = range(0, len(requests), self.max_batch_size)
         if use_tqdm:
@@ -930,13 +1064,16 @@ class PtEngine(TemplateEngine):
 
             starts = tqdm(starts, desc="infer", unit="batch")
         for start in starts:
-            batch = requests[start:start + self.max_batch_size]
+            batch = requests[start : start + self.max_batch_size]
             prompts = [self._encode(r) for r in batch]
             width = max(len(p) for p in prompts)
             room = (self.max_model_len or _UNKNOWN_CONTEXT) - width
             if room < 1:
-                raise InferError(f"the prompt is longer than the model's context of {self.max_model_len} tokens",
-                                 "messages", code="context_length_exceeded")
+                raise InferError(
+                    f"the prompt is longer than the model's context of {self.max_model_len} tokens",
+                    "messages",
+                    code="context_length_exceeded",
+                )
             max_new = min(config.max_tokens or room, room)
             kwargs = self._generation_kwargs(config, max_new)
             pad = self._pad_id()
@@ -954,20 +1091,34 @@ class PtEngine(TemplateEngine):
                 for j in range(n):
                     row = i * n + j
                     tokens, reason = self._cut(generated[row], max_new)
-                    stopped_on = generated[row][len(tokens):len(tokens) + 1]
+                    stopped_on = generated[row][len(tokens) : len(tokens) + 1]
                     completion_tokens += len(tokens)
                     logprobs = None
                     if config.logprobs:
-                        logprobs = {"content": [token_logprobs(self.tokenizer, out.logits[step][row], t,
-                                                               config.top_logprobs or 0)
-                                                for step, t in enumerate(tokens)]}
+                        logprobs = {
+                            "content": [
+                                token_logprobs(self.tokenizer, out.logits[step][row], t, config.top_logprobs or 0)
+                                for step, t in enumerate(tokens)
+                            ]
+                        }
                     text = self.tokenizer.decode(tokens, skip_special_tokens=False)
-                    choices.append(Choice(j, {"role": "assistant", "content": text}, reason, logprobs,
-                                          token_ids=tokens + [t for t in stopped_on if t in self._eos]))
-                responses.append(ChatCompletionResponse(self.model_name, choices,
-                                                        Usage(len(prompt), completion_tokens,
-                                                              len(prompt) + completion_tokens),
-                                                        prompt_token_ids=list(prompt)))
+                    choices.append(
+                        Choice(
+                            j,
+                            {"role": "assistant", "content": text},
+                            reason,
+                            logprobs,
+                            token_ids=tokens + [t for t in stopped_on if t in self._eos],
+                        )
+                    )
+                responses.append(
+                    ChatCompletionResponse(
+                        self.model_name,
+                        choices,
+                        Usage(len(prompt), completion_tokens, len(prompt) + completion_tokens),
+                        prompt_token_ids=list(prompt),
+                    )
+                )
         return responses
 
     def _cut(self, tokens: list[int], max_tokens: int) -> tuple[list[int], str]:
@@ -983,8 +1134,9 @@ class PtEngine(TemplateEngine):
         for choice in response.choices:
             yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(choice.index, choice.message)], chunk_id)
         last = response.choices[-1]
-        yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(last.index, {}, last.finish_reason)],
-                                           chunk_id, response.usage)
+        yield ChatCompletionStreamResponse(
+            self.model_name, [StreamChoice(last.index, {}, last.finish_reason)], chunk_id, response.usage
+        )
 
 
 def _left_pad(tensor: torch.Tensor, n: int, dim: int) -> torch.Tensor:

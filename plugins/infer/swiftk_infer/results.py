@@ -4,6 +4,7 @@
 ``swiftk deploy``, where many requests finish at once: the event loop only queues the record, and
 one writer thread owns the file, so lines never interleave and no request waits on the disk.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Each running sequence carries its own parameters (temperature, top_k, top_p, repetition_penalty,
 seed), so one batched forward serves requests that sample differently.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -18,8 +19,9 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
     return logits.scatter(0, seen, score)
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
-                 generator: Optional[torch.Generator]) -> int:
+def sample_token(
+    logits: torch.Tensor, temperature: float, top_k: int, top_p: float, generator: Optional[torch.Generator]
+) -> int:
     """One token from one row of logits: temperature, then top-k, then top-p (nucleus), then a draw.
     ValueError when the settings turn the row into no distribution (a repetition penalty of 1e-300 makes
     logits infinite)."""
@@ -31,11 +33,11 @@ def sample_token(logits: torch.Tensor, temperature: float, top_k: int, top_p: fl
     if 0 < top_p < 1:
         ordered, index = logits.sort(descending=True)
         probs = ordered.softmax(-1)
-        remove = probs.cumsum(-1) - probs > top_p        # keeps at least the first token
+        remove = probs.cumsum(-1) - probs > top_p  # keeps at least the first token
         ordered = ordered.masked_fill(remove, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(0, index, ordered)
     probs = logits.softmax(-1)
-    if not bool(torch.isfinite(probs).all()):   # torch.multinomial would raise in the shared decoding step
+    if not bool(torch.isfinite(probs).all()):  # torch.multinomial would raise in the shared decoding step
         raise ValueError("these sampling settings give no probability distribution (non-finite values)")
     return int(torch.multinomial(probs, 1, generator=generator))
 
@@ -48,18 +50,18 @@ class TokenText:
 
     def __init__(self, tokenizer: Any, context: list[int]):
         self.tokenizer = tokenizer
-        self.ids = list(context)          # a few prompt tokens, so the first pieces decode in context
+        self.ids = list(context)  # a few prompt tokens, so the first pieces decode in context
         self.prefix = 0
         self.read = len(self.ids)
 
     def add(self, token: int) -> str:
         self.ids.append(token)
         decode = self.tokenizer.decode
-        before = decode(self.ids[self.prefix:self.read], skip_special_tokens=False)
-        after = decode(self.ids[self.prefix:], skip_special_tokens=False)
+        before = decode(self.ids[self.prefix : self.read], skip_special_tokens=False)
+        after = decode(self.ids[self.prefix :], skip_special_tokens=False)
         if len(after) > len(before) and not after.endswith("\ufffd"):
             self.prefix, self.read = self.read, len(self.ids)
-            return after[len(before):]
+            return after[len(before) :]
         return ""
 
 

@@ -1,8 +1,9 @@
 """A real ``swiftk deploy`` in a subprocess on a free 127.0.0.1 port, for tests and benchmarks.
 
-    with DeployProcess(["--model", "swiftk/tiny-chat"]) as server:
-        OpenAI(base_url=server.base_url, api_key="-").models.list()
+with DeployProcess(["--model", "swiftk/tiny-chat"]) as server:
+    OpenAI(base_url=server.base_url, api_key="-").models.list()
 """
+
 from __future__ import annotations
 
 import json
@@ -27,17 +28,30 @@ class DeployProcess:
     """``python -m swiftk deploy ARGS --host 127.0.0.1 --port <free>``, its output kept in a file, and its
     request log (``--result_path``, unless ARGS give one) in a temporary file, not under the current folder."""
 
-    def __init__(self, args: Sequence[str], *, env: Optional[dict] = None, startup_timeout: float = 120.0,
-                 python: Optional[str] = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: Optional[dict] = None,
+        startup_timeout: float = 120.0,
+        python: Optional[str] = None,
+    ):
         self.port = free_port()
         self.args = list(args) + ["--host", "127.0.0.1", "--port", str(self.port)]
         self._own_results = "--result_path" not in self.args
         if self._own_results:
-            self.args += ["--result_path", os.path.join(tempfile.gettempdir(), f"swiftk-deploy-{self.port}-"
-                                                                               f"{os.getpid()}.jsonl")]
+            self.args += [
+                "--result_path",
+                os.path.join(tempfile.gettempdir(), f"swiftk-deploy-{self.port}-{os.getpid()}.jsonl"),
+            ]
         self.result_path = self.args[self.args.index("--result_path") + 1]
-        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                    "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+        self.env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            **(env or {}),
+        }
         self.startup_timeout = startup_timeout
         self.python = python or sys.executable
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -47,8 +61,12 @@ class DeployProcess:
 
     def start(self) -> "DeployProcess":
         started = time.perf_counter()
-        self.proc = subprocess.Popen([self.python, "-m", "swiftk", "deploy", *self.args], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "swiftk", "deploy", *self.args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
         deadline = started + self.startup_timeout
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:

@@ -1,4 +1,5 @@
 """`swiftk deploy` on 127.0.0.1, driven with the official openai client and raw HTTP; the kernel client."""
+
 from __future__ import annotations
 
 import json
@@ -14,16 +15,43 @@ from swiftk_infer.testing import DeployProcess
 openai = pytest.importorskip("openai")
 
 KEY = "sk-test-key"
-PROMPTS = ["What is 3 + 4?", "Who are you?", "What color is grass?", "Count from 2 to 5.", "你好", "What is 2 + 2?",
-           "Tell me a joke.", "Hi", "What is the capital of France?", "What is 5 + 6?", "Say hello.",
-           "What day is it?", "Name a fruit.", "What is 10 - 3?", "Are you a robot?", "Thank you!"]
+PROMPTS = [
+    "What is 3 + 4?",
+    "Who are you?",
+    "What color is grass?",
+    "Count from 2 to 5.",
+    "你好",
+    "What is 2 + 2?",
+    "Tell me a joke.",
+    "Hi",
+    "What is the capital of France?",
+    "What is 5 + 6?",
+    "Say hello.",
+    "What day is it?",
+    "Name a fruit.",
+    "What is 10 - 3?",
+    "Are you a robot?",
+    "Thank you!",
+]
 
 
 @pytest.fixture(scope="module")
 def server():
-    with DeployProcess(["--model", "swiftk/tiny-chat", "--api_key", KEY, "--log_interval", "1",
-                        "--max_logprobs", "5", "--max_batch_size", "16"],
-                       env={"OMP_NUM_THREADS": "1"}) as proc:
+    with DeployProcess(
+        [
+            "--model",
+            "swiftk/tiny-chat",
+            "--api_key",
+            KEY,
+            "--log_interval",
+            "1",
+            "--max_logprobs",
+            "5",
+            "--max_batch_size",
+            "16",
+        ],
+        env={"OMP_NUM_THREADS": "1"},
+    ) as proc:
         yield proc
 
 
@@ -39,7 +67,7 @@ def chat(client, prompt, **kw):
 
 def test_models_list(client):
     models = client.models.list().data
-    assert [m.id for m in models] == ["tiny-chat"]     # default served_model_name: the folder's last name
+    assert [m.id for m in models] == ["tiny-chat"]  # default served_model_name: the folder's last name
     assert models[0].owned_by == "swift"
 
 
@@ -63,8 +91,9 @@ def test_chat_with_and_without_stream(client):
 
 def test_sse_ends_with_done(server):
     body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "Hi"}], "stream": True, "max_tokens": 8}
-    with httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=60,
-                      headers={"Authorization": f"Bearer {KEY}"}) as response:
+    with httpx.stream(
+        "POST", server.base_url + "/chat/completions", json=body, timeout=60, headers={"Authorization": f"Bearer {KEY}"}
+    ) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == "data: [DONE]" and all(line.startswith("data: ") for line in lines)
@@ -74,13 +103,16 @@ def test_completions_stop_and_seed(client):
     response = client.completions.create(model="tiny-chat", prompt="Hello", max_tokens=8, temperature=0)
     text = response.choices[0].text
     assert response.object == "text_completion" and text and response.usage.completion_tokens <= 8
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model="tiny-chat", prompt="Hello", max_tokens=8, temperature=0, stream=True) if c.choices)
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(model="tiny-chat", prompt="Hello", max_tokens=8, temperature=0, stream=True)
+        if c.choices
+    )
     assert streamed == text
     full = chat(client, "Count from 2 to 5.").choices[0].message.content
     stop = full.split(",")[1].strip()
     cut = chat(client, "Count from 2 to 5.", stop=[stop]).choices[0]
-    assert cut.message.content.endswith(stop) and len(cut.message.content) < len(full)   # kept, then cut
+    assert cut.message.content.endswith(stop) and len(cut.message.content) < len(full)  # kept, then cut
     a = chat(client, "你好", temperature=1.0, seed=11, max_tokens=12).choices[0].message.content
     b = chat(client, "你好", temperature=1.0, seed=11, max_tokens=12).choices[0].message.content
     assert a == b
@@ -91,16 +123,19 @@ def test_logprobs(client):
     content = response.choices[0].logprobs.content
     assert len(content) == response.usage.completion_tokens
     assert all(len(c.top_logprobs) == 3 and c.logprob <= 0 for c in content)
-    assert content[0].logprob == pytest.approx(content[0].top_logprobs[0].logprob)   # greedy = the top token
-    streamed = [c for c in chat(client, "What is 3 + 4?", max_tokens=5, logprobs=True, top_logprobs=2, stream=True)
-                if c.choices and c.choices[0].logprobs]
+    assert content[0].logprob == pytest.approx(content[0].top_logprobs[0].logprob)  # greedy = the top token
+    streamed = [
+        c
+        for c in chat(client, "What is 3 + 4?", max_tokens=5, logprobs=True, top_logprobs=2, stream=True)
+        if c.choices and c.choices[0].logprobs
+    ]
     assert sum(len(c.choices[0].logprobs.content) for c in streamed) == len(content)
     completion = client.completions.create(model="tiny-chat", prompt="Hello", max_tokens=4, temperature=0, logprobs=2)
     logprobs = completion.choices[0].logprobs
     assert len(logprobs.tokens) == len(logprobs.token_logprobs) == completion.usage.completion_tokens
     assert all(len(top) <= 2 for top in logprobs.top_logprobs)
     with pytest.raises(openai.BadRequestError, match="max_logprobs"):
-        chat(client, "Hi", logprobs=True, top_logprobs=6)                # the server caps it at 5
+        chat(client, "Hi", logprobs=True, top_logprobs=6)  # the server caps it at 5
 
 
 def test_api_key(server):
@@ -109,8 +144,11 @@ def test_api_key(server):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
         response = httpx.get(server.base_url + "/models", headers=headers)
         assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
-        response = httpx.post(server.base_url + "/chat/completions", headers=headers,
-                              json={"messages": [{"role": "user", "content": "Hi"}]})
+        response = httpx.post(
+            server.base_url + "/chat/completions",
+            headers=headers,
+            json={"messages": [{"role": "user", "content": "Hi"}]},
+        )
         assert response.status_code == 401 and "message" in response.json()["error"]
 
 
@@ -123,17 +161,33 @@ BAD = [
     ("no messages", {"model": "tiny-chat", "messages": []}, 400, "messages"),
     ("messages missing", {"model": "tiny-chat"}, 400, "messages"),
     ("content not text", {"messages": [{"role": "user", "content": 5}]}, 400, "messages"),
-    ("max_tokens beyond the context", {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5000},
-     400, "max_tokens"),
+    (
+        "max_tokens beyond the context",
+        {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5000},
+        400,
+        "max_tokens",
+    ),
     ("max_tokens zero", {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 0}, 400, "max_tokens"),
-    ("negative temperature", {"messages": [{"role": "user", "content": "Hi"}], "temperature": -0.5},
-     400, "temperature"),
-    ("temperature not a number", {"messages": [{"role": "user", "content": "Hi"}], "temperature": "hot"},
-     400, "temperature"),
+    (
+        "negative temperature",
+        {"messages": [{"role": "user", "content": "Hi"}], "temperature": -0.5},
+        400,
+        "temperature",
+    ),
+    (
+        "temperature not a number",
+        {"messages": [{"role": "user", "content": "Hi"}], "temperature": "hot"},
+        400,
+        "temperature",
+    ),
     ("top_p out of range", {"messages": [{"role": "user", "content": "Hi"}], "top_p": 1.5}, 400, "top_p"),
     ("prompt longer than the context", {"messages": [{"role": "user", "content": LONG}]}, 400, "messages"),
-    ("streamed prompt longer than the context", {"messages": [{"role": "user", "content": LONG}], "stream": True},
-     400, "messages"),
+    (
+        "streamed prompt longer than the context",
+        {"messages": [{"role": "user", "content": LONG}], "stream": True},
+        400,
+        "messages",
+    ),
     ("stop not strings", {"messages": [{"role": "user", "content": "Hi"}], "stop": [1]}, 400, "stop"),
 ]
 
@@ -163,7 +217,7 @@ def test_16_concurrent_clients_match_single_requests(client, server):
     alone = {p: chat(client, p).choices[0].message.content for p in PROMPTS}
 
     def ask(i):
-        time.sleep(random.Random(i).uniform(0, 0.05))    # staggered: requests join a running batch
+        time.sleep(random.Random(i).uniform(0, 0.05))  # staggered: requests join a running batch
         prompt = PROMPTS[i]
         if i % 2:
             chunks = chat(client, prompt, stream=True)
@@ -178,10 +232,16 @@ def test_16_concurrent_clients_match_single_requests(client, server):
 
 
 def test_disconnect_mid_stream_frees_the_slot(server):
-    body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "Tell me a joke."}], "stream": True,
-            "max_tokens": 900, "ignore_eos": True}
-    with httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=60,
-                      headers={"Authorization": f"Bearer {KEY}"}) as response:
+    body = {
+        "model": "tiny-chat",
+        "messages": [{"role": "user", "content": "Tell me a joke."}],
+        "stream": True,
+        "max_tokens": 900,
+        "ignore_eos": True,
+    }
+    with httpx.stream(
+        "POST", server.base_url + "/chat/completions", json=body, timeout=60, headers={"Authorization": f"Bearer {KEY}"}
+    ) as response:
         lines = response.iter_lines()
         for _ in range(3):
             next(lines)
@@ -193,7 +253,7 @@ def test_disconnect_mid_stream_frees_the_slot(server):
     assert health["running"] == 0 and health["waiting"] == 0
     generated = health["generation_tokens"]
     time.sleep(0.3)
-    assert server.health()["generation_tokens"] == generated     # nothing runs for the gone client
+    assert server.health()["generation_tokens"] == generated  # nothing runs for the gone client
 
 
 def test_log_interval_reports_tokens_per_second(server, client):
@@ -212,12 +272,16 @@ def test_infer_client(server):
     assert client.models() == ["tiny-chat"] and client.model_name == "tiny-chat"
     answer = client.chat([{"role": "user", "content": "What is 3 + 4?"}], max_tokens=32, temperature=0)
     assert "7" in answer.choices[0].message["content"] and answer.usage.completion_tokens > 0
-    streamed = "".join(c.choices[0].delta.get("content", "") for c in
-                       client.chat_stream([{"role": "user", "content": "What is 3 + 4?"}], max_tokens=32,
-                                          temperature=0) if c.choices)
+    streamed = "".join(
+        c.choices[0].delta.get("content", "")
+        for c in client.chat_stream([{"role": "user", "content": "What is 3 + 4?"}], max_tokens=32, temperature=0)
+        if c.choices
+    )
     assert streamed == answer.choices[0].message["content"]
-    batch = client.infer([InferRequest([{"role": "user", "content": p}]) for p in PROMPTS[:4]],
-                         RequestConfig(max_tokens=32, temperature=0))
+    batch = client.infer(
+        [InferRequest([{"role": "user", "content": p}]) for p in PROMPTS[:4]],
+        RequestConfig(max_tokens=32, temperature=0),
+    )
     assert batch[0].choices[0].message == answer.choices[0].message and len(batch) == 4
     assert client.completions("Hello", max_tokens=3)["usage"]["completion_tokens"] <= 3
     with pytest.raises(InferError) as info:

@@ -1,5 +1,6 @@
 """The page's infer/deploy arguments on the demo model: --stream, --result_path, NPROC_PER_NODE with
 --ddp_backend, --use_chat_template false, --merge_lora (real CLI, real server, real torch)."""
+
 from __future__ import annotations
 
 import json
@@ -12,22 +13,37 @@ import pytest
 
 from swiftk.infer import InferRequest, RequestConfig
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-       "TOKENIZERS_PARALLELISM": "false"}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "OMP_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 QUESTIONS = ["What is 3 + 4?", "Who are you?", "What color is grass?", "Count from 2 to 5.", "你好"]
 
 
 def swiftk(*args, input_text=None, cwd=None, env=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True,
-                          env={**ENV, **(env or {})}, input=input_text, cwd=cwd, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swiftk", *args],
+        capture_output=True,
+        text=True,
+        env={**ENV, **(env or {})},
+        input=input_text,
+        cwd=cwd,
+        timeout=600,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     return proc
 
 
 def write_rows(path, questions):
-    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}]}, ensure_ascii=False) + "\n"
-                            for q in questions))
+    path.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}]}, ensure_ascii=False) + "\n" for q in questions
+        )
+    )
     return str(path)
 
 
@@ -48,6 +64,7 @@ def engine():
 
 # --- --stream ------------------------------------------------------------------------------------
 
+
 class Recorder:
     """sys.stdout that keeps every write: a streamed answer arrives in pieces, a whole one in one write."""
 
@@ -67,29 +84,59 @@ def test_stream_prints_the_answer_whole_or_in_pieces(engine, monkeypatch, tmp_pa
     from swiftk.cli.builtin import resolve_arguments
     from swiftk_infer.command import chat
 
-    args = resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--temperature", "0", "--max_new_tokens", "16",
-                                       "--stream", str(stream).lower(), "--result_path", str(tmp_path / "c.jsonl")])
+    args = resolve_arguments(
+        "infer",
+        [
+            "--model",
+            "swiftk/tiny-chat",
+            "--temperature",
+            "0",
+            "--max_new_tokens",
+            "16",
+            "--stream",
+            str(stream).lower(),
+            "--result_path",
+            str(tmp_path / "c.jsonl"),
+        ],
+    )
     lines = iter(["Count from 2 to 5.", "exit"])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
     out = Recorder()
     monkeypatch.setattr(sys, "stdout", out)
     assert chat(engine, args) == 0
     monkeypatch.undo()
-    answer = engine.infer([InferRequest([{"role": "user", "content": "Count from 2 to 5."}])],
-                          RequestConfig(max_tokens=16, temperature=0))[0].choices[0].message["content"]
+    answer = (
+        engine.infer(
+            [InferRequest([{"role": "user", "content": "Count from 2 to 5."}])],
+            RequestConfig(max_tokens=16, temperature=0),
+        )[0]
+        .choices[0]
+        .message["content"]
+    )
     assert len(answer) > 3 and answer in "".join(out.writes)
     start = out.writes.index(">>> ") + 1
-    pieces = [w for w in out.writes[start:out.writes.index("\n", start)] if w]
+    pieces = [w for w in out.writes[start : out.writes.index("\n", start)] if w]
     assert "".join(pieces) == answer
     assert (len(pieces) > 1) if stream else (pieces == [answer])
 
 
 # --- --result_path ---------------------------------------------------------------------------------
 
+
 def test_interactive_infer_appends_each_turn_to_the_result_path(tmp_path):
     path = tmp_path / "chat" / "turns.jsonl"
-    out = swiftk("infer", "--model", "swiftk/tiny-chat", "--temperature", "0", "--max_new_tokens", "12",
-                 "--result_path", str(path), input_text="What is 3 + 4?\nWhat color is grass?\nexit\n").stdout
+    out = swiftk(
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--temperature",
+        "0",
+        "--max_new_tokens",
+        "12",
+        "--result_path",
+        str(path),
+        input_text="What is 3 + 4?\nWhat color is grass?\nexit\n",
+    ).stdout
     assert f"result_path: {path}" in out
     turns = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(turns) == 2
@@ -105,26 +152,34 @@ def test_deploy_logs_every_request_to_the_result_path(tmp_path):
     from swiftk_infer.testing import DeployProcess
 
     path = tmp_path / "deploy.jsonl"
-    server = DeployProcess(["--model", "swiftk/tiny-chat", "--max_batch_size", "8", "--result_path", str(path)],
-                           env={"OMP_NUM_THREADS": "1"})
+    server = DeployProcess(
+        ["--model", "swiftk/tiny-chat", "--max_batch_size", "8", "--result_path", str(path)],
+        env={"OMP_NUM_THREADS": "1"},
+    )
     with server:
         base = server.base_url
 
         def chat(question):
-            body = {"model": "tiny-chat", "messages": [{"role": "user", "content": question}], "max_tokens": 12,
-                    "temperature": 0}
+            body = {
+                "model": "tiny-chat",
+                "messages": [{"role": "user", "content": question}],
+                "max_tokens": 12,
+                "temperature": 0,
+            }
             return question, httpx.post(f"{base}/chat/completions", json=body, timeout=120).json()
 
-        with ThreadPoolExecutor(8) as pool:   # concurrent requests, each one line
+        with ThreadPoolExecutor(8) as pool:  # concurrent requests, each one line
             answers = dict(pool.map(chat, QUESTIONS * 2))
         body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8, "temperature": 0, "stream": True}
         with httpx.stream("POST", f"{base}/chat/completions", json=body, timeout=120) as response:
             events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
-        streamed = "".join(json.loads(e)["choices"][0]["delta"].get("content") or ""
-                           for e in events[:-1] if json.loads(e)["choices"])
-        completion = httpx.post(f"{base}/completions", json={"prompt": "The sky is", "max_tokens": 5,
-                                                              "temperature": 0}, timeout=120).json()
-        server.stop()           # SIGTERM: the writer writes what it holds, then the file is closed
+        streamed = "".join(
+            json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1] if json.loads(e)["choices"]
+        )
+        completion = httpx.post(
+            f"{base}/completions", json={"prompt": "The sky is", "max_tokens": 5, "temperature": 0}, timeout=120
+        ).json()
+        server.stop()  # SIGTERM: the writer writes what it holds, then the file is closed
         log = server.log()
     assert f"result_path: {path}" in log
     records = [json.loads(line) for line in path.read_text().splitlines()]
@@ -148,16 +203,32 @@ def test_deploy_logs_every_request_to_the_result_path(tmp_path):
 
 # --- NPROC_PER_NODE / --ddp_backend -------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_nproc_per_node_shares_the_dataset_and_rank0_writes_one_merged_file(tmp_path):
     from swiftk_infer.testing import free_port
 
     data = write_rows(tmp_path / "q.jsonl", QUESTIONS)
-    common = ["infer", "--model", "swiftk/tiny-chat", "--val_dataset", data, "--temperature", "0",
-              "--max_new_tokens", "12"]
+    common = [
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--val_dataset",
+        data,
+        "--temperature",
+        "0",
+        "--max_new_tokens",
+        "12",
+    ]
     swiftk(*common, "--result_path", str(tmp_path / "one.jsonl"))
-    proc = swiftk(*common, "--ddp_backend", "gloo", "--result_path", str(tmp_path / "two.jsonl"),
-                  env={"NPROC_PER_NODE": "2", "MASTER_PORT": str(free_port())})
+    proc = swiftk(
+        *common,
+        "--ddp_backend",
+        "gloo",
+        "--result_path",
+        str(tmp_path / "two.jsonl"),
+        env={"NPROC_PER_NODE": "2", "MASTER_PORT": str(free_port())},
+    )
     out = proc.stdout
     assert "rank 0 of 2: answering 3 of 5 rows" in out and "rank 1 of 2: answering 2 of 5 rows" in out
     assert out.count("result_path: ") == 1
@@ -165,23 +236,43 @@ def test_nproc_per_node_shares_the_dataset_and_rank0_writes_one_merged_file(tmp_
 
 
 def test_ddp_backend_without_torchrun_is_refused(tmp_path):
-    proc = swiftk("infer", "--model", "swiftk/tiny-chat", "--val_dataset", write_rows(tmp_path / "q.jsonl", ["Hi"]),
-                  "--ddp_backend", "gloo", check=False)
+    proc = swiftk(
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--val_dataset",
+        write_rows(tmp_path / "q.jsonl", ["Hi"]),
+        "--ddp_backend",
+        "gloo",
+        check=False,
+    )
     line = one_line_error(proc)
     assert "--ddp_backend gloo" in line and "NPROC_PER_NODE" in line
-    served = swiftk("deploy", "--model", "swiftk/tiny-chat", "--ddp_backend", "gloo", "--host", "127.0.0.1",
-                    "--port", "1", check=False)
+    served = swiftk(
+        "deploy",
+        "--model",
+        "swiftk/tiny-chat",
+        "--ddp_backend",
+        "gloo",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "1",
+        check=False,
+    )
     assert "--ddp_backend gloo: swiftk deploy serves from one process" in one_line_error(served)
 
 
 # --- --use_chat_template false ----------------------------------------------------------------------
 
+
 def test_use_chat_template_false_prompts_with_the_plain_text(engine):
     from swiftk.cli.builtin import resolve_arguments
     from swiftk_infer.pt_engine import PtEngine
 
-    plain = PtEngine.from_args(resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--use_chat_template",
-                                                           "false"]))
+    plain = PtEngine.from_args(
+        resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--use_chat_template", "false"])
+    )
     try:
         messages = [{"role": "system", "content": "Numbers: "}, {"role": "user", "content": "1 2 3 4"}]
         config = RequestConfig(max_tokens=6, temperature=0)
@@ -197,6 +288,7 @@ def test_use_chat_template_false_prompts_with_the_plain_text(engine):
 
 # --- --merge_lora ----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def lora_checkpoint(tmp_path_factory):
     """A peft LoRA of tiny-chat with non-zero weights (it changes the answers)."""
@@ -207,8 +299,9 @@ def lora_checkpoint(tmp_path_factory):
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(MODEL_DIR)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                             init_lora_weights=False))
+    model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     folder = tmp_path_factory.mktemp("run") / "checkpoint-1"
     model.save_pretrained(str(folder))
     return folder
@@ -224,13 +317,28 @@ def test_merge_lora_saves_the_merged_folder_once_and_answers_the_same(lora_check
     from transformers import AutoModelForCausalLM
 
     data = write_rows(tmp_path / "q.jsonl", QUESTIONS[:3])
-    common = ["infer", "--model", "swiftk/tiny-chat", "--adapters", str(lora_checkpoint), "--merge_lora", "true",
-              "--val_dataset", data, "--temperature", "0", "--max_new_tokens", "12", "--max_shard_size", "1MB"]
+    common = [
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--adapters",
+        str(lora_checkpoint),
+        "--merge_lora",
+        "true",
+        "--val_dataset",
+        data,
+        "--temperature",
+        "0",
+        "--max_new_tokens",
+        "12",
+        "--max_shard_size",
+        "1MB",
+    ]
     out = swiftk(*common, "--result_path", str(tmp_path / "merged.jsonl")).stdout
     merged = str(lora_checkpoint) + "-merged"
     assert f"merged model saved to {merged}" in out
     index = json.loads(open(os.path.join(merged, "model.safetensors.index.json")).read())
-    assert len(set(index["weight_map"].values())) > 1            # --max_shard_size
+    assert len(set(index["weight_map"].values())) > 1  # --max_shard_size
     assert not os.path.exists(merged + ".staging")
 
     # the folder loads with transformers and is the base model with the adapter folded in
@@ -243,12 +351,17 @@ def test_merge_lora_saves_the_merged_folder_once_and_answers_the_same(lora_check
     assert torch.allclose(folded, reference, atol=1e-4) and not torch.allclose(folded, base, atol=1e-3)
 
     # the same greedy answers as the adapter applied unmerged
-    engine = PtEngine.from_args(resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--adapters",
-                                                            str(lora_checkpoint)]))
+    engine = PtEngine.from_args(
+        resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--adapters", str(lora_checkpoint)])
+    )
     try:
-        expected = [r.choices[0].message["content"] for r in engine.infer(
-            [InferRequest([{"role": "user", "content": q}]) for q in QUESTIONS[:3]],
-            RequestConfig(max_tokens=12, temperature=0))]
+        expected = [
+            r.choices[0].message["content"]
+            for r in engine.infer(
+                [InferRequest([{"role": "user", "content": q}]) for q in QUESTIONS[:3]],
+                RequestConfig(max_tokens=12, temperature=0),
+            )
+        ]
     finally:
         engine.close()
     answers = [json.loads(line)["response"] for line in (tmp_path / "merged.jsonl").read_text().splitlines()]
@@ -263,6 +376,14 @@ def test_merge_lora_saves_the_merged_folder_once_and_answers_the_same(lora_check
 
 
 def test_merge_lora_without_an_adapter_is_refused(tmp_path):
-    proc = swiftk("infer", "--model", "swiftk/tiny-chat", "--merge_lora", "true", "--val_dataset",
-                  write_rows(tmp_path / "q.jsonl", ["Hi"]), check=False)
+    proc = swiftk(
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--merge_lora",
+        "true",
+        "--val_dataset",
+        write_rows(tmp_path / "q.jsonl", ["Hi"]),
+        check=False,
+    )
     assert "--merge_lora true merges the unnamed --adapters" in one_line_error(proc)

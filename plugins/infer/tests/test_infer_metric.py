@@ -1,5 +1,6 @@
 """`swiftk infer --metric acc|rouge`: the answers are scored by the registered metric's ``score_texts``
 (``acc`` and ``nlg`` of swift-plugin-sft), found through the registry, never imported from another plugin."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,15 @@ import swiftk
 from swiftk.api import UsageError
 from swiftk_infer.command import text_scorer
 
-ROWS = [{"messages": [{"role": "user", "content": "What is 3 + 4?"}, {"role": "assistant", "content": "3 + 4 = 7."}]},
-        {"messages": [{"role": "user", "content": "What color is grass?"},
-                      {"role": "assistant", "content": "Grass is green."}]}]
+ROWS = [
+    {"messages": [{"role": "user", "content": "What is 3 + 4?"}, {"role": "assistant", "content": "3 + 4 = 7."}]},
+    {
+        "messages": [
+            {"role": "user", "content": "What color is grass?"},
+            {"role": "assistant", "content": "Grass is green."},
+        ]
+    },
+]
 
 
 def test_acc_is_exact_match_and_rouge_is_nlg(swiftk_host):
@@ -34,7 +41,7 @@ class _NoTextScorer:
     @staticmethod
     @swiftk.hookimpl
     def register_metrics(register):
-        register("acc", lambda args=None, tokenizer=None: (lambda eval_prediction: {"acc": 0.0}))
+        register("acc", lambda args=None, tokenizer=None: lambda eval_prediction: {"acc": 0.0})
 
 
 def test_a_metric_without_score_texts_is_refused(bare_swiftk_host):
@@ -45,15 +52,27 @@ def test_a_metric_without_score_texts_is_refused(bare_swiftk_host):
 
 def swiftk_cli(*args, env=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_infer_over_a_dataset_with_rouge(tmp_path):
     data = tmp_path / "val.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
-    proc = swiftk_cli("infer", "--model", "swiftk/tiny-chat", "--val_dataset", str(data), "--temperature", "0",
-                      "--max_new_tokens", "8", "--metric", "rouge", "--result_path", str(tmp_path / "res.jsonl"))
+    proc = swiftk_cli(
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--val_dataset",
+        str(data),
+        "--temperature",
+        "0",
+        "--max_new_tokens",
+        "8",
+        "--metric",
+        "rouge",
+        "--result_path",
+        str(tmp_path / "res.jsonl"),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(l for l in proc.stdout.splitlines() if l.startswith("[swiftk] rouge: "))
     assert line.startswith("[swiftk] rouge: rouge-l=") and ", bleu-4=" in line
@@ -62,8 +81,18 @@ def test_infer_over_a_dataset_with_rouge(tmp_path):
 def test_without_swift_plugin_sft_metric_is_refused_before_the_model_loads(tmp_path):
     data = tmp_path / "val.jsonl"
     data.write_text(json.dumps(ROWS[0]) + "\n")
-    proc = swiftk_cli("infer", "--model", "swiftk/tiny-chat", "--val_dataset", str(data), "--metric", "acc",
-                      "--result_path", str(tmp_path / "res.jsonl"), env={"SWIFTK_DISABLED_PLUGINS": "sft"})
+    proc = swiftk_cli(
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--val_dataset",
+        str(data),
+        "--metric",
+        "acc",
+        "--result_path",
+        str(tmp_path / "res.jsonl"),
+        env={"SWIFTK_DISABLED_PLUGINS": "sft"},
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "--metric acc" in proc.stderr and "swift-plugin-sft" in proc.stderr
     assert not (tmp_path / "res.jsonl").exists()

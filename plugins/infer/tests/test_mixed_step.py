@@ -1,4 +1,5 @@
 """Mixed steps: newcomers prefilled in the decoding step's forward give the answers of requests alone."""
+
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,16 @@ import pytest
 
 from swiftk.infer import InferRequest, RequestConfig
 
-QUESTIONS = ["What is 3 + 4?", "Who are you?", "What color is grass?", "Count from 2 to 5.", "你好",
-             "Tell me a joke.", "Say hello.", "Name a fruit."]
+QUESTIONS = [
+    "What is 3 + 4?",
+    "Who are you?",
+    "What color is grass?",
+    "Count from 2 to 5.",
+    "你好",
+    "Tell me a joke.",
+    "Say hello.",
+    "Name a fruit.",
+]
 
 
 def make_engine(*extra: str):
@@ -106,9 +115,16 @@ def test_a_llama_model_takes_mixed_steps_too(engine):
     from swiftk_infer.pt_engine import PtEngine
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(engine.tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         attn_implementation="sdpa")
+    config = LlamaConfig(
+        vocab_size=len(engine.tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        attn_implementation="sdpa",
+    )
     llama = PtEngine(LlamaForCausalLM(config), engine.processor, engine.template)
     try:
         assert llama._mixed

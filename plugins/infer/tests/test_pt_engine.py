@@ -1,4 +1,5 @@
 """The pt engine on the demo model: batching, streaming, stop words, logprobs, and `swiftk infer`."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,11 @@ def test_token_ids_are_the_prompt_and_the_completion_with_its_end_token(engine):
     config = RequestConfig(max_tokens=20, temperature=0)
     response = engine.infer([ask(QUESTIONS[0])], config)[0]
     choice = response.choices[0]
-    assert response.prompt_token_ids == list(engine.template.encode(
-        {"messages": [{"role": "user", "content": QUESTIONS[0]}]}, add_generation_prompt=True)["input_ids"])
+    assert response.prompt_token_ids == list(
+        engine.template.encode({"messages": [{"role": "user", "content": QUESTIONS[0]}]}, add_generation_prompt=True)[
+            "input_ids"
+        ]
+    )
     assert choice.finish_reason == "stop" and choice.token_ids[-1] in engine._eos_ids()
     assert engine.tokenizer.decode(choice.token_ids[:-1]) == choice.message["content"]
     assert len(choice.token_ids) == response.usage.completion_tokens + 1
@@ -75,8 +79,9 @@ def test_streaming_gives_the_same_text(engine):
 
 
 def test_logprobs_and_sampling_seed(engine):
-    response = engine.infer([ask("What is 3 + 4?")], RequestConfig(max_tokens=5, temperature=0, logprobs=True,
-                                                                  top_logprobs=3))[0]
+    response = engine.infer(
+        [ask("What is 3 + 4?")], RequestConfig(max_tokens=5, temperature=0, logprobs=True, top_logprobs=3)
+    )[0]
     content = response.choices[0].logprobs["content"]
     assert len(content) == response.usage.completion_tokens
     assert all(len(c["top_logprobs"]) == 3 and c["logprob"] <= 0 for c in content)
@@ -92,8 +97,11 @@ def test_the_prefix_cache_changes_no_answer(engine, monkeypatch):
 
     import swiftk_infer.pt_engine as pt_engine
 
-    configs = [RequestConfig(max_tokens=20, temperature=0), RequestConfig(max_tokens=12, temperature=1.0, seed=7),
-               RequestConfig(max_tokens=12, temperature=0, repetition_penalty=1.3)]
+    configs = [
+        RequestConfig(max_tokens=20, temperature=0),
+        RequestConfig(max_tokens=12, temperature=1.0, seed=7),
+        RequestConfig(max_tokens=12, temperature=0, repetition_penalty=1.3),
+    ]
 
     def answers():
         out = []
@@ -108,7 +116,7 @@ def test_the_prefix_cache_changes_no_answer(engine, monkeypatch):
     cached = answers()
     prompt = engine._encode(ask("Something nobody asked before"))
     known, _ = engine._cached_prefix(types.SimpleNamespace(prompt=prompt, adapter=None))
-    assert 0 < known < len(prompt)   # the template's system prompt and user header come from the cache
+    assert 0 < known < len(prompt)  # the template's system prompt and user header come from the cache
     monkeypatch.setattr(pt_engine, "PREFIX_CACHE_BYTES", 0)
     engine._prefixes.clear()
     engine._prefix_bytes = 0
@@ -141,20 +149,46 @@ def test_after_weights_change_no_cached_prompt_is_reused():
 
 def swiftk(*args, input_text=None, cwd=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=env,
-                          input=input_text, cwd=cwd, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swiftk", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=input_text,
+        cwd=cwd,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
 
 def test_infer_over_a_dataset_writes_results_and_a_metric(tmp_path):
     data = tmp_path / "val.jsonl"
-    rows = [{"messages": [{"role": "user", "content": "What is 3 + 4?"}, {"role": "assistant", "content": "3 + 4 = 7."}]},
-            {"messages": [{"role": "user", "content": "What color is grass?"},
-                          {"role": "assistant", "content": "Grass is green."}]}]
+    rows = [
+        {"messages": [{"role": "user", "content": "What is 3 + 4?"}, {"role": "assistant", "content": "3 + 4 = 7."}]},
+        {
+            "messages": [
+                {"role": "user", "content": "What color is grass?"},
+                {"role": "assistant", "content": "Grass is green."},
+            ]
+        },
+    ]
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    out = swiftk("infer", "--model", "swiftk/tiny-chat", "--val_dataset", str(data), "--temperature", "0",
-                 "--max_new_tokens", "16", "--metric", "acc", "--result_path", str(tmp_path / "res.jsonl"))
+    out = swiftk(
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--val_dataset",
+        str(data),
+        "--temperature",
+        "0",
+        "--max_new_tokens",
+        "16",
+        "--metric",
+        "acc",
+        "--result_path",
+        str(tmp_path / "res.jsonl"),
+    )
     results = [json.loads(l) for l in (tmp_path / "res.jsonl").read_text().splitlines()]
     assert [r["labels"] for r in results] == ["3 + 4 = 7.", "Grass is green."]
     assert results[0]["messages"][-1] == {"role": "assistant", "content": results[0]["response"]}
@@ -162,9 +196,17 @@ def test_infer_over_a_dataset_writes_results_and_a_metric(tmp_path):
 
 
 def test_interactive_chat_keeps_history_and_commands(tmp_path):
-    out = swiftk("infer", "--model", "swiftk/tiny-chat", "--temperature", "0", "--max_new_tokens", "16",
-                 input_text="What is 3 + 4?\nclear\nmulti-line\nWhat color\nis grass?#\nexit\n",
-                 cwd=tmp_path)   # the turns go to the default result_path, result/tiny-chat/infer_result/
+    out = swiftk(
+        "infer",
+        "--model",
+        "swiftk/tiny-chat",
+        "--temperature",
+        "0",
+        "--max_new_tokens",
+        "16",
+        input_text="What is 3 + 4?\nclear\nmulti-line\nWhat color\nis grass?#\nexit\n",
+        cwd=tmp_path,
+    )  # the turns go to the default result_path, result/tiny-chat/infer_result/
     assert "Commands:" in out and "(history cleared)" in out
     answers = [line.split(">>> ", 1)[1] for line in out.splitlines() if ">>> " in line]
     assert len(answers) == 2 and "7" in answers[0]  # the multi-line message was one question

@@ -1,4 +1,5 @@
 """Entry point of swift-plugin-liger: hook implementations only; liger-kernel is imported when used."""
+
 import swiftk
 
 

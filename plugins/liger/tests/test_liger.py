@@ -1,4 +1,5 @@
 """--use_liger: a clear error without a GPU; training with liger's kernels with one."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,26 @@ import pytest
 import torch
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-COMMON = ["--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft#8", "--split_dataset_ratio", "0",
-          "--max_steps", "2", "--per_device_train_batch_size", "2", "--max_length", "64", "--report_to", "none",
-          "--add_version", "false", "--train_type", "lora"]
+COMMON = [
+    "--model",
+    "swiftk/tiny-chat",
+    "--dataset",
+    "swiftk/demo-sft#8",
+    "--split_dataset_ratio",
+    "0",
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "2",
+    "--max_length",
+    "64",
+    "--report_to",
+    "none",
+    "--add_version",
+    "false",
+    "--train_type",
+    "lora",
+]
 
 
 def _swiftk(*args):

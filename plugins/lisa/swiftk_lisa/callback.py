@@ -5,6 +5,7 @@ As LMFlow's and ms-swift's LISA: the parameters outside the blocks (embedding, f
 training; the optimizer holds every parameter and skips those without a gradient.  The draw is
 seeded from ``--seed`` and the step, so a resumed run draws the same blocks.
 """
+
 from __future__ import annotations
 
 import random
@@ -56,7 +57,10 @@ class LisaCallback(TrainerCallback):
             from swiftk.api import parameter_counts
 
             trainable, total = parameter_counts(model)
-            print(f"[swiftk] lisa: trainable params: {trainable:,d} || all params: {total:,d} || "
-                  f"trainable%: {100 * trainable / max(total, 1):.4f} || active layers {self.active} of "
-                  f"{len(blocks)}, redrawn every {self.interval} steps", flush=True)
+            print(
+                f"[swiftk] lisa: trainable params: {trainable:,d} || all params: {total:,d} || "
+                f"trainable%: {100 * trainable / max(total, 1):.4f} || active layers {self.active} of "
+                f"{len(blocks)}, redrawn every {self.interval} steps",
+                flush=True,
+            )
         return self.active

@@ -1,4 +1,5 @@
 """Entry point of swift-plugin-lisa: registrations only, every value a lazy reference."""
+
 import swiftk
 
 
@@ -19,5 +20,7 @@ def post_args_parse(command, args):
 
     spec = get_host().registry("tuners").get(args.train_type) if args.get("train_type") else None
     if spec is None or not getattr(spec, "full_parameter", False):
-        raise UsageError(f"--lisa_activated_layers: LISA is for full training (--train_type full), not "
-                         f"--train_type {args.get('train_type')}")
+        raise UsageError(
+            f"--lisa_activated_layers: LISA is for full training (--train_type full), not "
+            f"--train_type {args.get('train_type')}"
+        )

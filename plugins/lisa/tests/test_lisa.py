@@ -1,4 +1,5 @@
 """LISA through the tuner contract suite (full training), and its callback on its own."""
+
 from __future__ import annotations
 
 import types
@@ -30,8 +31,16 @@ def _model():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    return Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=4,
-                                        num_attention_heads=2, num_key_value_heads=1))
+    return Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+    )
 
 
 def test_layers_are_redrawn_every_interval_and_the_draw_is_seeded():
@@ -54,9 +63,9 @@ def test_layers_are_redrawn_every_interval_and_the_draw_is_seeded():
             draws.add(tuple(callback.active))
         else:
             assert len(draws) == 0 or tuple(callback.active) in draws
-    assert len(draws) > 1                                   # it does change
+    assert len(draws) > 1  # it does change
     again = LisaCallback(_args())
-    assert again.switch(_model(), 27) == callback.switch(_model(), 27)   # same seed and step: same layers
+    assert again.switch(_model(), 27) == callback.switch(_model(), 27)  # same seed and step: same layers
 
 
 def test_too_many_layers_is_a_clear_error():

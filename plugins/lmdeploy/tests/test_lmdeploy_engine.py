@@ -1,4 +1,5 @@
 """The lmdeploy engine: registered lazily; a clear error without lmdeploy; a real run on a GPU."""
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,30 @@ def test_backend_config_maps_the_page(swiftk_host):
     from swiftk.cli.builtin import resolve_arguments
     from swiftk_lmdeploy.engine import backend_config
 
-    args = resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--infer_backend", "lmdeploy", "--tp", "2",
-                                       "--session_len", "2048", "--cache_max_entry_count", "0.5",
-                                       "--quant_policy", "8"])
+    args = resolve_arguments(
+        "infer",
+        [
+            "--model",
+            "swiftk/tiny-chat",
+            "--infer_backend",
+            "lmdeploy",
+            "--tp",
+            "2",
+            "--session_len",
+            "2048",
+            "--cache_max_entry_count",
+            "0.5",
+            "--quant_policy",
+            "8",
+        ],
+    )
     backend, kwargs = backend_config(args, {})
-    assert backend == "turbomind" and kwargs == {"tp": 2, "session_len": 2048, "cache_max_entry_count": 0.5,
-                                                 "quant_policy": 8}
+    assert backend == "turbomind" and kwargs == {
+        "tp": 2,
+        "session_len": 2048,
+        "cache_max_entry_count": 0.5,
+        "quant_policy": 8,
+    }
     backend, kwargs = backend_config(args, {"a": "/x"})
     assert backend == "pytorch" and kwargs["adapters"] == {"a": "/x"} and "quant_policy" not in kwargs
 
@@ -44,9 +63,24 @@ def test_missing_lmdeploy_is_one_clear_line(tmp_path):
     if importlib.util.find_spec("lmdeploy") is not None:
         pytest.skip("lmdeploy is installed here")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "swiftk", "infer", "--model", "swiftk/tiny-chat", "--infer_backend",
-                           "lmdeploy", "--val_dataset", str(tmp_path / "x.jsonl")], capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "swiftk",
+            "infer",
+            "--model",
+            "swiftk/tiny-chat",
+            "--infer_backend",
+            "lmdeploy",
+            "--val_dataset",
+            str(tmp_path / "x.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "pip install lmdeploy" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -56,15 +90,39 @@ def test_missing_lmdeploy_is_one_clear_line(tmp_path):
 def test_lmdeploy_greedy_answers_match_the_pt_engine(tmp_path):
     pytest.importorskip("lmdeploy")
     data = tmp_path / "q.jsonl"
-    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}]}) + "\n"
-                            for q in ["What is 3 + 4?", "What color is grass?"]))
+    data.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}]}) + "\n"
+            for q in ["What is 3 + 4?", "What color is grass?"]
+        )
+    )
     results = {}
     for backend in ("pt", "lmdeploy"):
         out = tmp_path / f"{backend}.jsonl"
-        proc = subprocess.run([sys.executable, "-m", "swiftk", "infer", "--model", "swiftk/tiny-chat",
-                               "--infer_backend", backend, "--val_dataset", str(data), "--temperature", "0",
-                               "--max_new_tokens", "24", "--result_path", str(out)], capture_output=True, text=True,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=900)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "swiftk",
+                "infer",
+                "--model",
+                "swiftk/tiny-chat",
+                "--infer_backend",
+                backend,
+                "--val_dataset",
+                str(data),
+                "--temperature",
+                "0",
+                "--max_new_tokens",
+                "24",
+                "--result_path",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            timeout=900,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[backend] = [json.loads(line)["response"] for line in out.read_text().splitlines()]
     assert results["lmdeploy"] == results["pt"]
@@ -76,7 +134,9 @@ def test_num_beams_is_refused_before_lmdeploy_is_needed(swiftk_host):
     from swiftk.errors import UsageError
     from swiftk_lmdeploy.engine import LmdeployEngine
 
-    args = resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--infer_backend", "lmdeploy", "--num_beams", "2"])
+    args = resolve_arguments(
+        "infer", ["--model", "swiftk/tiny-chat", "--infer_backend", "lmdeploy", "--num_beams", "2"]
+    )
     with pytest.raises(UsageError) as refused:
         LmdeployEngine.from_args(args)
     message = str(refused.value)

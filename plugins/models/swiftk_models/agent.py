@@ -7,6 +7,7 @@ assistant's calls as text and turn results into a turn of their own (or, for ReA
 ``Observation:`` inside the assistant turn, which is not trained).  ``parse_tool_calls`` reads calls
 back out of generated text for the inference engines.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ class AgentTemplate:
     """The interface; subclasses set ``name`` and override what their format does differently."""
 
     name = "base"
-    inline_results = False           # results continue the assistant turn (ReAct "Observation:")
+    inline_results = False  # results continue the assistant turn (ReAct "Observation:")
     observation = "Observation:"
 
     def format_system(self, tools: list[dict], system: Optional[str]) -> str:
@@ -59,16 +60,18 @@ class ReactEn(AgentTemplate):
     name = "react_en"
     inline_results = True
     head = "Answer the following questions as best you can. You have access to the following tools:"
-    body = ("Use the following format:\n\n"
-            "Question: the input question you must answer\n"
-            "Thought: you should always think about what to do\n"
-            "Action: the action to take, should be one of [{names}]\n"
-            "Action Input: the input to the action\n"
-            "Observation: the result of the action\n"
-            "... (this Thought/Action/Action Input/Observation can be repeated zero or more times)\n"
-            "Thought: I now know the final answer\n"
-            "Final Answer: the final answer to the original input question\n\n"
-            "Begin!")
+    body = (
+        "Use the following format:\n\n"
+        "Question: the input question you must answer\n"
+        "Thought: you should always think about what to do\n"
+        "Action: the action to take, should be one of [{names}]\n"
+        "Action Input: the input to the action\n"
+        "Observation: the result of the action\n"
+        "... (this Thought/Action/Action Input/Observation can be repeated zero or more times)\n"
+        "Thought: I now know the final answer\n"
+        "Final Answer: the final answer to the original input question\n\n"
+        "Begin!"
+    )
 
     def format_system(self, tools: list[dict], system: Optional[str]) -> str:
         listing = "\n\n".join(_json(t) for t in tools)
@@ -83,8 +86,9 @@ class ReactEn(AgentTemplate):
 
     def parse_tool_calls(self, text: str) -> list[dict]:
         calls = []
-        for name, args in re.findall(r"Action:\s*(.+?)\s*\nAction Input:\s*(.+?)\s*(?=\nObservation:|\nThought:|\nAction:|$)",
-                                     text, flags=re.S):
+        for name, args in re.findall(
+            r"Action:\s*(.+?)\s*\nAction Input:\s*(.+?)\s*(?=\nObservation:|\nThought:|\nAction:|$)", text, flags=re.S
+        ):
             calls.append({"name": name.strip(), "arguments": parse_json(args.strip())})
         return calls
 
@@ -94,15 +98,17 @@ class ReactZh(ReactEn):
 
     name = "react_zh"
     head = "尽你所能回答以下问题。你拥有如下工具："
-    body = ("以下格式回答：\n\n"
-            "Thought: 思考你应该做什么\n"
-            "Action: 工具的名称，必须是[{names}]之一\n"
-            "Action Input: 工具的输入\n"
-            "Observation: 工具返回的结果\n"
-            "... (Thought/Action/Action Input/Observation的过程可以重复零次或多次)\n"
-            "Thought: 我现在知道了最终答案\n"
-            "Final Answer: 原始输入问题的最终答案\n\n"
-            "开始！")
+    body = (
+        "以下格式回答：\n\n"
+        "Thought: 思考你应该做什么\n"
+        "Action: 工具的名称，必须是[{names}]之一\n"
+        "Action Input: 工具的输入\n"
+        "Observation: 工具返回的结果\n"
+        "... (Thought/Action/Action Input/Observation的过程可以重复零次或多次)\n"
+        "Thought: 我现在知道了最终答案\n"
+        "Final Answer: 原始输入问题的最终答案\n\n"
+        "开始！"
+    )
 
 
 class ToolBench(ReactEn):
@@ -113,17 +119,21 @@ class ToolBench(ReactEn):
 
     def format_system(self, tools: list[dict], system: Optional[str]) -> str:
         apis = json.dumps([t.get("function", t) for t in tools], ensure_ascii=False)
-        return ("You are AutoGPT, you can use many tools (functions) to do the following task.\n"
-                "At each step, give your thought about the current state and what to do next, with a function "
-                "call to actually execute the step, in this format:\nThought:\nAction:\nAction Input:\n\n"
-                "After the call you receive its result and continue; when the task is done, give your final "
-                "answer.\n"
-                f"Task description: {system or ''}\n"
-                f"Specifically, you have access to the following APIs: {apis}")
+        return (
+            "You are AutoGPT, you can use many tools (functions) to do the following task.\n"
+            "At each step, give your thought about the current state and what to do next, with a function "
+            "call to actually execute the step, in this format:\nThought:\nAction:\nAction Input:\n\n"
+            "After the call you receive its result and continue; when the task is done, give your final "
+            "answer.\n"
+            f"Task description: {system or ''}\n"
+            f"Specifically, you have access to the following APIs: {apis}"
+        )
 
     def format_tool_calls(self, calls: list[dict], content: str = "") -> str:
         text = content + ("\n" if content and not content.endswith("\n") else "")
-        return text + "".join(f"Action: {c['name']}\nAction Input: {_json(c['arguments'])}\n" for c in calls).rstrip("\n")
+        return text + "".join(f"Action: {c['name']}\nAction Input: {_json(c['arguments'])}\n" for c in calls).rstrip(
+            "\n"
+        )
 
 
 class QwenAgent(AgentTemplate):
@@ -137,15 +147,20 @@ class QwenAgent(AgentTemplate):
         blocks = []
         for tool in tools:
             fn = tool.get("function", tool)
-            blocks.append(f"### {tool_name(tool)}\n\n{tool_name(tool)}: {fn.get('description', '')} "
-                          f"Parameters: {_json(fn.get('parameters', {}))} Format the arguments as a JSON object.")
+            blocks.append(
+                f"### {tool_name(tool)}\n\n{tool_name(tool)}: {fn.get('description', '')} "
+                f"Parameters: {_json(fn.get('parameters', {}))} Format the arguments as a JSON object."
+            )
         names = ",".join(tool_name(t) for t in tools)
-        text = ("# Tools\n\n## You have access to the following tools:\n\n" + "\n\n".join(blocks) +
-                "\n\n## When you need to call a tool, please insert the following command in your reply, "
-                "which can be called zero or multiple times according to your needs:\n\n"
-                f"✿FUNCTION✿: The tool to use, should be one of [{names}]\n"
-                "✿ARGS✿: The input of the tool\n✿RESULT✿: Tool results\n"
-                "✿RETURN✿: Reply based on tool results. Images need to be rendered as ![](url)")
+        text = (
+            "# Tools\n\n## You have access to the following tools:\n\n"
+            + "\n\n".join(blocks)
+            + "\n\n## When you need to call a tool, please insert the following command in your reply, "
+            "which can be called zero or multiple times according to your needs:\n\n"
+            f"✿FUNCTION✿: The tool to use, should be one of [{names}]\n"
+            "✿ARGS✿: The input of the tool\n✿RESULT✿: Tool results\n"
+            "✿RETURN✿: Reply based on tool results. Images need to be rendered as ![](url)"
+        )
         return _join(system, text)
 
     def format_tool_calls(self, calls: list[dict], content: str = "") -> str:
@@ -154,16 +169,21 @@ class QwenAgent(AgentTemplate):
         return text + self.observation
 
     def parse_tool_calls(self, text: str) -> list[dict]:
-        found = re.findall(r"✿FUNCTION✿:\s*(.+?)\s*\n✿ARGS✿:\s*(.+?)\s*(?=\n✿RESULT✿|\n✿FUNCTION✿|\n✿RETURN✿|$)",
-                           text, flags=re.S)
+        found = re.findall(
+            r"✿FUNCTION✿:\s*(.+?)\s*\n✿ARGS✿:\s*(.+?)\s*(?=\n✿RESULT✿|\n✿FUNCTION✿|\n✿RETURN✿|$)", text, flags=re.S
+        )
         return [{"name": n.strip(), "arguments": parse_json(a.strip())} for n, a in found]
 
 
-HERMES_TOOLS_HEAD = ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-                     "You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
-HERMES_TOOLS_TAIL = ("\n</tools>\n\nFor each function call, return a json object with function name and "
-                     "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
-                     '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+HERMES_TOOLS_HEAD = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+HERMES_TOOLS_TAIL = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
 
 
 def hermes_tools(tools: list[dict]) -> str:
@@ -198,10 +218,12 @@ class Hermes(AgentTemplate):
         return calls
 
 
-LLAMA3_TOOLS_INTRO = ("Given the following functions, please respond with a JSON for a function call "
-                      "with its proper arguments that best answers the given prompt.\n\n"
-                      'Respond in the format {"name": function name, "parameters": dictionary of argument name '
-                      'and its value}.Do not use variables.\n\n')
+LLAMA3_TOOLS_INTRO = (
+    "Given the following functions, please respond with a JSON for a function call "
+    "with its proper arguments that best answers the given prompt.\n\n"
+    'Respond in the format {"name": function name, "parameters": dictionary of argument name '
+    'and its value}.Do not use variables.\n\n'
+)
 
 
 def llama3_call(call: dict) -> str:
@@ -223,12 +245,17 @@ class Llama3Json(AgentTemplate):
     def parse_tool_calls(self, text: str) -> list[dict]:
         whole = parse_json(text.strip())
         objs = [whole] if isinstance(whole, dict) else [parse_json(line.strip()) for line in text.splitlines()]
-        return [{"name": o["name"], "arguments": parse_json(o.get("parameters", o.get("arguments", {})))}
-                for o in objs if isinstance(o, dict) and "name" in o]
+        return [
+            {"name": o["name"], "arguments": parse_json(o.get("parameters", o.get("arguments", {})))}
+            for o in objs
+            if isinstance(o, dict) and "name" in o
+        ]
 
 
-GLM4_TOOLS_HEAD = ("你是一个名为 ChatGLM 的人工智能助手。你是基于智谱AI训练的语言模型 GLM-4 模型开发的，"
-                   "你的任务是针对用户的问题和要求提供适当的答复和支持。\n\n# 可用工具")
+GLM4_TOOLS_HEAD = (
+    "你是一个名为 ChatGLM 的人工智能助手。你是基于智谱AI训练的语言模型 GLM-4 模型开发的，"
+    "你的任务是针对用户的问题和要求提供适当的答复和支持。\n\n# 可用工具"
+)
 
 
 def glm4_tools(tools: list[dict]) -> str:

@@ -1,4 +1,5 @@
 """Arguments swift-plugin-models adds to every command that loads a model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,5 +18,7 @@ class RemoteCodeArguments:
     SECTION_ZH = "远程代码"
 
     trust_remote_code: bool = arg(
-        True, "Run a model folder's own Python code (auto_map in config.json) when loading it. True, as ms-swift "
-              "always does; code from a folder not named on the command line is announced first; false refuses it.")
+        True,
+        "Run a model folder's own Python code (auto_map in config.json) when loading it. True, as ms-swift "
+        "always does; code from a folder not named on the command line is announced first; false refuses it.",
+    )

@@ -5,6 +5,7 @@ assistant makes: JSON ``{"name": ..., "arguments": ...}``, attached to the assis
 or making one) and ``tool`` (a tool's result; ``tool_response``, ``observation`` and ``function``
 are accepted as synonyms).  Assistant turns may also carry ``tool_calls`` in the OpenAI form.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,16 +21,16 @@ class ConversationError(ValueError):
 
 @dataclass
 class Message:
-    role: str                      # "user", "assistant" or "tool"
+    role: str  # "user", "assistant" or "tool"
     content: str = ""
-    tool_calls: list[dict] = field(default_factory=list)   # [{"name": str, "arguments": dict|str}]
+    tool_calls: list[dict] = field(default_factory=list)  # [{"name": str, "arguments": dict|str}]
 
 
 @dataclass
 class Conversation:
     system: Optional[str]
     messages: list[Message]
-    tools: list[dict] = field(default_factory=list)       # [{"type": "function", "function": {...}}]
+    tools: list[dict] = field(default_factory=list)  # [{"type": "function", "function": {...}}]
 
 
 def parse_json(value: Any) -> Any:
@@ -107,8 +108,9 @@ def to_conversation(row: dict, strict: bool = True) -> Conversation:
         elif role in TOOL_ROLES:
             out.append(Message("tool", content))
         else:
-            raise ConversationError(f"message {i}: unknown role {role!r} (valid: system, user, assistant, "
-                                    f"tool_call, tool)")
+            raise ConversationError(
+                f"message {i}: unknown role {role!r} (valid: system, user, assistant, tool_call, tool)"
+            )
     if strict:
         _check_order(out)
     return Conversation(system, out, normalize_tools(row.get("tools")))

@@ -7,6 +7,7 @@ no merge is broken at a segment boundary.  A token belongs to the segment holdin
 (the space in ``[/INST] answer`` merges into the answer's first token, which is then trained).
 Tokenizers without offsets (slow, sentencepiece ones) fall back to tokenizing each segment alone.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -23,8 +24,8 @@ CONTEXT, RESPONSE, END, OBSERVATION = "context", "response", "end", "observation
 class Segment:
     content: Union[str, list[int]]
     kind: str = CONTEXT
-    round: int = -1                  # index of the conversation round it belongs to
-    query: Optional[str] = None      # that round's query text (agent loss scales look at it)
+    round: int = -1  # index of the conversation round it belongs to
+    query: Optional[str] = None  # that round's query text (agent loss scales look at it)
 
     @property
     def is_text(self) -> bool:
@@ -38,8 +39,14 @@ def merge_segments(segments: list[Segment]) -> list[Segment]:
         if not seg.content:
             continue
         last = out[-1] if out else None
-        if (last is not None and last.is_text and seg.is_text and last.kind == seg.kind
-                and last.round == seg.round and last.query == seg.query):
+        if (
+            last is not None
+            and last.is_text
+            and seg.is_text
+            and last.kind == seg.kind
+            and last.round == seg.round
+            and last.query == seg.query
+        ):
             last.content += seg.content  # type: ignore[operator]
         else:
             out.append(Segment(seg.content, seg.kind, seg.round, seg.query))

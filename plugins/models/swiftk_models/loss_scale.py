@@ -11,6 +11,7 @@ token's weight is its segment's.  Weight 0 means no loss (label -100).  Binary s
   (``Action:``, ``✿FUNCTION✿:`` ...), each keyword and the text after it weighted separately
   (the scheme of ms-swift and of the AgentFlan / α-UMI papers).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -96,8 +97,13 @@ class KeywordLossScale(DefaultLossScale):
         return out
 
 
-REACT: Weights = {"Action:": (2.0, 2.0), "Action Input:": (2.0, 2.0), "Thought:": (1.0, 1.0),
-                  "Final Answer:": (1.0, 1.0), "Observation:": (2.0, 0.0)}
+REACT: Weights = {
+    "Action:": (2.0, 2.0),
+    "Action Input:": (2.0, 2.0),
+    "Thought:": (1.0, 1.0),
+    "Final Answer:": (1.0, 1.0),
+    "Observation:": (2.0, 0.0),
+}
 
 
 class ReactLossScale(KeywordLossScale):
@@ -114,13 +120,25 @@ class AlphaUmiLossScale(KeywordLossScale):
 
 class AgentFlanLossScale(KeywordLossScale):
     name = "agentflan"
-    response_weights = {"Action:": (1.0, 3.0), "Action Input:": (1.0, 3.0), "Thought:": (1.0, 1.0),
-                        "Final Answer:": (1.0, 1.0), "Observation:": (2.0, 0.0)}
-    query_weights = {"What is the tool you want to use": 3.0, "What are the required parameter names": 3.0,
-                     "What is the value of": 3.0}
+    response_weights = {
+        "Action:": (1.0, 3.0),
+        "Action Input:": (1.0, 3.0),
+        "Thought:": (1.0, 1.0),
+        "Final Answer:": (1.0, 1.0),
+        "Observation:": (2.0, 0.0),
+    }
+    query_weights = {
+        "What is the tool you want to use": 3.0,
+        "What are the required parameter names": 3.0,
+        "What is the value of": 3.0,
+    }
 
 
 class QwenLossScale(KeywordLossScale):
     name = "qwen"
-    response_weights = {"✿FUNCTION✿:": (2.0, 2.0), "✿ARGS✿:": (2.0, 2.0), "✿RETURN✿:": (1.0, 1.0),
-                        "✿RESULT✿:": (2.0, 0.0)}
+    response_weights = {
+        "✿FUNCTION✿:": (2.0, 2.0),
+        "✿ARGS✿:": (2.0, 2.0),
+        "✿RETURN✿:": (1.0, 1.0),
+        "✿RESULT✿:": (2.0, 0.0),
+    }

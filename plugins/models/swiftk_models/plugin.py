@@ -3,6 +3,7 @@
 Imports only declarations (dataclasses of :mod:`swiftk.specs`), never torch or transformers, so that
 ``swiftk --help`` and ``swiftk plugins`` stay fast; classes are registered as lazy references.
 """
+
 from __future__ import annotations
 
 import swiftk

@@ -4,6 +4,7 @@ Each is a :class:`swiftk.api.QuantizerSpec` registered by this plugin; the kerne
 calls ``load_config`` before ``from_pretrained`` and ``after_load`` after it.  The libraries are
 imported only when a run asks for them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +16,7 @@ from swiftk.api import MissingPluginError, QuantizerSpec, UsageError
 def _require(module: str, method: str, package: Optional[str] = None) -> None:
     if importlib.util.find_spec(module) is None:
         package = package or module
-        raise MissingPluginError(f"--quant_method {method} needs the {package} package: pip install {package}",
-                                 package)
+        raise MissingPluginError(f"--quant_method {method} needs the {package} package: pip install {package}", package)
 
 
 def bnb_config(args: Any, dtype: str) -> Any:
@@ -30,11 +30,13 @@ def bnb_config(args: Any, dtype: str) -> Any:
     _require("bitsandbytes", "bnb")
     storage = args.get("bnb_4bit_quant_storage")
     return BitsAndBytesConfig(
-        load_in_4bit=bits == 4, load_in_8bit=bits == 8,
+        load_in_4bit=bits == 4,
+        load_in_8bit=bits == 8,
         bnb_4bit_compute_dtype=getattr(torch, args.get("bnb_4bit_compute_dtype") or dtype),
         bnb_4bit_quant_type=args.get("bnb_4bit_quant_type") or "nf4",
         bnb_4bit_use_double_quant=bool(args.get("bnb_4bit_use_double_quant", True)),
-        bnb_4bit_quant_storage=getattr(torch, storage) if storage else torch.uint8)
+        bnb_4bit_quant_storage=getattr(torch, storage) if storage else torch.uint8,
+    )
 
 
 def hqq_check(args: Any, dtype: str) -> None:
@@ -63,8 +65,10 @@ def eetq_config(args: Any, dtype: str) -> Any:
     import torch
 
     if not torch.cuda.is_available():
-        raise UsageError("--quant_method eetq needs a CUDA GPU (EETQ only has int8 CUDA kernels); on CPU use "
-                         "--quant_method bnb or hqq")
+        raise UsageError(
+            "--quant_method eetq needs a CUDA GPU (EETQ only has int8 CUDA kernels); on CPU use "
+            "--quant_method bnb or hqq"
+        )
     bits = args.get("quant_bits")
     if bits not in (None, 8):
         raise UsageError(f"--quant_method eetq quantizes to 8 bits; --quant_bits {bits} is not possible")
@@ -76,7 +80,8 @@ def eetq_config(args: Any, dtype: str) -> Any:
 
 QUANTIZERS = {
     "bnb": QuantizerSpec(load_config="swiftk_models.quantizers:bnb_config"),
-    "hqq": QuantizerSpec(load_config="swiftk_models.quantizers:hqq_check",
-                         after_load="swiftk_models.quantizers:hqq_quantize"),
+    "hqq": QuantizerSpec(
+        load_config="swiftk_models.quantizers:hqq_check", after_load="swiftk_models.quantizers:hqq_quantize"
+    ),
     "eetq": QuantizerSpec(load_config="swiftk_models.quantizers:eetq_config"),
 }

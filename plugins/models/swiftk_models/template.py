@@ -9,6 +9,7 @@ those of the rendered text, and the loss-scale strategy turns segment kinds into
 Used by the training, RLHF and inference pipelines: ``encode``, ``data_collator``, ``decode``,
 ``stop_words``/``stop_token_ids``, ``mode`` ("train", "pt", "infer").
 """
+
 from __future__ import annotations
 
 import datetime
@@ -17,8 +18,7 @@ from typing import Any, Optional
 
 from swiftk.api import UsageError, TemplateMeta
 from swiftk_models.conversation import Conversation, ConversationError, to_conversation
-from swiftk_models.encoding import (CONTEXT, END, OBSERVATION, RESPONSE, Segment, merge_segments,
-                                    tokenize_segments)
+from swiftk_models.encoding import CONTEXT, END, OBSERVATION, RESPONSE, Segment, merge_segments, tokenize_segments
 
 __all__ = ["Template", "MaxLengthError", "ConversationError"]
 
@@ -44,13 +44,25 @@ class Template:
     native_agents: tuple[str, ...] = ()
     template_meta: Optional[TemplateMeta] = None
 
-    def __init__(self, processor: Any, template_meta: Optional[TemplateMeta] = None, *, mode: str = "train",
-                 system: Optional[str] = None, max_length: Optional[int] = None,
-                 truncation_strategy: str = "delete", padding_side: str = "right", loss_scale: str = "default",
-                 use_chat_template: bool = True, template_backend: str = "swift",
-                 tools_prompt: Optional[str] = None, norm_bbox: Optional[str] = None,
-                 enable_thinking: Optional[bool] = None, date_string: Optional[str] = None,
-                 task_type: str = "causal_lm"):
+    def __init__(
+        self,
+        processor: Any,
+        template_meta: Optional[TemplateMeta] = None,
+        *,
+        mode: str = "train",
+        system: Optional[str] = None,
+        max_length: Optional[int] = None,
+        truncation_strategy: str = "delete",
+        padding_side: str = "right",
+        loss_scale: str = "default",
+        use_chat_template: bool = True,
+        template_backend: str = "swift",
+        tools_prompt: Optional[str] = None,
+        norm_bbox: Optional[str] = None,
+        enable_thinking: Optional[bool] = None,
+        date_string: Optional[str] = None,
+        task_type: str = "causal_lm",
+    ):
         meta = template_meta or self.template_meta
         if meta is None:
             raise UsageError(f"{type(self).__name__} needs a TemplateMeta")
@@ -68,11 +80,15 @@ class Template:
         self.use_chat_template = use_chat_template
         self.template_backend = template_backend
         if template_backend == "jinja" and self.mode != "infer":
-            raise UsageError("--template_backend jinja is for inference only (transformers' apply_chat_template "
-                             "gives no loss mask); train with --template_backend swift")
+            raise UsageError(
+                "--template_backend jinja is for inference only (transformers' apply_chat_template "
+                "gives no loss mask); train with --template_backend swift"
+            )
         if template_backend == "jinja" and not use_chat_template:
-            raise UsageError("--use_chat_template false: the generation template is plain text, with no jinja "
-                             "form; drop --template_backend jinja")
+            raise UsageError(
+                "--use_chat_template false: the generation template is plain text, with no jinja "
+                "form; drop --template_backend jinja"
+            )
         self.default_system = system if system is not None else meta.default_system
         self.max_length = max_length
         self.truncation_strategy = truncation_strategy
@@ -94,7 +110,7 @@ class Template:
     def stop_words(self) -> list[str]:
         """Strings that end a generated answer (the template's end-of-turn and the EOS token)."""
         words = list(self.meta.stop_words)
-        for item in list(self.meta.suffix or []):   # a suffix that is one token ends answers too
+        for item in list(self.meta.suffix or []):  # a suffix that is one token ends answers too
             text = self._fill(item).strip() if isinstance(item, str) else ""
             if text and len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) == 1:
                 words.append(text)
@@ -166,16 +182,20 @@ class Template:
             fill = [value] * (length - len(seq))
             return fill + list(seq) if side == "left" else list(seq) + fill
 
-        out = {"input_ids": torch.tensor([pad(b["input_ids"], pad_id) for b in batch], dtype=torch.long),
-               "attention_mask": torch.tensor([pad([1] * len(b["input_ids"]), 0) for b in batch], dtype=torch.long)}
+        out = {
+            "input_ids": torch.tensor([pad(b["input_ids"], pad_id) for b in batch], dtype=torch.long),
+            "attention_mask": torch.tensor([pad([1] * len(b["input_ids"]), 0) for b in batch], dtype=torch.long),
+        }
         if any(isinstance(b.get("labels"), (int, float)) for b in batch):  # a classifier's classes
             out["labels"] = torch.tensor([b["labels"] for b in batch])
         elif any(b.get("labels") is not None for b in batch):
-            out["labels"] = torch.tensor([pad(b.get("labels") or [-100] * len(b["input_ids"]), -100)
-                                          for b in batch], dtype=torch.long)
+            out["labels"] = torch.tensor(
+                [pad(b.get("labels") or [-100] * len(b["input_ids"]), -100) for b in batch], dtype=torch.long
+            )
         if any(b.get("loss_scale") is not None for b in batch):
-            out["loss_scale"] = torch.tensor([pad(b.get("loss_scale") or [0.0] * len(b["input_ids"]), 0.0)
-                                              for b in batch], dtype=torch.float)
+            out["loss_scale"] = torch.tensor(
+                [pad(b.get("loss_scale") or [0.0] * len(b["input_ids"]), 0.0) for b in batch], dtype=torch.float
+            )
         return out
 
     # -- rendering ------------------------------------------------------------------------------
@@ -185,7 +205,7 @@ class Template:
         if self.mode == "pt" or not self.use_chat_template:
             segments = self._pt_segments(to_conversation(row, strict=False))
             if generate and self.mode == "infer" and self.task_type != "seq_cls":
-                segments = [s for s in segments if s.kind != END]   # the answer continues the text
+                segments = [s for s in segments if s.kind != END]  # the answer continues the text
             return merge_segments(segments)
         conv = to_conversation(row)
         if generate:
@@ -242,9 +262,16 @@ class Template:
             if inline_next:
                 text = self.agent.close_for_results(text)
             continuing = bool(segs) and segs[-1].kind == OBSERVATION
-            segs += self.render_response(text, calls, rnd, query, last=i == len(msgs) - 1,
-                                         after_last_query=i > last_user, continuing=continuing,
-                                         open_turn=inline_next)
+            segs += self.render_response(
+                text,
+                calls,
+                rnd,
+                query,
+                last=i == len(msgs) - 1,
+                after_last_query=i > last_user,
+                continuing=continuing,
+                open_turn=inline_next,
+            )
             i += 1
         if generate and not (segs and segs[-1].kind == OBSERVATION):
             segs += self.render_generation()
@@ -255,23 +282,37 @@ class Template:
         if system and not self.meta.extra.get("system_in_query"):
             pattern = self.meta.system_prefix if self.meta.system_prefix is not None else self.meta.prefix
             if not any(isinstance(p, str) and "{{SYSTEM}}" in p for p in pattern or []):
-                raise ConversationError(f"template {self.template_type} has no place for a system prompt "
-                                        f"(no {{{{SYSTEM}}}} in its prefix / system_prefix)")
+                raise ConversationError(
+                    f"template {self.template_type} has no place for a system prompt "
+                    f"(no {{{{SYSTEM}}}} in its prefix / system_prefix)"
+                )
             return self._pattern(pattern, SYSTEM=system)
         return self._pattern(self.meta.prefix, SYSTEM="")
 
-    def render_query(self, content: str, rnd: int, *, first: bool, system: Optional[str], tools: list[dict],
-                     kind: str = "user") -> list[Segment]:
+    def render_query(
+        self, content: str, rnd: int, *, first: bool, system: Optional[str], tools: list[dict], kind: str = "user"
+    ) -> list[Segment]:
         query = self._strip(content, "all")
         inside = self.meta.extra.get("system_in_query")
         if first and system and inside:
             query = inside.replace("{{SYSTEM}}", system).replace("{{QUERY}}", query)
         pattern = self.meta.extra.get("tool_prompt") if kind == "tool" else None
-        return self._pattern(pattern or self.meta.prompt, QUERY=query, ROUND0=str(rnd), ROUND1=str(rnd + 1),
-                             round=rnd, query=content)
+        return self._pattern(
+            pattern or self.meta.prompt, QUERY=query, ROUND0=str(rnd), ROUND1=str(rnd + 1), round=rnd, query=content
+        )
 
-    def render_response(self, text: str, calls: list[dict], rnd: int, query: Optional[str], *, last: bool,
-                        after_last_query: bool, continuing: bool, open_turn: bool) -> list[Segment]:
+    def render_response(
+        self,
+        text: str,
+        calls: list[dict],
+        rnd: int,
+        query: Optional[str],
+        *,
+        last: bool,
+        after_last_query: bool,
+        continuing: bool,
+        open_turn: bool,
+    ) -> list[Segment]:
         if not last:
             text = self._drop_history_think(text)
         text = self._strip(text, "all") if not (continuing or open_turn) else text
@@ -296,11 +337,13 @@ class Template:
     def _fill(self, text: str, **values: str) -> str:
         for key, value in values.items():
             text = text.replace("{{" + key + "}}", value)
-        return (text.replace("{{bos_token}}", self.tokenizer.bos_token or "")
-                .replace("{{eos_token}}", self.tokenizer.eos_token or ""))
+        return text.replace("{{bos_token}}", self.tokenizer.bos_token or "").replace(
+            "{{eos_token}}", self.tokenizer.eos_token or ""
+        )
 
-    def _pattern(self, pattern: Any, kind: str = CONTEXT, round: int = -1, query: Optional[str] = None,
-                 **values: str) -> list[Segment]:
+    def _pattern(
+        self, pattern: Any, kind: str = CONTEXT, round: int = -1, query: Optional[str] = None, **values: str
+    ) -> list[Segment]:
         """Segments of a ms-swift pattern: strings with placeholders, or lists of (names of) token ids."""
         if isinstance(pattern, str):
             pattern = [pattern]
@@ -352,8 +395,10 @@ class Template:
         if not limit or n <= limit:
             return encoded
         if self.truncation_strategy == "delete":
-            raise MaxLengthError(f"the row has {n} tokens, more than --max_length {limit} "
-                                 f"(--truncation_strategy delete drops it; left/right cut it)")
+            raise MaxLengthError(
+                f"the row has {n} tokens, more than --max_length {limit} "
+                f"(--truncation_strategy delete drops it; left/right cut it)"
+            )
         cut = slice(n - limit, n) if self.truncation_strategy == "left" else slice(0, limit)
         for key in ("input_ids", "labels", "loss_scale"):
             if isinstance(encoded.get(key), list):  # a classifier's label is one number
@@ -371,20 +416,25 @@ class Template:
                 missing.append(token)
         if missing:
             where = getattr(tok, "name_or_path", "") or "the model"
-            raise UsageError(f"--template {self.template_type}: the tokenizer of {where} lacks the special "
-                             f"token(s) {', '.join(missing)} this template writes; pass the --template of the "
-                             f"model's own family")
+            raise UsageError(
+                f"--template {self.template_type}: the tokenizer of {where} lacks the special "
+                f"token(s) {', '.join(missing)} this template writes; pass the --template of the "
+                f"model's own family"
+            )
 
     def _jinja_ids(self, row: dict) -> list[int]:
         """``template_backend jinja``: transformers' ``apply_chat_template`` with the tokenizer's template."""
         if not getattr(self.tokenizer, "chat_template", None):
-            raise UsageError("--template_backend jinja: this tokenizer has no chat_template; use --template_backend swift")
+            raise UsageError(
+                "--template_backend jinja: this tokenizer has no chat_template; use --template_backend swift"
+            )
         conv = to_conversation(row)
         while conv.messages and conv.messages[-1].role == "assistant":
             conv.messages.pop()
         system = conv.system if conv.system is not None else self.default_system
-        text = self.tokenizer.apply_chat_template(to_openai_messages(conv, system), tools=conv.tools or None,
-                                                  add_generation_prompt=True, tokenize=False)
+        text = self.tokenizer.apply_chat_template(
+            to_openai_messages(conv, system), tools=conv.tools or None, add_generation_prompt=True, tokenize=False
+        )
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _apply_bbox(self, row: dict) -> dict:
@@ -424,8 +474,9 @@ def to_openai_messages(conv: Conversation, system: Optional[str]) -> list[dict]:
     for m in conv.messages:
         item: dict = {"role": m.role, "content": m.content}
         if m.tool_calls:
-            item["tool_calls"] = [{"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-                                  for c in m.tool_calls]
+            item["tool_calls"] = [
+                {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}} for c in m.tool_calls
+            ]
         out.append(item)
     return out
 

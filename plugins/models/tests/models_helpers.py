@@ -3,6 +3,7 @@
 Importing it also makes the run offline (no hub lookups) and keeps the remote code of tiny
 checkpoints in a temporary folder.  (No conftest.py here: the kernel's tests import theirs by name.)
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,10 +24,20 @@ import swiftk  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data"
 CHAT_TEMPLATES = DATA / "chat_templates"
 
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather of a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city"}},
-                   "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather of a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "description": "The city"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 CALL = json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})
 
 SYSTEM = "Answer briefly."
@@ -43,16 +54,50 @@ def msg(role: str, content: str) -> dict:
 CONVERSATIONS = {
     "single": ([msg("user", USER1), msg("assistant", ANSWER1)], None),
     "system": ([msg("system", SYSTEM), msg("user", USER1), msg("assistant", ANSWER1)], None),
-    "multi": ([msg("system", SYSTEM), msg("user", USER1), msg("assistant", ANSWER1), msg("user", USER2),
-               msg("assistant", ANSWER2), msg("user", USER3), msg("assistant", ANSWER3)], None),
-    "multi_nosys": ([msg("user", USER1), msg("assistant", ANSWER1), msg("user", USER2), msg("assistant", ANSWER2),
-                     msg("user", USER3), msg("assistant", ANSWER3)], None),
+    "multi": (
+        [
+            msg("system", SYSTEM),
+            msg("user", USER1),
+            msg("assistant", ANSWER1),
+            msg("user", USER2),
+            msg("assistant", ANSWER2),
+            msg("user", USER3),
+            msg("assistant", ANSWER3),
+        ],
+        None,
+    ),
+    "multi_nosys": (
+        [
+            msg("user", USER1),
+            msg("assistant", ANSWER1),
+            msg("user", USER2),
+            msg("assistant", ANSWER2),
+            msg("user", USER3),
+            msg("assistant", ANSWER3),
+        ],
+        None,
+    ),
     "gen": ([msg("system", SYSTEM), msg("user", USER1), msg("assistant", ANSWER1), msg("user", USER2)], None),
     "gen_nosys": ([msg("user", USER1), msg("assistant", ANSWER1), msg("user", USER2)], None),
-    "tools": ([msg("user", "What is the weather in Paris?"), msg("tool_call", CALL),
-               msg("tool", "Sunny, 22 degrees"), msg("assistant", "It is sunny and 22 degrees in Paris.")], TOOLS),
-    "tools_system": ([msg("system", SYSTEM), msg("user", "What is the weather in Paris?"), msg("tool_call", CALL),
-                      msg("tool", "Sunny, 22 degrees"), msg("assistant", "It is sunny and 22 degrees.")], TOOLS),
+    "tools": (
+        [
+            msg("user", "What is the weather in Paris?"),
+            msg("tool_call", CALL),
+            msg("tool", "Sunny, 22 degrees"),
+            msg("assistant", "It is sunny and 22 degrees in Paris."),
+        ],
+        TOOLS,
+    ),
+    "tools_system": (
+        [
+            msg("system", SYSTEM),
+            msg("user", "What is the weather in Paris?"),
+            msg("tool_call", CALL),
+            msg("tool", "Sunny, 22 degrees"),
+            msg("assistant", "It is sunny and 22 degrees."),
+        ],
+        TOOLS,
+    ),
     "gen_tools": ([msg("user", "What is the weather in Paris?")], TOOLS),
 }
 GEN_KINDS = {"gen", "gen_nosys", "gen_tools"}
@@ -79,11 +124,15 @@ def to_hf(row_: dict, template: str) -> tuple[list[dict], Optional[list]]:
         if role == "tool_call":
             call = json.loads(content)
             if template == "glm4":
-                out.append({"role": "assistant", "metadata": call["name"],
-                            "content": json.dumps(call["arguments"], ensure_ascii=False)})
+                out.append(
+                    {
+                        "role": "assistant",
+                        "metadata": call["name"],
+                        "content": json.dumps(call["arguments"], ensure_ascii=False),
+                    }
+                )
             else:
-                out.append({"role": "assistant", "content": "",
-                            "tool_calls": [{"type": "function", "function": call}]})
+                out.append({"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]})
         elif role == "tool":
             out.append({"role": "observation" if template == "glm4" else "tool", "content": content})
         else:
@@ -120,8 +169,7 @@ def tiny_tokenizer(template: str) -> Any:
     host = swiftk.get_host()
     meta = host.registry("models").get(model_type_of(template))
     tmeta = host.registry("templates").get(template)
-    return build_tiny_tokenizer(meta.extra["tiny"]["tokens"], tmeta.extra.get("special_tokens", []),
-                                official(template))
+    return build_tiny_tokenizer(meta.extra["tiny"]["tokens"], tmeta.extra.get("special_tokens", []), official(template))
 
 
 def make_template(name: str, tokenizer: Any = None, **kwargs: Any) -> Any:

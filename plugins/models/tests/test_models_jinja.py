@@ -8,13 +8,13 @@ prompt.  Where the official template writes nothing after the last answer (GLM, 
 our encoding adds the stop token so that training teaches the model to stop: ``train_extra``.
 ``docs/models.md`` lists these deliberate differences.
 """
+
 from __future__ import annotations
 
 import pytest
 
 import swiftk
-from models_helpers import (GEN_KINDS, USER1, USER2, CHAT_TEMPLATES, answers, make_template, row, tiny_tokenizer,
-                            to_hf)
+from models_helpers import GEN_KINDS, USER1, USER2, CHAT_TEMPLATES, answers, make_template, row, tiny_tokenizer, to_hf
 
 BASIC = ["single", "system", "multi", "gen"]
 TOOLS = ["tools", "tools_system", "gen_tools"]
@@ -43,7 +43,7 @@ CASES = {
     "deepseek_r1": {"kinds": BASIC},
     "phi3": {"kinds": BASIC},
     "phi4": {"kinds": BASIC},
-    "gemma": {"kinds": ["single", "multi_nosys", "gen_nosys"]},   # its template refuses a system message
+    "gemma": {"kinds": ["single", "multi_nosys", "gen_nosys"]},  # its template refuses a system message
     "gemma3": {"kinds": BASIC},
     "baichuan": {"kinds": BASIC, "train_extra": "{{eos_token}}"},
     "minicpm": {"kinds": BASIC, "train_extra": "{{eos_token}}"},
@@ -70,8 +70,9 @@ def test_encoding_equals_official_jinja(name, kind):
     generate = kind in GEN_KINDS
     sample = row(kind)
     messages, tools = to_hf(sample, name)
-    text = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=generate, tokenize=False,
-                                   **case.get("jinja", {}))
+    text = tok.apply_chat_template(
+        messages, tools=tools, add_generation_prompt=generate, tokenize=False, **case.get("jinja", {})
+    )
     if case.get("lstrip_jinja"):
         text = text.lstrip(" ")
     if not generate:

@@ -1,5 +1,6 @@
 """The loading arguments: dtype, attention, RoPE scaling, device map, memory, classification head,
 local repo, checks, and load-time quantization (bitsandbytes and hqq on this CPU; eetq needs a GPU)."""
+
 from __future__ import annotations
 
 import json
@@ -158,8 +159,13 @@ def _train_step(model, tokenizer, args, info):
 @pytest.fixture(scope="module")
 def wide_llama(tmp_path_factory):
     """bitsandbytes' CPU 4-bit kernels need layers at least 64 wide."""
-    return build_tiny_checkpoint("llama2", tmp_path_factory.mktemp("w") / "Llama-2-7b-chat-hf",
-                                 hidden_size=128, intermediate_size=256, head_dim=32)
+    return build_tiny_checkpoint(
+        "llama2",
+        tmp_path_factory.mktemp("w") / "Llama-2-7b-chat-hf",
+        hidden_size=128,
+        intermediate_size=256,
+        head_dim=32,
+    )
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Template parameters: system, max_length and truncation, padding, loss scales, the generation
 template (pt), the jinja backend, tools prompts, bbox normalisation, stop words."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,7 @@ import json
 import pytest
 
 import swiftk
-from models_helpers import (ANSWER1, ANSWER3, SYSTEM, TOOLS, USER1, make_template, msg, official, row,
-                            tiny_tokenizer)
+from models_helpers import ANSWER1, ANSWER3, SYSTEM, TOOLS, USER1, make_template, msg, official, row, tiny_tokenizer
 from swiftk.cli.builtin import resolve_arguments
 from swiftk.errors import UsageError
 from swiftk.pipelines.model import get_template, resolve_model
@@ -36,20 +36,24 @@ def cli_template(folder, *argv, command="sft", mode="train"):
 
 # --- system ---------------------------------------------------------------------------------------
 
+
 def test_default_system_and_overrides(qwen_dir, tmp_path):
     default = cli_template(qwen_dir)
     assert "You are Qwen, created by Alibaba Cloud" in default.render(row("single"))
     custom = cli_template(qwen_dir, "--system", "Be terse.")
     assert "<|im_start|>system\nBe terse.<|im_end|>" in custom.render(row("single"))
-    assert f"<|im_start|>system\n{SYSTEM}<|im_end|>" in custom.render(row("system"))   # the row's own system wins
+    assert f"<|im_start|>system\n{SYSTEM}<|im_end|>" in custom.render(row("system"))  # the row's own system wins
     path = tmp_path / "system.txt"
     path.write_text("From a file.\n", encoding="utf-8")
-    assert "<|im_start|>system\nFrom a file.<|im_end|>" in cli_template(qwen_dir, "--system", str(path)).render(row("single"))
+    assert "<|im_start|>system\nFrom a file.<|im_end|>" in cli_template(qwen_dir, "--system", str(path)).render(
+        row("single")
+    )
     with pytest.raises(UsageError, match="no such file"):
         cli_template(qwen_dir, "--system", str(tmp_path / "missing.txt"))
 
 
 # --- length ---------------------------------------------------------------------------------------
+
 
 def test_truncation_strategies():
     full = make_template("qwen").encode(row("multi"))
@@ -69,6 +73,7 @@ def test_max_length_defaults_to_the_model_length(qwen_dir):
 
 
 # --- batching -------------------------------------------------------------------------------------
+
 
 def test_collator_pads_on_the_chosen_side():
     rows = [row("single"), row("multi")]
@@ -105,6 +110,7 @@ def test_conversation_errors():
 
 # --- loss scales ----------------------------------------------------------------------------------
 
+
 def test_default_last_round_and_all():
     default = make_template("qwen")
     enc = default.encode(row("multi"))
@@ -123,8 +129,8 @@ def _weights_of(template, sample, piece):
     enc = template.encode(sample)
     ids = template.tokenizer(piece, add_special_tokens=False)["input_ids"]
     for i in reversed(range(len(enc["input_ids"]) - len(ids) + 1)):
-        if enc["input_ids"][i:i + len(ids)] == ids:
-            return enc["loss_scale"][i:i + len(ids)]
+        if enc["input_ids"][i : i + len(ids)] == ids:
+            return enc["loss_scale"][i : i + len(ids)]
     raise AssertionError(f"{piece!r} not found")
 
 
@@ -145,7 +151,9 @@ def test_qwen_and_agentflan_loss_scales():
     sample = {"messages": [msg("user", "Go"), msg("assistant", "Thought: ok\nAction: search")]}
     assert set(_weights_of(flan, sample, " search")) == {3.0}
     alpha = make_template("qwen", loss_scale="alpha_umi")
-    assert set(_weights_of(alpha, {"messages": [msg("user", "Go"), msg("assistant", "Next: caller")]}, "Next:")) == {2.0}
+    assert set(_weights_of(alpha, {"messages": [msg("user", "Go"), msg("assistant", "Next: caller")]}, "Next:")) == {
+        2.0
+    }
 
 
 def test_loss_scale_choices_are_registered():
@@ -157,6 +165,7 @@ def test_loss_scale_choices_are_registered():
 
 # --- generation template (pt) -----------------------------------------------------------------------
 
+
 def test_pt_uses_the_generation_template(tmp_path):
     folder = build_tiny_checkpoint("llama2", tmp_path / "Llama-2-7b-hf")
     template = cli_template(folder, command="pt")
@@ -166,11 +175,12 @@ def test_pt_uses_the_generation_template(tmp_path):
     tok = template.tokenizer
     assert enc["input_ids"][0] == tok.bos_token_id and enc["input_ids"][-1] == tok.eos_token_id
     assert tok.decode(enc["input_ids"], skip_special_tokens=True) == "Raw text to learn."
-    assert all(label != -100 for label in enc["labels"])   # pt trains every token (loss_scale all)
+    assert all(label != -100 for label in enc["labels"])  # pt trains every token (loss_scale all)
     assert cli_template(folder, "--use_chat_template", "false").mode == "pt"
 
 
 # --- jinja backend ----------------------------------------------------------------------------------
+
 
 def test_jinja_backend_for_inference_only(qwen_dir):
     template = cli_template(qwen_dir, "--template_backend", "jinja", command="infer", mode="infer")
@@ -183,6 +193,7 @@ def test_jinja_backend_for_inference_only(qwen_dir):
 
 # --- tools ----------------------------------------------------------------------------------------
 
+
 def test_tools_as_json_text_and_native_format():
     template = make_template("qwen2_5")
     sample = row("tools")
@@ -191,9 +202,18 @@ def test_tools_as_json_text_and_native_format():
     assert "<tools>" in template.render(sample) and '<tool_call>\n{"name": "get_weather"' in template.render(sample)
 
 
-@pytest.mark.parametrize("prompt,marker", [("react_en", "Action Input:"), ("react_zh", "工具的输入"),
-                                            ("toolbench", "You are AutoGPT"), ("qwen", "✿ARGS✿:"),
-                                            ("glm4", "# 可用工具"), ("hermes", "<tool_call>"), ("llama3", '"parameters"')])
+@pytest.mark.parametrize(
+    "prompt,marker",
+    [
+        ("react_en", "Action Input:"),
+        ("react_zh", "工具的输入"),
+        ("toolbench", "You are AutoGPT"),
+        ("qwen", "✿ARGS✿:"),
+        ("glm4", "# 可用工具"),
+        ("hermes", "<tool_call>"),
+        ("llama3", '"parameters"'),
+    ],
+)
 def test_tools_prompts_render_and_parse_back(prompt, marker):
     template = make_template("chatml", tools_prompt=prompt)
     text = template.render(row("tools"))
@@ -204,15 +224,18 @@ def test_tools_prompts_render_and_parse_back(prompt, marker):
 
 
 def test_tools_prompt_flag_picks_the_agent_template(qwen_dir):
-    assert cli_template(qwen_dir).agent.name == "hermes"                 # Qwen2.5's own format
+    assert cli_template(qwen_dir).agent.name == "hermes"  # Qwen2.5's own format
     assert cli_template(qwen_dir, "--tools_prompt", "react_zh").agent.name == "react_zh"
 
 
 # --- the rest ---------------------------------------------------------------------------------------
 
+
 def test_norm_bbox():
-    sample = {"messages": [msg("user", "Where is the cat?"), msg("assistant", "<ref-object> at <bbox>")],
-              "objects": {"ref": ["cat"], "bbox": [[10, 20, 50, 100]], "width": 200, "height": 400}}
+    sample = {
+        "messages": [msg("user", "Where is the cat?"), msg("assistant", "<ref-object> at <bbox>")],
+        "objects": {"ref": ["cat"], "bbox": [[10, 20, 50, 100]], "width": 200, "height": 400},
+    }
     assert "cat at [50, 50, 250, 250]" in make_template("qwen", norm_bbox="norm1000").render(sample)
     assert "cat at [10, 20, 50, 100]" in make_template("qwen", norm_bbox="none").render(sample)
 
@@ -229,10 +252,17 @@ def test_ms_swift_style_template_meta_uses_the_engine(register_plugin):
     class Custom:
         @swiftk.hookimpl
         def register_templates(self, register):
-            register("my_chat", TemplateMeta("my_chat", prefix=[["bos_token_id"]],
-                                             prompt=["Round {{ROUND1}} Q: {{QUERY}}\nA:"], chat_sep=["\n"],
-                                             suffix=[["eos_token_id"]],
-                                             system_prefix=[["bos_token_id"], "{{SYSTEM}}\n"]))
+            register(
+                "my_chat",
+                TemplateMeta(
+                    "my_chat",
+                    prefix=[["bos_token_id"]],
+                    prompt=["Round {{ROUND1}} Q: {{QUERY}}\nA:"],
+                    chat_sep=["\n"],
+                    suffix=[["eos_token_id"]],
+                    system_prefix=[["bos_token_id"], "{{SYSTEM}}\n"],
+                ),
+            )
 
     register_plugin(Custom(), "custom")
     from swiftk_models.template import Template

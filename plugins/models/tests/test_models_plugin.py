@@ -1,4 +1,5 @@
 """The plugin as users see it: what `swiftk plugins` lists, and a light import."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ def test_swiftk_plugins_lists_the_model_types_and_templates():
 
 
 def test_plugin_module_imports_nothing_heavy():
-    code = ("import sys, swiftk_models.plugin; "
-            "print(','.join(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))")
+    code = (
+        "import sys, swiftk_models.plugin; "
+        "print(','.join(m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules))"
+    )
     proc = run("-c", code)
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 

@@ -1,4 +1,5 @@
 """Finding the model folder and its type, and the one-line errors when that fails."""
+
 from __future__ import annotations
 
 import json
@@ -26,22 +27,37 @@ def resolve(*argv):
     return resolve_model(resolve_arguments("sft", list(argv)))
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("Qwen2-7B-Instruct", "qwen2"), ("Qwen1.5-0.5B-Chat", "qwen2"), ("Qwen2.5-7B-Instruct", "qwen2_5"),
-    ("Qwen2.5-Coder-1.5B", "qwen2_5"), ("QwQ-32B-Preview", "qwq"), ("DeepSeek-R1-Distill-Qwen-14B", "deepseek_r1_distill_qwen"),
-    ("some-finetune", "qwen2"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("Qwen2-7B-Instruct", "qwen2"),
+        ("Qwen1.5-0.5B-Chat", "qwen2"),
+        ("Qwen2.5-7B-Instruct", "qwen2_5"),
+        ("Qwen2.5-Coder-1.5B", "qwen2_5"),
+        ("QwQ-32B-Preview", "qwq"),
+        ("DeepSeek-R1-Distill-Qwen-14B", "deepseek_r1_distill_qwen"),
+        ("some-finetune", "qwen2"),
+    ],
+)
 def test_shared_architecture_told_apart_by_folder_name(tmp_path, name, expected):
     folder = config_folder(tmp_path, name, architectures=["Qwen2ForCausalLM"], model_type="qwen2")
     assert resolve("--model", str(folder)).model_type == expected
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("Llama-2-13b-chat-hf", "llama2"), ("Meta-Llama-3-8B-Instruct", "llama3"), ("Llama-3.1-70B-Instruct", "llama3_1"),
-    ("Llama-3.3-70B-Instruct", "llama3_1"), ("Llama-3.2-3B-Instruct", "llama3_2"), ("Yi-34B-Chat", "yi"),
-    ("deepseek-llm-67b-chat", "deepseek"), ("DeepSeek-R1-Distill-Llama-70B", "deepseek_r1_distill_llama"),
-    ("vicuna-7b", "llama"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("Llama-2-13b-chat-hf", "llama2"),
+        ("Meta-Llama-3-8B-Instruct", "llama3"),
+        ("Llama-3.1-70B-Instruct", "llama3_1"),
+        ("Llama-3.3-70B-Instruct", "llama3_1"),
+        ("Llama-3.2-3B-Instruct", "llama3_2"),
+        ("Yi-34B-Chat", "yi"),
+        ("deepseek-llm-67b-chat", "deepseek"),
+        ("DeepSeek-R1-Distill-Llama-70B", "deepseek_r1_distill_llama"),
+        ("vicuna-7b", "llama"),
+    ],
+)
 def test_llama_architecture_families(tmp_path, name, expected):
     folder = config_folder(tmp_path, name, architectures=["LlamaForCausalLM"], model_type="llama")
     assert resolve("--model", str(folder)).model_type == expected
@@ -54,10 +70,21 @@ def test_model_type_flag_overrides_detection(tmp_path):
 
 
 def test_model_info_fields(tmp_path):
-    folder = config_folder(tmp_path, "Qwen2.5-7B-Instruct", architectures=["Qwen2ForCausalLM"], model_type="qwen2",
-                           torch_dtype="bfloat16", max_position_embeddings=32768)
+    folder = config_folder(
+        tmp_path,
+        "Qwen2.5-7B-Instruct",
+        architectures=["Qwen2ForCausalLM"],
+        model_type="qwen2",
+        torch_dtype="bfloat16",
+        max_position_embeddings=32768,
+    )
     info = resolve("--model", str(folder))
-    assert (info.torch_dtype, info.max_model_len, info.task_type, info.is_multimodal) == ("bfloat16", 32768, "causal_lm", False)
+    assert (info.torch_dtype, info.max_model_len, info.task_type, info.is_multimodal) == (
+        "bfloat16",
+        32768,
+        "causal_lm",
+        False,
+    )
     assert resolve("--model", str(folder), "--torch_dtype", "float32").torch_dtype == "float32"
     info = resolve("--model", str(folder), "--num_labels", "3")
     assert (info.task_type, info.num_labels) == ("seq_cls", 3)
@@ -90,9 +117,15 @@ def test_registered_model_id_with_local_path(tmp_path, register_plugin):
     class Local:
         @swiftk.hookimpl
         def register_models(self, register):
-            register("my_local", ModelMeta("my_local", [ModelGroup([Model(ms_model_id="me/local-chat",
-                                                                          model_path=str(folder))])],
-                                           template="qwen2_5", architectures=["Qwen2ForCausalLM"]))
+            register(
+                "my_local",
+                ModelMeta(
+                    "my_local",
+                    [ModelGroup([Model(ms_model_id="me/local-chat", model_path=str(folder))])],
+                    template="qwen2_5",
+                    architectures=["Qwen2ForCausalLM"],
+                ),
+            )
 
     register_plugin(Local(), "local")
     info = resolve("--model", "me/local-chat")
@@ -100,6 +133,7 @@ def test_registered_model_id_with_local_path(tmp_path, register_plugin):
 
 
 # --- errors: one line, naming the flag and what is valid ------------------------------------------
+
 
 def one_line(exc_info) -> str:
     message = str(exc_info.value)

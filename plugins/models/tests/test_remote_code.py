@@ -1,5 +1,6 @@
 """--trust_remote_code: a model folder's own code runs as ms-swift runs it (True), is announced when the
 folder came from a saved run rather than the command line, and is refused with --trust_remote_code false."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from swiftk.testing.tiny import build_tiny_checkpoint
 
 def swiftk(*args, cwd=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
-    return subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
 
 
 ANNOUNCED = "running the model's own Python code (configuration_tiny_remote.py, modeling_tiny_remote.py) from"
@@ -27,11 +29,29 @@ def remote_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("remote")
     base = build_tiny_checkpoint("internlm2", root / "base")
     out = root / "run"
-    trained = swiftk("sft", "--model", str(base), "--dataset", "swiftk/demo-sft#4", "--split_dataset_ratio", "0",
-                     "--train_type", "lora", "--max_steps", "1", "--save_steps", "1", "--report_to", "none",
-                     "--add_version", "false", "--output_dir", str(out))
+    trained = swiftk(
+        "sft",
+        "--model",
+        str(base),
+        "--dataset",
+        "swiftk/demo-sft#4",
+        "--split_dataset_ratio",
+        "0",
+        "--train_type",
+        "lora",
+        "--max_steps",
+        "1",
+        "--save_steps",
+        "1",
+        "--report_to",
+        "none",
+        "--add_version",
+        "false",
+        "--output_dir",
+        str(out),
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
-    assert ANNOUNCED not in trained.stderr                 # the user named this folder
+    assert ANNOUNCED not in trained.stderr  # the user named this folder
     return base, out / "checkpoint-1", root
 
 
@@ -40,12 +60,32 @@ def test_code_from_a_folder_named_by_a_saved_run_is_announced(remote_run, tmp_pa
     base, ckpt, _ = remote_run
     data = tmp_path / "q.jsonl"
     data.write_text(json.dumps({"messages": [{"role": "user", "content": "hello"}]}) + "\n")
-    ran = swiftk("infer", "--adapters", str(ckpt), "--val_dataset", str(data), "--max_new_tokens", "3",
-                 "--result_path", str(tmp_path / "r.jsonl"))
+    ran = swiftk(
+        "infer",
+        "--adapters",
+        str(ckpt),
+        "--val_dataset",
+        str(data),
+        "--max_new_tokens",
+        "3",
+        "--result_path",
+        str(tmp_path / "r.jsonl"),
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert f"{ANNOUNCED} {base}, a folder not named on the command line" in ran.stderr
-    named = swiftk("infer", "--model", str(base), "--adapters", str(ckpt), "--val_dataset", str(data),
-                   "--max_new_tokens", "3", "--result_path", str(tmp_path / "r2.jsonl"))
+    named = swiftk(
+        "infer",
+        "--model",
+        str(base),
+        "--adapters",
+        str(ckpt),
+        "--val_dataset",
+        str(data),
+        "--max_new_tokens",
+        "3",
+        "--result_path",
+        str(tmp_path / "r2.jsonl"),
+    )
     assert named.returncode == 0, named.stderr[-3000:]
     assert ANNOUNCED not in named.stderr
 

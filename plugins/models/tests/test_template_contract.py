@@ -1,4 +1,5 @@
 """The template contract suite (swiftk.testing.templates) on built-in templates of several families."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,15 +22,15 @@ class TestQwen25(TemplateContract):
 
 
 class TestQwen3(TemplateContract):
-    template = "qwen3"          # a thinking template: the last answer carries a <think> block
+    template = "qwen3"  # a thinking template: the last answer carries a <think> block
 
 
 class TestQwq(TemplateContract):
-    template = "qwq"            # the generation prompt opens <think>
+    template = "qwq"  # the generation prompt opens <think>
 
 
 class TestLlama(TemplateContract):
-    template = "llama"          # Llama 2: system inside the first [INST], the answer's leading space trained
+    template = "llama"  # Llama 2: system inside the first [INST], the answer's leading space trained
 
 
 class TestLlama3(TemplateContract):
@@ -57,7 +58,7 @@ class TestDeepseekV25(TemplateContract):
 
 
 class TestGlm4(TemplateContract):
-    template = "glm4"           # answers end where the next <|user|> turn begins
+    template = "glm4"  # answers end where the next <|user|> turn begins
 
 
 class TestBaichuan(TemplateContract):
@@ -66,4 +67,4 @@ class TestBaichuan(TemplateContract):
 
 @pytest.mark.skipif(importlib.util.find_spec("swiftk_demo") is None, reason="swift-plugin-demo is not installed")
 class TestTinyChat(TemplateContract):
-    template = "tiny_chat"      # the demo model's template, on the demo model's own tokenizer
+    template = "tiny_chat"  # the demo model's template, on the demo model's own tokenizer

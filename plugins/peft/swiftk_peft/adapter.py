@@ -6,13 +6,20 @@ them.  Only the adapters train.  A forward hook adds the adapter, so the base mo
 do not change.  Checkpoints hold only the adapters (``model.safetensors`` + ``swiftk_tuner.json``);
 the adapter is not linear in the weights, so it cannot be merged.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from swiftk.api import UsageError
-from swiftk_peft.common import (attach_native_save, decoder_layers, freeze_all, load_native_weights,
-                                read_tuner_config, report_trainable)
+from swiftk_peft.common import (
+    attach_native_save,
+    decoder_layers,
+    freeze_all,
+    load_native_weights,
+    read_tuner_config,
+    report_trainable,
+)
 
 ATTR = "swiftk_adapter"
 _MLP_NAMES = ("mlp", "feed_forward", "ffn", "block_sparse_moe")
@@ -21,8 +28,16 @@ _MLP_NAMES = ("mlp", "feed_forward", "ffn", "block_sparse_moe")
 def _activation(name: str):
     import torch.nn as nn
 
-    table = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "swish": nn.SiLU, "tanh": nn.Tanh,
-             "sigmoid": nn.Sigmoid, "identity": nn.Identity, "linear": nn.Identity}
+    table = {
+        "gelu": nn.GELU,
+        "relu": nn.ReLU,
+        "silu": nn.SiLU,
+        "swish": nn.SiLU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "identity": nn.Identity,
+        "linear": nn.Identity,
+    }
     if name not in table:
         raise UsageError(f"--adapter_act {name}: valid: {', '.join(table)}")
     return table[name]()
@@ -61,8 +76,10 @@ def _mlps(model: Any) -> list:
     for i, layer in enumerate(layers):
         mlp = next((getattr(layer, n) for n in _MLP_NAMES if hasattr(layer, n)), None)
         if mlp is None:
-            raise UsageError(f"--train_type adapter: block {i} ({type(layer).__name__}) has no MLP "
-                             f"({'/'.join(_MLP_NAMES)}) to put an adapter after")
+            raise UsageError(
+                f"--train_type adapter: block {i} ({type(layer).__name__}) has no MLP "
+                f"({'/'.join(_MLP_NAMES)}) to put an adapter after"
+            )
         out.append(mlp)
     return out
 
@@ -73,8 +90,9 @@ def add_adapters(model: Any, config: dict) -> Any:
     for mlp in _mlps(model):
         if hasattr(mlp, ATTR):
             raise UsageError("--train_type adapter: the model already has adapters")
-        mlp.add_module(ATTR, _make_module(dim, config["adapter_length"], config["adapter_act"], param.dtype,
-                                          param.device))
+        mlp.add_module(
+            ATTR, _make_module(dim, config["adapter_length"], config["adapter_act"], param.dtype, param.device)
+        )
         mlp.register_forward_hook(_hook)
     attach_native_save(model, "adapter", config, lambda name: f".{ATTR}." in name)
     return model

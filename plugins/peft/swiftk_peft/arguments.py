@@ -1,4 +1,5 @@
 """Arguments this plugin adds (ms-swift 3.x has them; the page's tables do not list them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

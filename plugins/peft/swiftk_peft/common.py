@@ -10,6 +10,7 @@
   ``swiftk_tuner.json`` naming the ``train_type`` and its settings; :func:`load_native_weights` reads
   them back.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,18 +54,22 @@ def decoder_layers(model: Any) -> tuple[str, Any]:
                 if "vision" not in name and "visual" not in name:
                     return name, module
     if best is None:
-        raise UsageError(f"{type(model).__name__}: no list of transformer blocks found (a ModuleList of layers "
-                         f"with self_attn); this tuner supports decoder-only transformer models")
+        raise UsageError(
+            f"{type(model).__name__}: no list of transformer blocks found (a ModuleList of layers "
+            f"with self_attn); this tuner supports decoder-only transformer models"
+        )
     return best
 
 
 # --- native checkpoints ------------------------------------------------------------------------
 
+
 def attach_native_save(model: Any, train_type: str, config: dict, keep: Callable[[str], bool]) -> None:
     """Make ``model.save_pretrained`` write only the tensors whose state-dict names ``keep`` accepts."""
 
-    def save_pretrained(save_directory: str, state_dict: Optional[dict] = None, is_main_process: bool = True,
-                        **_: Any) -> None:
+    def save_pretrained(
+        save_directory: str, state_dict: Optional[dict] = None, is_main_process: bool = True, **_: Any
+    ) -> None:
         if is_main_process:
             save_native(model, save_directory, train_type, config, keep, state_dict)
 
@@ -79,8 +84,14 @@ def detach_native_save(model: Any) -> Any:
     return model
 
 
-def save_native(model: Any, folder: str, train_type: str, config: dict, keep: Callable[[str], bool],
-                state_dict: Optional[dict] = None) -> None:
+def save_native(
+    model: Any,
+    folder: str,
+    train_type: str,
+    config: dict,
+    keep: Callable[[str], bool],
+    state_dict: Optional[dict] = None,
+) -> None:
     from safetensors.torch import save_file
 
     from swiftk.api import atomic_write_text
@@ -89,8 +100,9 @@ def save_native(model: Any, folder: str, train_type: str, config: dict, keep: Ca
     tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in state.items() if keep(k)}
     os.makedirs(folder, exist_ok=True)
     save_file(tensors, os.path.join(folder, NATIVE_WEIGHTS), metadata={"format": "pt"})
-    atomic_write_text(os.path.join(folder, TUNER_CONFIG),
-                      json.dumps({"train_type": train_type, "config": config}, indent=2) + "\n")
+    atomic_write_text(
+        os.path.join(folder, TUNER_CONFIG), json.dumps({"train_type": train_type, "config": config}, indent=2) + "\n"
+    )
 
 
 def read_tuner_config(folder: str, train_type: Optional[str] = None) -> dict:
@@ -116,9 +128,11 @@ def load_native_weights(model: Any, folder: str) -> Any:
     state = load_file(path)
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
-        raise UsageError(f"--adapters: {folder} does not fit this model: {len(result.unexpected_keys)} saved "
-                         f"tensors have no place in it (e.g. {result.unexpected_keys[0]}); was it trained on "
-                         f"another base model?")
+        raise UsageError(
+            f"--adapters: {folder} does not fit this model: {len(result.unexpected_keys)} saved "
+            f"tensors have no place in it (e.g. {result.unexpected_keys[0]}); was it trained on "
+            f"another base model?"
+        )
     return model
 
 

@@ -9,6 +9,7 @@ the exact inverse of the keep probability (the expectation is unchanged). Forwar
 take about half the time of ``F.dropout``. Other devices, evaluation, and probabilities too small or
 too large for 15 bits use ``F.dropout``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,7 @@ class LoraDropout(torch.nn.Dropout):
         scale = _LANES / (_LANES - threshold)
         if x.dtype == torch.float32:
             return x * ((lanes >= threshold) * scale)
-        return (x * (lanes >= threshold).to(x.dtype)).mul_(scale)   # the scale not rounded to a half-precision mask
+        return (x * (lanes >= threshold).to(x.dtype)).mul_(scale)  # the scale not rounded to a half-precision mask
 
 
 def use_lora_dropout(model: Any) -> int:

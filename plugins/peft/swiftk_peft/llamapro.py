@@ -7,14 +7,22 @@ the identity and the expanded model computes exactly what the original did.  Onl
 train.  Checkpoints hold the new blocks (``model.safetensors`` + ``swiftk_tuner.json``); merging is
 the expanded model itself, saved with ``num_hidden_layers`` = ``L + num_new_blocks``.
 """
+
 from __future__ import annotations
 
 import copy
 from typing import Any
 
 from swiftk.api import UsageError
-from swiftk_peft.common import (attach_native_save, decoder_layers, detach_native_save, freeze_all,
-                                load_native_weights, read_tuner_config, report_trainable)
+from swiftk_peft.common import (
+    attach_native_save,
+    decoder_layers,
+    detach_native_save,
+    freeze_all,
+    load_native_weights,
+    read_tuner_config,
+    report_trainable,
+)
 
 _OUT_PROJ = ("o_proj", "out_proj", "dense", "wo", "c_proj")
 _MLP_OUT = ("down_proj", "fc2", "w2", "dense_4h_to_h", "c_proj")
@@ -41,8 +49,10 @@ def _zero_output_projections(block: Any) -> None:
                     break
             break
     if len(zeroed) != 2:
-        raise UsageError(f"--train_type llamapro: cannot find the attention and MLP output projections of "
-                         f"{type(block).__name__} to make the new blocks start as the identity")
+        raise UsageError(
+            f"--train_type llamapro: cannot find the attention and MLP output projections of "
+            f"{type(block).__name__} to make the new blocks start as the identity"
+        )
     with torch.no_grad():
         for linear in zeroed:
             linear.weight.zero_()
@@ -57,8 +67,10 @@ def plan(num_layers: int, num_new_blocks: int, num_groups: int) -> list[int]:
     if num_layers % num_groups:
         raise UsageError(f"--llamapro_num_groups {num_groups} must divide the model's {num_layers} layers")
     if num_new_blocks % num_groups:
-        raise UsageError(f"--llamapro_num_new_blocks {num_new_blocks} must be a multiple of --llamapro_num_groups "
-                         f"{num_groups} (each group gets the same number of new blocks)")
+        raise UsageError(
+            f"--llamapro_num_new_blocks {num_new_blocks} must be a multiple of --llamapro_num_groups "
+            f"{num_groups} (each group gets the same number of new blocks)"
+        )
     stride, per_group = num_layers // num_groups, num_new_blocks // num_groups
     positions, added = [], 0
     for idx in range(num_layers):
@@ -112,8 +124,9 @@ def _update_config(config: Any, n: int, positions: list[int], only_if_present: b
 def _apply(model: Any, config: dict) -> tuple[Any, list[int], str]:
     model, positions, path = expand(model, config["num_new_blocks"], config["num_groups"])
     prefixes = tuple(f"{path}.{p}." for p in positions)
-    attach_native_save(model, "llamapro", dict(config, positions=positions, layers_path=path),
-                       lambda name: name.startswith(prefixes))
+    attach_native_save(
+        model, "llamapro", dict(config, positions=positions, layers_path=path), lambda name: name.startswith(prefixes)
+    )
     return model, positions, path
 
 

@@ -9,6 +9,7 @@ S²-Attn is an attention function registered in transformers' ``AttentionInterfa
 to any model whose attention layers dispatch through that interface (Llama, Qwen2, Mistral and most
 decoder-only models of transformers 5).  Other models get a clear error.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,17 @@ ATTN_NAME = "swiftk_s2attn"
 GROUP_RATIO = 1 / 4
 
 
-def s2_attention_forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
-                         scaling: Any = None, is_causal: Any = None, **kwargs: Any):
+def s2_attention_forward(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: Any = None,
+    is_causal: Any = None,
+    **kwargs: Any,
+):
     """Shifted sparse attention while training; plain sdpa otherwise (and with a KV cache)."""
     import torch
     import torch.nn.functional as F
@@ -29,8 +39,9 @@ def s2_attention_forward(module: Any, query: Any, key: Any, value: Any, attentio
 
     q_len = query.shape[2]
     if not module.training or key.shape[2] != q_len or q_len < 4:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      is_causal=is_causal, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+        )
     groups = getattr(module, "num_key_value_groups", 1)
     key, value = repeat_kv(key, groups), repeat_kv(value, groups)
     bsz, heads, _, dim = query.shape
@@ -45,8 +56,14 @@ def s2_attention_forward(module: Any, query: Any, key: Any, value: Any, attentio
         x = torch.cat([x[:, :half], x[:, half:].roll(-group // 2, dims=2)], dim=1)
         return x.reshape(bsz, heads, padded // group, group, dim).transpose(1, 2).reshape(-1, heads, group, dim)
 
-    out = F.scaled_dot_product_attention(shift(query), shift(key), shift(value), is_causal=True, scale=scaling,
-                                         dropout_p=dropout if module.training else 0.0)
+    out = F.scaled_dot_product_attention(
+        shift(query),
+        shift(key),
+        shift(value),
+        is_causal=True,
+        scale=scaling,
+        dropout_p=dropout if module.training else 0.0,
+    )
     out = out.reshape(bsz, padded // group, heads, group, dim).transpose(1, 2).reshape(bsz, heads, padded, dim)
     out = torch.cat([out[:, :half], out[:, half:].roll(group // 2, dims=2)], dim=1)[:, :, :q_len]
     return out.transpose(1, 2).contiguous(), None
@@ -62,9 +79,11 @@ def register_attention() -> None:
 
 def _check_architecture(model: Any) -> None:
     if not getattr(model, "_supports_attention_backend", False):
-        raise UsageError(f"--train_type longlora: {type(model).__name__} does not route its attention through "
-                         f"transformers' AttentionInterface, so shifted sparse attention cannot be applied; use "
-                         f"--train_type lora (Llama, Qwen2, Mistral and most decoder-only models are supported)")
+        raise UsageError(
+            f"--train_type longlora: {type(model).__name__} does not route its attention through "
+            f"transformers' AttentionInterface, so shifted sparse attention cannot be applied; use "
+            f"--train_type lora (Llama, Qwen2, Mistral and most decoder-only models are supported)"
+        )
     if model.config.get_text_config().num_attention_heads < 2:
         raise UsageError("--train_type longlora: shifted sparse attention needs at least 2 attention heads")
 

@@ -10,6 +10,7 @@ holds ``converted/default/``: the same update as a plain LoRA of twice the rank 
 base weights (peft's conversion, ΔW = BA − B₀A₀).  Loading (``--adapters``, ``swiftk export``)
 uses it; the top-level adapter is what ``--resume_from_checkpoint`` continues from.
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,17 +55,25 @@ def lora_config(model: Any, args: Any, **overrides: Any):
     init = init_lora_weights(args.get("init_weights", True))
     task = TaskType.SEQ_CLS if args.get("task_type") == "seq_cls" else TaskType.CAUSAL_LM
     kwargs: dict = dict(
-        task_type=task, r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        bias=args.lora_bias, target_modules=resolve_target_modules(model, args),
+        task_type=task,
+        r=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        bias=args.lora_bias,
+        target_modules=resolve_target_modules(model, args),
         modules_to_save=list(args.get("modules_to_save") or []) or None,
-        use_dora=bool(args.get("use_dora")), use_rslora=bool(args.get("use_rslora")), init_lora_weights=init)
+        use_dora=bool(args.get("use_dora")),
+        use_rslora=bool(args.get("use_rslora")),
+        init_lora_weights=init,
+    )
     if init == "lora_ga":
         from peft import LoraGAConfig
 
         kwargs["lora_ga_config"] = LoraGAConfig(
             direction=args.get("lora_ga_direction") or "ArB2r",
             scale=_GA_SCALES.get(args.get("lora_ga_scale") or "stable", args.get("lora_ga_scale")),
-            stable_gamma=int(args.get("lora_ga_stable_gamma") or 16))
+            stable_gamma=int(args.get("lora_ga_stable_gamma") or 16),
+        )
         if isinstance(kwargs["target_modules"], str):
             raise UsageError("--init_weights lora-ga needs module names, not --target_regex")
     kwargs.update(overrides)
@@ -121,6 +130,7 @@ def wrap(model: Any, config: Any, args: Any, what: str = "lora") -> Any:
 
 # --- LoRA-GA: gradients of a few batches before the adapter is made --------------------------------
 
+
 def _estimate_lora_ga_gradients(model: Any, config: Any, args: Any) -> None:
     """peft's ``preprocess_loraga`` over ``--lora_ga_iters`` batches of ``--lora_ga_batch_size`` rows of the
     training data, each cut to ``--lora_ga_max_length`` tokens."""
@@ -162,16 +172,18 @@ def _lora_ga_batches(model: Any, args: Any) -> list:
         items.append(row)
     if not items:
         raise UsageError("--init_weights lora-ga: no training row could be encoded to estimate gradients")
-    return [template.data_collator(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
+    return [template.data_collator(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 
 # --- saving PiSSA / OLoRA / LoRA-GA adapters as plain LoRA too -------------------------------------
 
+
 def _save_converted_too(model: Any) -> None:
     from peft import get_peft_model_state_dict
 
-    initial = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()
-               if ".lora_A." in k or ".lora_B." in k}
+    initial = {
+        k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items() if ".lora_A." in k or ".lora_B." in k
+    }
     original_save = model.save_pretrained
 
     def save_pretrained(save_directory: str, *a: Any, **kw: Any) -> None:
@@ -200,7 +212,7 @@ def write_converted(model: Any, initial: dict, folder: str) -> None:
     config.init_lora_weights = True
     config.lora_ga_config = None
     config.r *= 2
-    config.lora_alpha = config.lora_alpha * (2 ** 0.5 if config.use_rslora else 2)
+    config.lora_alpha = config.lora_alpha * (2**0.5 if config.use_rslora else 2)
     if config.rank_pattern:
         config.rank_pattern = {k: 2 * v for k, v in config.rank_pattern.items()}
     if config.alpha_pattern:
@@ -212,6 +224,7 @@ def write_converted(model: Any, initial: dict, folder: str) -> None:
 
 
 # --- loading and merging (every peft tuner) -----------------------------------------------------------
+
 
 def adapter_folder(adapter_dir: str) -> str:
     """The folder to load: the converted plain-LoRA form when the checkpoint has one."""

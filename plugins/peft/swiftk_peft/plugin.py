@@ -1,4 +1,5 @@
 """Entry point of swift-plugin-peft: registrations only, every value a lazy reference."""
+
 import swiftk
 from swiftk.api import TunerSpec
 
@@ -14,12 +15,26 @@ def register_tuners(register):
     register("vera", TunerSpec(prepare="swiftk_peft.tuners:prepare_vera", load=_LOAD, merge=_MERGE))
     register("boft", TunerSpec(prepare="swiftk_peft.tuners:prepare_boft", load=_LOAD, merge=_MERGE))
     register("fourierft", TunerSpec(prepare="swiftk_peft.tuners:prepare_fourierft", load=_LOAD, merge=_MERGE))
-    register("longlora", TunerSpec(prepare="swiftk_peft.longlora:prepare_longlora",
-                                   load="swiftk_peft.longlora:load_longlora", merge="swiftk_peft.longlora:merge_longlora"))
-    register("llamapro", TunerSpec(prepare="swiftk_peft.llamapro:prepare_llamapro",
-                                   load="swiftk_peft.llamapro:load_llamapro", merge="swiftk_peft.llamapro:merge_llamapro"))
-    register("adapter", TunerSpec(prepare="swiftk_peft.adapter:prepare_adapter",
-                                  load="swiftk_peft.adapter:load_adapter", merge=None))
+    register(
+        "longlora",
+        TunerSpec(
+            prepare="swiftk_peft.longlora:prepare_longlora",
+            load="swiftk_peft.longlora:load_longlora",
+            merge="swiftk_peft.longlora:merge_longlora",
+        ),
+    )
+    register(
+        "llamapro",
+        TunerSpec(
+            prepare="swiftk_peft.llamapro:prepare_llamapro",
+            load="swiftk_peft.llamapro:load_llamapro",
+            merge="swiftk_peft.llamapro:merge_llamapro",
+        ),
+    )
+    register(
+        "adapter",
+        TunerSpec(prepare="swiftk_peft.adapter:prepare_adapter", load="swiftk_peft.adapter:load_adapter", merge=None),
+    )
 
 
 @swiftk.hookimpl

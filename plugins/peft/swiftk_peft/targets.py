@@ -8,6 +8,7 @@ plugin may name the parts exactly with ``ModelMeta.extra["model_arch"] = {"langu
 "vision_tower": [...], "aligner": [...]}`` (module-name prefixes); otherwise they are recognised by
 the usual module names.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -17,10 +18,28 @@ from swiftk.api import UsageError
 #: Module name parts that ``all-linear`` never includes: the output head and classification heads.
 _EXCLUDED = ("lm_head", "score", "classifier", "output_layer", "embed_out")
 #: Vision/audio towers and aligners (projectors between a tower and the LLM), by module-name part.
-_VISION = ("visual", "vision_tower", "vision_model", "vit", "image_encoder", "vpm", "audio_tower", "audio_model",
-           "vision_encoder")
-_ALIGNER = ("multi_modal_projector", "mm_projector", "merger", "aligner", "connector", "resampler", "mlp1",
-            "vision_projection", "audio_projector")
+_VISION = (
+    "visual",
+    "vision_tower",
+    "vision_model",
+    "vit",
+    "image_encoder",
+    "vpm",
+    "audio_tower",
+    "audio_model",
+    "vision_encoder",
+)
+_ALIGNER = (
+    "multi_modal_projector",
+    "mm_projector",
+    "merger",
+    "aligner",
+    "connector",
+    "resampler",
+    "mlp1",
+    "vision_projection",
+    "audio_projector",
+)
 
 PARTS = ("llm", "vision", "aligner")
 
@@ -30,8 +49,11 @@ def _arch_prefixes(model: Any) -> Optional[dict[str, list[str]]]:
     arch = (getattr(meta, "extra", None) or {}).get("model_arch") if meta is not None else None
     if not isinstance(arch, dict):
         return None
-    out = {"llm": arch.get("language_model") or [], "vision": arch.get("vision_tower") or [],
-           "aligner": arch.get("aligner") or []}
+    out = {
+        "llm": arch.get("language_model") or [],
+        "vision": arch.get("vision_tower") or [],
+        "aligner": arch.get("aligner") or [],
+    }
     return {k: [v] if isinstance(v, str) else list(v) for k, v in out.items()}
 
 
@@ -116,12 +138,16 @@ def resolve_target_modules(model: Any, args: Any) -> Any:
     leaves = {full.split(".")[-1] for full in names}
     missing = [n for n in out if n not in leaves and not any(f == n or f.endswith("." + n) for f in names)]
     if missing:
-        raise UsageError(f"--target_modules: {', '.join(missing)} match no module of the model; its linear "
-                         f"modules are {', '.join(linear_leaf) or 'none'}")
+        raise UsageError(
+            f"--target_modules: {', '.join(missing)} match no module of the model; its linear "
+            f"modules are {', '.join(linear_leaf) or 'none'}"
+        )
     if not out:
         if multimodal and not parts:
-            raise UsageError("--target_modules all-linear matched nothing: --freeze_llm true with --freeze_vit "
-                             "and --freeze_aligner true leaves no part of the model to tune")
+            raise UsageError(
+                "--target_modules all-linear matched nothing: --freeze_llm true with --freeze_vit "
+                "and --freeze_aligner true leaves no part of the model to tune"
+            )
         raise UsageError("--target_modules matched nothing: the model has no linear module outside the head")
     return sorted(set(out))
 

@@ -6,6 +6,7 @@ step, which the Trainer does not call: :class:`AdaLoraCallback` does (registered
 ``register_callbacks``, only for ``--train_type adalora``), and sets AdaLoRA's ``total_step`` to the
 run's real number of steps when training starts.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,7 @@ from swiftk_peft.lora import load_adapter, wrap
 from swiftk_peft.targets import resolve_target_modules
 
 #: AdaLoRA's total_step until the trainer knows the real one (on_train_begin sets it)
-_PLACEHOLDER_STEPS = 10 ** 9
+_PLACEHOLDER_STEPS = 10**9
 
 
 def _task_type(args: Any):
@@ -25,8 +26,11 @@ def _task_type(args: Any):
 
 
 def _common(model: Any, args: Any) -> dict:
-    return dict(task_type=_task_type(args), target_modules=resolve_target_modules(model, args),
-                modules_to_save=list(args.get("modules_to_save") or []) or None)
+    return dict(
+        task_type=_task_type(args),
+        target_modules=resolve_target_modules(model, args),
+        modules_to_save=list(args.get("modules_to_save") or []) or None,
+    )
 
 
 def _continue(model: Any, args: Any, what: str) -> Any:
@@ -46,16 +50,29 @@ def prepare_adalora(model: Any, args: Any) -> Any:
     total = max_steps if max_steps > 0 else _PLACEHOLDER_STEPS
     tinit, tfinal = int(args.get("adalora_tinit") or 0), int(args.get("adalora_tfinal") or 0)
     if max_steps > 0 and tinit >= total - tfinal:
-        raise UsageError(f"--adalora_tinit {tinit} and --adalora_tfinal {tfinal} leave no budgeting phase in "
-                         f"--max_steps {max_steps}: make adalora_tinit + adalora_tfinal < max_steps")
+        raise UsageError(
+            f"--adalora_tinit {tinit} and --adalora_tfinal {tfinal} leave no budgeting phase in "
+            f"--max_steps {max_steps}: make adalora_tinit + adalora_tfinal < max_steps"
+        )
     if args.adalora_init_r < args.adalora_target_r:
-        raise UsageError(f"--adalora_init_r {args.adalora_init_r} must be >= --adalora_target_r "
-                         f"{args.adalora_target_r}: AdaLoRA starts at init_r and prunes down to target_r")
+        raise UsageError(
+            f"--adalora_init_r {args.adalora_init_r} must be >= --adalora_target_r "
+            f"{args.adalora_target_r}: AdaLoRA starts at init_r and prunes down to target_r"
+        )
     config = AdaLoraConfig(
-        **_common(model, args), lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        target_r=args.adalora_target_r, init_r=args.adalora_init_r, tinit=tinit, tfinal=tfinal,
-        deltaT=args.adalora_deltaT, beta1=args.adalora_beta1, beta2=args.adalora_beta2,
-        orth_reg_weight=args.adalora_orth_reg_weight, total_step=total)
+        **_common(model, args),
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_r=args.adalora_target_r,
+        init_r=args.adalora_init_r,
+        tinit=tinit,
+        tfinal=tfinal,
+        deltaT=args.adalora_deltaT,
+        beta1=args.adalora_beta1,
+        beta2=args.adalora_beta2,
+        orth_reg_weight=args.adalora_orth_reg_weight,
+        total_step=total,
+    )
     return wrap(model, config, args, "adalora")
 
 
@@ -64,9 +81,14 @@ def prepare_vera(model: Any, args: Any) -> Any:
 
     if args.get("adapters"):
         return _continue(model, args, "vera")
-    config = VeraConfig(**_common(model, args), r=args.vera_rank, vera_dropout=args.vera_dropout,
-                        d_initial=args.vera_d_initial, save_projection=bool(args.vera_projection_prng_key),
-                        projection_prng_key=0)
+    config = VeraConfig(
+        **_common(model, args),
+        r=args.vera_rank,
+        vera_dropout=args.vera_dropout,
+        d_initial=args.vera_d_initial,
+        save_projection=bool(args.vera_projection_prng_key),
+        projection_prng_key=0,
+    )
     return wrap(model, config, args, "vera")
 
 
@@ -77,10 +99,10 @@ def prepare_boft(model: Any, args: Any) -> Any:
         return _continue(model, args, "boft")
     size, num = int(args.boft_block_size or 0), int(args.boft_block_num or 0)
     if (size == 0) == (num == 0):
-        raise UsageError(f"--boft_block_size {size} and --boft_block_num {num}: set exactly one of them "
-                         f"(the other 0)")
-    config = BOFTConfig(**_common(model, args), boft_block_size=size, boft_block_num=num,
-                        boft_dropout=args.boft_dropout)
+        raise UsageError(f"--boft_block_size {size} and --boft_block_num {num}: set exactly one of them (the other 0)")
+    config = BOFTConfig(
+        **_common(model, args), boft_block_size=size, boft_block_num=num, boft_dropout=args.boft_dropout
+    )
     _check_boft(model, config, size, num)
     return wrap(model, config, args, "boft")
 
@@ -96,8 +118,9 @@ def _check_boft(model: Any, config: Any, size: int, num: int) -> None:
         div = size or num
         if features % div:
             flag = "--boft_block_size" if size else "--boft_block_num"
-            raise UsageError(f"{flag} {div}: must divide the input size of every targeted layer; {name} has "
-                             f"{features} inputs")
+            raise UsageError(
+                f"{flag} {div}: must divide the input size of every targeted layer; {name} has {features} inputs"
+            )
 
 
 def prepare_fourierft(model: Any, args: Any) -> Any:
@@ -106,21 +129,23 @@ def prepare_fourierft(model: Any, args: Any) -> Any:
 
     if args.get("adapters"):
         return _continue(model, args, "fourierft")
-    config = FourierFTConfig(**_common(model, args), n_frequency=args.fourier_n_frequency,
-                             scaling=args.fourier_scaling)
+    config = FourierFTConfig(**_common(model, args), n_frequency=args.fourier_n_frequency, scaling=args.fourier_scaling)
     for name, module in model.named_modules():
         shape = getattr(module, "weight", None)
         if getattr(module, "in_features", None) and check_target_module_exists(config, name):
             size = module.in_features * module.out_features
             if args.fourier_n_frequency > size:
-                raise UsageError(f"--fourier_n_frequency {args.fourier_n_frequency}: more than the {size} "
-                                 f"entries of {name}'s weight ({module.out_features}x{module.in_features}); "
-                                 f"use at most {size}")
+                raise UsageError(
+                    f"--fourier_n_frequency {args.fourier_n_frequency}: more than the {size} "
+                    f"entries of {name}'s weight ({module.out_features}x{module.in_features}); "
+                    f"use at most {size}"
+                )
         del shape
     return wrap(model, config, args, "fourierft")
 
 
 # --- AdaLoRA's rank allocation ----------------------------------------------------------------
+
 
 def _adalora_model(model: Any) -> Any:
     """The peft AdaLoraModel inside whatever wraps it (DDP, the PeftModel)."""
@@ -143,8 +168,10 @@ def adalora_callback():
             config = ada.peft_config[ada.trainable_adapter_name]
             config.total_step = state.max_steps
             if config.tinit >= config.total_step - config.tfinal:
-                raise UsageError(f"--adalora_tinit {config.tinit} and --adalora_tfinal {config.tfinal} leave no "
-                                 f"budgeting phase in this run's {state.max_steps} steps: lower them")
+                raise UsageError(
+                    f"--adalora_tinit {config.tinit} and --adalora_tfinal {config.tfinal} leave no "
+                    f"budgeting phase in this run's {state.max_steps} steps: lower them"
+                )
 
         def on_optimizer_step(self, args, state, control, model=None, **kwargs):
             ada = _adalora_model(model)

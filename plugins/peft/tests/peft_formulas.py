@@ -1,4 +1,5 @@
 """Trainable-parameter formulas of the peft plugin's tuners (imported by name by the tests)."""
+
 from __future__ import annotations
 
 from swiftk.testing.tuners import linear_shapes
@@ -18,6 +19,10 @@ def layer_params(model):
 
 def norm_and_embed_params(model):
     embed = model.get_input_embeddings().weight.numel()
-    norms = sum(p.numel() for n, m in model.named_modules() if "norm" in n.split(".")[-1].lower()
-                for p in m.parameters(recurse=False))
+    norms = sum(
+        p.numel()
+        for n, m in model.named_modules()
+        if "norm" in n.split(".")[-1].lower()
+        for p in m.parameters(recurse=False)
+    )
     return embed + norms

@@ -1,4 +1,5 @@
 """LoRA's CPU dropout: dropout's distribution and gradient, reproducible, and in every LoRA layer peft makes."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,8 +54,14 @@ def test_every_lora_layer_peft_makes_gets_it():
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    config = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2)
+    config = Qwen2Config(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     model = get_peft_model(Qwen2ForCausalLM(config), LoraConfig(r=4, lora_dropout=0.05, target_modules="all-linear"))
     assert use_lora_dropout(model) == 14  # 7 linear layers in each of 2 blocks
     assert all(type(m) is LoraDropout and m.p == 0.05 for m in model.modules() if isinstance(m, torch.nn.Dropout))

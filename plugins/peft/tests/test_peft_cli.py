@@ -1,6 +1,7 @@
 """Tuners through the real `swiftk` command: train on swiftk/tiny-chat, then `swiftk export --merge_lora`
 and `swiftk merge-lora` write `<checkpoint>-merged`; `swiftk infer --adapters` loads any tuner's
 checkpoint; tuners that cannot merge are refused in one line."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,32 @@ from pathlib import Path
 
 import pytest
 
-COMMON = ["--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft#16", "--split_dataset_ratio", "0",
-          "--max_steps", "4", "--per_device_train_batch_size", "2", "--max_length", "64", "--report_to", "none",
-          "--add_version", "false", "--gradient_checkpointing", "false", "--dataloader_num_workers", "0",
-          "--save_only_model", "true", "--learning_rate", "5e-3"]
+COMMON = [
+    "--model",
+    "swiftk/tiny-chat",
+    "--dataset",
+    "swiftk/demo-sft#16",
+    "--split_dataset_ratio",
+    "0",
+    "--max_steps",
+    "4",
+    "--per_device_train_batch_size",
+    "2",
+    "--max_length",
+    "64",
+    "--report_to",
+    "none",
+    "--add_version",
+    "false",
+    "--gradient_checkpointing",
+    "false",
+    "--dataloader_num_workers",
+    "0",
+    "--save_only_model",
+    "true",
+    "--learning_rate",
+    "5e-3",
+]
 
 
 def swiftk(*args, check=True):
@@ -66,7 +89,7 @@ def test_export_merge_lora_writes_a_full_sharded_model_folder(lora_checkpoint):
     assert f"merged model saved to {merged}" in proc.stdout, proc.stdout[-2000:]
     names = set(os.listdir(merged))
     assert {"config.json", "tokenizer.json", "args.json", "model.safetensors.index.json"} <= names, names
-    assert len([n for n in names if n.endswith(".safetensors")]) >= 2          # sharded by --max_shard_size
+    assert len([n for n in names if n.endswith(".safetensors")]) >= 2  # sharded by --max_shard_size
     assert not Path(str(merged) + ".staging").exists()
     assert torch.allclose(logits(merged), logits(None, str(lora_checkpoint)), atol=1e-4, rtol=1e-4)
     # a second export into the same folder needs --exist_ok
@@ -79,8 +102,9 @@ def test_merge_lora_command_with_bin_weights(lora_checkpoint, tmp_path):
     import torch
 
     target = tmp_path / "merged-bin"
-    swiftk("merge-lora", "--adapters", str(lora_checkpoint), "--safe_serialization", "false",
-           "--output_dir", str(target))
+    swiftk(
+        "merge-lora", "--adapters", str(lora_checkpoint), "--safe_serialization", "false", "--output_dir", str(target)
+    )
     names = set(os.listdir(target))
     assert "pytorch_model.bin" in names and not any(n.endswith(".safetensors") for n in names), names
     assert torch.allclose(logits(target), logits(None, str(lora_checkpoint)), atol=1e-4, rtol=1e-4)
@@ -114,6 +138,7 @@ def test_infer_engine_loads_a_native_tuner_checkpoint(tmp_path):
         assert engine.model.config.num_hidden_layers == 6
         from swiftk.infer import InferRequest, RequestConfig
 
-        reply = engine.infer([InferRequest(messages=[{"role": "user", "content": "hi"}])],
-                             RequestConfig(max_tokens=4, temperature=0))[0]
+        reply = engine.infer(
+            [InferRequest(messages=[{"role": "user", "content": "hi"}])], RequestConfig(max_tokens=4, temperature=0)
+        )[0]
         assert reply.choices[0].message["content"] is not None

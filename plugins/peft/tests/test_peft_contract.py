@@ -3,6 +3,7 @@
 Each class trains 20 steps on swiftk/tiny-chat through `swiftk sft`, checks the printed trainable
 count against the tuner's formula, reloads the checkpoint in a fresh process and merges it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -33,6 +34,7 @@ class TestDora(TestLora):
 @pytest.mark.slow
 class TestLoraPlusRsloraGaussian(TestLora):
     """LoRA+ (the lorap optimizer), rank-stabilised scaling and gaussian init together."""
+
     extra_args = LORA + ("--lorap_lr_ratio", "16", "--use_rslora", "true", "--init_weights", "gaussian")
     learning_rate = 1e-3
 
@@ -56,17 +58,42 @@ class TestPissa(TestLora):
 
 @pytest.mark.slow
 class TestLoraGA(TestLora):
-    extra_args = LORA + ("--init_weights", "lora-ga", "--lora_ga_batch_size", "2", "--lora_ga_iters", "2",
-                         "--lora_ga_max_length", "32", "--lora_ga_direction", "ArB2r", "--lora_ga_scale", "stable",
-                         "--lora_ga_stable_gamma", "16")
+    extra_args = LORA + (
+        "--init_weights",
+        "lora-ga",
+        "--lora_ga_batch_size",
+        "2",
+        "--lora_ga_iters",
+        "2",
+        "--lora_ga_max_length",
+        "32",
+        "--lora_ga_direction",
+        "ArB2r",
+        "--lora_ga_scale",
+        "stable",
+        "--lora_ga_stable_gamma",
+        "16",
+    )
     learning_rate = 2e-3
 
 
 @pytest.mark.slow
 class TestAdaLora(TunerContract):
     train_type = "adalora"
-    extra_args = ("--adalora_init_r", "6", "--adalora_target_r", "4", "--adalora_tinit", "2", "--adalora_tfinal", "4",
-                  "--adalora_deltaT", "2", "--lora_dropout", "0.0")
+    extra_args = (
+        "--adalora_init_r",
+        "6",
+        "--adalora_target_r",
+        "4",
+        "--adalora_tinit",
+        "2",
+        "--adalora_tfinal",
+        "4",
+        "--adalora_deltaT",
+        "2",
+        "--lora_dropout",
+        "0.0",
+    )
     learning_rate = 5e-3
 
     def expected_trainable_params(self, model, args):

@@ -14,6 +14,7 @@ matrix with orthonormal rows, ``W``/``W1``/``W2`` learned projections, ``b`` a l
 ``--reft_args``: ``dropout`` (default 0), ``act_fn`` (a transformers activation name; default linear),
 ``add_bias`` (the ``W2`` projection's bias of No(di)reft; default false).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,8 +52,9 @@ def _act(name: Any):
 class Intervention(nn.Module):
     """Base: ``embed_dim``, ``low_rank_dimension`` and the ``--reft_args`` extras."""
 
-    def __init__(self, embed_dim: int, low_rank_dimension: int, dropout: float = 0.0, act_fn: Any = None,
-                 add_bias: bool = False):
+    def __init__(
+        self, embed_dim: int, low_rank_dimension: int, dropout: float = 0.0, act_fn: Any = None, add_bias: bool = False
+    ):
         super().__init__()
         if low_rank_dimension > embed_dim:
             raise UsageError(f"--reft_rank {low_rank_dimension} is larger than the hidden size {embed_dim}")
@@ -120,8 +122,9 @@ class DireftIntervention(Intervention):
 
     def forward(self, base: torch.Tensor) -> torch.Tensor:
         cast = base.to(self.learned_source.weight.dtype)
-        out = base + torch.matmul(self.act_fn(self.learned_source(cast)).to(self.rotate_layer.weight.dtype),
-                                  self.rotate_layer.weight.T)
+        out = base + torch.matmul(
+            self.act_fn(self.learned_source(cast)).to(self.rotate_layer.weight.dtype), self.rotate_layer.weight.T
+        )
         return self.dropout(out.to(base.dtype))
 
 
@@ -136,9 +139,17 @@ class NodireftIntervention(Intervention):
         return self.dropout(out.to(base.dtype))
 
 
-INTERVENTIONS = {cls.__name__: cls for cls in (
-    LoreftIntervention, NoreftIntervention, ConsreftIntervention, LobireftIntervention, DireftIntervention,
-    NodireftIntervention)}
+INTERVENTIONS = {
+    cls.__name__: cls
+    for cls in (
+        LoreftIntervention,
+        NoreftIntervention,
+        ConsreftIntervention,
+        LobireftIntervention,
+        DireftIntervention,
+        NodireftIntervention,
+    )
+}
 
 
 def make(name: str, embed_dim: int, rank: int, extra: dict) -> Intervention:
@@ -146,6 +157,7 @@ def make(name: str, embed_dim: int, rank: int, extra: dict) -> Intervention:
         raise UsageError(f"--reft_intervention_type {name}: valid: {', '.join(INTERVENTIONS)}")
     unknown = set(extra) - _ALLOWED_ARGS
     if unknown:
-        raise UsageError(f"--reft_args: unknown key(s) {', '.join(sorted(unknown))}; valid: "
-                         f"{', '.join(sorted(_ALLOWED_ARGS))}")
+        raise UsageError(
+            f"--reft_args: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_ALLOWED_ARGS))}"
+        )
     return INTERVENTIONS[name](embed_dim, rank, **extra)

@@ -7,6 +7,7 @@ passes the block's output hidden states through it.  Only the interventions trai
 Checkpoints (what the Trainer's ``save_pretrained`` call writes) hold only the interventions, as
 ``model.safetensors`` (so ``--resume_from_checkpoint`` works) beside ``swiftk_tuner.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ def _parse_args(value: Any) -> dict:
         try:
             value = json.loads(value)
         except ValueError:
-            raise UsageError(f"--reft_args must be a JSON object such as '{{\"dropout\": 0.05}}', got {value!r}") from None
+            raise UsageError(
+                f"--reft_args must be a JSON object such as '{{\"dropout\": 0.05}}', got {value!r}"
+            ) from None
     if not isinstance(value, dict):
         raise UsageError(f"--reft_args must be a JSON object such as '{{\"dropout\": 0.05}}', got {value!r}")
     return dict(value)
@@ -63,9 +66,12 @@ def config_from_args(model: Any, args: Any) -> dict:
     bad = [i for i in chosen if not 0 <= i < len(layers)]
     if bad:
         raise UsageError(f"--reft_layers {' '.join(map(str, bad))}: the model has layers 0 to {len(layers) - 1}")
-    return {"layers": sorted(set(chosen)), "rank": int(args.get("reft_rank") or 4),
-            "intervention_type": args.get("reft_intervention_type") or "LoreftIntervention",
-            "args": _parse_args(args.get("reft_args"))}
+    return {
+        "layers": sorted(set(chosen)),
+        "rank": int(args.get("reft_rank") or 4),
+        "intervention_type": args.get("reft_intervention_type") or "LoreftIntervention",
+        "args": _parse_args(args.get("reft_args")),
+    }
 
 
 def add_interventions(model: Any, config: dict) -> Any:
@@ -93,8 +99,11 @@ def _report(model: Any) -> None:
     from swiftk.api import parameter_counts
 
     trainable, total = parameter_counts(model)
-    print(f"[swiftk] reft: trainable params: {trainable:,d} || all params: {total:,d} || "
-          f"trainable%: {100 * trainable / max(total, 1):.4f}", flush=True)
+    print(
+        f"[swiftk] reft: trainable params: {trainable:,d} || all params: {total:,d} || "
+        f"trainable%: {100 * trainable / max(total, 1):.4f}",
+        flush=True,
+    )
 
 
 def prepare_reft(model: Any, args: Any) -> Any:
@@ -109,9 +118,11 @@ def prepare_reft(model: Any, args: Any) -> Any:
 
 # --- checkpoints ---------------------------------------------------------------------------------
 
+
 def _attach_save(model: Any, config: dict) -> None:
-    def save_pretrained(save_directory: str, state_dict: Optional[dict] = None, is_main_process: bool = True,
-                        **_: Any) -> None:
+    def save_pretrained(
+        save_directory: str, state_dict: Optional[dict] = None, is_main_process: bool = True, **_: Any
+    ) -> None:
         if not is_main_process:
             return
         from safetensors.torch import save_file
@@ -122,8 +133,10 @@ def _attach_save(model: Any, config: dict) -> None:
         tensors = {k: v.detach().to("cpu").clone().contiguous() for k, v in state.items() if f".{ATTR}." in k}
         os.makedirs(save_directory, exist_ok=True)
         save_file(tensors, os.path.join(save_directory, WEIGHTS), metadata={"format": "pt"})
-        atomic_write_text(os.path.join(save_directory, TUNER_CONFIG),
-                          json.dumps({"train_type": "reft", "config": config}, indent=2) + "\n")
+        atomic_write_text(
+            os.path.join(save_directory, TUNER_CONFIG),
+            json.dumps({"train_type": "reft", "config": config}, indent=2) + "\n",
+        )
 
     model.save_pretrained = save_pretrained
 

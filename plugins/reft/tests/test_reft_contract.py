@@ -1,4 +1,5 @@
 """The tuner contract suite for --train_type reft, one class per intervention type."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,17 @@ RANK = 4
 
 
 def _reft_args(kind: str) -> tuple:
-    return ("--reft_rank", str(RANK), "--reft_intervention_type", kind, "--reft_layers", "1", "2",
-            "--reft_args", '{"dropout": 0.0}')
+    return (
+        "--reft_rank",
+        str(RANK),
+        "--reft_intervention_type",
+        kind,
+        "--reft_layers",
+        "1",
+        "2",
+        "--reft_args",
+        '{"dropout": 0.0}',
+    )
 
 
 class TestLoreft(TunerContract):
@@ -21,8 +31,11 @@ class TestLoreft(TunerContract):
 
     def expected_trainable_params(self, model, args):
         hidden = model.config.hidden_size
-        per_layer = hidden * RANK + RANK if self.kind in ("ConsreftIntervention", "LobireftIntervention") \
+        per_layer = (
+            hidden * RANK + RANK
+            if self.kind in ("ConsreftIntervention", "LobireftIntervention")
             else 2 * hidden * RANK + RANK
+        )
         return 2 * per_layer  # --reft_layers 1 2
 
 

@@ -20,6 +20,7 @@ ms-swift's parameters map onto trl's configs like this:
 ``--rlhf_type ppo``     :class:`swiftk_rlhf.ppo.PPOConfig`: the page's PPO section one to one.
 ======================  =====================================================================
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,20 +41,25 @@ def prepare_dpo(args: Any) -> None:
 def prepare_kto(args: Any) -> None:
     check_common(args)
     if (args.get("per_device_train_batch_size") or 1) < 2:
-        raise UsageError("--per_device_train_batch_size must be at least 2 for --rlhf_type kto (its KL term pairs "
-                         "each prompt with another row's completion in the same batch)")
+        raise UsageError(
+            "--per_device_train_batch_size must be at least 2 for --rlhf_type kto (its KL term pairs "
+            "each prompt with another row's completion in the same batch)"
+        )
     explicit = getattr(args, "explicit", ()) or ()
     if "train_sampling_strategy" in explicit and args.get("train_sampling_strategy") != "sequential":
-        raise UsageError(f"--train_sampling_strategy {args.train_sampling_strategy}: --rlhf_type kto needs sequential "
-                         f"(its KL term pairs neighbouring rows of a batch)")
+        raise UsageError(
+            f"--train_sampling_strategy {args.train_sampling_strategy}: --rlhf_type kto needs sequential "
+            f"(its KL term pairs neighbouring rows of a batch)"
+        )
 
 
 def prepare_rm(args: Any) -> None:
     """A reward model is a sequence classifier with one output: the reward."""
     check_common(args)
     if args.get("num_labels") not in (None, 1):
-        raise UsageError(f"--num_labels {args.num_labels}: a reward model (--rlhf_type rm) has one output; "
-                         f"remove --num_labels")
+        raise UsageError(
+            f"--num_labels {args.num_labels}: a reward model (--rlhf_type rm) has one output; remove --num_labels"
+        )
     args.task_type = "seq_cls"
     args.num_labels = 1
 
@@ -61,22 +67,29 @@ def prepare_rm(args: Any) -> None:
 def prepare_ppo(args: Any) -> None:
     check_common(args)
     if not args.get("reward_model"):
-        raise UsageError("--reward_model is required with --rlhf_type ppo: a reward model folder or id (e.g. the "
-                         "output of --rlhf_type rm with --train_type full), or the base model plus --reward_adapters "
-                         "(the output of --rlhf_type rm with --train_type lora)")
+        raise UsageError(
+            "--reward_model is required with --rlhf_type ppo: a reward model folder or id (e.g. the "
+            "output of --rlhf_type rm with --train_type full), or the base model plus --reward_adapters "
+            "(the output of --rlhf_type rm with --train_type lora)"
+        )
     batch = int(args.per_device_train_batch_size or 1) * int(args.gradient_accumulation_steps or 1)
     if batch % int(args.num_mini_batches or 1):
-        raise UsageError(f"--num_mini_batches {args.num_mini_batches} must divide per_device_train_batch_size * "
-                         f"gradient_accumulation_steps ({batch})")
+        raise UsageError(
+            f"--num_mini_batches {args.num_mini_batches} must divide per_device_train_batch_size * "
+            f"gradient_accumulation_steps ({batch})"
+        )
     if args.get("whiten_rewards") and batch // int(args.num_mini_batches or 1) < 8:
-        raise UsageError("--whiten_rewards true needs at least 8 rows per mini-batch (per_device_train_batch_size * "
-                         "gradient_accumulation_steps / num_mini_batches)")
+        raise UsageError(
+            "--whiten_rewards true needs at least 8 rows per mini-batch (per_device_train_batch_size * "
+            "gradient_accumulation_steps / num_mini_batches)"
+        )
 
 
 prepare_orpo = prepare_cpo = prepare_simpo = check_common
 
 
 # --- trl config values that are not same-named arguments ------------------------------------
+
 
 def _common(args: Any) -> dict:
     # evaluation reports the trainer's own loss and reward metrics, never generated text
@@ -86,8 +99,11 @@ def _common(args: Any) -> dict:
 def dpo_config(args: Any) -> dict:
     rpo_alpha = float(args.get("rpo_alpha") or 0)
     main = "robust" if float(args.get("label_smoothing") or 0) > 0 else "sigmoid"
-    losses = {"loss_type": [main, "sft"], "loss_weights": [1.0, rpo_alpha]} if rpo_alpha > 0 else \
-        {"loss_type": [main], "loss_weights": None}
+    losses = (
+        {"loss_type": [main, "sft"], "loss_weights": [1.0, rpo_alpha]}
+        if rpo_alpha > 0
+        else {"loss_type": [main], "loss_weights": None}
+    )
     # the template already enforced --max_length (and dropped or cut longer rows): no second truncation
     return {**_common(args), **losses, "max_length": None}
 
@@ -99,8 +115,12 @@ def kto_config(args: Any) -> dict:
 
 def cpo_config(args: Any) -> dict:
     # rows arrive encoded: trl's own tokenizing map only passes them through, in this process
-    return {**_common(args), "loss_type": "sigmoid", "max_length": args.get("max_length") or 1 << 20,
-            "dataset_num_proc": None}
+    return {
+        **_common(args),
+        "loss_type": "sigmoid",
+        "max_length": args.get("max_length") or 1 << 20,
+        "dataset_num_proc": None,
+    }
 
 
 def simpo_config(args: Any) -> dict:

@@ -20,6 +20,7 @@ ppo                      ``input_ids`` of the prompt, ending with the assistant 
 Encoders raise ``ValueError`` to drop a row (counted in the run's summary) and ``UsageError``
 when the dataset as a whole lacks what the type needs.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
@@ -32,6 +33,7 @@ Encoder = Callable[[dict], dict]
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 def _columns(dataset: Any) -> Optional[set]:
     names = getattr(dataset, "column_names", None)
     return set(names) if names else None
@@ -40,8 +42,10 @@ def _columns(dataset: Any) -> Optional[set]:
 def require_columns(dataset: Any, args: Any, any_of: tuple, what: str) -> None:
     columns = _columns(dataset)
     if columns is not None and not columns & set(any_of):
-        raise UsageError(f"--dataset: --rlhf_type {args.rlhf_type} needs {what}; the data has the columns "
-                         f"{', '.join(sorted(c for c in columns if not c.startswith('__')))}")
+        raise UsageError(
+            f"--dataset: --rlhf_type {args.rlhf_type} needs {what}; the data has the columns "
+            f"{', '.join(sorted(c for c in columns if not c.startswith('__')))}"
+        )
 
 
 def rejected_row(row: dict) -> Optional[dict]:
@@ -89,10 +93,10 @@ def encode_pair(template: Any, row: dict) -> tuple[list[int], list[int], list[in
     chosen_enc, rejected_enc = template.encode(row), template.encode(rejected)
     prompt_c, chosen = split_completion(chosen_enc)
     prompt_r, rejected_ids = split_completion(rejected_enc)
-    if prompt_c != prompt_r:   # different histories (rejected_messages): share the common prefix only
+    if prompt_c != prompt_r:  # different histories (rejected_messages): share the common prefix only
         n = min(_common_prefix(chosen_enc["input_ids"], rejected_enc["input_ids"]), len(prompt_c), len(prompt_r))
-        chosen = list(chosen_enc["input_ids"][n:len(prompt_c) + len(chosen)])
-        rejected_ids = list(rejected_enc["input_ids"][n:len(prompt_r) + len(rejected_ids)])
+        chosen = list(chosen_enc["input_ids"][n : len(prompt_c) + len(chosen)])
+        rejected_ids = list(rejected_enc["input_ids"][n : len(prompt_r) + len(rejected_ids)])
         prompt_c = prompt_c[:n]
     if chosen == rejected_ids:
         raise ValueError("the chosen and rejected answers are identical")
@@ -104,6 +108,7 @@ _PAIR_WHAT = "preference rows: messages ending with the chosen answer plus rejec
 
 
 # --- encoders (TrainerSpec.encode factories) ---------------------------------------------------
+
 
 def dpo_encoder(template: Any, args: Any, dataset: Any) -> Encoder:
     require_columns(dataset, args, _PAIR_COLUMNS, _PAIR_WHAT)
@@ -150,8 +155,12 @@ def rm_encoder(template: Any, args: Any, dataset: Any) -> Encoder:
 
 
 def kto_encoder(template: Any, args: Any, dataset: Any) -> Encoder:
-    require_columns(dataset, args, ("label",) + _PAIR_COLUMNS,
-                    "rows with a boolean 'label' (desirable or not), or preference rows (rejected_response)")
+    require_columns(
+        dataset,
+        args,
+        ("label",) + _PAIR_COLUMNS,
+        "rows with a boolean 'label' (desirable or not), or preference rows (rejected_response)",
+    )
     template = causal_template(template)
 
     def encode(row: dict) -> dict:

@@ -8,14 +8,23 @@ the prompt (up to the assistant prefix).
     swiftk infer --adapters output/rm/checkpoint-20 --infer_backend reward       # LoRA rm
     swiftk infer --model output/rm/checkpoint-20 --infer_backend reward          # full rm
 """
+
 from __future__ import annotations
 
 import threading
 import uuid
 from typing import Any, Iterator, Optional
 
-from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferEngine, InferRequest,
-                        RequestConfig, StreamChoice, Usage)
+from swiftk.api import (
+    ChatCompletionResponse,
+    ChatCompletionStreamResponse,
+    Choice,
+    InferEngine,
+    InferRequest,
+    RequestConfig,
+    StreamChoice,
+    Usage,
+)
 
 
 class RewardEngine(InferEngine):
@@ -37,8 +46,9 @@ class RewardEngine(InferEngine):
 
         args = derived_args(args, task_type="seq_cls", num_labels=1)
         model, processor, info = load_model_and_processor(args)
-        model = one_output_classifier(model, list(args.get("adapters") or []), "--adapters",
-                                      f"--infer_backend reward: --model {args.model}")
+        model = one_output_classifier(
+            model, list(args.get("adapters") or []), "--adapters", f"--infer_backend reward: --model {args.model}"
+        )
         template = get_template(args, processor, info, mode="train")
         name = args.get("served_model_name") or (args.model or "model").rstrip("/").split("/")[-1]
         return cls(model, template, model_name=name, max_batch_size=args.get("max_batch_size") or 8)
@@ -61,7 +71,7 @@ class RewardEngine(InferEngine):
         device = next(self.model.parameters()).device
         out: list[tuple[float, int]] = []
         for start in range(0, len(requests), self.max_batch_size):
-            encoded = [self._ids(r) for r in requests[start:start + self.max_batch_size]]
+            encoded = [self._ids(r) for r in requests[start : start + self.max_batch_size]]
             width = max(len(e) for e in encoded)
             ids = torch.tensor([e + [pad] * (width - len(e)) for e in encoded], device=device)
             mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in encoded], device=device)
@@ -70,15 +80,23 @@ class RewardEngine(InferEngine):
             out.extend((float(v), len(e)) for v, e in zip(logits[:, 0].tolist(), encoded))
         return out
 
-    def infer(self, requests: list[InferRequest], config: Optional[RequestConfig] = None,
-              *, use_tqdm: bool = False) -> list[ChatCompletionResponse]:
-        return [ChatCompletionResponse(self.model_name, [Choice(0, {"role": "assistant", "content": f"{s:.4f}"},
-                                                                "stop")], Usage(n, 0, n))
-                for s, n in self.score(list(requests))]
+    def infer(
+        self, requests: list[InferRequest], config: Optional[RequestConfig] = None, *, use_tqdm: bool = False
+    ) -> list[ChatCompletionResponse]:
+        return [
+            ChatCompletionResponse(
+                self.model_name, [Choice(0, {"role": "assistant", "content": f"{s:.4f}"}, "stop")], Usage(n, 0, n)
+            )
+            for s, n in self.score(list(requests))
+        ]
 
-    def infer_stream(self, request: InferRequest,
-                     config: Optional[RequestConfig] = None) -> Iterator[ChatCompletionStreamResponse]:
-        (s, n), = self.score([request])
-        yield ChatCompletionStreamResponse(self.model_name, [StreamChoice(0, {"role": "assistant",
-                                                                              "content": f"{s:.4f}"}, "stop")],
-                                           f"chatcmpl-{uuid.uuid4().hex}", Usage(n, 0, n))
+    def infer_stream(
+        self, request: InferRequest, config: Optional[RequestConfig] = None
+    ) -> Iterator[ChatCompletionStreamResponse]:
+        ((s, n),) = self.score([request])
+        yield ChatCompletionStreamResponse(
+            self.model_name,
+            [StreamChoice(0, {"role": "assistant", "content": f"{s:.4f}"}, "stop")],
+            f"chatcmpl-{uuid.uuid4().hex}",
+            Usage(n, 0, n),
+        )

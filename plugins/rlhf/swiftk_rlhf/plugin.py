@@ -5,6 +5,7 @@ Each ``--rlhf_type`` is a :class:`swiftk.specs.TrainerSpec` that the kernel's ``
 the argument checks and config values (:mod:`swiftk_rlhf.args`) and the row encoder
 (:mod:`swiftk_rlhf.encode`).
 """
+
 import swiftk
 from swiftk.api import EngineSpec, TrainerSpec
 
@@ -13,26 +14,65 @@ _E = "swiftk_rlhf.encode"
 _T = "swiftk_rlhf.trainers"
 
 SPECS = {
-    "dpo": TrainerSpec(trainer_cls=f"{_T}:DPOTrainer", args_cls="trl:DPOConfig", data_kind="preference",
-                       prepare_args=f"{_A}:prepare_dpo", config_kwargs=f"{_A}:dpo_config",
-                       encode=f"{_E}:dpo_encoder", ref_model=True),
-    "cpo": TrainerSpec(trainer_cls=f"{_T}:CPOTrainer", args_cls="trl.experimental.cpo:CPOConfig",
-                       data_kind="preference", prepare_args=f"{_A}:prepare_cpo", config_kwargs=f"{_A}:cpo_config",
-                       encode=f"{_E}:paired_encoder"),
-    "simpo": TrainerSpec(trainer_cls=f"{_T}:CPOTrainer", args_cls="trl.experimental.cpo:CPOConfig",
-                         data_kind="preference", prepare_args=f"{_A}:prepare_simpo",
-                         config_kwargs=f"{_A}:simpo_config", encode=f"{_E}:paired_encoder"),
-    "orpo": TrainerSpec(trainer_cls=f"{_T}:ORPOTrainer", args_cls="trl.experimental.orpo:ORPOConfig",
-                        data_kind="preference", prepare_args=f"{_A}:prepare_orpo", config_kwargs=f"{_A}:orpo_config",
-                        encode=f"{_E}:paired_encoder"),
-    "kto": TrainerSpec(trainer_cls=f"{_T}:KTOTrainer", args_cls="trl:KTOConfig", data_kind="kto",
-                       prepare_args=f"{_A}:prepare_kto", config_kwargs=f"{_A}:kto_config",
-                       encode=f"{_E}:kto_encoder", ref_model=True),
-    "rm": TrainerSpec(trainer_cls=f"{_T}:RewardTrainer", args_cls="trl:RewardConfig", data_kind="preference",
-                      prepare_args=f"{_A}:prepare_rm", config_kwargs=f"{_A}:rm_config", encode=f"{_E}:rm_encoder"),
-    "ppo": TrainerSpec(trainer_cls="swiftk_rlhf.ppo:PPOTrainer", args_cls="swiftk_rlhf.ppo:PPOConfig",
-                       data_kind="prompt", prepare_args=f"{_A}:prepare_ppo", config_kwargs=f"{_A}:ppo_config",
-                       encode=f"{_E}:prompt_encoder", ref_model=True),
+    "dpo": TrainerSpec(
+        trainer_cls=f"{_T}:DPOTrainer",
+        args_cls="trl:DPOConfig",
+        data_kind="preference",
+        prepare_args=f"{_A}:prepare_dpo",
+        config_kwargs=f"{_A}:dpo_config",
+        encode=f"{_E}:dpo_encoder",
+        ref_model=True,
+    ),
+    "cpo": TrainerSpec(
+        trainer_cls=f"{_T}:CPOTrainer",
+        args_cls="trl.experimental.cpo:CPOConfig",
+        data_kind="preference",
+        prepare_args=f"{_A}:prepare_cpo",
+        config_kwargs=f"{_A}:cpo_config",
+        encode=f"{_E}:paired_encoder",
+    ),
+    "simpo": TrainerSpec(
+        trainer_cls=f"{_T}:CPOTrainer",
+        args_cls="trl.experimental.cpo:CPOConfig",
+        data_kind="preference",
+        prepare_args=f"{_A}:prepare_simpo",
+        config_kwargs=f"{_A}:simpo_config",
+        encode=f"{_E}:paired_encoder",
+    ),
+    "orpo": TrainerSpec(
+        trainer_cls=f"{_T}:ORPOTrainer",
+        args_cls="trl.experimental.orpo:ORPOConfig",
+        data_kind="preference",
+        prepare_args=f"{_A}:prepare_orpo",
+        config_kwargs=f"{_A}:orpo_config",
+        encode=f"{_E}:paired_encoder",
+    ),
+    "kto": TrainerSpec(
+        trainer_cls=f"{_T}:KTOTrainer",
+        args_cls="trl:KTOConfig",
+        data_kind="kto",
+        prepare_args=f"{_A}:prepare_kto",
+        config_kwargs=f"{_A}:kto_config",
+        encode=f"{_E}:kto_encoder",
+        ref_model=True,
+    ),
+    "rm": TrainerSpec(
+        trainer_cls=f"{_T}:RewardTrainer",
+        args_cls="trl:RewardConfig",
+        data_kind="preference",
+        prepare_args=f"{_A}:prepare_rm",
+        config_kwargs=f"{_A}:rm_config",
+        encode=f"{_E}:rm_encoder",
+    ),
+    "ppo": TrainerSpec(
+        trainer_cls="swiftk_rlhf.ppo:PPOTrainer",
+        args_cls="swiftk_rlhf.ppo:PPOConfig",
+        data_kind="prompt",
+        prepare_args=f"{_A}:prepare_ppo",
+        config_kwargs=f"{_A}:ppo_config",
+        encode=f"{_E}:prompt_encoder",
+        ref_model=True,
+    ),
 }
 
 

@@ -20,6 +20,7 @@ where ``swiftk infer`` looks for it, the value model in ``value_model/``) and ex
 of the reward model, so the policy, the reward model and the critic share one tokenizer.  With an
 adapter the reference is the policy with the adapter disabled; otherwise a frozen model.
 """
+
 from __future__ import annotations
 
 import copy
@@ -77,6 +78,7 @@ class PPOConfig(TrainingArguments):
 
 # --- token bookkeeping ----------------------------------------------------------------------------
 
+
 def first_true(mask: torch.Tensor) -> torch.Tensor:
     """Per row, the column of the first True; the row width where there is none."""
     width = mask.shape[-1]
@@ -102,8 +104,12 @@ def model_inputs(ids: torch.Tensor, pad_id: int) -> dict:
     a pad embedding) and each token positioned by the number of real tokens before it."""
     real = ids != pad_id
     position_ids = F.pad(real.long().cumsum(1)[:, :-1], (1, 0))
-    return {"input_ids": ids.masked_fill(~real, 0), "attention_mask": real, "position_ids": position_ids,
-            "use_cache": False}
+    return {
+        "input_ids": ids.masked_fill(~real, 0),
+        "attention_mask": real,
+        "position_ids": position_ids,
+        "use_cache": False,
+    }
 
 
 def response_masks(last: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,18 +136,20 @@ def whiten(x: torch.Tensor, mask: torch.Tensor, keep_mean: bool = False) -> torc
 
 # --- what the models say about a rollout ----------------------------------------------------------
 
+
 @torch.no_grad()
-def sample_responses(policy: nn.Module, prompts: torch.Tensor, pad_id: int, config: GenerationConfig,
-                     chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_responses(
+    policy: nn.Module, prompts: torch.Tensor, pad_id: int, config: GenerationConfig, chunk: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One sampled response per left-padded prompt, ``chunk`` prompts per ``generate`` call.  Returns the
     response ids, right-padded to the longest, and the (temperature-scaled) logits each was drawn from,
     which give the sampling policy's log-probabilities without a second forward."""
     responses, logits = [], []
     for start in range(0, prompts.shape[0], chunk):
-        part = prompts[start:start + chunk]
+        part = prompts[start : start + chunk]
         real = part != pad_id
         out = policy.generate(input_ids=part.masked_fill(~real, 0), attention_mask=real, generation_config=config)
-        responses.append(out.sequences[:, part.shape[1]:])
+        responses.append(out.sequences[:, part.shape[1] :])
         logits.append(torch.stack(out.scores, 1))
     width = max(r.shape[1] for r in responses)
     responses = [F.pad(r, (0, width - r.shape[1]), value=pad_id) for r in responses]
@@ -149,11 +157,12 @@ def sample_responses(policy: nn.Module, prompts: torch.Tensor, pad_id: int, conf
     return torch.cat(responses), torch.cat(logits)
 
 
-def response_logits(model: nn.Module, sequences: torch.Tensor, pad_id: int, prompt_width: int,
-                    temperature: float) -> torch.Tensor:
+def response_logits(
+    model: nn.Module, sequences: torch.Tensor, pad_id: int, prompt_width: int, temperature: float
+) -> torch.Tensor:
     """The logits that predict each response token, at the sampling temperature."""
     logits = model(**model_inputs(sequences, pad_id)).logits
-    return logits[:, prompt_width - 1:-1] / (temperature + 1e-7)
+    return logits[:, prompt_width - 1 : -1] / (temperature + 1e-7)
 
 
 def token_values(classifier: nn.Module, inputs: dict) -> torch.Tensor:
@@ -163,8 +172,7 @@ def token_values(classifier: nn.Module, inputs: dict) -> torch.Tensor:
     return classifier.score(backbone(**inputs).last_hidden_state).squeeze(-1)
 
 
-def reward_scores(reward_model: nn.Module, prompts: torch.Tensor, responses: torch.Tensor,
-                  pad_id: int) -> torch.Tensor:
+def reward_scores(reward_model: nn.Module, prompts: torch.Tensor, responses: torch.Tensor, pad_id: int) -> torch.Tensor:
     """The reward of each prompt + response: the reward model's score at the response's last token."""
     scores = token_values(reward_model, model_inputs(torch.cat((prompts, responses), 1), pad_id))
     at = prompts.shape[1] + last_token(responses, pad_id)
@@ -172,6 +180,7 @@ def reward_scores(reward_model: nn.Module, prompts: torch.Tensor, responses: tor
 
 
 # --- credit assignment ----------------------------------------------------------------------------
+
 
 def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str) -> torch.Tensor:
     """KL(policy ‖ reference) per sampled token: k1 is the log ratio itself; k3, ``exp(-r) - 1 + r``, is
@@ -206,8 +215,10 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -
 
 # --- the losses -----------------------------------------------------------------------------------
 
-def clipped_policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
-                        mask: torch.Tensor, clip: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+
+def clipped_policy_loss(
+    logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO's pessimistic surrogate: per token, the worse of the ratio-weighted advantage and its clipped
     form.  Returns the loss, the share of tokens where clipping decided, and the ratios."""
     ratio = (logprobs - old_logprobs).exp()
@@ -217,8 +228,9 @@ def clipped_policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, adva
     return loss, masked_mean((clipped > unclipped).float(), mask), ratio
 
 
-def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
-                       clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+def clipped_value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Half the squared error to the returns, the worse of the new values and of values kept within
     ``clip`` of the rollout's.  Returns the loss and the share of positions where clipping decided."""
     error = (values - returns) ** 2
@@ -228,6 +240,7 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
 
 
 # --- the modules ----------------------------------------------------------------------------------
+
 
 class ActorCritic(nn.Module):
     """The policy and the critic as one module, so that one optimizer, one ``accelerator.prepare`` and one
@@ -270,14 +283,14 @@ class LeftPadPrompts:
 class Rollout:
     """What one step learns from: one row per prompt, response positions only (except ``sequences``)."""
 
-    sequences: torch.Tensor     # prompt + response ids
-    responses: torch.Tensor     # the sampled response ids
-    logprobs: torch.Tensor      # of each response token under the sampling policy
-    values: torch.Tensor        # the critic's estimate before each response token
+    sequences: torch.Tensor  # prompt + response ids
+    responses: torch.Tensor  # the sampled response ids
+    logprobs: torch.Tensor  # of each response token under the sampling policy
+    values: torch.Tensor  # the critic's estimate before each response token
     advantages: torch.Tensor
     returns: torch.Tensor
-    token_mask: torch.Tensor    # response tokens up to the stop token
-    value_mask: torch.Tensor    # the same plus one position (where the score is credited)
+    token_mask: torch.Tensor  # response tokens up to the stop token
+    value_mask: torch.Tensor  # the same plus one position (where the score is credited)
 
     @property
     def prompt_width(self) -> int:
@@ -301,9 +314,20 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 class _PPOLoop(Trainer):
     """The PPO loop in a ``transformers.Trainer`` (see the module docstring)."""
 
-    def __init__(self, model: Any, args: PPOConfig, train_dataset: Any, processing_class: Any,
-                 ref_model: Any = None, reward_model: Any = None, value_model: Any = None,
-                 eval_dataset: Any = None, data_collator: Any = None, callbacks: Any = None, **kwargs: Any):
+    def __init__(
+        self,
+        model: Any,
+        args: PPOConfig,
+        train_dataset: Any,
+        processing_class: Any,
+        ref_model: Any = None,
+        reward_model: Any = None,
+        value_model: Any = None,
+        eval_dataset: Any = None,
+        data_collator: Any = None,
+        callbacks: Any = None,
+        **kwargs: Any,
+    ):
         from peft import PeftModel
 
         if reward_model is None:
@@ -322,16 +346,26 @@ class _PPOLoop(Trainer):
         critic = value_model if value_model is not None else copy.deepcopy(reward_model).requires_grad_(True)
         for module in [m for m in (model, ref_model, critic, reward_model) if m is not None]:
             without_dropout(module)
-        super().__init__(model=ActorCritic(model, critic), args=args, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, data_collator=data_collator or LeftPadPrompts(self.pad_id),
-                         processing_class=processing_class, callbacks=callbacks, **kwargs)
+        super().__init__(
+            model=ActorCritic(model, critic),
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            data_collator=data_collator or LeftPadPrompts(self.pad_id),
+            processing_class=processing_class,
+            callbacks=callbacks,
+            **kwargs,
+        )
         self.reward_model = self._frozen_on_device(reward_model)
         self.ref_model = self._frozen_on_device(ref_model) if ref_model is not None else None
 
     def _frozen_on_device(self, model: nn.Module) -> Any:
         """A model that only runs forwards, placed like the trained one (ZeRO-sharded under DeepSpeed)."""
-        return prepare_deepspeed(model, self.accelerator) if self.is_deepspeed_enabled else \
-            model.to(self.accelerator.device).eval()
+        return (
+            prepare_deepspeed(model, self.accelerator)
+            if self.is_deepspeed_enabled
+            else model.to(self.accelerator.device).eval()
+        )
 
     @property
     def _parts(self) -> ActorCritic:
@@ -395,8 +429,9 @@ class _PPOLoop(Trainer):
         args = self.args
         self.rollout_size = args.per_device_train_batch_size * args.gradient_accumulation_steps
         if self.rollout_size % args.num_mini_batches:
-            raise ValueError("per_device_train_batch_size * gradient_accumulation_steps must be a multiple of "
-                             "num_mini_batches")
+            raise ValueError(
+                "per_device_train_batch_size * gradient_accumulation_steps must be a multiple of num_mini_batches"
+            )
         self.mini_batch_size = self.rollout_size // args.num_mini_batches
         self.global_rollout_size = self.rollout_size * self.accelerator.num_processes
         if args.max_steps and args.max_steps > 0:
@@ -413,17 +448,24 @@ class _PPOLoop(Trainer):
         actor = self.model.actor
         actor.gradient_checkpointing_enable(gradient_checkpointing_kwargs=self._checkpointing_kwargs)
         if self.adapter:
-            actor.enable_input_require_grads()   # frozen embeddings: checkpointed blocks still get a grad
+            actor.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still get a grad
 
     def _prompt_stream(self) -> Iterator[dict]:
         """Prepare the modules, then yield batches of ``rollout_size`` prompts forever, reshuffled each epoch.
         The seed is set before ``prepare`` (the shuffling derives from it, so a resumed run can skip the
         batches it has seen) and again after it, different in each process (the sampling)."""
-        loader = torch.utils.data.DataLoader(self.train_dataset, batch_size=self.rollout_size, shuffle=True,
-                                             collate_fn=self.data_collator, drop_last=True)
+        loader = torch.utils.data.DataLoader(
+            self.train_dataset,
+            batch_size=self.rollout_size,
+            shuffle=True,
+            collate_fn=self.data_collator,
+            drop_last=True,
+        )
         if len(loader) == 0:
-            raise ValueError(f"PPO needs at least {self.rollout_size} prompts (per_device_train_batch_size * "
-                             f"gradient_accumulation_steps), got {len(self.train_dataset)}")
+            raise ValueError(
+                f"PPO needs at least {self.rollout_size} prompts (per_device_train_batch_size * "
+                f"gradient_accumulation_steps), got {len(self.train_dataset)}"
+            )
         torch.manual_seed(self.args.seed)
         model, self.optimizer, loader = self.accelerator.prepare(self.model, self.optimizer, loader)
         self.model = self.model_wrapped = model
@@ -432,10 +474,13 @@ class _PPOLoop(Trainer):
 
     def _fresh_state(self) -> TrainerState:
         """The state callbacks read: the step budget and logging/eval/save intervals (fractions resolved)."""
-        state = TrainerState(is_local_process_zero=self.accelerator.is_local_main_process,
-                             is_world_process_zero=self.accelerator.is_main_process,
-                             stateful_callbacks=[c for c in self.callback_handler.callbacks + [self.control]
-                                                 if isinstance(c, ExportableState)])
+        state = TrainerState(
+            is_local_process_zero=self.accelerator.is_local_main_process,
+            is_world_process_zero=self.accelerator.is_main_process,
+            stateful_callbacks=[
+                c for c in self.callback_handler.callbacks + [self.control] if isinstance(c, ExportableState)
+            ],
+        )
         state.max_steps = self.total_steps
         state.num_train_epochs = self.total_steps * self.global_rollout_size / max(1, len(self.train_dataset))
         for name in ("logging_steps", "eval_steps", "save_steps"):
@@ -490,8 +535,9 @@ class _PPOLoop(Trainer):
         responses, sample_logits = self._generate(prompts)
         sequences = torch.cat((prompts, responses), 1)
         cut = cut_after_stop(responses, self.stop_id, self.pad_id) if self.stop_id is not None else responses
-        logprobs, ref_logprobs, values, raw_scores = self._read_rollout(prompts, sequences, responses, cut,
-                                                                        sample_logits)
+        logprobs, ref_logprobs, values, raw_scores = self._read_rollout(
+            prompts, sequences, responses, cut, sample_logits
+        )
         last = last_token(cut, self.pad_id)
         token_mask, value_mask = response_masks(last, responses.shape[1])
         logprobs = logprobs.masked_fill(~token_mask, PADDING_LOGPROB)
@@ -503,62 +549,91 @@ class _PPOLoop(Trainer):
             scores[~eos.any(1)] -= self.args.missing_eos_penalty
         kl = kl_per_token(logprobs, ref_logprobs, self.args.kl_estimator)
         penalties = -self.args.kl_coef * kl
-        advantages, returns = self._advantages(shaped_rewards(penalties, scores, last), values, token_mask,
-                                               value_mask)
+        advantages, returns = self._advantages(shaped_rewards(penalties, scores, last), values, token_mask, value_mask)
         rollout = Rollout(sequences, responses, logprobs, values, advantages, returns, token_mask, value_mask)
         penalty = penalties.sum(1).mean()
         gather = self._gathered_mean
-        return rollout, {"reward": gather(raw_scores.mean()),
-                         "objective/kl": gather(kl.sum(1).mean()),
-                         "objective/entropy": gather((-logprobs * token_mask).sum(1).mean()),
-                         "objective/non_score_reward": gather(penalty),
-                         "objective/rlhf_reward": gather(penalty + scores.mean()),
-                         "objective/scores": gather(scores.mean()),
-                         "val/num_eos_tokens": int(eos.sum())}
+        return rollout, {
+            "reward": gather(raw_scores.mean()),
+            "objective/kl": gather(kl.sum(1).mean()),
+            "objective/entropy": gather((-logprobs * token_mask).sum(1).mean()),
+            "objective/non_score_reward": gather(penalty),
+            "objective/rlhf_reward": gather(penalty + scores.mean()),
+            "objective/scores": gather(scores.mean()),
+            "val/num_eos_tokens": int(eos.sum()),
+        }
 
     def _generate(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The policy's sampled responses and their sampling logits (see :func:`sample_responses`), with the
         weights gathered (ZeRO-3) and activation checkpointing off while sampling."""
         args = self.args
-        sampling = {"max_new_tokens": args.response_length, "temperature": args.temperature + 1e-7,
-                    "top_k": 0, "top_p": 1.0, "do_sample": True}   # plain sampling: top-k/p would bias the ratios
-        config = GenerationConfig(**sampling, pad_token_id=self.pad_id, return_dict_in_generate=True,
-                                  output_scores=True)
-        with unwrap_model_for_generation(self.model, self.accelerator,
-                                         gather_deepspeed3_params=args.ds3_gather_for_generation,
-                                         generation_kwargs=sampling,
-                                         gradient_checkpointing_kwargs=self._checkpointing_kwargs) as unwrapped:
-            return sample_responses(unwrapped.actor, prompts, self.pad_id, config,
-                                    args.local_rollout_forward_batch_size)
+        sampling = {
+            "max_new_tokens": args.response_length,
+            "temperature": args.temperature + 1e-7,
+            "top_k": 0,
+            "top_p": 1.0,
+            "do_sample": True,
+        }  # plain sampling: top-k/p would bias the ratios
+        config = GenerationConfig(
+            **sampling, pad_token_id=self.pad_id, return_dict_in_generate=True, output_scores=True
+        )
+        with unwrap_model_for_generation(
+            self.model,
+            self.accelerator,
+            gather_deepspeed3_params=args.ds3_gather_for_generation,
+            generation_kwargs=sampling,
+            gradient_checkpointing_kwargs=self._checkpointing_kwargs,
+        ) as unwrapped:
+            return sample_responses(
+                unwrapped.actor, prompts, self.pad_id, config, args.local_rollout_forward_batch_size
+            )
 
-    def _advantages(self, rewards: torch.Tensor, values: torch.Tensor, token_mask: torch.Tensor,
-                    value_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _advantages(
+        self, rewards: torch.Tensor, values: torch.Tensor, token_mask: torch.Tensor, value_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """GAE over the (optionally whitened) rewards; the advantages whitened over the response tokens."""
         if self.args.whiten_rewards:
             rewards = whiten(rewards, value_mask, keep_mean=True).masked_fill(~value_mask, 0)
         advantages, returns = gae(rewards, values, self.args.gamma, self.args.lam)
         return whiten(advantages, token_mask).masked_fill(~token_mask, 0), returns
 
-    def _read_rollout(self, prompts: torch.Tensor, sequences: torch.Tensor, responses: torch.Tensor,
-                      cut: torch.Tensor, sample_logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _read_rollout(
+        self,
+        prompts: torch.Tensor,
+        sequences: torch.Tensor,
+        responses: torch.Tensor,
+        cut: torch.Tensor,
+        sample_logits: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         """Per response token: the sampling log-probabilities, the reference's, the critic's values; per row:
         the reward model's score of the cut response.  ``local_rollout_forward_batch_size`` rows at a time."""
         chunk = self.args.local_rollout_forward_batch_size
-        parts = [self._read_rows(slice(start, start + chunk), prompts, sequences, responses, cut, sample_logits)
-                 for start in range(0, sequences.shape[0], chunk)]
+        parts = [
+            self._read_rows(slice(start, start + chunk), prompts, sequences, responses, cut, sample_logits)
+            for start in range(0, sequences.shape[0], chunk)
+        ]
         return tuple(torch.cat(column) for column in zip(*parts))
 
-    def _read_rows(self, rows: slice, prompts: torch.Tensor, sequences: torch.Tensor, responses: torch.Tensor,
-                   cut: torch.Tensor, sample_logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _read_rows(
+        self,
+        rows: slice,
+        prompts: torch.Tensor,
+        sequences: torch.Tensor,
+        responses: torch.Tensor,
+        cut: torch.Tensor,
+        sample_logits: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         """:meth:`_read_rollout` for one chunk of rows."""
         width = prompts.shape[1]
         with self._reference() as reference:
             ref_logits = response_logits(reference, sequences[rows], self.pad_id, width, self.args.temperature)
         critic_inputs = model_inputs(sequences[rows], self.pad_id)
-        return (selective_log_softmax(sample_logits[rows], responses[rows]),
-                selective_log_softmax(ref_logits, responses[rows]),
-                token_values(self._parts.critic, critic_inputs)[:, width - 1:-1],
-                reward_scores(self.reward_model, prompts[rows], cut[rows], self.pad_id))
+        return (
+            selective_log_softmax(sample_logits[rows], responses[rows]),
+            selective_log_softmax(ref_logits, responses[rows]),
+            token_values(self._parts.critic, critic_inputs)[:, width - 1 : -1],
+            reward_scores(self.reward_model, prompts[rows], cut[rows], self.pad_id),
+        )
 
     @contextmanager
     def _reference(self) -> Iterator[nn.Module]:
@@ -579,9 +654,9 @@ class _PPOLoop(Trainer):
         for _ in range(self.args.num_ppo_epochs):
             order = np.random.permutation(self.rollout_size)
             for start in range(0, self.rollout_size, self.mini_batch_size):
-                mini_batch = order[start:start + self.mini_batch_size]
+                mini_batch = order[start : start + self.mini_batch_size]
                 for offset in range(0, len(mini_batch), micro):
-                    stats = self._learn_from(rollout, mini_batch[offset:offset + micro])
+                    stats = self._learn_from(rollout, mini_batch[offset : offset + micro])
                     for name, value in stats.items():
                         history.setdefault(name, []).append(value)
         return {name: self._gathered_mean(torch.stack(values)) for name, values in history.items()}
@@ -595,27 +670,30 @@ class _PPOLoop(Trainer):
             sequences = rollout.sequences[rows]
             self._tokens += int((sequences != self.pad_id).sum())
             logits, values = self.model(**model_inputs(sequences, self.pad_id))
-            logits = logits[:, width - 1:-1] / (args.temperature + 1e-7)
-            logprobs = selective_log_softmax(logits, rollout.responses[rows]).masked_fill(~token_mask,
-                                                                                         PADDING_LOGPROB)
-            values = values[:, width - 1:-1].masked_fill(~value_mask, 0)
+            logits = logits[:, width - 1 : -1] / (args.temperature + 1e-7)
+            logprobs = selective_log_softmax(logits, rollout.responses[rows]).masked_fill(~token_mask, PADDING_LOGPROB)
+            values = values[:, width - 1 : -1].masked_fill(~value_mask, 0)
             policy_loss, policy_clipped, ratio = clipped_policy_loss(
-                logprobs, rollout.logprobs[rows], rollout.advantages[rows], token_mask, args.cliprange)
+                logprobs, rollout.logprobs[rows], rollout.advantages[rows], token_mask, args.cliprange
+            )
             value_loss, value_clipped = clipped_value_loss(
-                values, rollout.values[rows], rollout.returns[rows], value_mask, args.cliprange_value)
+                values, rollout.values[rows], rollout.returns[rows], value_mask, args.cliprange_value
+            )
             accelerator.backward(policy_loss + args.vf_coef * value_loss)
             if accelerator.sync_gradients and args.max_grad_norm:
                 accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad()
         with torch.no_grad():
-            return {"policy/approxkl_avg": 0.5 * ((logprobs - rollout.logprobs[rows]) ** 2).mean(),
-                    "policy/clipfrac_avg": policy_clipped,
-                    "loss/policy_avg": policy_loss.detach(),
-                    "loss/value_avg": value_loss.detach(),
-                    "val/clipfrac_avg": value_clipped,
-                    "policy/entropy_avg": torch.distributions.Categorical(logits=logits).entropy().mean(),
-                    "val/ratio": ratio.mean()}
+            return {
+                "policy/approxkl_avg": 0.5 * ((logprobs - rollout.logprobs[rows]) ** 2).mean(),
+                "policy/clipfrac_avg": policy_clipped,
+                "loss/policy_avg": policy_loss.detach(),
+                "loss/value_avg": value_loss.detach(),
+                "val/clipfrac_avg": value_clipped,
+                "policy/entropy_avg": torch.distributions.Categorical(logits=logits).entropy().mean(),
+                "val/ratio": ratio.mean(),
+            }
 
     def _gathered_mean(self, value: torch.Tensor) -> float:
         return self.accelerator.gather_for_metrics(value).mean().item()
@@ -626,19 +704,34 @@ class _PPOLoop(Trainer):
             return
         rows = [self.eval_dataset[i] for i in range(min(count, len(self.eval_dataset)))]
         prompts = self.data_collator(rows)["input_ids"].to(self.accelerator.device)
-        config = GenerationConfig(max_new_tokens=self.args.response_length, temperature=0.01 + 1e-7, top_k=0,
-                                  top_p=1.0, do_sample=True, pad_token_id=self.pad_id, return_dict_in_generate=True,
-                                  output_scores=True)
-        with torch.no_grad(), unwrap_model_for_generation(
-                self.model, self.accelerator, gradient_checkpointing_kwargs=self._checkpointing_kwargs) as unwrapped:
+        config = GenerationConfig(
+            max_new_tokens=self.args.response_length,
+            temperature=0.01 + 1e-7,
+            top_k=0,
+            top_p=1.0,
+            do_sample=True,
+            pad_token_id=self.pad_id,
+            return_dict_in_generate=True,
+            output_scores=True,
+        )
+        with (
+            torch.no_grad(),
+            unwrap_model_for_generation(
+                self.model, self.accelerator, gradient_checkpointing_kwargs=self._checkpointing_kwargs
+            ) as unwrapped,
+        ):
             responses, _ = sample_responses(unwrapped.actor, prompts, self.pad_id, config, len(rows))
             if self.stop_id is not None:
                 responses = cut_after_stop(responses, self.stop_id, self.pad_id)
             rewards = reward_scores(self.reward_model, prompts, responses, self.pad_id).tolist()
         decode = self.tokenizer_.decode
         for prompt, response, reward in zip(prompts, responses, rewards):
-            logger.info("[ppo sample] %r -> %r (reward %.3f)", decode(prompt, skip_special_tokens=True),
-                        decode(response, skip_special_tokens=True), reward)
+            logger.info(
+                "[ppo sample] %r -> %r (reward %.3f)",
+                decode(prompt, skip_special_tokens=True),
+                decode(response, skip_special_tokens=True),
+                reward,
+            )
 
 
 class PPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, _PPOLoop):

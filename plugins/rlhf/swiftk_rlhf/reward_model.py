@@ -10,6 +10,7 @@ its ``--reward_funcs``.
 :func:`score` gives the reward of whole conversations, encoded by the run's template;
 :func:`pair_accuracy` is the rm check.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,9 +34,16 @@ def reward_args(args: Any) -> Any:
 
     if not args.get("reward_model"):
         raise UsageError("--reward_model is required (a reward model folder or id; the output of --rlhf_type rm)")
-    return derived_args(args, model=args.reward_model, model_type=args.get("reward_model_type"),
-                        model_revision=args.get("reward_model_revision"), adapters=[],
-                        task_type="seq_cls", num_labels=1, quant_method=None)
+    return derived_args(
+        args,
+        model=args.reward_model,
+        model_type=args.get("reward_model_type"),
+        model_revision=args.get("reward_model_revision"),
+        adapters=[],
+        task_type="seq_cls",
+        num_labels=1,
+        quant_method=None,
+    )
 
 
 def one_output_classifier(model: Any, adapters: list[str], adapters_flag: str, model_flag: str) -> Any:
@@ -50,8 +58,10 @@ def one_output_classifier(model: Any, adapters: list[str], adapters_flag: str, m
 
         model = PeftModel.from_pretrained(model, path).merge_and_unload()
     if getattr(model.config, "num_labels", 1) != 1:
-        raise UsageError(f"{model_flag}: the model has {model.config.num_labels} outputs; a reward model has one "
-                         f"(train it with swiftk rlhf --rlhf_type rm)")
+        raise UsageError(
+            f"{model_flag}: the model has {model.config.num_labels} outputs; a reward model has one "
+            f"(train it with swiftk rlhf --rlhf_type rm)"
+        )
     return model
 
 
@@ -61,8 +71,9 @@ def load_reward_model(args: Any, *, with_processor: bool = False) -> Any:
 
     with renamed_flags("reward_"):
         model, processor, info = load_model_and_processor(reward_args(args))
-    model = one_output_classifier(model, list(args.get("reward_adapters") or []), "--reward_adapters",
-                                  f"--reward_model {args.reward_model}")
+    model = one_output_classifier(
+        model, list(args.get("reward_adapters") or []), "--reward_adapters", f"--reward_model {args.reward_model}"
+    )
     model.eval()
     for param in model.parameters():
         param.requires_grad_(False)
@@ -79,7 +90,7 @@ def score(model: Any, template: Any, rows: list[dict], batch_size: int = 8) -> l
     out: list[float] = []
     device = next(model.parameters()).device
     for start in range(0, len(rows), batch_size):
-        encoded = [list(template.encode(r)["input_ids"]) for r in rows[start:start + batch_size]]
+        encoded = [list(template.encode(r)["input_ids"]) for r in rows[start : start + batch_size]]
         width = max(len(e) for e in encoded)
         ids = torch.tensor([e + [pad] * (width - len(e)) for e in encoded], device=device)
         mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in encoded], device=device)
@@ -98,6 +109,7 @@ def scorer(args: Any) -> Callable[[list[dict]], list[float]]:
     template = get_template(reward_args(args), processor, info, mode="train")
     return lambda rows: score(model, template, rows)
 
+
 class RewardModelReward:
     """``--reward_model`` as a reward function (registered as ``reward_model``): the prompt and the
     completion as one conversation, scored by the classifier with its own template."""
@@ -108,8 +120,10 @@ class RewardModelReward:
         self.score = scorer(args)
 
     def __call__(self, completions: list[str], prompts: list, **columns: Any) -> list[float]:
-        rows = [{"messages": list(prompt) + [{"role": "assistant", "content": completion}]}
-                for prompt, completion in zip(prompts, completions)]
+        rows = [
+            {"messages": list(prompt) + [{"role": "assistant", "content": completion}]}
+            for prompt, completion in zip(prompts, completions)
+        ]
         return self.score(rows)
 
 

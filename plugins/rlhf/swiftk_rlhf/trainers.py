@@ -8,6 +8,7 @@ accuracy, generation during evaluation, the sft ``--metric``) out of trl's way, 
 needs no change; the data arrive pre-tokenized by our template (:mod:`swiftk_rlhf.encode`), and
 each ``_prepare_dataset``/``tokenize_row`` override only lets them through.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,6 +21,7 @@ from swiftk_sft.rl_trainer import RLHFTrainerMixin, columns, drop_ref_adapter, f
 from swiftk_sft.trainer import SwiftTrainerMixin
 
 __all__ = ["RLHFTrainerMixin", "DPOTrainer", "KTOTrainer", "CPOTrainer", "ORPOTrainer", "RewardTrainer"]
+
 
 class _BaseModelAsReference:
     """For trl trainers that take a ``ref_model``: without one, the reference of an adapter tuner is the

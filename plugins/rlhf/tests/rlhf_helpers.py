@@ -1,5 +1,6 @@
 """Helpers shared by the rlhf plugin tests (imported by name: no conftest.py in plugin test folders,
 the kernel's tests import their own ``conftest`` module by name)."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,37 @@ from pathlib import Path
 from typing import Any, Optional
 
 DATA = Path(__file__).resolve().parents[3] / "plugins" / "datasets" / "swiftk_datasets" / "data"
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRL_EXPERIMENTAL_SILENCE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 os.environ.update(OFFLINE)
 
 #: flags every training run of the tests shares (the demo model, small batches, no extras)
-COMMON = ["--model", "swiftk/tiny-chat", "--split_dataset_ratio", "0", "--per_device_train_batch_size", "4",
-          "--max_length", "128", "--gradient_checkpointing", "false", "--dataloader_num_workers", "0",
-          "--add_version", "false", "--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "1"]
+COMMON = [
+    "--model",
+    "swiftk/tiny-chat",
+    "--split_dataset_ratio",
+    "0",
+    "--per_device_train_batch_size",
+    "4",
+    "--max_length",
+    "128",
+    "--gradient_checkpointing",
+    "false",
+    "--dataloader_num_workers",
+    "0",
+    "--add_version",
+    "false",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--logging_steps",
+    "1",
+]
 
 
 def dataset_for(rlhf_type: str) -> str:
@@ -42,9 +66,21 @@ def infer(*argv: str) -> list[dict]:
 
     result = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"infer-{os.getpid()}-{abs(hash(argv))}.jsonl"
     with HostScope(autoload=True):
-        code, _ = invoke("infer", [*argv, "--val_dataset", "swiftk/demo-dpo#2", "--max_new_tokens", "6",
-                                   "--temperature", "0", "--result_path", str(result)],
-                         launch=False)
+        code, _ = invoke(
+            "infer",
+            [
+                *argv,
+                "--val_dataset",
+                "swiftk/demo-dpo#2",
+                "--max_new_tokens",
+                "6",
+                "--temperature",
+                "0",
+                "--result_path",
+                str(result),
+            ],
+            launch=False,
+        )
     assert code == 0
     return [json.loads(line) for line in result.read_text().splitlines()]
 
@@ -52,8 +88,9 @@ def infer(*argv: str) -> list[dict]:
 def cli(*args: str, env: Optional[dict] = None, check: bool = True, timeout: int = 600):
     """``python -m swiftk args`` in a subprocess (the real command line)."""
     full_env = {**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swiftk", *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -81,7 +118,7 @@ def assert_run_outputs(output_dir: Any, rlhf_type: str, train_type: str) -> Path
     weights = "adapter_model.safetensors" if train_type == "lora" else "model.safetensors"
     assert (ckpt / weights).is_file(), sorted(p.name for p in ckpt.iterdir())
     assert (ckpt / "optimizer.pt").is_file() and not (output_dir / ".staging").exists()
-    assert not (ckpt / "ref").exists()       # the LoRA reference is the base model, never a saved copy
+    assert not (ckpt / "ref").exists()  # the LoRA reference is the base model, never a saved copy
     return ckpt
 
 
@@ -139,7 +176,7 @@ def pair_margin(model: Any) -> float:
         for answer in (chosen, rejected):
             ids = torch.tensor([prompt + answer])
             with torch.no_grad():
-                logits = model(input_ids=ids).logits[0, len(prompt) - 1:-1]
-            logps.append(torch.log_softmax(logits.float(), -1).gather(-1, ids[0, len(prompt):, None]).mean().item())
+                logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1]
+            logps.append(torch.log_softmax(logits.float(), -1).gather(-1, ids[0, len(prompt) :, None]).mean().item())
         total += logps[0] - logps[1]
     return total / len(rows)

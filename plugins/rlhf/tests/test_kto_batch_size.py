@@ -1,5 +1,6 @@
 """KTO and the page's default `per_device_train_batch_size` 1: its KL term pairs each prompt with
 another row's completion of the same batch, so kto trains with 2 unless the user gave a size."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,31 @@ import pytest
 
 import rlhf_helpers as h
 
-ARGS = ["rlhf", "--rlhf_type", "kto", "--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-kto#8",
-        "--train_type", "lora", "--split_dataset_ratio", "0", "--max_length", "128", "--max_steps", "1",
-        "--gradient_checkpointing", "false", "--dataloader_num_workers", "0", "--add_version", "false",
-        "--report_to", "none"]
+ARGS = [
+    "rlhf",
+    "--rlhf_type",
+    "kto",
+    "--model",
+    "swiftk/tiny-chat",
+    "--dataset",
+    "swiftk/demo-kto#8",
+    "--train_type",
+    "lora",
+    "--split_dataset_ratio",
+    "0",
+    "--max_length",
+    "128",
+    "--max_steps",
+    "1",
+    "--gradient_checkpointing",
+    "false",
+    "--dataloader_num_workers",
+    "0",
+    "--add_version",
+    "false",
+    "--report_to",
+    "none",
+]
 
 
 @pytest.mark.slow

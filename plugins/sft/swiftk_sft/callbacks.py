@@ -1,4 +1,5 @@
 """Callbacks every training run gets: ``logging.jsonl`` and the loss-curve PNGs."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ class JsonlLoggingCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        row = {**logs, "global_step": state.global_step, "max_steps": state.max_steps,
-               "epoch": round(state.epoch or 0.0, 4), "elapsed_s": round(time.time() - self.start, 2)}
+        row = {
+            **logs,
+            "global_step": state.global_step,
+            "max_steps": state.max_steps,
+            "epoch": round(state.epoch or 0.0, 4),
+            "elapsed_s": round(time.time() - self.start, 2),
+        }
         if state.max_steps and state.global_step:
             remaining = (time.time() - self.start) / state.global_step * (state.max_steps - state.global_step)
             row["remaining_s"] = round(remaining, 1)

@@ -8,6 +8,7 @@
 - What a killed run leaves (``.staging``, ``.trash-*``) is removed when the next run starts in that
   folder or, for ``--add_version`` folders, in a sibling ``vN-...`` folder whose run is not alive.
 """
+
 from __future__ import annotations
 
 import errno
@@ -62,8 +63,11 @@ def clean_stale(output_dir: str) -> None:
     folders = [output_dir]
     parent, name = os.path.split(os.path.normpath(output_dir))
     if VERSION_DIR.fullmatch(name) and os.path.isdir(parent or "."):
-        folders += [os.path.join(parent, n) for n in sorted(os.listdir(parent or "."))
-                    if n != name and VERSION_DIR.fullmatch(n) and not run_in_progress(os.path.join(parent, n))]
+        folders += [
+            os.path.join(parent, n)
+            for n in sorted(os.listdir(parent or "."))
+            if n != name and VERSION_DIR.fullmatch(n) and not run_in_progress(os.path.join(parent, n))
+        ]
     for folder in folders:
         if not os.path.isdir(folder):
             continue
@@ -110,8 +114,11 @@ def disk_full(exc: BaseException, folder: str) -> bool:
     for _ in range(10):  # the exception, its cause, its cause's cause...
         if seen is None:
             break
-        if getattr(seen, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "os error 28" in str(seen) \
-                or "No space left on device" in str(seen):
+        if (
+            getattr(seen, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+            or "os error 28" in str(seen)
+            or "No space left on device" in str(seen)
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     if not isinstance(exc, (OSError, RuntimeError)):

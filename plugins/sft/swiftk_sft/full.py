@@ -4,6 +4,7 @@ Precedence as the page gives it: all trainable, then ``freeze_parameters`` (name
 ``freeze_parameters_ratio`` (the first share of the parameters, from the embeddings up) are
 frozen, then ``trainable_parameters`` (prefixes) are unfrozen again.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,8 +38,10 @@ def prepare_full(model: Any, args: Any) -> Any:
             if name.startswith(tuple(trainable)):
                 p.requires_grad_(True)
     if not any(p.requires_grad for _, p in params):
-        raise UsageError("--train_type full: the freeze arguments froze every parameter; "
-                         "set --trainable_parameters or lower --freeze_parameters_ratio")
+        raise UsageError(
+            "--train_type full: the freeze arguments froze every parameter; "
+            "set --trainable_parameters or lower --freeze_parameters_ratio"
+        )
     return model
 
 
@@ -47,5 +50,7 @@ def _check_prefixes(params: list, prefixes: list, flag: str) -> None:
     for prefix in prefixes:
         if not any(n.startswith(prefix) for n in names):
             roots = sorted({n.split(".")[0] for n in names})
-            raise UsageError(f"{flag}: no parameter name starts with '{prefix}' (names start with "
-                             f"{', '.join(roots)}; e.g. {names[0]})")
+            raise UsageError(
+                f"{flag}: no parameter name starts with '{prefix}' (names start with "
+                f"{', '.join(roots)}; e.g. {names[0]})"
+            )

@@ -1,4 +1,5 @@
 """Token losses for ``--loss_type``; each is ``fn(outputs, labels, loss_scale=None, num_items_in_batch=None)``."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -13,21 +14,30 @@ def _token_losses(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, tor
     logits = logits[:, :-1, :].float()
     target = labels[:, 1:]
     mask = target != -100
-    losses = F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.clamp(min=0).reshape(-1),
-                             reduction="none").view_as(target)
+    losses = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), target.clamp(min=0).reshape(-1), reduction="none"
+    ).view_as(target)
     return losses * mask, mask
 
 
-def cross_entropy(outputs: Any, labels: torch.Tensor, loss_scale: Optional[torch.Tensor] = None,
-                  num_items_in_batch: Optional[Any] = None) -> torch.Tensor:
+def cross_entropy(
+    outputs: Any,
+    labels: torch.Tensor,
+    loss_scale: Optional[torch.Tensor] = None,
+    num_items_in_batch: Optional[Any] = None,
+) -> torch.Tensor:
     """Mean cross entropy over the tokens with a label (loss_scale ignored)."""
     losses, mask = _token_losses(outputs, labels)
     denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
     return losses.sum() / denominator
 
 
-def loss_scale_cross_entropy(outputs: Any, labels: torch.Tensor, loss_scale: Optional[torch.Tensor] = None,
-                             num_items_in_batch: Optional[Any] = None) -> torch.Tensor:
+def loss_scale_cross_entropy(
+    outputs: Any,
+    labels: torch.Tensor,
+    loss_scale: Optional[torch.Tensor] = None,
+    num_items_in_batch: Optional[Any] = None,
+) -> torch.Tensor:
     """Cross entropy with each token weighted by the template's loss_scale (ms-swift's loss_scale)."""
     losses, mask = _token_losses(outputs, labels)
     if loss_scale is not None:

@@ -1,4 +1,5 @@
 """The ``acc`` and ``nlg`` metrics (``--metric``), each a factory ``(args, tokenizer) -> compute_metrics``."""
+
 from __future__ import annotations
 
 from typing import Any

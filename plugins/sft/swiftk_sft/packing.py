@@ -5,6 +5,7 @@ carries ``position_ids`` that restart at 0 for every sample and no attention mas
 transformers builds a block-diagonal causal mask (its packed-sequence detection), so a packed
 batch computes exactly the per-sample losses of the samples run one by one.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional
@@ -60,8 +61,9 @@ def pack_dataset(dataset: Any, max_length: Optional[int]):
     if not max_length:
         raise UsageError("--packing needs --max_length (the length of a packed row)")
     if isinstance(dataset, datasets.IterableDataset) or not hasattr(dataset, "__len__"):
-        raise UsageError("--packing needs the dataset tokenized up front: set --streaming false "
-                         "and --lazy_tokenize false")
+        raise UsageError(
+            "--packing needs the dataset tokenized up front: set --streaming false and --lazy_tokenize false"
+        )
     columns = [c for c in _FIELDS if c in dataset.column_names]
     rows = dataset.select_columns(columns).to_list()
     packed = [concat_bin(b) for b in pack_rows(rows, max_length)]
@@ -89,6 +91,5 @@ class PackedCollator:
             out["position_ids"].append(list(r["position_ids"]) + list(range(pad)))
             if with_scale:
                 out["loss_scale"].append(list(r.get("loss_scale") or [1.0] * len(r["input_ids"])) + [0.0] * pad)
-        tensors = {k: torch.tensor(v, dtype=torch.float32 if k == "loss_scale" else torch.long)
-                   for k, v in out.items()}
+        tensors = {k: torch.tensor(v, dtype=torch.float32 if k == "loss_scale" else torch.long) for k, v in out.items()}
         return tensors

@@ -16,6 +16,7 @@ sdpa (the default ``--attn_impl``); evaluation and generation keep padded batche
 rows use the same layout: a batch of packed rows becomes one row, with a segment per sample.
 ``SWIFTK_PADDING_FREE=0`` turns it off (padded batches, as transformers' and trl's trainers make).
 """
+
 from __future__ import annotations
 
 import os
@@ -38,14 +39,27 @@ def row_bounds(position_ids: torch.Tensor) -> list[int]:
     return starts + [int(position_ids.numel())]
 
 
-def sdpa_segments(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                  attention_mask: Optional[torch.Tensor], dropout: float = 0.0, scaling: Optional[float] = None,
-                  is_causal: Optional[bool] = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+def sdpa_segments(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: Optional[torch.Tensor],
+    dropout: float = 0.0,
+    scaling: Optional[float] = None,
+    is_causal: Optional[bool] = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     """Causal sdpa per segment of each row; any other call (a mask, a KV cache) is transformers' sdpa."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    segmented = (attention_mask is None and query.shape[2] == key.shape[2] and query.shape[2] > 1
-                 and getattr(module, "is_causal", True) and kwargs.get("softcap") is None)
+    segmented = (
+        attention_mask is None
+        and query.shape[2] == key.shape[2]
+        and query.shape[2] > 1
+        and getattr(module, "is_causal", True)
+        and kwargs.get("softcap") is None
+    )
     bounds = None
     if segmented:
         cu = kwargs.get("cu_seq_lens_q")
@@ -56,14 +70,25 @@ def sdpa_segments(module: Any, query: torch.Tensor, key: torch.Tensor, value: to
             positions = positions.expand(query.shape[0], -1)
             bounds = [row_bounds(row) for row in positions]
     if bounds is None or all(len(b) == 2 for b in bounds):  # no segments: plain causal attention
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      is_causal=is_causal, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+        )
     gqa = query.shape[1] != key.shape[1]
     rows = []
     for b, row in enumerate(bounds):
-        parts = [torch.nn.functional.scaled_dot_product_attention(
-            query[b:b + 1, :, s:e], key[b:b + 1, :, s:e], value[b:b + 1, :, s:e], dropout_p=dropout,
-            is_causal=True, scale=scaling, enable_gqa=gqa) for s, e in zip(row[:-1], row[1:]) if e > s]
+        parts = [
+            torch.nn.functional.scaled_dot_product_attention(
+                query[b : b + 1, :, s:e],
+                key[b : b + 1, :, s:e],
+                value[b : b + 1, :, s:e],
+                dropout_p=dropout,
+                is_causal=True,
+                scale=scaling,
+                enable_gqa=gqa,
+            )
+            for s, e in zip(row[:-1], row[1:])
+            if e > s
+        ]
         rows.append(torch.cat(parts, dim=2))
     out = rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)
     return out.transpose(1, 2).contiguous(), None
@@ -73,8 +98,12 @@ def segments_mask(**kwargs: Any) -> Optional[torch.Tensor]:
     """No mask for an unpadded, uncached forward (the attention function keeps to each segment); else sdpa's."""
     from transformers.masking_utils import sdpa_mask
 
-    if (kwargs.get("attention_mask") is None and kwargs.get("q_length") == kwargs.get("kv_length")
-            and not kwargs.get("q_offset") and not kwargs.get("kv_offset")):
+    if (
+        kwargs.get("attention_mask") is None
+        and kwargs.get("q_length") == kwargs.get("kv_length")
+        and not kwargs.get("q_offset")
+        and not kwargs.get("kv_offset")
+    ):
         return None
     return sdpa_mask(**kwargs)
 
@@ -127,15 +156,18 @@ class FlatCollator:
         from swiftk_sft.packing import concat_bin
 
         if any(row.get("position_ids") is not None for row in batch):
-            row = _join_packed(batch)   # packed rows: a segment per sample already, first labels masked
+            row = _join_packed(batch)  # packed rows: a segment per sample already, first labels masked
         else:
             # as packing lays samples out: the padded batch never predicts a sample's first token (the shift
             # drops it); here the previous sample's last token would, so it is masked
             row = concat_bin(batch)
         position_ids = torch.tensor([row["position_ids"]], dtype=torch.long)
-        out = {"input_ids": torch.tensor([row["input_ids"]], dtype=torch.long),
-               "labels": torch.tensor([row["labels"]], dtype=torch.long), "position_ids": position_ids,
-               "cu_seq_lens_q": torch.tensor(row_bounds(position_ids[0]), dtype=torch.int32)}
+        out = {
+            "input_ids": torch.tensor([row["input_ids"]], dtype=torch.long),
+            "labels": torch.tensor([row["labels"]], dtype=torch.long),
+            "position_ids": position_ids,
+            "cu_seq_lens_q": torch.tensor(row_bounds(position_ids[0]), dtype=torch.int32),
+        }
         if row.get("loss_scale") is not None:
             out["loss_scale"] = torch.tensor([row["loss_scale"]], dtype=torch.float)
         return out

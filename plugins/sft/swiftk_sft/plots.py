@@ -1,4 +1,5 @@
 """Loss-curve PNGs from ``logging.jsonl``: one figure per logged quantity, in ``images/``."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,19 @@ import os
 from typing import Iterable
 
 #: What gets a curve, when the logs have it (train and eval variants).
-CURVES = ("loss", "token_acc", "learning_rate", "grad_norm", "eval_loss", "eval_token_acc",
-          "eval_acc", "eval_rouge-l", "eval_bleu-4", "reward", "rewards/margins")
+CURVES = (
+    "loss",
+    "token_acc",
+    "learning_rate",
+    "grad_norm",
+    "eval_loss",
+    "eval_token_acc",
+    "eval_acc",
+    "eval_rouge-l",
+    "eval_bleu-4",
+    "reward",
+    "rewards/margins",
+)
 
 
 def read_logs(path: str) -> list[dict]:
@@ -31,8 +43,9 @@ def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVE
     rows = read_logs(logging_jsonl)
     written = []
     for key in keys:
-        points = [(r["global_step"], r[key]) for r in rows
-                  if isinstance(r.get(key), (int, float)) and "global_step" in r]
+        points = [
+            (r["global_step"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and "global_step" in r
+        ]
         if not points:
             continue
         os.makedirs(images_dir, exist_ok=True)

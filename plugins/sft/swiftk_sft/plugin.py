@@ -1,4 +1,5 @@
 """Entry point of swift-plugin-sft: registrations only, every value a lazy reference."""
+
 import swiftk
 from swiftk.api import TrainerSpec, TunerSpec
 

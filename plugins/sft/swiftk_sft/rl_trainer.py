@@ -4,6 +4,7 @@ adapter tuner, is the base model with the adapters disabled (as in ms-swift).
 
 Used by swift-plugin-rlhf and swift-plugin-grpo; it lives here so neither depends on the other.
 """
+
 from __future__ import annotations
 
 import copy
@@ -65,12 +66,14 @@ class RLHFTrainerMixin:
         if model.training:
             self._tokens += count_tokens(inputs)
         # trl's loss, skipping SwiftTrainerMixin's supervised one
-        return super(SwiftTrainerMixin, self).compute_loss(model, inputs, return_outputs=return_outputs,
-                                                           num_items_in_batch=num_items_in_batch)
+        return super(SwiftTrainerMixin, self).compute_loss(
+            model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        return super(SwiftTrainerMixin, self).prediction_step(model, inputs, prediction_loss_only,
-                                                              ignore_keys=ignore_keys)
+        return super(SwiftTrainerMixin, self).prediction_step(
+            model, inputs, prediction_loss_only, ignore_keys=ignore_keys
+        )
 
 
 @contextmanager

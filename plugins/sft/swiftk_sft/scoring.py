@@ -7,6 +7,7 @@ a dataset's answer texts through the registry.
 Pure Python on purpose (no nltk, jieba or rouge packages): CJK text is scored per character,
 other text per word.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,8 @@ def bleu4(prediction: list[str], reference: list[str]) -> float:
         return 0.0
     log_sum = 0.0
     for n in range(1, 5):
-        pred_ngrams = Counter(tuple(prediction[i:i + n]) for i in range(len(prediction) - n + 1))
-        ref_ngrams = Counter(tuple(reference[i:i + n]) for i in range(len(reference) - n + 1))
+        pred_ngrams = Counter(tuple(prediction[i : i + n]) for i in range(len(prediction) - n + 1))
+        ref_ngrams = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
         overlap = sum((pred_ngrams & ref_ngrams).values())
         total = max(sum(pred_ngrams.values()), 0)
         if n == 1 and overlap == 0:
@@ -62,8 +63,7 @@ def nlg_scores(predictions: list[str], references: list[str]) -> dict[str, float
     """Mean ROUGE-L F1 and BLEU-4 over the pairs: ``{"rouge-l": ..., "bleu-4": ...}``."""
     pairs = [(words(p), words(r)) for p, r in zip(predictions, references)]
     n = max(len(pairs), 1)
-    return {"rouge-l": sum(rouge_l(p, r) for p, r in pairs) / n,
-            "bleu-4": sum(bleu4(p, r) for p, r in pairs) / n}
+    return {"rouge-l": sum(rouge_l(p, r) for p, r in pairs) / n, "bleu-4": sum(bleu4(p, r) for p, r in pairs) / n}
 
 
 def exact_match(predictions: list[str], references: list[str]) -> float:

@@ -5,6 +5,7 @@ trl's trainers): atomic checkpoints with ``args.json``, the registered ``--loss_
 ``--metric``, token accuracy in the logs, the loss in the progress bar, and an end-of-run
 summary with the best and last checkpoints, train time, tokens/s and peak memory.
 """
+
 from __future__ import annotations
 
 import errno
@@ -49,7 +50,9 @@ class SwiftTrainerMixin:
             if kwargs.get("eval_dataset") is not None:
                 kwargs["eval_dataset"] = pack_dataset(kwargs["eval_dataset"], swift_args.get("max_length"))
             tokenizer = getattr(kwargs.get("processing_class"), "tokenizer", kwargs.get("processing_class"))
-            kwargs["data_collator"] = PackedCollator(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+            kwargs["data_collator"] = PackedCollator(
+                tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+            )
         metric = swift_args.get("metric") if swift_args is not None else None
         if metric and kwargs.get("compute_metrics") is None and kwargs.get("eval_dataset") is not None:
             tokenizer = getattr(kwargs.get("processing_class"), "tokenizer", kwargs.get("processing_class"))
@@ -115,8 +118,9 @@ class SwiftTrainerMixin:
             loss = self._scale_across_devices(loss, num_items_in_batch)
             self.loss_is_scaled_for_ga = num_items_in_batch is not None
         else:
-            loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
-                                                 num_items_in_batch=num_items_in_batch)
+            loss, outputs = super().compute_loss(
+                model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+            )
             self.loss_is_scaled_for_ga = None
         if model.training and labels is not None and labels.dim() == 2:
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
@@ -241,9 +245,15 @@ class SwiftTrainerMixin:
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=ids.device)
         temperature = float(self.swift_args.get("temperature") or 0)
         with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=self.swift_args.get("max_new_tokens") or 64,
-                                 do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
-                                 pad_token_id=pad, use_cache=True)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=self.swift_args.get("max_new_tokens") or 64,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                pad_token_id=pad,
+                use_cache=True,
+            )
         generated = out[:, width:]
         labels = _pad_rows(answers, -100, generated.device)
         return None, generated, labels
@@ -266,8 +276,10 @@ class SwiftTrainerMixin:
         seconds = end - (self._train_start or end)
         summary = {
             "status": f"interrupted by {self.interrupted_by}" if self.interrupted_by else "completed",
-            "last_model_checkpoint": last, "best_model_checkpoint": best,
-            "train_runtime_s": round(seconds, 2), "global_step": self.state.global_step,
+            "last_model_checkpoint": last,
+            "best_model_checkpoint": best,
+            "train_runtime_s": round(seconds, 2),
+            "global_step": self.state.global_step,
             "train_tokens_per_s": round(self._tokens / seconds, 1) if seconds > 0 else None,
             "peak_memory_mib": round(_peak_memory_mib(), 1),
         }
@@ -307,8 +319,9 @@ def _takes_logits_to_keep(model: Any) -> bool:
     return "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
-def _labelled_positions_loss(model: Any, inputs: dict, labels: torch.Tensor,
-                             num_items_in_batch: Any) -> tuple[torch.Tensor, int, int]:
+def _labelled_positions_loss(
+    model: Any, inputs: dict, labels: torch.Tensor, num_items_in_batch: Any
+) -> tuple[torch.Tensor, int, int]:
     """Cross entropy of a one-row batch from the logits of the positions that predict a label only.
 
     The language-model head and the softmax then run on the answer tokens, not the prompts (on a real
@@ -325,8 +338,9 @@ def _labelled_positions_loss(model: Any, inputs: dict, labels: torch.Tensor,
     wanted = target[keep]
     summed = torch.nn.functional.cross_entropy(logits, wanted, reduction="sum")
     if num_items_in_batch is not None:
-        loss = summed / (num_items_in_batch.to(summed.device) if torch.is_tensor(num_items_in_batch)
-                         else num_items_in_batch)
+        loss = summed / (
+            num_items_in_batch.to(summed.device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch
+        )
     else:
         loss = summed / max(int(keep.numel()), 1)
     with torch.no_grad():
@@ -366,8 +380,13 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
         self._flat_collator = padding_free.FlatCollator()
         # the loss from the labelled positions' logits only: no custom loss, no label smoothing, no liger (its fused
         # head and loss need the labels), and a model that takes transformers' logits_to_keep as positions
-        self._labelled_logits = (self._loss_fn is None and self.label_smoother is None and self.compute_loss_func is None
-                                 and not self.args.use_liger_kernel and _takes_logits_to_keep(self.model))
+        self._labelled_logits = (
+            self._loss_fn is None
+            and self.label_smoother is None
+            and self.compute_loss_func is None
+            and not self.args.use_liger_kernel
+            and _takes_logits_to_keep(self.model)
+        )
 
     def get_train_dataloader(self):
         if self._flat_collator is None:
@@ -380,8 +399,9 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not (self._labelled_logits and model.training and "cu_seq_lens_q" in inputs and not return_outputs):
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
         inputs = {k: v for k, v in inputs.items() if k != "loss_scale"}  # uniform scales (else _loss_fn is set)
         labels = inputs.pop("labels")
         self._tokens += int(labels.numel())

@@ -1,4 +1,5 @@
 """swift-plugin-sft's metrics and losses pass the contract suites third parties use."""
+
 from __future__ import annotations
 
 from swiftk.testing.losses import LossContract
@@ -12,7 +13,7 @@ class TestAccMetric(MetricContract):
 class TestAccMetricPerSequence(MetricContract):
     metric = "acc"
     arguments = ("--acc_strategy", "seq")
-    expected = {"acc": 2 / 3}      # the first and last answers equal their references, the second does not
+    expected = {"acc": 2 / 3}  # the first and last answers equal their references, the second does not
 
 
 class TestNlgMetric(MetricContract):

@@ -1,4 +1,5 @@
 """The acc and nlg metrics and the registered losses, on hand-checked values."""
+
 from __future__ import annotations
 
 import math
@@ -58,15 +59,17 @@ def test_losses_match_torch_and_weight_tokens():
     logits = torch.randn(2, 5, 11)
     labels = torch.tensor([[-100, 1, 2, 3, -100], [-100, -100, 4, 5, 6]])
     outputs = {"logits": logits}
-    expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1),
-                                                 ignore_index=-100)
+    expected = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
     assert cross_entropy(outputs, labels).item() == pytest.approx(expected.item(), rel=1e-6)
     ones = torch.ones(2, 5)
     assert loss_scale_cross_entropy(outputs, labels, ones).item() == pytest.approx(expected.item(), rel=1e-6)
     zero_second = torch.ones(2, 5)
     zero_second[1] = 0
     weighted = loss_scale_cross_entropy(outputs, labels, zero_second).item()
-    first_only = torch.nn.functional.cross_entropy(logits[0, :-1], labels[0, 1:], ignore_index=-100,
-                                                   reduction="sum").item()
+    first_only = torch.nn.functional.cross_entropy(
+        logits[0, :-1], labels[0, 1:], ignore_index=-100, reduction="sum"
+    ).item()
     assert weighted == pytest.approx(first_only / 6, rel=1e-6)  # mean over all 6 labelled tokens
     assert not math.isnan(cross_entropy(outputs, torch.full((2, 5), -100)).item())

@@ -1,4 +1,5 @@
 """Padding-free packing: a packed batch gives exactly the per-sample losses of the samples alone."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,9 +13,17 @@ def tiny_qwen2(vocab: int = 64):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         attn_implementation="sdpa", use_cache=False)
+    config = Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        attn_implementation="sdpa",
+        use_cache=False,
+    )
     return Qwen2ForCausalLM(config).eval()
 
 
@@ -59,7 +68,7 @@ def test_packed_losses_equal_one_by_one(attn):
         for s in members:
             n = len(s["input_ids"])
             labels = torch.tensor(s["labels"])
-            token = per_token_loss(logits[row, start:start + n], labels)
+            token = per_token_loss(logits[row, start : start + n], labels)
             packed_losses[id(s)] = token.sum() / (labels[1:] != -100).sum()
             start += n
     for s, loss in zip(samples, alone):

@@ -1,4 +1,5 @@
 """Padding-free training batches: the same losses and gradients as padded batches, sdpa everywhere else."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,9 +24,11 @@ def samples(seed: int = 1) -> list[dict]:
 def padded(rows: list[dict]) -> dict:
     width = max(len(r["input_ids"]) for r in rows)
     fill = lambda seq, value: list(seq) + [value] * (width - len(seq))  # noqa: E731
-    return {"input_ids": torch.tensor([fill(r["input_ids"], 0) for r in rows]),
-            "attention_mask": torch.tensor([fill([1] * len(r["input_ids"]), 0) for r in rows]),
-            "labels": torch.tensor([fill(r["labels"], -100) for r in rows])}
+    return {
+        "input_ids": torch.tensor([fill(r["input_ids"], 0) for r in rows]),
+        "attention_mask": torch.tensor([fill([1] * len(r["input_ids"]), 0) for r in rows]),
+        "labels": torch.tensor([fill(r["labels"], -100) for r in rows]),
+    }
 
 
 def loss_and_grads(model, fn) -> tuple[float, dict]:
@@ -81,7 +84,8 @@ def test_packed_rows_flatten_to_the_same_losses_as_padded_packed_rows():
         legacy = PackedCollator(pad_token_id=0)(rows)  # rows padded, transformers' block-diagonal mask
         logits = model(input_ids=legacy["input_ids"], position_ids=legacy["position_ids"]).logits
         reference = torch.nn.functional.cross_entropy(
-            logits[:, :-1].flatten(0, 1), legacy["labels"][:, 1:].flatten(), ignore_index=-100)
+            logits[:, :-1].flatten(0, 1), legacy["labels"][:, 1:].flatten(), ignore_index=-100
+        )
         padding_free.enable(model)
         flat = padding_free.FlatCollator()(rows)
         loss = _labelled_positions_loss(model, flat, flat.pop("labels"), None)[0]
@@ -93,8 +97,10 @@ def test_packed_rows_flatten_to_the_same_losses_as_padded_packed_rows():
 
 def test_elsewhere_the_segments_attention_is_sdpa(tmp_path):
     model = tiny_qwen2()
-    prompts = {"input_ids": torch.tensor([[0, 0, 5, 6, 7], [8, 9, 10, 11, 12]]),
-               "attention_mask": torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])}
+    prompts = {
+        "input_ids": torch.tensor([[0, 0, 5, 6, 7], [8, 9, 10, 11, 12]]),
+        "attention_mask": torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]),
+    }
     with torch.no_grad():
         logits = model(**prompts).logits
         unpadded = model(input_ids=prompts["input_ids"][1:]).logits
@@ -104,8 +110,9 @@ def test_elsewhere_the_segments_attention_is_sdpa(tmp_path):
     with torch.no_grad():
         assert torch.allclose(model(**prompts).logits, logits, atol=1e-6)
         assert torch.allclose(model(input_ids=prompts["input_ids"][1:]).logits, unpadded, atol=1e-6)
-        assert torch.equal(model.generate(**prompts, max_new_tokens=6, do_sample=False, pad_token_id=0,
-                                          use_cache=True), generated)
+        assert torch.equal(
+            model.generate(**prompts, max_new_tokens=6, do_sample=False, pad_token_id=0, use_cache=True), generated
+        )
     model.save_pretrained(tmp_path)
     assert padding_free.ATTENTION not in (tmp_path / "config.json").read_text()
 
@@ -145,17 +152,34 @@ def train_losses(tmp_path, monkeypatch, flat: bool) -> tuple[list[dict], dict]:
     monkeypatch.setenv("SWIFTK_PADDING_FREE", "1" if flat else "0")
     rng = torch.Generator().manual_seed(4)
     rows = [sample(rng, int(torch.randint(4, 20, (1,), generator=rng)), 2) for _ in range(48)]
-    args = Seq2SeqTrainingArguments(output_dir=str(tmp_path / ("flat" if flat else "padded")), report_to="none",
-                                    use_cpu=True, per_device_train_batch_size=8, max_steps=6, logging_steps=1,
-                                    learning_rate=1e-3, save_strategy="no", seed=0, remove_unused_columns=False)
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path / ("flat" if flat else "padded")),
+        report_to="none",
+        use_cpu=True,
+        per_device_train_batch_size=8,
+        max_steps=6,
+        logging_steps=1,
+        learning_rate=1e-3,
+        save_strategy="no",
+        seed=0,
+        remove_unused_columns=False,
+    )
     model = tiny_qwen2().train()
     collate = lambda batch: padded(batch)  # noqa: E731
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collate,
-                             swift_args=Args(max_length=64))
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        data_collator=collate,
+        swift_args=Args(max_length=64),
+    )
     assert (trainer._flat_collator is not None) == flat
     trainer.train()
-    logs = [{k: round(v, 5) for k, v in row.items() if k in ("loss", "token_acc")}
-            for row in trainer.state.log_history if "loss" in row]
+    logs = [
+        {k: round(v, 5) for k, v in row.items() if k in ("loss", "token_acc")}
+        for row in trainer.state.log_history
+        if "loss" in row
+    ]
     return logs, {n: p.detach().clone() for n, p in model.named_parameters()}
 
 

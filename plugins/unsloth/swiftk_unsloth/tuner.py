@@ -6,6 +6,7 @@ through ``FastLanguageModel.from_pretrained`` (same folder, dtype, max length an
 and drops the first copy, then adds LoRA with ``FastLanguageModel.get_peft_model`` and the page's
 ``lora_*`` arguments.  The result is a peft model: checkpoints are plain LoRA adapters.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,8 +23,10 @@ def check_available(args: Any) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        raise UsageError("--tuner_backend unsloth needs a CUDA GPU (unsloth's kernels are Triton/CUDA); "
-                         "use --tuner_backend peft on this machine")
+        raise UsageError(
+            "--tuner_backend unsloth needs a CUDA GPU (unsloth's kernels are Triton/CUDA); "
+            "use --tuner_backend peft on this machine"
+        )
     if importlib.util.find_spec("unsloth") is None:
         raise UsageError("--tuner_backend unsloth needs the unsloth package: pip install unsloth")
 
@@ -51,14 +54,23 @@ def prepare_unsloth(model: Any, args: Any) -> Any:
     del model
     torch.cuda.empty_cache()
     fast, _ = FastLanguageModel.from_pretrained(
-        model_name=info.model_dir, max_seq_length=int(args.get("max_length") or info.max_model_len or 2048),
-        dtype=dtype, load_in_4bit=args.get("quant_method") == "bnb" and args.get("quant_bits") == 4)
+        model_name=info.model_dir,
+        max_seq_length=int(args.get("max_length") or info.max_model_len or 2048),
+        dtype=dtype,
+        load_in_4bit=args.get("quant_method") == "bnb" and args.get("quant_bits") == 4,
+    )
     fast.model_info, fast.model_meta = info, meta
     fast = FastLanguageModel.get_peft_model(
-        fast, r=args.lora_rank, target_modules=sorted(set(targets)), lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, bias=args.lora_bias, use_rslora=bool(args.get("use_rslora")),
+        fast,
+        r=args.lora_rank,
+        target_modules=sorted(set(targets)),
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        bias=args.lora_bias,
+        use_rslora=bool(args.get("use_rslora")),
         use_gradient_checkpointing="unsloth" if args.get("gradient_checkpointing") else False,
         random_state=int(args.get("seed") or 42),
-        modules_to_save=list(args.get("modules_to_save") or []) or None)
+        modules_to_save=list(args.get("modules_to_save") or []) or None,
+    )
     report_trainable(fast, "unsloth lora")
     return fast

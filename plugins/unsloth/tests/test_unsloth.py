@@ -1,4 +1,5 @@
 """--tuner_backend unsloth: a clear error without a GPU; LoRA training with one."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,24 @@ import pytest
 import torch
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-COMMON = ["--model", "swiftk/tiny-chat", "--dataset", "swiftk/demo-sft#8", "--split_dataset_ratio", "0",
-          "--max_steps", "2", "--per_device_train_batch_size", "2", "--max_length", "64", "--report_to", "none",
-          "--add_version", "false"]
+COMMON = [
+    "--model",
+    "swiftk/tiny-chat",
+    "--dataset",
+    "swiftk/demo-sft#8",
+    "--split_dataset_ratio",
+    "0",
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "2",
+    "--max_length",
+    "64",
+    "--report_to",
+    "none",
+    "--add_version",
+    "false",
+]
 
 
 def _swiftk(*args):
@@ -20,8 +36,9 @@ def _swiftk(*args):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU error")
 def test_on_cpu_it_is_a_one_line_error(tmp_path):
-    result = _swiftk("sft", *COMMON, "--tuner_backend", "unsloth", "--train_type", "lora",
-                     "--output_dir", str(tmp_path / "out"))
+    result = _swiftk(
+        "sft", *COMMON, "--tuner_backend", "unsloth", "--train_type", "lora", "--output_dir", str(tmp_path / "out")
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("swiftk: error:")]
     assert errors and "--tuner_backend unsloth needs a CUDA GPU" in errors[0], result.stderr[-2000:]
@@ -44,7 +61,17 @@ def test_other_train_types_are_refused():
 def test_lora_with_unsloth_trains_and_saves_a_peft_adapter(tmp_path):
     pytest.importorskip("unsloth")
     out = tmp_path / "out"
-    result = _swiftk("sft", *COMMON, "--tuner_backend", "unsloth", "--train_type", "lora", "--torch_dtype",
-                     "bfloat16", "--output_dir", str(out))
+    result = _swiftk(
+        "sft",
+        *COMMON,
+        "--tuner_backend",
+        "unsloth",
+        "--train_type",
+        "lora",
+        "--torch_dtype",
+        "bfloat16",
+        "--output_dir",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert list(out.glob("checkpoint-*/adapter_model.safetensors"))

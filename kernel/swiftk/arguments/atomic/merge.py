@@ -1,4 +1,5 @@
 """The page's "合并参数"."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """The page's "Tuner参数" and every sub-group (全参, LoRA, LoRA-GA, FourierFt, BOFT, Vera, GaLore,
 LISA, LLAMAPRO, AdaLoRA, ReFT, Liger).  UNSLOTH has no parameters of its own (it is selected with
 ``--tuner_backend unsloth``), so it has no group here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,19 +24,23 @@ class TunerArguments:
     SECTION_ZH = "Tuner参数"
 
     freeze_llm: bool = arg(
-        False, "Multimodal models: freeze the LLM (full) or add no tuner to it (LoRA with all-linear).",
-        hot=True)
+        False, "Multimodal models: freeze the LLM (full) or add no tuner to it (LoRA with all-linear).", hot=True
+    )
     freeze_vit: bool = arg(True, "Multimodal models: freeze the vision tower / add no tuner to it.", hot=True)
     freeze_aligner: bool = arg(True, "Multimodal models: freeze the aligner / add no tuner to it.", hot=True)
     target_modules: List[str] = arg(
-        ["all-linear"], "Modules to attach the tuner to; all-linear means every linear but lm_head "
-                        "(of the LLM only, for multimodal models).", hot=True)
+        ["all-linear"],
+        "Modules to attach the tuner to; all-linear means every linear but lm_head "
+        "(of the LLM only, for multimodal models).",
+        hot=True,
+    )
     target_regex: Optional[str] = arg(
-        None, "Regex of the modules to attach the tuner to; overrides target_modules.", hot=True)
+        None, "Regex of the modules to attach the tuner to; overrides target_modules.", hot=True
+    )
     init_weights: Union[bool, str] = arg(
-        True, "Tuner weight init: LoRA true, false, gaussian, pissa, pissa_niter_<n>; Bone true, false, bat.")
-    modules_to_save: List[str] = arg(
-        list, "Extra original modules trained and saved alongside the tuner.", hot=True)
+        True, "Tuner weight init: LoRA true, false, gaussian, pissa, pissa_niter_<n>; Bone true, false, bat."
+    )
+    modules_to_save: List[str] = arg(list, "Extra original modules trained and saved alongside the tuner.", hot=True)
 
 
 @dataclass
@@ -46,10 +51,10 @@ class FullArguments:
     SECTION_ZH = "全参"
 
     freeze_parameters: List[str] = arg(list, "Prefixes of parameters to freeze.")
-    freeze_parameters_ratio: float = arg(
-        0.0, "Fraction of parameters frozen from the bottom up (1 freezes all).")
+    freeze_parameters_ratio: float = arg(0.0, "Fraction of parameters frozen from the bottom up (1 freezes all).")
     trainable_parameters: List[str] = arg(
-        list, "Prefixes of parameters kept trainable; wins over freeze_parameters(_ratio).")
+        list, "Prefixes of parameters kept trainable; wins over freeze_parameters(_ratio)."
+    )
 
 
 @dataclass
@@ -64,11 +69,13 @@ class LoraArguments:
     lora_dropout: float = arg(0.05, "LoRA dropout.", plugin=PEFT)
     lora_bias: Literal["none", "all"] = arg("none", "Which biases are trainable: none or all.", plugin=PEFT)
     lora_dtype: Optional[Literal["float16", "bfloat16", "float32"]] = arg(
-        None, "dtype of the LoRA modules; None follows the model.", plugin=PEFT)
+        None, "dtype of the LoRA modules; None follows the model.", plugin=PEFT
+    )
     use_dora: bool = arg(False, "Use DoRA.", hot=True, plugin=PEFT)
     use_rslora: bool = arg(False, "Use rank-stabilized LoRA.", plugin=PEFT)
     lorap_lr_ratio: Optional[float] = arg(
-        None, "LoRA+ learning-rate ratio (suggested 10-16); set it to use LoRA+.", hot=True, plugin=PEFT)
+        None, "LoRA+ learning-rate ratio (suggested 10-16); set it to use LoRA+.", hot=True, plugin=PEFT
+    )
 
 
 @dataclass
@@ -82,9 +89,11 @@ class LoraGAArguments:
     lora_ga_iters: int = arg(2, "LoRA-GA: iterations of the gradient estimation.", plugin=PEFT)
     lora_ga_max_length: int = arg(1024, "LoRA-GA: max input length of the gradient estimation.", plugin=PEFT)
     lora_ga_direction: Literal["ArBr", "A2rBr", "ArB2r", "random"] = arg(
-        "ArB2r", "LoRA-GA: initial direction.", plugin=PEFT)
+        "ArB2r", "LoRA-GA: initial direction.", plugin=PEFT
+    )
     lora_ga_scale: Literal["gd", "unit", "stable", "weightS"] = arg(
-        "stable", "LoRA-GA: initialization scaling.", plugin=PEFT)
+        "stable", "LoRA-GA: initialization scaling.", plugin=PEFT
+    )
     lora_ga_stable_gamma: int = arg(16, "LoRA-GA: gamma of the stable scaling.", plugin=PEFT)
 
 
@@ -107,8 +116,7 @@ class BoftArguments:
     SECTION_ZH = "BOFT"
 
     boft_block_size: int = arg(4, "BOFT block size.", plugin=PEFT)
-    boft_block_num: int = arg(0, "BOFT block count; cannot be used together with boft_block_size.",
-                              plugin=PEFT)
+    boft_block_num: int = arg(0, "BOFT block count; cannot be used together with boft_block_size.", plugin=PEFT)
     boft_dropout: float = arg(0.0, "BOFT dropout.", plugin=PEFT)
 
 
@@ -134,7 +142,8 @@ class GaloreArguments:
 
     use_galore: bool = arg(False, "Use GaLore.", hot=True, plugin=GALORE)
     galore_target_modules: Optional[List[str]] = arg(
-        None, "Modules GaLore applies to; None means attention and MLP.", plugin=GALORE)
+        None, "Modules GaLore applies to; None means attention and MLP.", plugin=GALORE
+    )
     galore_rank: int = arg(128, "GaLore rank.", plugin=GALORE)
     galore_update_proj_gap: int = arg(50, "Steps between projection updates.", plugin=GALORE)
     galore_scale: float = arg(1.0, "GaLore scale.", plugin=GALORE)
@@ -145,10 +154,8 @@ class GaloreArguments:
     galore_proj_quant: bool = arg(False, "Quantize the SVD projection matrices.", plugin=GALORE)
     galore_proj_bits: int = arg(4, "Bits of the projection quantization.", plugin=GALORE)
     galore_proj_group_size: int = arg(256, "Group size of the projection quantization.", plugin=GALORE)
-    galore_cos_threshold: float = arg(
-        0.4, "Cosine-similarity threshold for updating the projection.", plugin=GALORE)
-    galore_gamma_proj: int = arg(
-        2, "Factor stretching the update gap once projections become similar.", plugin=GALORE)
+    galore_cos_threshold: float = arg(0.4, "Cosine-similarity threshold for updating the projection.", plugin=GALORE)
+    galore_gamma_proj: int = arg(2, "Factor stretching the update gap once projections become similar.", plugin=GALORE)
     galore_queue_size: int = arg(5, "Queue length for projection similarity.", plugin=GALORE)
 
 
@@ -160,8 +167,8 @@ class LisaArguments:
     SECTION_ZH = "LISA"
 
     lisa_activated_layers: int = arg(
-        0, "LISA (full training only): layers activated at a time; 0 disables, 2 or 8 suggested.",
-        hot=True, plugin=LISA)
+        0, "LISA (full training only): layers activated at a time; 0 disables, 2 or 8 suggested.", hot=True, plugin=LISA
+    )
     lisa_step_interval: int = arg(20, "LISA: steps between switching the activated layers.", plugin=LISA)
 
 
@@ -174,8 +181,8 @@ class LlamaproArguments:
 
     llamapro_num_new_blocks: int = arg(4, "LLaMA-Pro: number of new layers inserted.", hot=True, plugin=PEFT)
     llamapro_num_groups: Optional[int] = arg(
-        None, "LLaMA-Pro: groups the new blocks are inserted in; None means one per new block.",
-        plugin=PEFT)
+        None, "LLaMA-Pro: groups the new blocks are inserted in; None means one per new block.", plugin=PEFT
+    )
 
 
 @dataclass
@@ -203,14 +210,18 @@ class ReftArguments:
     SECTION_ZH = "ReFT"
 
     reft_layers: Optional[List[int]] = arg(
-        None, "Layers ReFT applies to, e.g. 1 2 3 4; None means all.", hot=True, plugin=REFT)
+        None, "Layers ReFT applies to, e.g. 1 2 3 4; None means all.", hot=True, plugin=REFT
+    )
     reft_rank: int = arg(4, "ReFT rank.", hot=True, plugin=REFT)
-    reft_intervention_type: Literal["NoreftIntervention", "LoreftIntervention", "ConsreftIntervention",
-                                    "LobireftIntervention", "DireftIntervention",
-                                    "NodireftIntervention"] = arg(
-        "LoreftIntervention", "ReFT intervention type.", plugin=REFT)
-    reft_args: Optional[Dict[str, Any]] = arg(
-        None, "Extra ReFT intervention arguments as JSON.", plugin=REFT)
+    reft_intervention_type: Literal[
+        "NoreftIntervention",
+        "LoreftIntervention",
+        "ConsreftIntervention",
+        "LobireftIntervention",
+        "DireftIntervention",
+        "NodireftIntervention",
+    ] = arg("LoreftIntervention", "ReFT intervention type.", plugin=REFT)
+    reft_args: Optional[Dict[str, Any]] = arg(None, "Extra ReFT intervention arguments as JSON.", plugin=REFT)
 
 
 @dataclass
@@ -223,6 +234,18 @@ class LigerArguments:
     use_liger: bool = arg(False, "Train with liger-kernel.", plugin=LIGER)
 
 
-TUNER_GROUPS = (TunerArguments, FullArguments, LoraArguments, LoraGAArguments, FourierFtArguments,
-                BoftArguments, VeraArguments, GaloreArguments, LisaArguments, LlamaproArguments,
-                AdaloraArguments, ReftArguments, LigerArguments)
+TUNER_GROUPS = (
+    TunerArguments,
+    FullArguments,
+    LoraArguments,
+    LoraGAArguments,
+    FourierFtArguments,
+    BoftArguments,
+    VeraArguments,
+    GaloreArguments,
+    LisaArguments,
+    LlamaproArguments,
+    AdaloraArguments,
+    ReftArguments,
+    LigerArguments,
+)

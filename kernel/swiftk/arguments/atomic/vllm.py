@@ -1,4 +1,5 @@
 """The page's "vLLM参数" (see vLLM's engine arguments)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ class VllmArguments:
     max_model_len: Optional[int] = arg(None, "vLLM max model length.", hot=True, plugin=VLLM)
     disable_custom_all_reduce: bool = arg(False, "vLLM: disable the custom all-reduce.", plugin=VLLM)
     enforce_eager: bool = arg(
-        False, "vLLM: run in PyTorch eager mode instead of CUDA graphs (saves memory, slower).", plugin=VLLM)
+        False, "vLLM: run in PyTorch eager mode instead of CUDA graphs (saves memory, slower).", plugin=VLLM
+    )
     limit_mm_per_prompt: Optional[Dict[str, Any]] = arg(
-        None, "vLLM multimodal items per prompt as JSON, e.g. '{\"image\": 5, \"video\": 2}'.", hot=True,
-        plugin=VLLM)
+        None, "vLLM multimodal items per prompt as JSON, e.g. '{\"image\": 5, \"video\": 2}'.", hot=True, plugin=VLLM
+    )
     vllm_max_lora_rank: int = arg(16, "vLLM max LoRA rank.", plugin=VLLM)
     enable_prefix_caching: bool = arg(False, "vLLM automatic prefix caching.", plugin=VLLM)

@@ -1,4 +1,5 @@
 """The page's "模板参数"."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,28 +17,43 @@ class TemplateArguments:
 
     template: Optional[str] = arg(None, "Chat template type; None picks the model's template.", hot=True)
     system: Optional[str] = arg(
-        None, "System prompt, or a .txt file holding it; None uses the template's default.", hot=True)
+        None, "System prompt, or a .txt file holding it; None uses the template's default.", hot=True
+    )
     max_length: Optional[int] = arg(
-        None, "Max tokens per sample (max prompt length for PPO, GRPO and inference); None uses "
-              "max_model_len.", hot=True)
+        None,
+        "Max tokens per sample (max prompt length for PPO, GRPO and inference); None uses max_model_len.",
+        hot=True,
+    )
     truncation_strategy: Literal["delete", "left", "right"] = arg(
-        "delete", "What to do with a sample over max_length: delete it, or truncate left/right.")
+        "delete", "What to do with a sample over max_length: delete it, or truncate left/right."
+    )
     max_pixels: Optional[int] = arg(
-        None, "Max pixels (H*W) of an input image of a multimodal model; larger ones are resized.", hot=True)
+        None, "Max pixels (H*W) of an input image of a multimodal model; larger ones are resized.", hot=True
+    )
     tools_prompt: str = arg(
-        "react_en", "Format turning the tool list into the system prompt: react_en, react_zh, glm4, "
-                    "toolbench, qwen, or a registered agent template.",
-        choices=("react_en", "react_zh", "glm4", "toolbench", "qwen"), registry="agent_templates")
+        "react_en",
+        "Format turning the tool list into the system prompt: react_en, react_zh, glm4, "
+        "toolbench, qwen, or a registered agent template.",
+        choices=("react_en", "react_zh", "glm4", "toolbench", "qwen"),
+        registry="agent_templates",
+    )
     norm_bbox: Optional[Literal["norm1000", "none"]] = arg(
-        None, "Bounding-box scaling: norm1000 or none; None picks per model.")
+        None, "Bounding-box scaling: norm1000 or none; None picks per model."
+    )
     padding_side: Literal["left", "right"] = arg(
-        "right", "Padding side in training with batch_size >= 2 (inference always pads left).")
+        "right", "Padding side in training with batch_size >= 2 (inference always pads left)."
+    )
     loss_scale: str = arg(
-        "default", "Loss weights of tokens: default, last_round, all, or an agent loss_scale "
-                   "(react, agentflan, alpha_umi, qwen, or a registered one).",
-        choices=("default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen"), registry="loss_scales")
+        "default",
+        "Loss weights of tokens: default, last_round, all, or an agent loss_scale "
+        "(react, agentflan, alpha_umi, qwen, or a registered one).",
+        choices=("default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen"),
+        registry="loss_scales",
+    )
     sequence_parallel_size: int = arg(
-        1, "Sequence parallel size; swiftk has no sequence parallelism yet, so values above 1 are refused.")
+        1, "Sequence parallel size; swiftk has no sequence parallelism yet, so values above 1 are refused."
+    )
     use_chat_template: bool = arg(True, "Use the chat template (else the generation template; swift pt sets it).")
     template_backend: Literal["swift", "jinja"] = arg(
-        "swift", "Template backend; jinja uses transformers' apply_chat_template (inference only).")
+        "swift", "Template backend; jinja uses transformers' apply_chat_template (inference only)."
+    )

@@ -1,4 +1,5 @@
 """The page's "部署参数"."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ class DeployArguments:
     api_key: Optional[str] = arg(None, "API key clients must send.")
     owned_by: str = arg("swift", "owned_by field of the model list.")
     served_model_name: Optional[str] = arg(
-        None, "Model name served; None uses the last component of the model path.", hot=True)
+        None, "Model name served; None uses the last component of the model path.", hot=True
+    )
     verbose: bool = arg(True, "Log request details.")
     log_interval: int = arg(20, "Seconds between tokens/s statistics; -1 disables.")
     max_logprobs: int = arg(20, "Max logprobs returned to a client.")

@@ -1,4 +1,5 @@
 """The page's "导出参数" (swift export and swift merge-lora)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,11 +16,16 @@ class ExportArguments:
     SECTION_ZH = "导出参数"
 
     output_dir: Optional[str] = arg(
-        None, "Export destination; None derives '<checkpoint>-<suffix>' from what is exported.", hot=True)
+        None, "Export destination; None derives '<checkpoint>-<suffix>' from what is exported.", hot=True
+    )
     exist_ok: bool = arg(False, "Overwrite an existing output_dir instead of failing.")
     quant_method: Optional[str] = arg(
-        None, "Export quantization method (or one a plugin registers).", hot=True, choices=("gptq", "awq", "bnb"),
-        registry="quantizers")
+        None,
+        "Export quantization method (or one a plugin registers).",
+        hot=True,
+        choices=("gptq", "awq", "bnb"),
+        registry="quantizers",
+    )
     quant_n_samples: int = arg(256, "Calibration samples for gptq/awq.")
     max_length: int = arg(2048, "max_length of the calibration samples.")
     quant_batch_size: int = arg(1, "Quantization batch size.")

@@ -1,4 +1,5 @@
 """The page's "推理参数"."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,12 +16,18 @@ class InferArguments:
     SECTION_ZH = "推理参数"
 
     infer_backend: str = arg(
-        "pt", "Inference engine: pt, vllm, lmdeploy, or one a plugin registers.", hot=True,
-        choices=("pt", "vllm", "lmdeploy"), registry="infer_engines")
+        "pt",
+        "Inference engine: pt, vllm, lmdeploy, or one a plugin registers.",
+        hot=True,
+        choices=("pt", "vllm", "lmdeploy"),
+        registry="infer_engines",
+    )
     max_batch_size: int = arg(1, "Batch size of batched inference with the pt backend.", hot=True)
     ddp_backend: Optional[Literal["nccl", "gloo", "mpi", "ccl", "hccl", "cncl", "mccl"]] = arg(
-        None, "Distributed backend of multi-GPU pt inference; None picks one.")
+        None, "Distributed backend of multi-GPU pt inference; None picks one."
+    )
     result_path: Optional[str] = arg(
-        None, "Where to write results (jsonl); None means the checkpoint folder or ./result.", hot=True)
+        None, "Where to write results (jsonl); None means the checkpoint folder or ./result.", hot=True
+    )
     metric: Optional[Literal["acc", "rouge"]] = arg(None, "Evaluate the results: acc or rouge; None skips.")
     val_dataset_sample: Optional[int] = arg(None, "Number of dataset samples to infer.")

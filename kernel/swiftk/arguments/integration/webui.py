@@ -1,4 +1,5 @@
 """The page's "Web-UI参数"."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """GLM-4: tools in a system block of their own, calls as ``name\\n{json}``, results as observation turns."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -28,8 +29,16 @@ class Glm4Template(Template):
 
     def render_response(self, text, calls, rnd, query, *, last, after_last_query, continuing, open_turn):
         if not calls:
-            return super().render_response(text, calls, rnd, query, last=last, after_last_query=after_last_query,
-                                           continuing=continuing, open_turn=open_turn)
+            return super().render_response(
+                text,
+                calls,
+                rnd,
+                query,
+                last=last,
+                after_last_query=after_last_query,
+                continuing=continuing,
+                open_turn=open_turn,
+            )
         segs = []
         for k, call in enumerate(calls):
             if k:

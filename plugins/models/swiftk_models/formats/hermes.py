@@ -1,4 +1,5 @@
 """Qwen2.5, QwQ and Qwen3: ChatML with Hermes-style tool calling, as their official templates write it."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -34,8 +35,16 @@ class HermesTemplate(Template):
 
     def render_response(self, text, calls, rnd, query, *, last, after_last_query, continuing, open_turn):
         if not calls:
-            return super().render_response(text, calls, rnd, query, last=last, after_last_query=after_last_query,
-                                           continuing=continuing, open_turn=open_turn)
+            return super().render_response(
+                text,
+                calls,
+                rnd,
+                query,
+                last=last,
+                after_last_query=after_last_query,
+                continuing=continuing,
+                open_turn=open_turn,
+            )
         if not last:
             text = self._drop_history_think(text)
         body = text + "".join(("\n" if (k or text) else "") + hermes_call(c) for k, c in enumerate(calls))

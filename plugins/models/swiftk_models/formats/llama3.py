@@ -1,4 +1,5 @@
 """Llama 3.1 / 3.3 and 3.2: a system header with the knowledge cut-off and today's date, and JSON tool calls."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -23,17 +24,29 @@ class Llama31Template(Template):
         return self.date_string or self.meta.extra.get("date_string") or self.today()
 
     def render_head(self, system: Optional[str], tools: list[dict]) -> list[Segment]:
-        text = (self._fill("{{bos_token}}") + HEADER.format("system") + ("Environment: ipython\n" if tools else "")
-                + "Cutting Knowledge Date: December 2023\n" + f"Today Date: {self._date()}\n\n"
-                + (system or "") + "<|eot_id|>")
+        text = (
+            self._fill("{{bos_token}}")
+            + HEADER.format("system")
+            + ("Environment: ipython\n" if tools else "")
+            + "Cutting Knowledge Date: December 2023\n"
+            + f"Today Date: {self._date()}\n\n"
+            + (system or "")
+            + "<|eot_id|>"
+        )
         return [Segment(text, CONTEXT)]
 
     def render_query(self, content, rnd, *, first, system, tools, kind="user"):
         if not (first and tools):
             return super().render_query(content, rnd, first=first, system=None, tools=tools, kind=kind)
         listing = "".join(dumps(t, indent=4) + "\n\n" for t in tools)
-        text = (HEADER.format("user") + LLAMA3_TOOLS_INTRO + listing + content.strip() + "<|eot_id|>"
-                + HEADER.format("assistant"))
+        text = (
+            HEADER.format("user")
+            + LLAMA3_TOOLS_INTRO
+            + listing
+            + content.strip()
+            + "<|eot_id|>"
+            + HEADER.format("assistant")
+        )
         return [Segment(text, CONTEXT, rnd, content)]
 
     def render_tool_results(self, results: list[str], rnd: int) -> list[Segment]:
@@ -42,8 +55,16 @@ class Llama31Template(Template):
 
     def render_response(self, text, calls, rnd, query, *, last, after_last_query, continuing, open_turn):
         if not calls:
-            return super().render_response(text, calls, rnd, query, last=last, after_last_query=after_last_query,
-                                           continuing=continuing, open_turn=open_turn)
+            return super().render_response(
+                text,
+                calls,
+                rnd,
+                query,
+                last=last,
+                after_last_query=after_last_query,
+                continuing=continuing,
+                open_turn=open_turn,
+            )
         if len(calls) != 1:
             raise ConversationError(f"{self.template_type} supports one tool call per assistant turn, got {len(calls)}")
         return [Segment(llama3_call(calls[0]), RESPONSE, rnd, query)] + self.render_end(rnd, last)

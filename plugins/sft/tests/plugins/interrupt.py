@@ -8,6 +8,7 @@
 - STEP_FILE=path, STEP_SLEEP=s: write the step reached into ``path`` after each step, then sleep ``s``
   seconds (so that a test can signal the process mid-run).
 """
+
 import errno
 import os
 import shutil
