@@ -852,6 +852,43 @@ def test_hook_download_model(register_plugin, tmp_path, monkeypatch):
         resolve_model(resolve_arguments("infer", ["--model", "someorg/absent"]))
 
 
+def test_hook_load_model(register_plugin):
+    """The first answer is the loaded model: the kernel then fills the pad token, attaches model_info and
+    calls post_model_load; None hands every other model type back to swift-plugin-models' loader."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from swiftk.api import load_model_and_processor
+    from swiftk.cli.builtin import resolve_arguments
+
+    asked, loaded = [], []
+
+    class Loader:
+        @swiftk.hookimpl(tryfirst=True)
+        def load_model(self, args, model_info, load_weights):
+            asked.append((model_info.model_type, load_weights))
+            if not args.model_kwargs or "hd_own_loader" not in args.model_kwargs:
+                return None
+            tokenizer = AutoTokenizer.from_pretrained(model_info.model_dir)
+            tokenizer.pad_token = None
+            model = torch.nn.Linear(2, 2) if load_weights else None
+            return model, tokenizer
+
+        @swiftk.hookimpl
+        def post_model_load(self, model):
+            loaded.append(model)
+
+    register_plugin(Loader(), "hd_loader")
+    own = ["--model", "swiftk/tiny-chat", "--model_kwargs", '{"hd_own_loader": 1}']
+    model, tokenizer, info = load_model_and_processor(resolve_arguments("infer", own))
+    assert isinstance(model, torch.nn.Linear) and model.model_info is info and loaded == [model]
+    assert tokenizer.pad_token == tokenizer.eos_token  # the kernel's step after any loader
+    none, tokenizer, _ = load_model_and_processor(resolve_arguments("infer", own), load_model=False)
+    assert none is None and asked[-1] == ("tiny_chat", False)
+    builtin, _, _ = load_model_and_processor(resolve_arguments("infer", ["--model", "swiftk/tiny-chat"]))
+    assert type(builtin).__name__.endswith("ForCausalLM") and len(loaded) == 2
+
+
 def test_hook_load_datasets(register_plugin):
     """A tryfirst implementation answers for its own scheme; None hands other datasets to the built-in one."""
     from datasets import Dataset

@@ -139,9 +139,9 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 
-#: The distributions that answer the ``template_engine``, ``download_model`` and data provider hooks
+#: The distributions that answer the ``template_engine``, ``download_model``, ``load_model`` and data provider hooks
 #: (named when no installed plugin answers them).
-TEMPLATE_ENGINE_PROVIDER = MODEL_DOWNLOAD_PROVIDER = "swift-plugin-models"
+TEMPLATE_ENGINE_PROVIDER = MODEL_DOWNLOAD_PROVIDER = MODEL_LOADER_PROVIDER = "swift-plugin-models"
 DATA_PROVIDER = "swift-plugin-datasets"
 
 

@@ -13,9 +13,10 @@ Two families of hooks:
   registration order (last registered first, pluggy's order); their return values are ignored.
 
 * **Provider hooks** (``firstresult``): the kernel asks for a service it does not implement (the
-  model type of a folder, a hub download, dataset loading and encoding, the template engine) and takes the first
-  non-``None`` answer.  swift-plugin-models and swift-plugin-datasets answer them; a third party replaces
-  one by implementing the same hook with ``@swiftk.hookimpl(tryfirst=True)``.
+  model type of a folder, a hub download, loading a model, dataset loading and encoding, the
+  template engine) and takes the first non-``None`` answer.  swift-plugin-models and
+  swift-plugin-datasets answer them; a third party replaces one by implementing the same hook with
+  ``@swiftk.hookimpl(tryfirst=True)``.
 
 ``docs/plugins.md`` has one section per hook with an example; ``tests/test_docs.py`` fails when a
 hook here lacks a section there or a test that exercises it.
@@ -266,6 +267,17 @@ def download_model(model_id: str, args: "Arguments") -> Optional[str]:
     """Return the local folder of hub id ``model_id`` (``--model`` that is no folder), downloaded as
     ``args`` say (``--use_hf``, ``--model_revision``, ``--hub_token``), or ``None``.  swift-plugin-models
     implements it (ModelScope, or the Hugging Face Hub with ``--use_hf true``).
+    """
+
+
+@hookspec(firstresult=True)
+def load_model(args: "Arguments", model_info: Any, load_weights: bool) -> Optional[tuple[Any, Any]]:
+    """Return ``(model, processor)`` for the resolved ``model_info`` (a
+    :class:`swiftk.pipelines.model.ModelInfo`: folder, model type and its ``ModelMeta``, dtype, task
+    type), loaded as the arguments say (``--torch_dtype``, ``--attn_impl``, ``--device_map``,
+    ``--quant_method``, ...); ``model`` is ``None`` when ``load_weights`` is false (the tokenizer
+    only).  Or ``None`` to leave it to another plugin.  swift-plugin-models implements it; the kernel
+    then sets a missing pad token and calls ``post_model_load``.
     """
 
 

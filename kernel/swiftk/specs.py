@@ -39,7 +39,8 @@ class ModelMeta:
     """A ``model_type``: the architectures it covers, its default template and its loader.
 
     ``get_function(model_dir, model_info, model_kwargs, load_model=True, **kwargs)`` returns
-    ``(model, processor)``; ``None`` means the kernel's generic ``AutoModelForCausalLM`` loader.
+    ``(model, processor)``; ``None`` means the generic ``AutoModelForCausalLM`` loader of the plugin answering
+    the ``load_model`` hook (swift-plugin-models).
     """
 
     model_type: str

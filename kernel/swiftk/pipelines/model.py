@@ -6,9 +6,10 @@ Read top to bottom:
    ``model_path``, or a hub download), reads its ``config.json`` and picks the model type:
    ``--model_type``; else a plugin's ``resolve_model_type`` hook; else the registered types whose
    ``architectures`` match, told apart by the folder's name; else the generic ``causal_lm`` type.
-2. :func:`load_model_and_processor` loads it with the loading arguments (dtype, attention, RoPE
-   scaling, device map, quantization, classification head), through ``ModelMeta.get_function`` or
-   the generic transformers loader, then calls the ``post_model_load`` hook.
+2. :func:`load_model_and_processor` asks the plugin answering the ``load_model`` hook
+   (swift-plugin-models: dtype, attention, RoPE scaling, device map, the registered quantizer, a
+   classification head; ``ModelMeta.get_function`` or the generic transformers loader), then calls
+   the ``post_model_load`` hook.
 3. :func:`get_template` builds the chat template that encodes conversations.
 
 Only the standard library and swiftk are imported here; torch and transformers load inside the
@@ -17,13 +18,11 @@ functions that need them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from swiftk.errors import MissingPluginError, UsageError
 
@@ -302,229 +301,6 @@ def preview_resolution(args: Any) -> dict:
 # --- 2. loading ----------------------------------------------------------------------------------
 
 
-def _device_map(value: Any) -> Any:
-    import torch
-
-    if value is None:
-        if torch.cuda.is_available():
-            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-                return {"": f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"}
-            return "auto"
-        return "cpu"
-    if isinstance(value, dict):
-        return value
-    text = str(value).strip()
-    if text in ("auto", "cpu", "balanced", "balanced_low_0", "sequential", "mps") or text.startswith("cuda"):
-        return text
-    try:
-        if os.path.isfile(text):
-            with open(text, encoding="utf-8") as f:
-                parsed = json.load(f)
-        else:
-            parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise UsageError(f"--device_map must be auto, cpu, a JSON object or the path of a JSON file, got {value!r}")
-    return parsed
-
-
-def _max_memory(value: Any) -> Optional[dict]:
-    if not value:
-        return None
-    if not isinstance(value, dict):
-        raise UsageError(
-            f"--max_memory must be a JSON object such as '{{\"0\": \"20GB\", \"cpu\": \"64GB\"}}', got {value!r}"
-        )
-    return {int(k) if str(k).isdigit() else k: v for k, v in value.items()}
-
-
-def _attn_implementation(value: Optional[str]) -> Optional[str]:
-    if value in (None, "sdpa", "eager"):
-        return value
-    if value == "flash_attn":
-        import importlib.util
-
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError("--attn_impl flash_attn needs a CUDA GPU; on CPU use sdpa (the default) or eager")
-        if importlib.util.find_spec("flash_attn") is None:
-            raise UsageError("--attn_impl flash_attn needs the flash-attn package: pip install flash-attn")
-        return "flash_attention_2"
-    raise UsageError(f"--attn_impl {value}: valid: flash_attn, sdpa, eager")
-
-
-def _quantizer(args: Any) -> Any:
-    """The registered quantizer of ``--quant_method`` (a :class:`swiftk.specs.QuantizerSpec`), or None."""
-    method = args.get("quant_method")
-    if not method:
-        return None
-    registry = _host().registry("quantizers")
-    if method not in registry:
-        raise _unknown("quantizers", "--quant_method", method)
-    quantizer = registry.get(method)
-    if getattr(quantizer, "load_config", None) is None and getattr(quantizer, "after_load", None) is None:
-        raise UsageError(
-            f"--quant_method {method}: plugin '{registry.entry(method).plugin}' registered it for "
-            f"`swiftk export` only; it cannot quantize a model as it loads"
-        )
-    return quantizer
-
-
-def _quantize_step(quantizer: Any, step: str) -> Any:
-    from swiftk.registry import load_reference
-
-    fn = getattr(quantizer, step, None) if quantizer is not None else None
-    return None if fn is None else load_reference(fn)
-
-
-def _set_rope(config: Any, rope: dict) -> None:
-    params = getattr(config, "rope_parameters", None)
-    if isinstance(params, dict):
-        config.rope_parameters = {**params, **rope}
-    else:
-        config.rope_scaling = {"type": rope["rope_type"], **rope}
-
-
-def check_model_files(model_dir: str) -> None:
-    """``--check_model``: the weight files the folder names are there (a cheap local check)."""
-    names = os.listdir(model_dir)
-    for index in [n for n in names if n.endswith(".index.json")]:
-        with open(os.path.join(model_dir, index), encoding="utf-8") as f:
-            shards = set((json.load(f).get("weight_map") or {}).values())
-        missing = sorted(s for s in shards if not os.path.isfile(os.path.join(model_dir, s)))
-        if missing:
-            raise UsageError(
-                f"--model {model_dir}: {index} names weight files that are missing: "
-                f"{', '.join(missing[:5])}; re-download the model (or --check_model false)"
-            )
-    if not any(n.endswith((".safetensors", ".bin", ".pt", ".pth", ".gguf")) for n in names):
-        raise UsageError(
-            f"--model {model_dir}: no weight files (*.safetensors, *.bin) in the folder; "
-            f"--check_model false skips this check"
-        )
-
-
-@contextlib.contextmanager
-def _local_repo(path: Optional[str]) -> Iterator[None]:
-    """``--local_repo_path``: a clone some models import their code from, on sys.path while loading."""
-    if not path:
-        yield
-        return
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isdir(path):
-        raise UsageError(f"--local_repo_path {path}: no such folder")
-    sys.path.insert(0, path)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(path)
-
-
-def generic_get_function(
-    model_dir: str, model_info: ModelInfo, model_kwargs: dict, load_model: bool = True, **kwargs: Any
-) -> tuple[Any, Any]:
-    """The loader of every ``ModelMeta`` without ``get_function``: AutoTokenizer + AutoModelForCausalLM
-    (or AutoModelForSequenceClassification for ``task_type seq_cls``)."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    trust = bool(model_kwargs.get("trust_remote_code"))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust)
-    if not load_model:
-        return None, tokenizer
-    cls = AutoModelForSequenceClassification if model_info.task_type == "seq_cls" else AutoModelForCausalLM
-    return cls.from_pretrained(model_dir, **model_kwargs), tokenizer
-
-
-def _model_kwargs(args: Any, info: ModelInfo, quantizer: Any) -> dict:
-    import torch
-
-    if info.torch_dtype not in _DTYPES:
-        raise UsageError(f"--torch_dtype {info.torch_dtype}: valid: {', '.join(_DTYPES)}")
-    trust = check_remote_code(args, info)
-    kwargs: dict = {
-        "dtype": getattr(torch, info.torch_dtype),
-        "trust_remote_code": trust,
-        "device_map": _device_map(args.get("device_map")),
-    }
-    memory = _max_memory(args.get("max_memory"))
-    if memory:
-        kwargs["max_memory"] = memory
-    attn = _attn_implementation(args.get("attn_impl"))
-    if attn:
-        kwargs["attn_implementation"] = attn
-    load_config = _quantize_step(quantizer, "load_config")
-    quant_config = load_config(args, info.torch_dtype) if load_config else None
-    if quant_config is not None:
-        kwargs["quantization_config"] = quant_config
-    if info.rope_scaling or info.task_type == "seq_cls":
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(info.model_dir, trust_remote_code=trust)
-        if info.rope_scaling:
-            _set_rope(config, info.rope_scaling)
-        if info.task_type == "seq_cls":
-            config.num_labels = info.num_labels or 2
-        kwargs["config"] = config
-    return kwargs
-
-
-def _named_by_user(args: Any, model_dir: str) -> bool:
-    """Whether the user named this model on the command line (as a folder, or as the hub id it came from)."""
-    given = getattr(args, "given", None) or {}
-    named = []
-    for value in given.values():
-        named.extend(value if isinstance(value, list) else [value])
-    if args.get("model") in named:
-        return True
-    return any(
-        isinstance(v, str)
-        and os.path.isdir(os.path.expanduser(v))
-        and os.path.abspath(os.path.expanduser(v)) == os.path.abspath(model_dir)
-        for v in named
-    )
-
-
-def check_remote_code(args: Any, info: ModelInfo) -> bool:
-    """Whether loading runs the model folder's own Python code (``auto_map``), allowed by
-    ``--trust_remote_code`` (True unless given: ms-swift always trusts it).  Code from a folder that
-    the user did not name (one an adapter's args.json named) is announced before it runs."""
-    needs_code = "auto_map" in info.config or bool((info.model_meta.extra or {}).get("trust_remote_code"))
-    if not needs_code:
-        return False
-    modules = sorted(
-        {
-            str(ref).split(".")[0] + ".py"
-            for ref in (info.config.get("auto_map") or {}).values()
-            if isinstance(ref, str) and "--" not in ref
-        }
-    )
-    code = ", ".join(modules) or "its modelling code"
-    if args.get("trust_remote_code") is False:
-        raise UsageError(
-            f"--model {info.model_dir}: loading it runs the folder's own Python code ({code}, named by "
-            f"auto_map in config.json), which --trust_remote_code false refuses"
-        )
-    if not _named_by_user(args, info.model_dir):
-        logger.warning(
-            "running the model's own Python code (%s) from %s, a folder not named on the command line "
-            "(it came from a saved args.json or an adapter checkpoint); --trust_remote_code false "
-            "refuses it",
-            code,
-            info.model_dir,
-        )
-    return True
-
-
-def _get_function(meta: Any) -> Any:
-    from swiftk.registry import load_reference
-
-    fn = getattr(meta, "get_function", None)
-    return generic_get_function if fn is None else load_reference(fn)
-
-
 def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any, Any, ModelInfo]:
     """Resolve and load ``--model``: ``(model or None, tokenizer/processor, ModelInfo)``."""
     info = resolve_model(args)
@@ -532,24 +308,17 @@ def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any
         from swiftk.arguments.model_env import set_model_kwargs
 
         set_model_kwargs(args.get("model_kwargs"))
-    if load_model and args.get("check_model", True):
-        check_model_files(info.model_dir)
-    quantizer = _quantizer(args)
-    model_kwargs = _model_kwargs(args, info, quantizer)
-    after_load = _quantize_step(quantizer, "after_load")
-    get_function = _get_function(info.model_meta)
-    with _local_repo(args.get("local_repo_path")):
-        try:
-            model, processor = get_function(info.model_dir, info, model_kwargs, load_model=load_model)
-        except ValueError as exc:
-            message = str(exc).lower()
-            if model_kwargs.get("attn_implementation") != "sdpa" or (
-                "sdpa" not in message and "scaled_dot_product" not in message
-            ):
-                raise
-            logger.warning("%s does not support sdpa attention; falling back to eager", info.model_type)
-            model_kwargs["attn_implementation"] = "eager"
-            model, processor = get_function(info.model_dir, info, model_kwargs, load_model=load_model)
+    # the loading arguments, quantization and the weights: the plugin answering load_model
+    loaded = _host().hook.load_model(args=args, model_info=info, load_weights=load_model)
+    if loaded is None:
+        from swiftk.hints import MODEL_LOADER_PROVIDER as provider
+
+        raise MissingPluginError(
+            f"--model {info.model_dir}: loading a model needs a plugin implementing the load_model hook: "
+            f"pip install {provider}",
+            provider,
+        )
+    model, processor = loaded
     tokenizer = getattr(processor, "tokenizer", processor)
     if (
         tokenizer is not None
@@ -558,8 +327,6 @@ def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any
     ):
         tokenizer.pad_token = tokenizer.eos_token
     if model is not None:
-        if after_load is not None:
-            after_load(model, args, info.torch_dtype)
         if (
             info.task_type == "seq_cls"
             and getattr(model.config, "pad_token_id", None) is None

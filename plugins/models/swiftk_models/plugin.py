@@ -85,3 +85,11 @@ def download_model(model_id, args):
     from swiftk_models.hub import download_model as download
 
     return download(model_id, args)
+
+
+@swiftk.hookimpl
+def load_model(args, model_info, load_weights):
+    """The loading arguments, the registered quantizer and the weights (swiftk_models.loader)."""
+    from swiftk_models.loader import load_model as load
+
+    return load(args, model_info, load_weights)
