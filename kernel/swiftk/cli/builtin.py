@@ -152,9 +152,13 @@ def load_config_file(path: str) -> dict[str, Any]:
     return data
 
 
-def load_plugin_files_from(argv: Sequence[str], config: Mapping[str, Any]) -> None:
+def load_plugin_files_from(command: str, argv: list[str], config: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Phase one of parsing: load ``--custom_register_path``/``--external_plugins`` files so that
-    the names they register are valid in phase two."""
+    the names they register are valid in phase two.
+
+    The page lists ``--external_plugins`` among the training arguments; later ms-swift 3.x takes it on
+    every command.  Where ``command`` has no such argument, its files are loaded here and the flag
+    consumed: the argv and config returned for parsing lack it."""
     from swiftk.external import load_plugin_files
     from swiftk.host import get_host
 
@@ -164,6 +168,10 @@ def load_plugin_files_from(argv: Sequence[str], config: Mapping[str, Any]) -> No
             configured = config.get(name) or []
             paths = [configured] if isinstance(configured, str) else list(configured)
         load_plugin_files(get_host(), paths, f"--{name}")
+        if paths and name not in make_parser(command).infos:
+            argv, _ = take_flag(argv, f"--{name}")
+            config = {k: v for k, v in config.items() if k != name}
+    return argv, config
 
 
 # --- resolving and running -----------------------------------------------------------------
@@ -240,8 +248,9 @@ def invoke(
         if len(config_path) != 1:
             raise UsageError("--config expects one file path")
         config.update(load_config_file(config_path[0]))
-    load_plugin_files_from(argv, config)
-    args = resolve_arguments(command, argv, config, config_name=config_path[0] if config_path else "job file")
+    parsed_argv, parsed_config = load_plugin_files_from(command, argv, config)
+    config_name = config_path[0] if config_path else "job file"
+    args = resolve_arguments(command, parsed_argv, parsed_config, config_name=config_name)
     if print_args is not None:
         from swiftk.pipelines.model import preview_resolution
 

@@ -12,7 +12,9 @@ Contract suites, the tests a plugin's names should pass (subclass one, name what
 :mod:`swiftk.testing.tuners` (``TunerContract``), :mod:`swiftk.testing.rewards` (``RewardContract``),
 :mod:`swiftk.testing.metrics` (``MetricContract``), :mod:`swiftk.testing.losses` (``LossContract``),
 :mod:`swiftk.testing.templates` (``TemplateContract``), :mod:`swiftk.testing.datasets`
-(``DatasetContract``) and :mod:`swiftk.testing.engines` (``EngineContract``).
+(``DatasetContract``), :mod:`swiftk.testing.engines` (``EngineContract``), :mod:`swiftk.testing.models`
+(``ModelContract``), :mod:`swiftk.testing.optimizers` (``OptimizerContract``) and
+:mod:`swiftk.testing.callbacks` (``CallbackContract``).
 """
 
 from __future__ import annotations

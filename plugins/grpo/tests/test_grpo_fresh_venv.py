@@ -28,6 +28,7 @@ BROUGHT = {
     "models": "swift-plugin-models",
     "datasets": "swift-plugin-datasets",
     "infer": "swift-plugin-infer",
+    "rlhf": "swift-plugin-rlhf",  # its reward_model reward serves --reward_model
 }
 
 

@@ -255,6 +255,7 @@ def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
 
 #: ``--metric`` of ``swiftk infer`` (ms-swift's values) -> the registered metric whose ``score_texts`` scores
 #: the answers: ``acc`` is exact match (``{"acc": ...}``), ``rouge`` ROUGE-L and BLEU-4 (``{"rouge-l", "bleu-4"}``).
+#: Any other name is a registered metric's own.
 INFER_METRICS = {"acc": "acc", "rouge": "nlg"}
 
 
@@ -266,10 +267,7 @@ def text_scorer(metric: Optional[str]):
         return None
     from swiftk.api import UsageError, get_host, load_reference
 
-    valid = ", ".join(INFER_METRICS)
-    name = INFER_METRICS.get(metric)
-    if name is None:
-        raise UsageError(f"--metric {metric}: swiftk infer scores answers with one of {valid}")
+    name = INFER_METRICS.get(metric, metric)
     entry = get_host().registry("metrics").entry_or_none(name)
     if entry is None:
         raise UsageError(
@@ -279,10 +277,10 @@ def text_scorer(metric: Optional[str]):
         )
     score_texts = entry.meta.get("score_texts")
     if score_texts is None:
+        remedy = f"install swift-plugin-sft, whose '{name}' can" if metric in INFER_METRICS else "choose acc or rouge"
         raise UsageError(
             f"--metric {metric}: the metric '{name}' of plugin '{entry.plugin}' cannot score answer "
-            f"texts (it was registered without score_texts=); install swift-plugin-sft, whose '{name}' "
-            f"can, or leave out --metric"
+            f"texts (it was registered without score_texts=); {remedy}, or leave out --metric"
         )
     return load_reference(score_texts)
 

@@ -96,3 +96,45 @@ def test_without_swift_plugin_sft_metric_is_refused_before_the_model_loads(tmp_p
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "--metric acc" in proc.stderr and "swift-plugin-sft" in proc.stderr
     assert not (tmp_path / "res.jsonl").exists()
+
+
+PLUGIN_FILE = '''
+import swiftk
+
+
+def words(predictions, references):
+    """Mean word count of the answers over that of the references."""
+    return {"words": sum(len(p.split()) for p in predictions) / sum(len(r.split()) for r in references)}
+
+
+@swiftk.hookimpl
+def register_metrics(register):
+    register("words", lambda args=None, tokenizer=None: lambda eval_prediction: {}, score_texts=words)
+    register("no_texts", lambda args=None, tokenizer=None: lambda eval_prediction: {})
+'''
+
+
+def test_a_plugin_files_metric_scores_infer_answers(tmp_path):
+    """--external_plugins works for infer (as in later ms-swift 3.x) and --metric takes any registered metric
+    with score_texts; one without is refused before the model loads, naming the plugin."""
+    plugin = tmp_path / "my_metrics.py"
+    plugin.write_text(PLUGIN_FILE)
+    data = tmp_path / "val.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    common = ["infer", "--model", "swiftk/tiny-chat", "--val_dataset", str(data), "--external_plugins", str(plugin)]
+    proc = swiftk_cli(
+        *common, "--max_new_tokens", "4", "--metric", "words", "--result_path", str(tmp_path / "res.jsonl")
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answers = [json.loads(l)["response"] for l in (tmp_path / "res.jsonl").read_text().splitlines()]
+    expected = sum(len(a.split()) for a in answers) / sum(len(r["messages"][-1]["content"].split()) for r in ROWS)
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("[swiftk] words: "))
+    assert line == f"[swiftk] words: words={expected:.4f}"
+
+    proc = swiftk_cli(*common, "--metric", "no_texts", "--result_path", str(tmp_path / "no.jsonl"))
+    assert proc.returncode == 2
+    assert f"--metric no_texts: the metric 'no_texts' of plugin '{plugin}' cannot score" in proc.stderr
+    assert not (tmp_path / "no.jsonl").exists()
+
+    proc = swiftk_cli(*common, "--metric", "nonesuch", "--result_path", str(tmp_path / "no.jsonl"))
+    assert proc.returncode == 2 and "--metric" in proc.stderr and "nonesuch" in proc.stderr

@@ -29,5 +29,10 @@ class InferArguments:
     result_path: Optional[str] = arg(
         None, "Where to write results (jsonl); None means the checkpoint folder or ./result.", hot=True
     )
-    metric: Optional[Literal["acc", "rouge"]] = arg(None, "Evaluate the results: acc or rouge; None skips.")
+    metric: Optional[str] = arg(
+        None,
+        "Evaluate the results: acc or rouge (or a metric a plugin registers with score_texts); None skips.",
+        choices=("acc", "rouge"),
+        registry="metrics",
+    )
     val_dataset_sample: Optional[int] = arg(None, "Number of dataset samples to infer.")
