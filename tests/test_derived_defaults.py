@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import swiftk
 from swiftk.arguments import derive
 from swiftk.arguments.commands import COMMANDS
 from swiftk.arguments.derive import derive_defaults, model_suffix, resolve_lazy_tokenize
@@ -47,6 +48,22 @@ def _fixed_time(monkeypatch, tmp_path):
 def test_learning_rate_by_train_type(train_type, lr):
     assert run("sft", train_type=train_type)["learning_rate"] == lr
     assert run("rlhf", train_type=train_type)["learning_rate"] == lr
+
+
+class _FullWeightsTuner:
+    @staticmethod
+    @swiftk.hookimpl
+    def register_tuners(register):
+        from swiftk.api import TunerSpec
+
+        register("all_weights", TunerSpec(prepare=lambda model, args: model, full_parameter=True))
+        register("some_adapter", TunerSpec(prepare=lambda model, args: model))
+
+
+def test_a_plugin_tuner_that_trains_the_weights_gets_the_full_learning_rate(bare_swiftk_host):
+    bare_swiftk_host.register_plugin(_FullWeightsTuner, "full_weights")
+    assert run("sft", train_type="all_weights")["learning_rate"] == 1e-5
+    assert run("sft", train_type="some_adapter")["learning_rate"] == 1e-4
 
 
 def test_learning_rate_explicit_wins():

@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "QuantizerSpec": "swiftk.specs:QuantizerSpec",
     # arguments
     "arg": "swiftk.arguments.fields:arg",
+    "get_model_arg": "swiftk.arguments.model_env:get_model_arg",
+    "check_requires": "swiftk.requirements:check_requires",
     # models, templates and data, as the pipelines load them
     "load_model_and_processor": "swiftk.pipelines.model:load_model_and_processor",
     "resolve_model": "swiftk.pipelines.model:resolve_model",
@@ -100,8 +102,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names resolve lazily above
     from swiftk.arguments.fields import arg  # noqa: F401
+    from swiftk.arguments.model_env import get_model_arg  # noqa: F401
     from swiftk.errors import MissingPluginError, PluginError, UsageError  # noqa: F401
     from swiftk.host import get_host  # noqa: F401
+    from swiftk.requirements import check_requires  # noqa: F401
     from swiftk.infer import (  # noqa: F401
         ChatCompletionResponse,
         ChatCompletionStreamResponse,

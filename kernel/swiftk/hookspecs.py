@@ -166,7 +166,9 @@ def register_rewards(register: Register) -> None:
     """Register reward functions (``--reward_funcs``), outcome (ORM) or process (PRM) rewards.
 
     ``register(name, fn)``, ``fn(completions, **dataset_columns) -> list[float]``; a class is
-    instantiated once (with no arguments) and its instance called.
+    instantiated once (:func:`swiftk.rewards.build_reward`) and its instance called: each parameter of
+    its ``__init__`` named ``args`` (all the run's arguments), ``tokenizer``, or like one of the run's
+    arguments (``cosine_max_len``, ...) is passed by name; any other parameter needs a default.
     """
 
 

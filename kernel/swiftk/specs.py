@@ -113,7 +113,7 @@ class DatasetMeta:
 
     @property
     def name(self) -> Optional[str]:
-        """The name ``--dataset`` uses for it."""
+        """The name it is listed under (``--dataset`` also takes the registered name and each hub id)."""
         return self.dataset_name or self.ms_dataset_id or self.hf_dataset_id or self.dataset_path
 
 
@@ -128,8 +128,7 @@ class TunerSpec:
     prepare: Ref
     load: Optional[Ref] = None
     merge: Optional[Ref] = None
-    save: Optional[Ref] = None
-    full_parameter: bool = False  # learning_rate defaults to 1e-5 like full training
+    full_parameter: bool = False  # trains the model's own weights: learning_rate defaults to 1e-5 as for full
 
 
 @dataclass

@@ -54,7 +54,7 @@ def _narrow_save(model: Any, names: list[str], settings: dict) -> None:
         save_file(tensors, os.path.join(save_directory, WEIGHTS), metadata={"format": "pt"})
         with open(os.path.join(save_directory, TUNER_CONFIG), "w", encoding="utf-8") as f:
             json.dump({**settings, "parameters": len(tensors)}, f, indent=2)
-        model.config.save_pretrained(save_directory)  # what a reader needs to know the base architecture
+        # no config.json: a folder with one is a model, not an adapter checkpoint (--model, --ref_model)
 
     save_pretrained.original = model.save_pretrained
     model.save_pretrained = save_pretrained
@@ -79,6 +79,8 @@ def prepare(model: Any, args: Any) -> Any:
             f"--train_type kit_bias: {type(model).__name__} has no bias terms; "
             f"add --kit_bias_norms true to train its norm weights, or use another --train_type"
         )
+    for adapter_dir in args.get("adapters") or []:  # training on from a kit_bias checkpoint
+        load(model, adapter_dir, args)
     wanted = set(names)
     for name, param in model.named_parameters():
         param.requires_grad_(name in wanted)

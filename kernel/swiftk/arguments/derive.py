@@ -270,8 +270,18 @@ def _derive_basic(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
         _fill(v, "bnb_4bit_compute_dtype", v["torch_dtype"])
 
 
+def _trains_full_weights(train_type: Optional[str]) -> bool:
+    """``full``, or a tuner registered with ``full_parameter=True`` (LISA-like: it trains the weights)."""
+    if train_type == "full":
+        return True
+    from swiftk.host import get_host
+
+    entry = get_host().registry("tuners").entry_or_none(train_type) if train_type else None
+    return bool(entry is not None and getattr(entry.load(), "full_parameter", False))
+
+
 def _derive_train(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
-    _fill(v, "learning_rate", 1e-5 if v.get("train_type") == "full" else 1e-4)
+    _fill(v, "learning_rate", 1e-5 if _trains_full_weights(v.get("train_type")) else 1e-4)
     if "output_dir" in v:
         if v["output_dir"] is None:
             suffix = model_suffix(v.get("model"))

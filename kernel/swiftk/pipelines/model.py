@@ -304,6 +304,10 @@ def preview_resolution(args: Any) -> dict:
 def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any, Any, ModelInfo]:
     """Resolve and load ``--model``: ``(model or None, tokenizer/processor, ModelInfo)``."""
     info = resolve_model(args)
+    if info.model_meta is not None:
+        from swiftk.requirements import check_requires
+
+        check_requires(_requirements(info, args), f"--model {args.model} (model_type {info.model_type})")
     if "model_kwargs" in args:
         from swiftk.arguments.model_env import set_model_kwargs
 
@@ -343,6 +347,17 @@ def load_model_and_processor(args: Any, *, load_model: bool = True) -> tuple[Any
             if unused:
                 logger.warning("--model_kwargs keys no model read: %s", ", ".join(unused))
     return model, processor, info
+
+
+def _requirements(info: ModelInfo, args: Any) -> list[str]:
+    """The model type's ``requires`` and those of the model group naming this checkpoint."""
+    wanted = {str(args.model).lower(), os.path.basename(info.model_dir.rstrip("/")).lower()}
+    found = list(info.model_meta.requires or [])
+    for group in info.model_meta.model_groups or []:
+        ids = {i.lower() for m in group.models for i in (m.ms_model_id, m.hf_model_id) if i}
+        if wanted & (ids | {i.rsplit("/", 1)[-1] for i in ids}):
+            found += list(group.requires or [])
+    return found
 
 
 # --- 3. the template -------------------------------------------------------------------------

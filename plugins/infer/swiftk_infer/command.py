@@ -109,11 +109,12 @@ def prepare_model_args(args: Any) -> None:
 
 def build_engine(args: Any, *, prepare: bool = True):
     """The engine ``--infer_backend`` names, built from the arguments."""
-    from swiftk.api import get_host, is_lazy_reference, resolve_reference
+    from swiftk.api import check_requires, get_host, is_lazy_reference, resolve_reference
 
     if prepare:
         prepare_model_args(args)
     spec = get_host().get("infer_engines", args.infer_backend)
+    check_requires(getattr(spec, "requires", None) or [], f"--infer_backend {args.infer_backend}")
     engine_cls = resolve_reference(spec.engine_cls) if is_lazy_reference(spec.engine_cls) else spec.engine_cls
     return engine_cls.from_args(args)
 
