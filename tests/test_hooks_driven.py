@@ -852,6 +852,36 @@ def test_hook_download_model(register_plugin, tmp_path, monkeypatch):
         resolve_model(resolve_arguments("infer", ["--model", "someorg/absent"]))
 
 
+def test_hook_upload_model(register_plugin, tmp_path, capsys):
+    """``swiftk export --push_to_hub`` hands the first answer the folder to upload: the --adapters checkpoint
+    as is when there is nothing else to do, the merged folder, complete, with --merge_lora; its URL is shown."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    ckpt = tmp_path / "checkpoint-1"
+    base = AutoModelForCausalLM.from_pretrained(_demo_dir())
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"])).save_pretrained(ckpt)
+    (ckpt / "args.json").write_text(json.dumps({"model": DEMO_ID, "train_type": "lora"}))
+    asked = []
+
+    class Hub:
+        @swiftk.hookimpl(tryfirst=True)
+        def upload_model(self, folder, args):
+            asked.append((folder, args.hub_model_id, set(os.listdir(folder))))
+            return f"https://hub.example/{args.hub_model_id}"
+
+    register_plugin(Hub(), "hd_hub")
+    capsys.readouterr()
+    assert _cli("export", "--adapters", str(ckpt), "--push_to_hub", "true", "--hub_model_id", "me/x") == 0
+    assert asked[0][:2] == (str(ckpt), "me/x") and "adapter_model.safetensors" in asked[0][2]
+    assert f"{ckpt} pushed to https://hub.example/me/x" in capsys.readouterr().out
+    push_merged = ["--merge_lora", "true", "--push_to_hub", "true", "--hub_model_id", "me/x-merged"]
+    assert _cli("export", "--adapters", str(ckpt), *push_merged) == 0
+    merged = f"{ckpt}-merged"
+    assert asked[1][:2] == (merged, "me/x-merged") and {"config.json", "model.safetensors"} <= asked[1][2]
+    assert f"{merged} pushed to https://hub.example/me/x-merged" in capsys.readouterr().out
+
+
 def test_hook_load_model(register_plugin):
     """The first answer is the loaded model: the kernel then fills the pad token, attaches model_info and
     calls post_model_load; None hands every other model type back to swift-plugin-models' loader."""

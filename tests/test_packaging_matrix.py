@@ -80,6 +80,11 @@ SMOKE = {
         '"model_type": "qwen2"',
     ),
     "peft": (("tuners", "lora"), ["sft", "--train_type", "lora", "--print_args"], '"train_type": "lora"'),
+    "quant": (
+        ("quantizers", "fp8"),
+        ["export", "--model", "Qwen/Qwen2.5-0.5B-Instruct", "--quant_method", "fp8", "--print_args"],
+        '"quant_method": "fp8"',
+    ),
     "reft": (("tuners", "reft"), ["sft", "--train_type", "reft", "--print_args"], '"train_type": "reft"'),
     "rlhf": (("trainers", "dpo"), ["rlhf", "--rlhf_type", "dpo", "--help"], "--beta"),
     "sft": (("trainers", "sft"), ["sft", "--help"], "--train_type"),

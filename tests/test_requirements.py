@@ -47,7 +47,7 @@ def test_a_model_groups_requirement_applies_to_its_checkpoints(tmp_path):
     shutil.copytree(ROOT / "plugins" / "demo" / "swiftk_demo" / "tiny-chat", folder)
     result = _infer(tmp_path, "--model", str(folder), "--model_type", "needs_lib")
     assert result.returncode == 2
-    assert "needs swiftk-nonesuch-lib (not installed): pip install 'swiftk-nonesuch-lib'" in one_line_error(result)
+    assert "needs swiftk-nonesuch-lib (not installed): pip install swiftk-nonesuch-lib" in one_line_error(result)
 
 
 def test_an_engines_requirement_is_checked_before_it_is_built(tmp_path):

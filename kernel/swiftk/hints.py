@@ -129,7 +129,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         },
         "tiny_chat": "swift-plugin-demo",
     },
-    "quantizers": {q: "swift-plugin-models" for q in ("bnb", "hqq", "eetq")},
+    "quantizers": {q: "swift-plugin-quant" for q in ("bnb", "hqq", "eetq", "gptq", "awq", "fp8", "w8a8")},
     "agent_templates": {
         a: "swift-plugin-models" for a in ("react_en", "react_zh", "glm4", "toolbench", "qwen", "hermes", "llama3")
     },

@@ -273,6 +273,16 @@ def download_model(model_id: str, args: "Arguments") -> Optional[str]:
 
 
 @hookspec(firstresult=True)
+def upload_model(folder: str, args: "Arguments") -> Optional[str]:
+    """Upload ``folder`` (an exported, merged or adapter folder) to the hub repository
+    ``--hub_model_id`` as ``args`` say (``--use_hf``, ``--hub_private_repo``, ``--commit_message``,
+    ``--hub_token`` or the stored login) and return the repository's URL, or ``None`` to leave it to
+    another plugin.  ``swiftk export --push_to_hub true`` asks for it; swift-plugin-models implements it
+    (ModelScope, or the Hugging Face Hub with ``--use_hf true``).
+    """
+
+
+@hookspec(firstresult=True)
 def load_model(args: "Arguments", model_info: Any, load_weights: bool) -> Optional[tuple[Any, Any]]:
     """Return ``(model, processor)`` for the resolved ``model_info`` (a
     :class:`swiftk.pipelines.model.ModelInfo`: folder, model type and its ``ModelMeta``, dtype, task

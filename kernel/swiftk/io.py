@@ -77,6 +77,15 @@ def release_run_lock(folder: str) -> None:
         os.close(fd)
 
 
+def renew_run_lock(folder: str) -> None:
+    """``folder`` was replaced by a rename (an atomic export): hold the new folder's lock if this process
+    held the old one's."""
+    fd = _held.pop(os.path.realpath(folder), None)
+    if fd is not None:
+        os.close(fd)
+        hold_run_lock(folder)
+
+
 def run_in_progress(folder: str) -> bool:
     """Whether a live process (this one included) holds ``folder``'s run lock; True when it cannot be told."""
     if os.path.realpath(folder) in _held or fcntl is None:

@@ -7,6 +7,7 @@ inside a loader.
 
 from __future__ import annotations
 
+import shlex
 from importlib import metadata
 from typing import Iterable
 
@@ -37,7 +38,7 @@ def check_requires(requirements: Iterable[str], needed_by: str) -> None:
             problems.append((text, f"{installed} is installed"))
     if problems:
         found = "; ".join(f"{text} ({why})" for text, why in problems)
-        wanted = " ".join(f"'{text}'" for text, _ in problems)
+        wanted = " ".join(shlex.quote(text) for text, _ in problems)
         raise UsageError(f"{needed_by} needs {found}: pip install {wanted}")
 
 

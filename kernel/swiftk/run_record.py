@@ -48,6 +48,7 @@ _NAMED_BY_ARGUMENTS = (
     ("rewards", "reward_funcs", "rewards"),
     ("datasets", "dataset", "datasets"),
     ("datasets", "val_dataset", "datasets"),
+    ("quantizers", "quant_method", "quantizer"),
 )
 _MANY = {"rewards", "datasets"}
 
@@ -96,6 +97,11 @@ def record_model(args: Any, model_info: Any) -> None:
     who = provider("models", model_info.model_type)
     if who:
         record["plugins"]["model_type"] = who
+
+
+def record_torch_dtype(args: Any, dtype: str) -> None:
+    """The dtype a written model folder holds (a quantized export's may differ from its source's)."""
+    _record(args)["fill"]["torch_dtype"] = dtype
 
 
 def record_template(args: Any, template: Any, name: Optional[str]) -> None:

@@ -183,12 +183,20 @@ class QuantizerSpec:
 
     ``load_config(args, torch_dtype) -> config | None``: a transformers quantization config, passed to
     ``from_pretrained`` as ``quantization_config``.  ``after_load(model, args, torch_dtype)``: quantizes
-    the loaded model in place (libraries without a transformers config).  ``export(args) -> int | None``:
-    ``swiftk export --quant_method NAME``.  Each may be a lazy reference; each raises
-    :class:`swiftk.errors.UsageError` for values it cannot take (``--quant_bits``, no GPU) and
-    :class:`swiftk.errors.MissingPluginError` for a missing library.
+    the loaded model in place (libraries without a transformers config).
+    ``check(args)``: refuses what the method cannot take (``--quant_bits``, a missing library) before
+    anything loads or is written (``swiftk export`` calls it first).
+    ``export(args, model_dir, output_dir)``: ``swiftk export --quant_method NAME``; ``model_dir`` is a
+    folder holding the full-precision model (``--model``, or ``--adapters`` merged into it by the
+    kernel), ``output_dir`` an empty folder to write the quantized model into (its ``config.json``
+    carrying the ``quantization_config`` that ``from_pretrained`` reloads it with, and the weights); the
+    kernel then adds what is missing of the tokenizer, chat template and generation config, writes
+    ``args.json`` and moves the folder into place.  Each may be a lazy reference; each raises
+    :class:`swiftk.api.UsageError` for values it cannot take (``--quant_bits``, no GPU) and
+    :class:`swiftk.api.MissingPluginError` for a missing library.
     """
 
     load_config: Optional[Ref] = None
     after_load: Optional[Ref] = None
     export: Optional[Ref] = None
+    check: Optional[Ref] = None

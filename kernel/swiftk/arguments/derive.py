@@ -35,7 +35,7 @@ Derived here:
   (eval: only without ``--eval_url``); deploy, app, eval: ``served_model_name`` = model name;
   app: ``studio_title`` = model name, ``lang`` 'en'; eval: ``temperature`` 0.
 - export, merge-lora: ``merge_lora`` True for merge-lora unless given; ``output_dir``
-  ``<checkpoint>-<suffix>`` next to the adapter/model, suffix ``<quant_method>-int<quant_bits>``
+  ``<checkpoint>-<suffix>`` next to the adapter/model, suffix ``<quant_method>-int<quant_bits>`` (``<quant_method>`` without bits)
   or ``merged`` (unset when there is nothing to export).
 - sample: ``output_dir`` 'sample_output', ``temperature`` 1.0.
 
@@ -363,7 +363,8 @@ def _derive_export(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
     if "output_dir" not in v or v["output_dir"] is not None:
         return
     if v.get("quant_method"):
-        suffix = f"{v['quant_method']}-int{v.get('quant_bits')}"
+        bits = v.get("quant_bits")
+        suffix = f"{v['quant_method']}-int{bits}" if bits else v["quant_method"]  # fp8 has no --quant_bits
     elif v.get("merge_lora"):
         suffix = "merged"
     else:

@@ -145,6 +145,13 @@ def apply_saved_args(command: str, values: Dict[str, Any], explicit: Set[str]) -
     _, args_json = found
     saved = read_saved_args(args_json)
     keys = load_keys(command, bool(out.get("load_data_args")))
+    from swiftk.arguments.commands import COMMANDS
+
+    saved_command = saved.get("command")
+    if saved_command in COMMANDS and saved_command != command:
+        # only what meant the same in the saving command: export's --quant_method is the export's, done
+        # already (the folder's config.json carries it), not one to quantize with again as the model loads
+        keys &= load_keys(saved_command, True)
     explicit = set(explicit or ())
     for key in keys:
         if key in explicit or key not in out or key not in saved or saved[key] is None:

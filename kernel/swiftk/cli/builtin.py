@@ -39,6 +39,9 @@ KERNEL_PIPELINES: dict[str, str] = {
     "merge-lora": "swiftk.pipelines.export:run",
 }
 
+#: Commands whose pipeline refuses an occupied ``--output_dir`` before writing its args.json there itself.
+CHECKS_ITS_OUTPUT_DIR = frozenset({"export", "merge-lora"})
+
 #: Flags every command takes that are not arguments of the run itself.
 CONFIG_FLAG = "--config"
 PRINT_ARGS_FLAG = "--print_args"
@@ -215,7 +218,7 @@ def execute(command: str, args) -> int:
 
         set_model_kwargs(args.model_kwargs)  # model plugins read them with get_model_arg
     output_dir = args.get("output_dir")
-    if output_dir and is_main_process():
+    if output_dir and is_main_process() and command not in CHECKS_ITS_OUTPUT_DIR:
         try:
             os.makedirs(output_dir, exist_ok=True)
             hold_run_lock(output_dir)  # before args.json: a live run's folder is refused, not overwritten

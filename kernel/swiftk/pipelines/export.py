@@ -1,17 +1,25 @@
-"""``swiftk export`` and ``swiftk merge-lora``: merge a tuner checkpoint into its base model.
+"""``swiftk export`` and ``swiftk merge-lora``: merge a tuner checkpoint, quantize, push to a hub.
 
 Read top to bottom (:func:`run`):
 
-1. the options this pipeline does not implement are refused or handed on: ``--quant_method`` goes to
-   the plugin that registered it in the ``quantizers`` registry (its ``export(args)``), a missing one
-   names its distribution; ``--push_to_hub`` is not part of this pipeline;
-2. the base model named by the adapter's ``args.json`` (``--load_args``, done while parsing) is loaded;
-3. each ``--adapters`` checkpoint is applied by the tuner that saved it (:func:`apply_adapters`) and
-   merged by that tuner's ``TunerSpec.merge`` (a clear error for tuners that cannot merge);
-4. the full model is written to ``--output_dir`` (``<adapter>-merged`` by default): config, weights
-   sharded by ``--max_shard_size`` (safetensors, or ``.bin`` with ``--safe_serialization false``),
-   tokenizer/processor, generation config, and the export's ``args.json``; into a staging folder
-   first, renamed into place only when complete.
+1. what to do is checked before anything loads: ``--quant_method`` names a registered quantizer with
+   an ``export`` step (a missing one names its distribution), ``--merge_lora`` needs ``--adapters``,
+   and every adapter's tuner must be able to merge;
+2. with ``--merge_lora``: the base model named by the adapter's ``args.json`` (``--load_args``, done
+   while parsing) is loaded, each ``--adapters`` checkpoint applied by the tuner that saved it
+   (:func:`apply_adapters`) and merged (``TunerSpec.merge``), and the full model written to
+   ``--output_dir`` (``<adapter>-merged`` by default): config, weights sharded by ``--max_shard_size``
+   (safetensors, or ``.bin`` with ``--safe_serialization false``), tokenizer/processor, generation
+   config, and the export's ``args.json``;
+3. with ``--quant_method``: the full-precision model (``--model``, or the adapters merged into it in a
+   temporary folder) is quantized by the quantizer's ``export(args, model_dir, output_dir)`` into
+   ``<model>-<method>-int<bits>`` by default; the tokenizer, chat template and generation config the
+   quantizer did not write are copied from the source;
+4. with ``--push_to_hub``: the folder written (or, with nothing else to do, the ``--adapters``
+   checkpoint or ``--model`` folder itself) goes to ``--hub_model_id`` through the ``upload_model``
+   hook (swift-plugin-models).
+
+Every folder is written into ``<output_dir>.staging`` and renamed into place only when complete.
 
 :func:`saved_train_type` and :func:`apply_adapters` are also what ``swiftk infer --adapters`` uses:
 a checkpoint says which tuner made it (``swiftk_tuner.json``, else the ``train_type`` of its
@@ -23,74 +31,208 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Any, Optional
+import tempfile
+from typing import Any, Callable, Optional
 
 from swiftk.errors import UsageError
 
 _NATIVE_CONFIG = "swiftk_tuner.json"
 _KEEP_IN_OUTPUT = {"args.json"}
+#: files of a model folder that are not weights: copied from the source when a quantizer did not write them
+_SUPPORT_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+    "generation_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+)
 
 
 def run(args: Any) -> int:
+    # 1. what to do, checked before anything loads
+    quant_method = args.get("quant_method")
+    quantize = _export_step(quant_method, args) if quant_method else None
+    adapters = list(args.get("adapters") or [])
+    merge = bool(args.get("merge_lora"))
+    push = bool(args.get("push_to_hub"))
+    if not (quantize or merge or push):
+        raise UsageError(
+            f"swiftk {args.command}: nothing to do; pass --merge_lora true with --adapters CHECKPOINT, "
+            f"--quant_method METHOD or --push_to_hub true"
+        )
+    if push and not args.get("hub_model_id"):
+        raise UsageError("--push_to_hub needs --hub_model_id: the hub repository to upload to, e.g. me/my-model")
+    if merge and not adapters:
+        raise UsageError("--merge_lora needs --adapters: the checkpoint folder(s) to merge into the base model")
+    if merge or quantize:
+        for train_type, spec in [tuner_of(path) for path in adapters]:
+            if spec.merge is None:
+                merge_tuned(None, train_type, spec)
+        output_dir = args.get("output_dir")
+        check_output_dir(output_dir, bool(args.get("exist_ok")))
+        created = not os.path.exists(output_dir)
+        _claim(output_dir)
+        try:
+            folder = _quantized(args, quantize, adapters) if quantize else _merged(args, adapters)
+        except BaseException:
+            if created:  # nothing half-written: the folder this export made goes with it
+                from swiftk.io import release_run_lock
+
+                release_run_lock(output_dir)
+                shutil.rmtree(output_dir, ignore_errors=True)
+            raise
+    else:
+        folder = adapters[0] if adapters else _model_folder(args)  # as ms-swift: the first checkpoint
+    # 4. the hub
+    if push:
+        upload(folder, args)
+    return 0
+
+
+def _claim(output_dir: str) -> None:
+    """The output folder, locked against a concurrent run (its args.json follows once the model resolves)."""
+    from swiftk.io import hold_run_lock
+    from swiftk.run_record import is_main_process
+
+    if is_main_process():
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+            hold_run_lock(output_dir)
+        except OSError as exc:
+            raise UsageError(f"--output_dir {output_dir} is not writable: {exc.strerror}") from None
+
+
+def _export_step(quant_method: str, args: Any) -> Callable[..., Any]:
+    """The quantizer's export step, after its ``check(args)``."""
     from swiftk.host import get_host
 
-    host = get_host()
-    # 1. what this pipeline does not do itself
-    quant_method = args.get("quant_method")
-    if quant_method:
-        quantizer = host.registry("quantizers").get(quant_method)  # unknown: names the distribution to install
-        export = getattr(quantizer, "export", None)
-        if not callable(export):
-            entry = host.registry("quantizers").entry(quant_method)
-            raise UsageError(
-                f"--quant_method {quant_method}: plugin '{entry.plugin}' registered it without an "
-                f"export(args) function, so swiftk export cannot quantize with it"
-            )
-        return int(export(args) or 0)
-    if args.get("push_to_hub"):
+    registry = get_host().registry("quantizers")
+    quantizer = registry.get(quant_method)  # unknown: names the distribution to install
+    export = getattr(quantizer, "export", None)
+    if export is None:
         raise UsageError(
-            "--push_to_hub: pushing to a hub is not part of swiftk's built-in export; merge with "
-            "--merge_lora true, then upload the folder with the hub's own client"
+            f"--quant_method {quant_method}: plugin '{registry.entry(quant_method).plugin}' registered it "
+            f"for quantizing a model as it loads, without an export step, so swiftk export cannot write it"
         )
-    if not args.get("merge_lora"):
-        raise UsageError(
-            f"swiftk {args.command}: nothing to do; pass --merge_lora true with --adapters CHECKPOINT "
-            f"(or --quant_method with a quantization plugin)"
-        )
-    adapters = list(args.get("adapters") or [])
-    if not adapters:
-        raise UsageError("--merge_lora needs --adapters: the checkpoint folder(s) to merge into the base model")
-    tuners = [tuner_of(path) for path in adapters]  # before loading anything: unknown or unmergeable tuners
-    for train_type, spec in tuners:
-        if spec.merge is None:
-            merge_tuned(None, train_type, spec)
-    output_dir = args.get("output_dir")
-    check_output_dir(output_dir, bool(args.get("exist_ok")))
+    check = getattr(quantizer, "check", None)
+    if check is not None:
+        _ref(check)(args)
+    return _ref(export)
 
-    # 2. the base model (model, template and dtype come from the adapter's args.json)
+
+def _load_and_record(args: Any) -> tuple[Any, Any, Any]:
+    """The base model in full precision (model, template and dtype come from the adapter's args.json)."""
+    from swiftk.pipelines.model import load_model_and_processor
+    from swiftk.pipelines.rlhf import derived_args
+
+    loaded = load_model_and_processor(derived_args(args, quant_method=None))
+    _record(args, loaded[2])
+    return loaded
+
+
+def _record(args: Any, info: Any) -> None:
+    """The resolved model type and template in the output's args.json, so that every later command
+    reading the folder resolves the same."""
     from swiftk import run_record
-    from swiftk.pipelines.model import load_model_and_processor, template_name
+    from swiftk.pipelines.model import template_name
 
-    model, processor, info = load_model_and_processor(args)
     run_record.record_model(args, info)
     run_record.record_template(args, None, template_name(args, info))
     run_record.record_plugins(args)
-    run_record.save_args(args)  # the merged folder's args.json names the same model type and template
+    run_record.save_args(args)
 
-    # 3. each adapter, loaded and merged by the tuner that made it
+
+def _merged(args: Any, adapters: list) -> str:
+    """2. Each adapter loaded and merged by the tuner that made it; the full model written atomically."""
+    model, processor, _ = _load_and_record(args)
     for path in adapters:
         model = apply_adapters(model, [path], args, merge=True)
-
-    # 4. the full model folder, written atomically
-    save_model_folder(
+    output_dir = save_model_folder(
         model,
         processor,
-        output_dir,
+        args.output_dir,
         max_shard_size=args.get("max_shard_size") or "5GB",
         safe_serialization=bool(args.get("safe_serialization", True)),
     )
     print(f"[swiftk] merged model saved to {output_dir}")
-    return 0
+    return output_dir
+
+
+def _quantized(args: Any, quantize: Callable[..., Any], adapters: list) -> str:
+    """3. The quantizer's export on the full-precision folder (adapters merged first, in a temporary folder)."""
+    output_dir = os.path.abspath(args.output_dir)
+    with tempfile.TemporaryDirectory(prefix=".merged-", dir=os.path.dirname(output_dir)) as tmp:
+        if adapters:
+            model, processor, _ = _load_and_record(args)
+            model = apply_adapters(model, adapters, args, merge=True)
+            source = os.path.join(tmp, "model")
+            _save_pretrained(model, processor, source)
+            del model
+            print(f"[swiftk] --adapters merged into {args.model} before quantizing")
+        else:
+            from swiftk.pipelines.model import resolve_model
+
+            info = resolve_model(args)
+            _record(args, info)
+            source = info.model_dir
+
+        def fill(staging: str) -> None:
+            quantize(args, source, staging)
+            if not os.path.isfile(os.path.join(staging, "config.json")):
+                raise UsageError(
+                    f"--quant_method {args.quant_method}: the quantizer wrote no config.json into the output folder"
+                )
+            for name in _SUPPORT_FILES:
+                if os.path.isfile(os.path.join(source, name)) and not os.path.exists(os.path.join(staging, name)):
+                    shutil.copy2(os.path.join(source, name), os.path.join(staging, name))
+            _record_written_dtype(args, staging)
+
+        _write_folder(output_dir, fill)
+    bits = f" int{args.quant_bits}" if args.get("quant_bits") else ""
+    print(f"[swiftk] {args.quant_method}{bits} model saved to {output_dir}")
+    return output_dir
+
+
+def _record_written_dtype(args: Any, folder: str) -> None:
+    """args.json names the dtype the quantizer wrote (GPTQModel writes bfloat16 on CPU), not the source's:
+    the commands reading the folder load it so."""
+    from swiftk import run_record
+
+    with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    dtype = config.get("dtype") or config.get("torch_dtype")
+    if isinstance(dtype, str) and dtype in ("float16", "bfloat16", "float32"):
+        run_record.record_torch_dtype(args, dtype)
+        run_record.save_args(args)
+
+
+def _model_folder(args: Any) -> str:
+    from swiftk.pipelines.model import resolve_model
+
+    return resolve_model(args).model_dir
+
+
+def upload(folder: str, args: Any) -> str:
+    """``--push_to_hub``: the folder to ``--hub_model_id`` through the plugin answering ``upload_model``."""
+    from swiftk.errors import MissingPluginError
+    from swiftk.hints import MODEL_DOWNLOAD_PROVIDER as provider
+    from swiftk.host import get_host
+
+    url = get_host().hook.upload_model(folder=folder, args=args)
+    if url is None:
+        raise MissingPluginError(
+            f"--push_to_hub: uploading needs a plugin implementing the upload_model hook: pip install {provider}",
+            provider,
+        )
+    print(f"[swiftk] {folder} pushed to {url}")
+    return url
 
 
 # --- which tuner saved a checkpoint, and loading it ------------------------------------------------
@@ -182,7 +324,7 @@ def check_output_dir(output_dir: Optional[str], exist_ok: bool) -> None:
     if os.path.isdir(output_dir) and not exist_ok:
         from swiftk.io import RUN_LOCK
 
-        present = sorted(set(os.listdir(output_dir)) - _KEEP_IN_OUTPUT - {RUN_LOCK})  # the lock is this run's
+        present = sorted(set(os.listdir(output_dir)) - {RUN_LOCK})  # a lock alone: an ended (or this) run's
         if present:
             raise UsageError(
                 f"--output_dir {output_dir} already holds files ({', '.join(present[:3])}); pass "
@@ -195,22 +337,24 @@ def check_output_dir(output_dir: Optional[str], exist_ok: bool) -> None:
 def save_model_folder(
     model: Any, processor: Any, output_dir: str, *, max_shard_size: Any = "5GB", safe_serialization: bool = True
 ) -> str:
-    """Write a loadable model folder (config, sharded weights, processor, generation config) atomically:
-    into ``<output_dir>.staging`` first, then swapped into place.  ``args.json`` already in
-    ``output_dir`` (the command's own) is kept."""
+    """Write a loadable model folder (config, sharded weights, processor, generation config) atomically
+    (:func:`_write_folder`)."""
+    return _write_folder(
+        output_dir, lambda staging: _save_pretrained(model, processor, staging, max_shard_size, safe_serialization)
+    )
+
+
+def _write_folder(output_dir: str, fill: Callable[[str], None]) -> str:
+    """``fill(staging)`` writes the folder into ``<output_dir>.staging``, which then replaces
+    ``output_dir``; ``args.json`` already in ``output_dir`` (the command's own) is kept.  A failure
+    leaves ``output_dir`` as it was."""
     output_dir = os.path.abspath(output_dir)
     staging = output_dir.rstrip("/\\") + ".staging"
     if os.path.exists(staging):
         shutil.rmtree(staging)
     os.makedirs(staging)
     try:
-        model = getattr(model, "module", model)
-        if safe_serialization:
-            model.save_pretrained(staging, max_shard_size=max_shard_size)
-        else:
-            _save_bin(model, staging, max_shard_size)
-        if processor is not None:
-            processor.save_pretrained(staging)
+        fill(staging)
         for name in _KEEP_IN_OUTPUT:
             src = os.path.join(output_dir, name)
             if os.path.isfile(src):
@@ -225,7 +369,22 @@ def save_model_folder(
         os.rename(output_dir, old)
     os.rename(staging, output_dir)
     shutil.rmtree(old, ignore_errors=True)
+    from swiftk.io import renew_run_lock
+
+    renew_run_lock(output_dir)
     return output_dir
+
+
+def _save_pretrained(
+    model: Any, processor: Any, folder: str, max_shard_size: Any = "5GB", safe_serialization: bool = True
+) -> None:
+    model = getattr(model, "module", model)
+    if safe_serialization:
+        model.save_pretrained(folder, max_shard_size=max_shard_size)
+    else:
+        _save_bin(model, folder, max_shard_size)
+    if processor is not None:
+        processor.save_pretrained(folder)
 
 
 def _save_bin(model: Any, folder: str, max_shard_size: Any) -> None:

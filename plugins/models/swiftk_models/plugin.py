@@ -63,15 +63,6 @@ def register_arguments(register):
 
 
 @swiftk.hookimpl
-def register_quantizers(register):
-    """bnb, hqq and eetq at load time (the quantizers module imports no heavy library at its top)."""
-    from swiftk_models.quantizers import QUANTIZERS
-
-    for name, spec in QUANTIZERS.items():
-        register(name, spec)
-
-
-@swiftk.hookimpl
 def template_engine():
     """The Template class that encodes every TemplateMeta naming no template_cls."""
     from swiftk_models.template import Template
@@ -93,3 +84,11 @@ def load_model(args, model_info, load_weights):
     from swiftk_models.loader import load_model as load
 
     return load(args, model_info, load_weights)
+
+
+@swiftk.hookimpl
+def upload_model(folder, args):
+    """swiftk export --push_to_hub: to ModelScope, or the Hugging Face Hub with --use_hf true."""
+    from swiftk_models.hub import upload_model as upload
+
+    return upload(folder, args)

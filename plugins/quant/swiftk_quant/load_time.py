@@ -1,7 +1,8 @@
 """Load-time quantization (``--quant_method bnb|hqq|eetq`` with ``--quant_bits``), as quantizers.
 
-Each is a :class:`swiftk.api.QuantizerSpec` registered by this plugin; the kernel's model loader
-calls ``load_config`` before ``from_pretrained`` and ``after_load`` after it.  The libraries are
+Each is the ``load_config``/``after_load`` of a :class:`swiftk.api.QuantizerSpec` registered by this
+plugin (:mod:`swiftk_quant.plugin`); swift-plugin-models' loader calls ``load_config`` before
+``from_pretrained`` and ``after_load`` after it.  The libraries are
 imported only when a run asks for them.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Optional
 
-from swiftk.api import MissingPluginError, QuantizerSpec, UsageError
+from swiftk.api import MissingPluginError, UsageError
 
 
 def _require(module: str, method: str, package: Optional[str] = None) -> None:
@@ -76,12 +77,3 @@ def eetq_config(args: Any, dtype: str) -> Any:
     from transformers import EetqConfig
 
     return EetqConfig("int8")
-
-
-QUANTIZERS = {
-    "bnb": QuantizerSpec(load_config="swiftk_models.quantizers:bnb_config"),
-    "hqq": QuantizerSpec(
-        load_config="swiftk_models.quantizers:hqq_check", after_load="swiftk_models.quantizers:hqq_quantize"
-    ),
-    "eetq": QuantizerSpec(load_config="swiftk_models.quantizers:eetq_config"),
-}

@@ -1,0 +1,1 @@
+"""A third-party quantizer for swift-kernel, written against docs/plugins.md (register_quantizers)."""
