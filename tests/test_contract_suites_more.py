@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import Optional
 
 import pytest
 
@@ -122,7 +123,7 @@ def register_callbacks(register):
 '''
 
 
-def run_suite(tmp_path, plugins: dict, test_code: str) -> tuple[int, str]:
+def run_suite(tmp_path, plugins: dict, test_code: str, env: Optional[dict] = None) -> tuple[int, str]:
     """Write the plugin files (``NAME`` in the test code becomes the path of ``NAME.py``) and the test
     module, and run pytest on them in a subprocess."""
     for name, code in plugins.items():
@@ -133,7 +134,7 @@ def run_suite(tmp_path, plugins: dict, test_code: str) -> tuple[int, str]:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings", str(tmp_path)],
         capture_output=True,
         text=True,
-        env=swiftk_env({"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}),
+        env=swiftk_env({"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}),
         cwd=str(tmp_path),
         timeout=600,
     )

@@ -13,8 +13,9 @@ Contract suites, the tests a plugin's names should pass (subclass one, name what
 :mod:`swiftk.testing.metrics` (``MetricContract``), :mod:`swiftk.testing.losses` (``LossContract``),
 :mod:`swiftk.testing.templates` (``TemplateContract``), :mod:`swiftk.testing.datasets`
 (``DatasetContract``), :mod:`swiftk.testing.engines` (``EngineContract``), :mod:`swiftk.testing.models`
-(``ModelContract``), :mod:`swiftk.testing.optimizers` (``OptimizerContract``) and
-:mod:`swiftk.testing.callbacks` (``CallbackContract``).
+(``ModelContract``), :mod:`swiftk.testing.optimizers` (``OptimizerContract``),
+:mod:`swiftk.testing.callbacks` (``CallbackContract``) and :mod:`swiftk.testing.quantizers`
+(``QuantizerContract``).
 """
 
 from __future__ import annotations
