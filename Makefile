@@ -22,11 +22,13 @@ QUANT_STAMP := $(QUANT_VENV)/.installed
 install: $(STAMP)
 
 # Idempotent: re-runs only when a pyproject or the requirements change.
-$(STAMP): pyproject.toml requirements/cpu.txt requirements/extras-hqq.txt $(wildcard plugins/*/pyproject.toml)
+$(STAMP): pyproject.toml requirements/cpu.txt requirements/eval.txt requirements/eval-nodeps.txt requirements/extras-hqq.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)          # first: the CPU build, before anything pulls CUDA
 	$(BIN)/python -m pip install -q -r requirements/cpu.txt
+	$(BIN)/python -m pip install -q -r requirements/eval.txt    # swiftk eval: EvalScope's requirements, then it
+	$(BIN)/python -m pip install -q --no-deps -r requirements/eval-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -e . $(foreach p,$(PLUGINS),-e $(p))
 	$(BIN)/python -m pip install -q --no-deps --upgrade --target .extras/hqq -r requirements/extras-hqq.txt
 	$(BIN)/python -c "import torch, swiftk; assert '+cpu' in torch.__version__ or not torch.cuda.is_available()"

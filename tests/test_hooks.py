@@ -172,7 +172,7 @@ def test_template_plugin_skeleton_registers_lazily():
         host = PluginHost(autoload=False)
         host.register_plugin(module, "template")
         entry = host.registry("metrics").entry("template_metric")
-        assert entry.is_lazy and "swiftk_template.impl" not in sys.modules
+        assert not entry._is_loaded and "swiftk_template.impl" not in sys.modules
         assert callable(entry.load())  # a factory (args, tokenizer); tests/test_plugin_examples.py runs it
     finally:
         sys.path.remove(str(root))

@@ -783,12 +783,42 @@ def _reserved_kind_is_registered_listed_and_accepted(register_plugin, capsys, ki
         resolve_arguments(command, [flag, "hd_not_registered"])
 
 
-def test_hook_register_eval_backends(register_plugin, capsys):
-    """Reserved (no command consumes it yet): registering works, `swiftk plugins --json` lists it, and
-    `swiftk eval --eval_backend` accepts the name."""
-    _reserved_kind_is_registered_listed_and_accepted(
-        register_plugin, capsys, "eval_backends", "hd_bench", "eval", "--eval_backend"
-    )
+def test_hook_register_eval_backends(register_plugin, capsys, tmp_path):
+    """`swiftk eval --eval_backend NAME` runs the registered backend: its check first, then its run against
+    --eval_url (a real server on 127.0.0.1), whose scores land in eval_result.json and the table."""
+    pytest.importorskip("swiftk_eval")
+    from swiftk.api import EvalBackendSpec
+    from swiftk_eval.testing import FixedServer
+
+    seen: dict = {}
+
+    def check(args):
+        if "refuse-me" in args.eval_dataset:
+            raise UsageError("--eval_dataset refuse-me: hd_bench cannot evaluate it")
+
+    def run(args, *, base_url, model, output_dir):
+        seen.update(base_url=base_url, model=model, output_dir=output_dir)
+        return {name: {"hd_score": 0.25} for name in args.eval_dataset}
+
+    class Plugin:
+        @swiftk.hookimpl
+        def register_eval_backends(self, register):
+            register("hd_bench", EvalBackendSpec(run=run, check=check))
+
+    register_plugin(Plugin(), "hd_eval_backends")
+    assert _plugins_json(capsys)["hd_eval_backends"]["registers"] == {"eval_backends": ["hd_bench"]}
+    out = tmp_path / "out"
+    with FixedServer("-", model="served-model") as server:
+        argv = ["eval", "--eval_backend", "hd_bench", "--eval_url", server.url, "--eval_output_dir", str(out)]
+        assert _cli(*argv, "--eval_dataset", "refuse-me") == 2
+        assert not out.exists()  # refused by check() before anything was made
+        capsys.readouterr()
+        assert _cli(*argv, "--eval_dataset", "a", "b") == 0
+    printed = capsys.readouterr().out
+    assert seen["base_url"] == server.url and seen["model"] == "served-model"
+    record = json.loads((Path(seen["output_dir"]) / "eval_result.json").read_text())
+    assert record["results"] == {"a": {"hd_score": 0.25}, "b": {"hd_score": 0.25}}
+    assert record["eval_backend"] == "hd_bench" and "| a | hd_score | 0.2500 |" in printed
 
 
 def test_hook_register_samplers(register_plugin, capsys):

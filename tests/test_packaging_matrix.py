@@ -60,6 +60,11 @@ SMOKE = {
         '"swiftk/demo-sft"',
     ),
     "demo": (("models", "tiny_chat"), ["sft", "--model", "swiftk/tiny-chat", "--print_args"], '"swiftk/tiny-chat"'),
+    "eval": (
+        ("eval_backends", "Native"),
+        ["eval", "--eval_dataset", "swiftk/demo-gsm8k", "--print_args"],
+        '"eval_dataset"',
+    ),
     "galore": (("optimizers", "galore"), ["sft", "--use_galore", "true", "--print_args"], '"use_galore": true'),
     "grpo": (("trainers", "grpo"), ["rlhf", "--rlhf_type", "grpo", "--help"], "--num_generations"),
     "infer": (("commands", "deploy"), ["deploy", "--help"], "--port"),

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "TrainerSpec": "swiftk.specs:TrainerSpec",
     "EngineSpec": "swiftk.specs:EngineSpec",
     "QuantizerSpec": "swiftk.specs:QuantizerSpec",
+    "EvalBackendSpec": "swiftk.specs:EvalBackendSpec",
     # arguments
     "arg": "swiftk.arguments.fields:arg",
     "get_model_arg": "swiftk.arguments.model_env:get_model_arg",
@@ -55,7 +56,6 @@ _EXPORTS: dict[str, str] = {
     "save_model_folder": "swiftk.pipelines.export:save_model_folder",
     # preference and RL training
     "derived_args": "swiftk.pipelines.rlhf:derived_args",
-    "refuse_sft_only_arguments": "swiftk.pipelines.rlhf:refuse_sft_only_arguments",
     "renamed_flags": "swiftk.pipelines.rlhf:renamed_flags",
     "RewardError": "swiftk.rewards:RewardError",
     "build_reward": "swiftk.rewards:build_reward",
@@ -120,6 +120,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names resolve l
     from swiftk.specs import (  # noqa: F401
         DatasetMeta,
         EngineSpec,
+        EvalBackendSpec,
         Model,
         ModelGroup,
         ModelMeta,

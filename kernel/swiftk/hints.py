@@ -11,27 +11,25 @@ from typing import Optional
 #: kind -> name -> distribution
 PROVIDERS: dict[str, dict[str, str]] = {
     # sft, pt, rlhf, export and merge-lora are the kernel's own pipelines: what they miss is a trainer or tuner
-    "commands": {"infer": "swift-plugin-infer", "deploy": "swift-plugin-infer"},
+    "commands": {**dict.fromkeys("infer deploy".split(), "swift-plugin-infer"), "eval": "swift-plugin-eval"},
+    "eval_backends": dict.fromkeys("Native OpenCompass VLMEvalKit".split(), "swift-plugin-eval"),
     "tuners": {
-        **{
-            t: "swift-plugin-peft"
-            for t in ("lora", "longlora", "adalora", "llamapro", "adapter", "vera", "boft", "fourierft")
-        },
+        **dict.fromkeys("lora longlora adalora llamapro adapter vera boft fourierft".split(), "swift-plugin-peft"),
         "reft": "swift-plugin-reft",
         "unsloth": "swift-plugin-unsloth",
         "full": "swift-plugin-sft",
     },
     "trainers": {
         "sft": "swift-plugin-sft",
-        **{t: "swift-plugin-rlhf" for t in ("dpo", "orpo", "simpo", "kto", "cpo", "rm", "ppo")},
+        **dict.fromkeys("dpo orpo simpo kto cpo rm ppo".split(), "swift-plugin-rlhf"),
         "grpo": "swift-plugin-grpo",
     },
     "rewards": {
-        **{r: "swift-plugin-grpo" for r in ("accuracy", "format", "cosine", "repetition")},
+        **dict.fromkeys("accuracy format cosine repetition".split(), "swift-plugin-grpo"),
         "reward_model": "swift-plugin-rlhf",
     },
-    "metrics": {"acc": "swift-plugin-sft", "nlg": "swift-plugin-sft"},
-    "losses": {"cross_entropy": "swift-plugin-sft", "loss_scale": "swift-plugin-sft"},
+    "metrics": dict.fromkeys("acc nlg".split(), "swift-plugin-sft"),
+    "losses": dict.fromkeys("cross_entropy loss_scale".split(), "swift-plugin-sft"),
     "infer_engines": {
         "pt": "swift-plugin-infer",
         "vllm": "swift-plugin-vllm",
@@ -45,97 +43,35 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "logging_jsonl": "swift-plugin-sft",
         "loss_curves": "swift-plugin-sft",
     },
-    "datasets": {
-        d: "swift-plugin-datasets"
-        for d in (
-            "swift/self-cognition",
-            "swiftk/demo-sft",
-            "swiftk/demo-pt",
-            "swiftk/demo-dpo",
-            "swiftk/demo-kto",
-            "swiftk/demo-grpo-math",
-            "swiftk/demo-grpo-sums",
-        )
-    },
+    "datasets": dict.fromkeys(
+        "swift/self-cognition swiftk/demo-sft swiftk/demo-pt swiftk/demo-dpo swiftk/demo-kto swiftk/demo-grpo-math "
+        "swiftk/demo-grpo-sums".split(),
+        "swift-plugin-datasets",
+    ),
     "models": {
-        **{
-            m: "swift-plugin-models"
-            for m in (
-                "qwen",
-                "qwen2",
-                "qwen2_5",
-                "qwq",
-                "qwen3",
-                "qwen3_moe",
-                "llama",
-                "llama2",
-                "llama3",
-                "llama3_1",
-                "llama3_2",
-                "mistral",
-                "mixtral",
-                "chatglm3",
-                "glm4",
-                "internlm2",
-                "internlm2_5",
-                "internlm3",
-                "deepseek",
-                "deepseek_v2",
-                "deepseek_v3",
-                "deepseek_r1",
-                "deepseek_r1_distill_qwen",
-                "deepseek_r1_distill_llama",
-                "phi3",
-                "phi4",
-                "gemma",
-                "gemma2",
-                "gemma3",
-                "yi",
-                "baichuan2",
-                "minicpm",
-                "causal_lm",
-            )
-        },
+        **dict.fromkeys(
+            "qwen qwen2 qwen2_5 qwq qwen3 qwen3_moe llama llama2 llama3 llama3_1 llama3_2 mistral mixtral chatglm3 glm4 "
+            "internlm2 internlm2_5 internlm3 deepseek deepseek_v2 deepseek_v3 deepseek_r1 deepseek_r1_distill_qwen "
+            "deepseek_r1_distill_llama phi3 phi4 gemma gemma2 gemma3 yi baichuan2 minicpm causal_lm".split(),
+            "swift-plugin-models",
+        ),
         "tiny_chat": "swift-plugin-demo",
     },
     "templates": {
-        **{
-            t: "swift-plugin-models"
-            for t in (
-                "qwen",
-                "qwen2_5",
-                "qwq",
-                "qwen3",
-                "chatml",
-                "yi",
-                "internlm2",
-                "llama",
-                "llama3",
-                "llama3_1",
-                "llama3_2",
-                "mistral",
-                "chatglm3",
-                "glm4",
-                "deepseek",
-                "deepseek_v2_5",
-                "deepseek_r1",
-                "phi3",
-                "phi4",
-                "gemma",
-                "gemma3",
-                "baichuan",
-                "minicpm",
-            )
-        },
+        **dict.fromkeys(
+            "qwen qwen2_5 qwq qwen3 chatml yi internlm2 llama llama3 llama3_1 llama3_2 mistral chatglm3 glm4 deepseek "
+            "deepseek_v2_5 deepseek_r1 phi3 phi4 gemma gemma3 baichuan minicpm".split(),
+            "swift-plugin-models",
+        ),
         "tiny_chat": "swift-plugin-demo",
     },
-    "quantizers": {q: "swift-plugin-quant" for q in ("bnb", "hqq", "eetq", "gptq", "awq", "fp8", "w8a8")},
-    "agent_templates": {
-        a: "swift-plugin-models" for a in ("react_en", "react_zh", "glm4", "toolbench", "qwen", "hermes", "llama3")
-    },
-    "loss_scales": {
-        s: "swift-plugin-models" for s in ("default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen")
-    },
+    "quantizers": dict.fromkeys("bnb hqq eetq gptq awq fp8 w8a8".split(), "swift-plugin-quant"),
+    "agent_templates": dict.fromkeys(
+        "react_en react_zh glm4 toolbench qwen hermes llama3".split(), "swift-plugin-models"
+    ),
+    "loss_scales": dict.fromkeys(
+        "default last_round all react agentflan alpha_umi qwen".split(), "swift-plugin-models"
+    ),
 }
 
 
@@ -160,8 +96,7 @@ def distribution_installed(distribution: str) -> bool:
 #: distribution that does not exist.
 NOT_YET: dict[str, dict[str, str]] = {
     "commands": {
-        name: f"`swiftk {name}` is not implemented by any swiftk plugin yet"
-        for name in ("app", "web-ui", "eval", "sample")
+        name: f"`swiftk {name}` is not implemented by any swiftk plugin yet" for name in ("app", "web-ui", "sample")
     },
 }
 

@@ -36,27 +36,29 @@ hookspec = pluggy.HookspecMarker("swiftk")
 #: ``register(name, obj, **meta)``: adds ``obj`` under ``name`` to one registry.
 Register = Callable[..., None]
 
-#: The registry kinds, one per registration hook (``register_<kind>``), in documentation order.
-REGISTRY_KINDS = (
-    "models",
-    "templates",
-    "agent_templates",
-    "datasets",
-    "tuners",
-    "trainers",
-    "losses",
-    "loss_scales",
-    "metrics",
-    "rewards",
-    "optimizers",
-    "callbacks",
-    "infer_engines",
-    "quantizers",
-    "eval_backends",
-    "samplers",
-    "commands",
-    "arguments",
-)
+#: The registry kinds, one per registration hook (``register_<kind>``), in documentation order: how each
+#: is named in messages, and the flag that selects it (if any).
+KIND_LABELS: dict[str, tuple[str, Optional[str]]] = {
+    "models": ("model type", "--model_type"),
+    "templates": ("template", "--template"),
+    "agent_templates": ("tools prompt", "--tools_prompt"),
+    "datasets": ("dataset", "--dataset"),
+    "tuners": ("train type", "--train_type"),
+    "trainers": ("trainer", "--rlhf_type"),
+    "losses": ("loss type", "--loss_type"),
+    "loss_scales": ("loss scale", "--loss_scale"),
+    "metrics": ("metric", "--metric"),
+    "rewards": ("reward function", "--reward_funcs"),
+    "optimizers": ("optimizer", "--optimizer"),
+    "callbacks": ("callback", None),
+    "infer_engines": ("inference backend", "--infer_backend"),
+    "quantizers": ("quantization method", "--quant_method"),
+    "eval_backends": ("evaluation backend", "--eval_backend"),
+    "samplers": ("sampler", "--sampler_type"),
+    "commands": ("command", None),
+    "arguments": ("argument group", None),
+}
+REGISTRY_KINDS = tuple(KIND_LABELS)
 
 #: The keyword options ``register(name, obj, **options)`` takes, per kind; any other keyword is an
 #: error naming the plugin (a misspelt option must not be ignored).  Kinds not listed take none.
@@ -212,11 +214,11 @@ def register_quantizers(register: Register) -> None:
 
 @hookspec
 def register_eval_backends(register: Register) -> None:
-    """Register evaluation backends (``--eval_backend``).
+    """Register evaluation backends (``--eval_backend``) for ``swiftk eval`` (swift-plugin-eval).
 
-    Reserved: no command consumes this kind yet (docs/plugins.md).
-
-    ``register(name, obj)``, ``obj`` a callable ``run(args, base_url) -> dict`` of scores.
+    ``register(name, EvalBackendSpec(run=..., check=...))``: ``check(args)`` before any model loads;
+    ``run(args, *, base_url, model, output_dir) -> {dataset: {metric: score}}`` against the served model
+    (:class:`swiftk.specs.EvalBackendSpec`; a bare callable is ``run``).
     """
 
 

@@ -17,7 +17,7 @@ import difflib
 import inspect
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional
 
 import pluggy
@@ -57,13 +57,7 @@ class PluginInfo:
     registers: dict[str, list[str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "source": self.source,
-            "registers": self.registers,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -155,17 +149,6 @@ class PluginHost:
         self._info[name] = PluginInfo(name, distribution, version, source)
         self._static[name] = list(static)
         return name
-
-    def unregister_plugin(self, name: str) -> None:
-        """Remove a plugin and everything it registered."""
-        plugin = self.pm.get_plugin(name)
-        if plugin is not None:
-            self.pm.unregister(plugin, name=name)
-        self._info.pop(name, None)
-        self._static.pop(name, None)
-        self._registries.clear()
-        self._collected.clear()
-        self.failed.pop(name, None)
 
     def _check_hook_names(self, plugin: Any, name: str, source: str) -> None:
         """A function that looks like a hook but is not one is a misspelling: fail naming it."""

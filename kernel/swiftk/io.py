@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import tempfile
+from typing import Any, Callable, Optional
 
 try:
     import fcntl
@@ -69,6 +70,25 @@ def hold_run_lock(folder: str) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
     _held[key] = fd
+
+
+def claim_output_dir(folder: str, save: Optional[Callable[[str], Any]] = None) -> None:
+    """In the main process: create ``folder``, hold its run lock (:func:`hold_run_lock`), then ``save(folder)``
+    (a run's args.json: after the lock, so a live run's folder is refused, not overwritten); a folder that
+    cannot be written is one usage error."""
+    from swiftk.run_record import is_main_process
+
+    if not is_main_process():
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        hold_run_lock(folder)
+        if save is not None:
+            save(folder)
+    except OSError as exc:
+        from swiftk.errors import UsageError
+
+        raise UsageError(f"--output_dir {folder} is not writable: {exc.strerror}") from None
 
 
 def release_run_lock(folder: str) -> None:

@@ -14,30 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 from swiftk.errors import PluginError, UsageError
+from swiftk.hookspecs import KIND_LABELS
 
 _LAZY_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-
-#: How each kind is named in messages, and the flag that selects it (if any).
-KIND_LABELS: dict[str, tuple[str, Optional[str]]] = {
-    "models": ("model type", "--model_type"),
-    "templates": ("template", "--template"),
-    "agent_templates": ("tools prompt", "--tools_prompt"),
-    "datasets": ("dataset", "--dataset"),
-    "tuners": ("train type", "--train_type"),
-    "trainers": ("trainer", "--rlhf_type"),
-    "losses": ("loss type", "--loss_type"),
-    "loss_scales": ("loss scale", "--loss_scale"),
-    "metrics": ("metric", "--metric"),
-    "rewards": ("reward function", "--reward_funcs"),
-    "optimizers": ("optimizer", "--optimizer"),
-    "callbacks": ("callback", None),
-    "infer_engines": ("inference backend", "--infer_backend"),
-    "quantizers": ("quantization method", "--quant_method"),
-    "eval_backends": ("evaluation backend", "--eval_backend"),
-    "samplers": ("sampler", "--sampler_type"),
-    "commands": ("command", None),
-    "arguments": ("argument group", None),
-}
 
 
 def is_lazy_reference(value: Any) -> bool:
@@ -70,10 +49,6 @@ class Entry:
     meta: dict[str, Any] = field(default_factory=dict)
     _loaded: Any = field(default=None, repr=False)
     _is_loaded: bool = field(default=False, repr=False)
-
-    @property
-    def is_lazy(self) -> bool:
-        return is_lazy_reference(self.value) and not self._is_loaded
 
     def load(self) -> Any:
         """The registered object, importing a lazy reference on first use."""

@@ -200,3 +200,20 @@ class QuantizerSpec:
     after_load: Optional[Ref] = None
     export: Optional[Ref] = None
     check: Optional[Ref] = None
+
+
+@dataclass
+class EvalBackendSpec:
+    """An ``--eval_backend`` for ``swiftk eval`` (swift-plugin-eval), which serves the model behind the
+    OpenAI API (or takes ``--eval_url``) and hands the backend its address.
+
+    ``check(args)``: refuses what the backend cannot evaluate (an unknown ``--eval_dataset``, missing
+    data, a missing library) before any model loads.  ``run(args, *, base_url, model, output_dir) ->
+    {dataset: {metric: score}}``: evaluates each ``--eval_dataset`` through ``base_url``
+    (``http://HOST:PORT/v1``; ``args.api_key`` is its key) as the served ``model``, keeping what it wants
+    inspected (prompts, predictions, reports) in ``output_dir``, the run's folder; each dataset's
+    primary metric first.  Each may be a lazy reference; a bare callable registered instead is ``run``.
+    """
+
+    run: Ref
+    check: Optional[Ref] = None

@@ -161,9 +161,6 @@ def _interrupted(exc: Optional[BaseException], debug: bool) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of the ``swiftk`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
-    from swiftk.startup import hold_bitsandbytes_cpu_warning
-
-    hold_bitsandbytes_cpu_warning()  # never a CPU-kernel line before an unrelated message (swiftk.startup)
     debug = os.environ.get("SWIFTK_DEBUG", "") not in ("", "0")
     try:
         cli.main(args=argv, prog_name="swiftk", standalone_mode=False)

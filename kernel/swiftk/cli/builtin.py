@@ -13,6 +13,7 @@ import sys
 from typing import Any, Mapping, Optional, Sequence
 
 from swiftk.errors import UsageError
+from swiftk.registry import load_reference
 
 #: Built-in command -> one line for ``swiftk --help``.
 BUILTIN_COMMANDS: dict[str, str] = {
@@ -76,13 +77,7 @@ def base_groups(command: str) -> list[type]:
     if command in BUILTIN_COMMANDS:
         return kernel_groups(command)
     entry = get_host().registry("commands").entry(command)
-    return [_load(g) for g in entry.meta.get("arguments", ())]
-
-
-def _load(ref: Any) -> Any:
-    from swiftk.registry import load_reference
-
-    return load_reference(ref)
+    return [load_reference(g) for g in entry.meta.get("arguments", ())]
 
 
 def make_parser(command: str):
@@ -203,28 +198,22 @@ def resolve_arguments(
 def execute(command: str, args) -> int:
     """Run a resolved command through the plugin that implements it; returns the exit code."""
     from swiftk.host import get_host
-    from swiftk.io import hold_run_lock
-    from swiftk.run_record import is_main_process
+    from swiftk.io import claim_output_dir
 
     host = get_host()
     commands = host.registry("commands")
     if command in commands or command not in KERNEL_PIPELINES:
         run = commands.get(command)
     else:
-        run = _load(KERNEL_PIPELINES[command])
+        run = load_reference(KERNEL_PIPELINES[command])
     host.hook.post_args_parse(command=command, args=args)
     if "model_kwargs" in args:
         from swiftk.arguments.model_env import set_model_kwargs
 
         set_model_kwargs(args.model_kwargs)  # model plugins read them with get_model_arg
     output_dir = args.get("output_dir")
-    if output_dir and is_main_process() and command not in CHECKS_ITS_OUTPUT_DIR:
-        try:
-            os.makedirs(output_dir, exist_ok=True)
-            hold_run_lock(output_dir)  # before args.json: a live run's folder is refused, not overwritten
-            args.save(output_dir)
-        except OSError as exc:
-            raise UsageError(f"--output_dir {output_dir} is not writable: {exc.strerror}") from None
+    if output_dir and command not in CHECKS_ITS_OUTPUT_DIR:
+        claim_output_dir(output_dir, args.save)  # the lock before args.json
     result = run(args)
     return int(result or 0)
 

@@ -43,28 +43,9 @@ _REF = re.compile(r"\$\{([A-Za-z0-9_\-]+)\.([A-Za-z_]+)\}")
 #: Arguments that read a file or folder (or name a hub id / registered name instead).  Arguments
 #: typed as a dict (``model_kwargs``, ``deepspeed``, ...) also take a JSON file and are resolved too.
 INPUT_PATHS = frozenset(
-    {
-        "model",
-        "adapters",
-        "ref_model",
-        "reward_model",
-        "reward_adapters",
-        "resume_from_checkpoint",
-        "dataset",
-        "val_dataset",
-        "eval_dataset",
-        "custom_dataset_info",
-        "cache_files",
-        "custom_register_path",
-        "external_plugins",
-        "deepspeed",
-        "fsdp_config",
-        "generation_config",
-        "local_repo_path",
-        "prm_model",
-        "orm_model",
-        "system",
-    }
+    "model adapters ref_model reward_model reward_adapters resume_from_checkpoint dataset val_dataset eval_dataset "
+    "custom_dataset_info cache_files custom_register_path external_plugins deepspeed fsdp_config generation_config "
+    "local_repo_path prm_model orm_model system".split()
 )
 _SAMPLES = re.compile(r"^(.*?)(#\d+)$")
 
@@ -76,7 +57,6 @@ class Step:
     command: str
     args: dict[str, Any]
     output_dir: Optional[str] = None
-    done: bool = False
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -243,6 +223,5 @@ def run_job(path: str, overrides: list[str]) -> int:
             return code
         step.output_dir = resolved.get("output_dir") if resolved is not None else None
         step.outputs = step_outputs(step.output_dir)
-        step.done = True
         done.append(step)
     return 0

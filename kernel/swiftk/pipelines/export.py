@@ -35,23 +35,16 @@ import tempfile
 from typing import Any, Callable, Optional
 
 from swiftk.errors import UsageError
+from swiftk.io import RUN_LOCK, claim_output_dir, release_run_lock, renew_run_lock
+from swiftk.registry import load_reference
 
 _NATIVE_CONFIG = "swiftk_tuner.json"
 _KEEP_IN_OUTPUT = {"args.json"}
 #: files of a model folder that are not weights: copied from the source when a quantizer did not write them
-_SUPPORT_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "tokenizer.model",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "merges.txt",
-    "chat_template.jinja",
-    "chat_template.json",
-    "generation_config.json",
-    "preprocessor_config.json",
-    "processor_config.json",
+_SUPPORT_FILES = tuple(
+    "tokenizer.json tokenizer_config.json tokenizer.model special_tokens_map.json added_tokens.json vocab.json "
+    "merges.txt chat_template.jinja chat_template.json generation_config.json preprocessor_config.json "
+    "processor_config.json".split()
 )
 
 
@@ -78,13 +71,11 @@ def run(args: Any) -> int:
         output_dir = args.get("output_dir")
         check_output_dir(output_dir, bool(args.get("exist_ok")))
         created = not os.path.exists(output_dir)
-        _claim(output_dir)
+        claim_output_dir(output_dir)  # locked against a concurrent run; its args.json follows once the model resolves
         try:
             folder = _quantized(args, quantize, adapters) if quantize else _merged(args, adapters)
         except BaseException:
             if created:  # nothing half-written: the folder this export made goes with it
-                from swiftk.io import release_run_lock
-
                 release_run_lock(output_dir)
                 shutil.rmtree(output_dir, ignore_errors=True)
             raise
@@ -94,19 +85,6 @@ def run(args: Any) -> int:
     if push:
         upload(folder, args)
     return 0
-
-
-def _claim(output_dir: str) -> None:
-    """The output folder, locked against a concurrent run (its args.json follows once the model resolves)."""
-    from swiftk.io import hold_run_lock
-    from swiftk.run_record import is_main_process
-
-    if is_main_process():
-        try:
-            os.makedirs(output_dir, exist_ok=True)
-            hold_run_lock(output_dir)
-        except OSError as exc:
-            raise UsageError(f"--output_dir {output_dir} is not writable: {exc.strerror}") from None
 
 
 def _export_step(quant_method: str, args: Any) -> Callable[..., Any]:
@@ -123,8 +101,8 @@ def _export_step(quant_method: str, args: Any) -> Callable[..., Any]:
         )
     check = getattr(quantizer, "check", None)
     if check is not None:
-        _ref(check)(args)
-    return _ref(export)
+        load_reference(check)(args)
+    return load_reference(export)
 
 
 def _load_and_record(args: Any) -> tuple[Any, Any, Any]:
@@ -259,12 +237,6 @@ def saved_train_type(adapter_dir: str) -> Optional[str]:
     return None
 
 
-def _ref(value: Any) -> Any:
-    from swiftk.registry import load_reference
-
-    return load_reference(value)
-
-
 def tuner_of(adapter_dir: str) -> tuple[str, Any]:
     """``(train_type, TunerSpec)`` of a checkpoint folder, or a clear error."""
     from swiftk.host import get_host
@@ -295,7 +267,7 @@ def apply_adapters(model: Any, adapters: list, args: Any = None, merge: bool = F
     """Load each checkpoint onto ``model`` with the tuner that saved it; merge each if asked."""
     for path in adapters:
         train_type, spec = tuner_of(path)
-        model = _ref(spec.load)(model, path, args)
+        model = load_reference(spec.load)(model, path, args)
         if merge:
             model = merge_tuned(model, train_type, spec)
     return model
@@ -312,7 +284,7 @@ def merge_tuned(model: Any, train_type: str, spec: Any = None) -> Any:
             f"--merge_lora: train_type {train_type} cannot be merged into the base weights (its "
             f"modules are not a weight update); use the checkpoint with --adapters instead"
         )
-    return _ref(spec.merge)(model)
+    return load_reference(spec.merge)(model)
 
 
 # --- writing the merged model -------------------------------------------------------------------------
@@ -322,8 +294,6 @@ def check_output_dir(output_dir: Optional[str], exist_ok: bool) -> None:
     if not output_dir:
         raise UsageError("--output_dir is required (it defaults to '<adapter>-merged' when --adapters is given)")
     if os.path.isdir(output_dir) and not exist_ok:
-        from swiftk.io import RUN_LOCK
-
         present = sorted(set(os.listdir(output_dir)) - {RUN_LOCK})  # a lock alone: an ended (or this) run's
         if present:
             raise UsageError(
@@ -369,8 +339,6 @@ def _write_folder(output_dir: str, fill: Callable[[str], None]) -> str:
         os.rename(output_dir, old)
     os.rename(staging, output_dir)
     shutil.rmtree(old, ignore_errors=True)
-    from swiftk.io import renew_run_lock
-
     renew_run_lock(output_dir)
     return output_dir
 

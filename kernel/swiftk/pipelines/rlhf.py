@@ -1,6 +1,5 @@
 """Helpers of preference and RL training shared by the training recipe (:mod:`swiftk.pipelines.train`)
-and the trainer plugins: a registered trainer as a spec, the reference model, arguments for a second
-model, and what no ``--rlhf_type`` supports.
+and the trainer plugins: the reference model, and arguments for a second model.
 """
 
 from __future__ import annotations
@@ -9,13 +8,6 @@ import contextlib
 from typing import Any, Iterator
 
 from swiftk.errors import UsageError
-
-
-def trainer_spec(entry: Any) -> Any:
-    """A registered trainer as a :class:`TrainerSpec` (a bare trainer class is accepted too)."""
-    from swiftk.specs import TrainerSpec
-
-    return entry if isinstance(entry, TrainerSpec) else TrainerSpec(trainer_cls=entry)
 
 
 def derived_args(args: Any, **values: Any) -> Any:
@@ -66,28 +58,3 @@ def renamed_flags(prefix: str) -> Iterator[None]:
     except UsageError as exc:
         message = re.sub(r"--model(_type|_revision)?\b", lambda m: f"--{prefix}model{m.group(1) or ''}", str(exc))
         raise UsageError(message) from None
-
-
-def refuse_sft_only_arguments(args: Any) -> None:
-    """What no preference or RL type supports: sft's loss functions, packing, lazy tokenization and
-    generation during evaluation (a ``TrainerSpec.prepare_args`` calls it first)."""
-    kind = args.rlhf_type
-    if args.get("loss_type"):
-        raise UsageError(
-            f"--loss_type {args.loss_type}: sft loss functions do not apply to --rlhf_type {kind} "
-            f"(its loss is the algorithm's own); remove --loss_type"
-        )
-    if args.get("packing"):
-        raise UsageError(
-            f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); remove --packing"
-        )
-    if args.get("lazy_tokenize"):
-        raise UsageError(
-            f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "
-            f"encoded datasets.Dataset); remove it"
-        )
-    if args.get("predict_with_generate"):
-        raise UsageError(
-            f"--predict_with_generate true: not supported by --rlhf_type {kind} (evaluation reports "
-            f"the loss and reward metrics); remove it"
-        )

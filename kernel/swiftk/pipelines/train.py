@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable
 
 from swiftk.errors import UsageError
+from swiftk.registry import load_reference
 
 
 def run(args: Any) -> int:
@@ -63,17 +64,19 @@ def build_trainer(args: Any) -> Any:
     from swiftk.host import get_host
     from swiftk.pipelines.data import encode_dataset, load_datasets
     from swiftk.pipelines.model import get_template, load_model_and_processor, template_name
-    from swiftk.pipelines.rlhf import load_reference_model, trainer_spec
+    from swiftk.pipelines.rlhf import load_reference_model
     from swiftk.pipelines.sample_log import log_first_sample
     from swiftk.pipelines.train_args import to_training_arguments
+    from swiftk.specs import TrainerSpec
 
     host = get_host()
     # the trainer and tuner first: a missing plugin is named before anything heavy is loaded
     name = trainer_name(args)
-    spec = trainer_spec(host.get("trainers", name))
+    spec = host.get("trainers", name)
+    spec = spec if isinstance(spec, TrainerSpec) else TrainerSpec(trainer_cls=spec)  # a bare trainer class too
     tuner = host.get("tuners", args.train_type)
     if spec.prepare_args is not None:
-        _load(spec.prepare_args)(args)
+        load_reference(spec.prepare_args)(args)
         run_record.save_args(args)  # args.json records what the type completed (rm: task_type seq_cls)
     check_resume_folder(args.get("resume_from_checkpoint"))
     from transformers import set_seed
@@ -92,14 +95,16 @@ def build_trainer(args: Any) -> Any:
     lazy = args.get("lazy_tokenize")
     lazy = bool(model_info.is_multimodal and spec.encode is None) if lazy is None else bool(lazy)
     encode = dict(num_proc=args.dataset_num_proc, lazy=lazy, strict=args.strict)
-    make_encoder = _load(spec.encode) if spec.encode is not None else (lambda template, args, dataset: template.encode)
+    make_encoder = (
+        load_reference(spec.encode) if spec.encode is not None else (lambda template, args, dataset: template.encode)
+    )
     train_dataset = encode_dataset(train_dataset, make_encoder(template, args, train_dataset), **encode)
     if val_dataset is not None:
         val_dataset = encode_dataset(val_dataset, make_encoder(template, args, val_dataset), **encode)
     log_first_sample(train_dataset, template)
 
     # 3. the tuner wraps the model (lora, full, ... : whatever --train_type names)
-    model = _load(tuner.prepare)(model, args)
+    model = load_reference(tuner.prepare)(model, args)
     run_record.record_tuner(args, model)
     run_record.record_plugins(args, trainer=name)
     run_record.save_args(args)  # args.json (and so every checkpoint) says what this run resolved
@@ -108,7 +113,7 @@ def build_trainer(args: Any) -> Any:
     #    with its adapters disabled (peft tuners), or a second copy of --model (full and other tuners)
     ref_model = None
     wants_ref = (
-        _load(spec.ref_model)(args)
+        load_reference(spec.ref_model)(args)
         if isinstance(spec.ref_model, str) or callable(spec.ref_model)
         else bool(spec.ref_model)
     )
@@ -117,11 +122,11 @@ def build_trainer(args: Any) -> Any:
 
     # 5. the trainer, its arguments (a trl config for preference and RL types) and every registered
     #    callback that applies
-    config_cls = _load(spec.args_cls) if spec.args_cls else None
-    overrides = dict(_load(spec.config_kwargs)(args)) if spec.config_kwargs is not None else {}
+    config_cls = load_reference(spec.args_cls) if spec.args_cls else None
+    overrides = dict(load_reference(spec.config_kwargs)(args)) if spec.config_kwargs is not None else {}
     training_args = to_training_arguments(args, config_cls, has_eval=val_dataset is not None, **overrides)
     extra = {"ref_model": ref_model} if spec.ref_model else {}  # a predicate's type takes ref_model= too
-    trainer = _load(spec.trainer_cls)(
+    trainer = load_reference(spec.trainer_cls)(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -174,7 +179,7 @@ def registered_callbacks(args: Any) -> list:
     out = []
     for entry in get_host().registry("callbacks").entries():
         when = entry.meta.get("when")
-        if when is not None and not _load(when)(args):
+        if when is not None and not load_reference(when)(args):
             continue
         factory = entry.load()
         out.append(factory(args) if entry.meta.get("takes_args") else factory())
@@ -192,9 +197,3 @@ def check_resume_folder(path: Any) -> None:
             f"--resume_from_checkpoint: {path} is not a complete checkpoint "
             f"(no trainer_state.json); pick an earlier checkpoint-N folder"
         )
-
-
-def _load(ref: Any) -> Any:
-    from swiftk.registry import load_reference
-
-    return load_reference(ref)

@@ -18,7 +18,8 @@ import math
 import os
 from typing import Any
 
-from swiftk.api import MissingPluginError, UsageError, refuse_sft_only_arguments
+from swiftk.api import MissingPluginError, UsageError
+from swiftk_rlhf.args import refuse_sft_only_arguments
 
 
 #: vLLM arguments of the page that trl's colocated engine does not take

@@ -853,6 +853,56 @@ def _setup_logging() -> None:
         log.propagate = False
 
 
+def build_server(args: Any) -> Server:
+    """The engine that ``args`` describe and the server's routes over it (what ``swiftk deploy`` serves,
+    and ``swiftk eval`` starts in the background); the caller closes ``server.engine`` and ``server.results``."""
+    from swiftk.api import UsageError
+    from swiftk_infer.command import build_engine
+
+    if args.get("ddp_backend"):
+        raise UsageError(
+            f"--ddp_backend {args.ddp_backend}: swiftk deploy serves from one process; the backend is "
+            f"for NPROC_PER_NODE=N swiftk infer over a dataset"
+        )
+    limit = args.get("max_request_bytes")
+    limit = MAX_REQUEST_BYTES if limit is None else int(limit)
+    if limit < 1:
+        raise UsageError(f"--max_request_bytes {limit}: must be at least 1")
+    engine = build_engine(args)
+    results = None
+    if args.get("result_path"):
+        from swiftk_infer.results import JsonlWriter
+
+        results = JsonlWriter(args.result_path)
+        print(f"[swiftk] result_path: {results.path} (one line per answered request)", flush=True)
+    return Server(
+        engine,
+        served_model_name=args.get("served_model_name") or engine.model_name,
+        api_key=args.get("api_key"),
+        owned_by=args.get("owned_by") or "swift",
+        max_logprobs=int(args.get("max_logprobs") or 0),
+        verbose=bool(args.get("verbose", True)),
+        log_interval=int(args.get("log_interval") or -1),
+        results=results,
+        max_request_bytes=limit,
+        cors_allow_origins=tuple(args.get("cors_allow_origins") or ()),
+    )
+
+
+def _close(server: Server) -> None:
+    server.engine.close()
+    if server.results is not None:
+        server.results.close()
+
+
+def _uvicorn_config(app: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=None, lifespan="on"
+    )
+
+
 def run_deploy(args: Any) -> int:
     """``swiftk deploy``: load the engine, then serve until SIGTERM/SIGINT."""
     import os
@@ -865,41 +915,12 @@ def run_deploy(args: Any) -> int:
             "the model; pass --api_key or --host 127.0.0.1",
             host,
         )
-    from swiftk.api import UsageError, startup_phase
-    from swiftk_infer.command import build_engine
+    from swiftk.api import startup_phase
 
-    if args.get("ddp_backend"):
-        raise UsageError(
-            f"--ddp_backend {args.ddp_backend}: swiftk deploy serves from one process; the backend is "
-            f"for NPROC_PER_NODE=N swiftk infer over a dataset"
-        )
-    limit = args.get("max_request_bytes")
-    limit = MAX_REQUEST_BYTES if limit is None else int(limit)
-    if limit < 1:
-        raise UsageError(f"--max_request_bytes {limit}: must be at least 1")
     # the ~10^6 objects of torch, transformers, the model and the app: allocated without collection
     # passes, then frozen, so that no full collection walks them again while serving
     with startup_phase(args):
-        engine = build_engine(args)
-        name = args.get("served_model_name") or engine.model_name
-        results = None
-        if args.get("result_path"):
-            from swiftk_infer.results import JsonlWriter
-
-            results = JsonlWriter(args.result_path)
-            print(f"[swiftk] result_path: {results.path} (one line per answered request)", flush=True)
-        server = Server(
-            engine,
-            served_model_name=name,
-            api_key=args.get("api_key"),
-            owned_by=args.get("owned_by") or "swift",
-            max_logprobs=int(args.get("max_logprobs") or 0),
-            verbose=bool(args.get("verbose", True)),
-            log_interval=int(args.get("log_interval") or -1),
-            results=results,
-            max_request_bytes=limit,
-            cors_allow_origins=tuple(args.get("cors_allow_origins") or ()),
-        )
+        server = build_server(args)
         app = server.create_app()
         import uvicorn
 
@@ -916,13 +937,56 @@ def run_deploy(args: Any) -> int:
                 flush=True,
             )
 
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=None, lifespan="on"
-    )
     try:
-        _Uvicorn(config).run()
+        _Uvicorn(_uvicorn_config(app, host, port)).run()
     finally:
-        engine.close()
-        if results is not None:
-            results.close()
+        _close(server)
     return 0
+
+
+class BackgroundServer:
+    """``swiftk deploy`` of ``args`` in a thread of this process, on 127.0.0.1 and a free port, for a
+    command that needs the model behind the OpenAI API for a while (``swiftk eval``).  Use as a context
+    manager: ``url`` (``http://127.0.0.1:PORT/v1``) and ``model`` once entered; leaving stops it.
+    Without ``--verbose`` the per-request lines are not logged (the caller's output stays its own)."""
+
+    def __init__(self, args: Any, timeout: float = 60.0):
+        self.args, self.timeout = args, timeout
+        self.url: Optional[str] = None
+        self.model: Optional[str] = None
+        self._thread: Any = None
+
+    def __enter__(self) -> "BackgroundServer":
+        import threading
+
+        import uvicorn
+
+        _setup_logging()
+        self._level = logger.level
+        if not self.args.get("verbose"):
+            logger.setLevel(logging.WARNING)
+        try:
+            self.server = build_server(self.args)
+        except BaseException:
+            logger.setLevel(self._level)
+            raise
+        self.model = self.server.model_name
+        self._uvicorn = uvicorn.Server(_uvicorn_config(self.server.create_app(), "127.0.0.1", 0))
+        # uvicorn takes signals only in the main thread: SIGINT/SIGTERM stay the command's
+        self._thread = threading.Thread(target=self._uvicorn.run, name="swiftk-background-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self.timeout
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise RuntimeError("the background server did not start")
+            time.sleep(0.02)
+        port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._uvicorn.should_exit = True
+        self._thread.join(timeout=30)
+        logger.setLevel(self._level)
+        _close(self.server)

@@ -445,7 +445,7 @@ def test_cors_is_off_by_default_and_on_for_the_origins_given(failing_server, ser
 
 # --- the soak ---------------------------------------------------------------------------------------------
 
-SOAK_SECONDS = float(os.environ.get("SWIFTK_SOAK_SECONDS", "40"))
+SOAK_SECONDS = float(os.environ.get("SWIFTK_SOAK_SECONDS", "20"))
 SOAK_CLIENTS = 64
 
 

@@ -1,4 +1,5 @@
-"""The quantizers this plugin registers (each module imports its library only when a run asks for it)."""
+"""The quantizers this plugin registers (each module imports its library only when a run asks for it), and
+bitsandbytes' start-up for every command (:mod:`swiftk_quant.bnb_startup`)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,12 @@ QUANTIZERS = {
 def register_quantizers(register):
     for name, spec in QUANTIZERS.items():
         register(name, spec)
+
+
+@swiftk.hookimpl(tryfirst=True)  # before other plugins' checks, which may import bitsandbytes
+def post_args_parse(command, args):
+    """bitsandbytes imported without torch.compile when the run does not use it, and its CPU-kernel
+    warning held back unless the run is a 4-bit bitsandbytes one on a CPU (:mod:`swiftk_quant.bnb_startup`)."""
+    from swiftk_quant.bnb_startup import apply
+
+    apply(args)

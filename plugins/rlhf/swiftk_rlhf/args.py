@@ -25,13 +25,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from swiftk.api import UsageError, refuse_sft_only_arguments as check_common
+from swiftk.api import UsageError
 
 PAIRWISE = ("dpo", "orpo", "simpo", "cpo", "rm")
 
 
+def refuse_sft_only_arguments(args: Any) -> None:
+    """What no preference or RL type supports: sft's loss functions, packing, lazy tokenization and
+    generation during evaluation (a ``TrainerSpec.prepare_args`` calls it first)."""
+    kind = args.rlhf_type
+    if args.get("loss_type"):
+        raise UsageError(
+            f"--loss_type {args.loss_type}: sft loss functions do not apply to --rlhf_type {kind} "
+            f"(its loss is the algorithm's own); remove --loss_type"
+        )
+    if args.get("packing"):
+        raise UsageError(
+            f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); remove --packing"
+        )
+    if args.get("lazy_tokenize"):
+        raise UsageError(
+            f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "
+            f"encoded datasets.Dataset); remove it"
+        )
+    if args.get("predict_with_generate"):
+        raise UsageError(
+            f"--predict_with_generate true: not supported by --rlhf_type {kind} (evaluation reports "
+            f"the loss and reward metrics); remove it"
+        )
+
+
 def prepare_dpo(args: Any) -> None:
-    check_common(args)
+    refuse_sft_only_arguments(args)
     if args.get("rpo_alpha") is not None and args.rpo_alpha < 0:
         raise UsageError(f"--rpo_alpha must be >= 0 (0 turns the SFT term off), got {args.rpo_alpha}")
     if not 0 <= float(args.get("label_smoothing") or 0) < 0.5:
@@ -39,7 +64,7 @@ def prepare_dpo(args: Any) -> None:
 
 
 def prepare_kto(args: Any) -> None:
-    check_common(args)
+    refuse_sft_only_arguments(args)
     if (args.get("per_device_train_batch_size") or 1) < 2:
         raise UsageError(
             "--per_device_train_batch_size must be at least 2 for --rlhf_type kto (its KL term pairs "
@@ -55,7 +80,7 @@ def prepare_kto(args: Any) -> None:
 
 def prepare_rm(args: Any) -> None:
     """A reward model is a sequence classifier with one output: the reward."""
-    check_common(args)
+    refuse_sft_only_arguments(args)
     if args.get("num_labels") not in (None, 1):
         raise UsageError(
             f"--num_labels {args.num_labels}: a reward model (--rlhf_type rm) has one output; remove --num_labels"
@@ -65,7 +90,7 @@ def prepare_rm(args: Any) -> None:
 
 
 def prepare_ppo(args: Any) -> None:
-    check_common(args)
+    refuse_sft_only_arguments(args)
     if not args.get("reward_model"):
         raise UsageError(
             "--reward_model is required with --rlhf_type ppo: a reward model folder or id (e.g. the "
@@ -85,7 +110,7 @@ def prepare_ppo(args: Any) -> None:
         )
 
 
-prepare_orpo = prepare_cpo = prepare_simpo = check_common
+prepare_orpo = prepare_cpo = prepare_simpo = refuse_sft_only_arguments
 
 
 # --- trl config values that are not same-named arguments ------------------------------------

@@ -1,0 +1,1 @@
+"""A third-party evaluation backend for swift-kernel (docs/eval.md)."""

@@ -1,0 +1,1 @@
+"""swift-plugin-eval: ``swiftk eval`` and its backends (``--eval_backend``)."""

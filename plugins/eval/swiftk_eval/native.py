@@ -1,0 +1,233 @@
+"""``--eval_backend Native``: EvalScope (the library ms-swift's Native backend runs) in its OpenAI-API mode.
+
+:func:`check` resolves every ``--eval_dataset`` to an evalscope benchmark and its local data before any
+model loads; :func:`run` writes the task, runs evalscope in a subprocess (it reconfigures the root logger
+and the environment) against the served model, and reads its report files back.
+
+Each ``--eval_dataset`` entry is one of:
+
+- a benchmark of this plugin (``swiftk/demo-gsm8k``, ``swiftk/demo-mcq``, ``swiftk/demo-qa``), shipped
+  with it;
+- a jsonl/csv file or folder of one's own, in evalscope's custom formats: multiple choice
+  (``question``, ``A``..``D``, ``answer``) or question answering (``query``, ``response``);
+- a benchmark evalscope knows (``gsm8k``, ``arc``, ``mmlu``, ...).  Its data is looked up in
+  ``$SWIFTK_EVAL_DATA/NAME`` and, with ``--local_dataset true``, ``./data/NAME`` (ms-swift's folder),
+  in the benchmark's Hugging Face layout; where none is found and the hub is reachable evalscope
+  downloads it; offline (``HF_HUB_OFFLINE=1``) the command stops naming the folders it looked in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from swiftk.api import MissingPluginError, UsageError
+
+from swiftk_eval.demo_benchmarks import DATA_DIR
+
+#: English prompt for multiple choice (evalscope's general_mcq defaults to a Chinese one).
+MCQ_PROMPT = (
+    "Answer the following multiple choice question. The last line of your response should be of the "
+    "following format: 'ANSWER: [LETTER]' (without quotes) where [LETTER] is one of {letters}.\n\n"
+    "{question}\n\n{choices}"
+)
+
+#: This plugin's own benchmarks: name -> (evalscope benchmark, folder under data/, dataset_args).
+DEMO_BENCHMARKS: dict[str, tuple[str, str, dict]] = {
+    "swiftk/demo-gsm8k": ("gsm8k", "demo-gsm8k", {"few_shot_num": 4}),
+    "swiftk/demo-mcq": ("general_mcq", "demo-mcq", {"few_shot_num": 0, "prompt_template": MCQ_PROMPT}),
+    "swiftk/demo-qa": ("general_qa", "demo-qa", {"few_shot_num": 0}),
+}
+
+_DATA_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+
+
+@dataclass
+class Benchmark:
+    """One ``--eval_dataset`` entry as evalscope runs it."""
+
+    name: str  # as given
+    benchmark: str  # evalscope's name
+    dataset_args: dict = field(default_factory=dict)
+
+
+def _evalscope_benchmarks() -> set[str]:
+    """evalscope's benchmark names, read from its index (importing evalscope here would reconfigure logging)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("evalscope")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingPluginError(
+            "--eval_backend Native runs EvalScope, which is not installed: pip install 'swift-plugin-eval[native]' "
+            "(or `make install`)"
+        )
+    index = os.path.join(list(spec.submodule_search_locations)[0], "benchmarks", "_index.json")
+    with open(index, encoding="utf-8") as f:
+        return set(json.load(f))
+
+
+def _first_row(path: str) -> dict:
+    """The first row of a jsonl/json/csv file (or of the first such file in a folder)."""
+    if os.path.isdir(path):
+        files = sorted(f for f in os.listdir(path) if f.endswith(_DATA_EXTENSIONS))
+        if not files:
+            raise UsageError(f"--eval_dataset {path}: the folder holds no {'/'.join(_DATA_EXTENSIONS)} file")
+        path = os.path.join(path, files[0])
+    with open(path, encoding="utf-8") as f:
+        if path.endswith(".jsonl"):
+            line = next((line for line in f if line.strip()), "")
+            return json.loads(line) if line else {}
+        if path.endswith(".json"):
+            data = json.load(f)
+            return data[0] if isinstance(data, list) and data else {}
+        import csv
+
+        return next(csv.DictReader(f, delimiter="\t" if path.endswith(".tsv") else ","), {})
+
+
+def _own_data(path: str) -> Benchmark:
+    try:
+        row = _first_row(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--eval_dataset {path}: cannot read it: {exc}") from None
+    keys = set(row)
+    subset = {"subset_list": [os.path.splitext(os.path.basename(path))[0]]} if os.path.isfile(path) else {}
+    if {"question", "A", "B", "answer"} <= keys:
+        return Benchmark(path, "general_mcq", {"local_path": path, "few_shot_num": 0, "prompt_template": MCQ_PROMPT})
+    if {"query", "response"} <= keys or "messages" in keys or {"question", "answer"} <= keys:
+        return Benchmark(path, "general_qa", {"local_path": path, "few_shot_num": 0, **subset})
+    raise UsageError(
+        f"--eval_dataset {path}: its rows ({', '.join(sorted(keys)) or 'none'}) are neither multiple choice "
+        f"(question, A, B, ..., answer) nor question answering (query, response)"
+    )
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "") not in ("", "0", "false") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _data_folders(name: str, args: Any) -> list[str]:
+    folders = [os.path.join(os.environ["SWIFTK_EVAL_DATA"], name)] if os.environ.get("SWIFTK_EVAL_DATA") else []
+    if args.get("local_dataset"):
+        folders.append(os.path.join(os.getcwd(), "data", name))
+    return folders
+
+
+def resolve(name: str, args: Any, known: Optional[set] = None) -> Benchmark:
+    """The evalscope benchmark and data of one ``--eval_dataset`` entry (module docstring), or a UsageError."""
+    if name in DEMO_BENCHMARKS:
+        benchmark, folder, extra = DEMO_BENCHMARKS[name]
+        return Benchmark(name, benchmark, {"local_path": os.path.join(DATA_DIR, folder), **extra})
+    if os.path.exists(name):
+        return _own_data(name)
+    known = _evalscope_benchmarks() if known is None else known
+    if name not in known:
+        own = ", ".join(DEMO_BENCHMARKS)
+        raise UsageError(
+            f"--eval_dataset {name}: neither a benchmark EvalScope knows (e.g. gsm8k, arc, mmlu, ceval), one of "
+            f"swift-plugin-eval's ({own}), nor an existing file or folder"
+        )
+    folders = _data_folders(name, args)
+    found = next((f for f in folders if os.path.isdir(f)), None)
+    if found:
+        return Benchmark(name, name, {"local_path": found})
+    if _offline():
+        where = " or ".join(folders) if folders else "$SWIFTK_EVAL_DATA/" + name
+        hint = "" if args.get("local_dataset") else " (or ./data/" + name + " with --local_dataset true)"
+        raise UsageError(
+            f"--eval_dataset {name}: its data is not here and the hub is offline: put the benchmark in its "
+            f"Hugging Face layout in {where}{hint}"
+        )
+    return Benchmark(name, name)  # evalscope downloads it
+
+
+def check(args: Any) -> list[Benchmark]:
+    """Every ``--eval_dataset`` resolved, before anything loads; a missing one is one line."""
+    names = list(args.get("eval_dataset") or [])
+    if not names:
+        raise UsageError("--eval_dataset: name at least one benchmark (e.g. swiftk/demo-gsm8k, gsm8k, or a jsonl file)")
+    known = None if all(n in DEMO_BENCHMARKS or os.path.exists(n) for n in names) else _evalscope_benchmarks()
+    if known is None:
+        _evalscope_benchmarks()  # installed at all: fail before a model loads
+    return [resolve(name, args, known) for name in names]
+
+
+def task_config(args: Any, benchmarks: list[Benchmark], *, base_url: str, model: str, output_dir: str) -> dict:
+    """The evalscope ``TaskConfig`` of the run, as JSON-able keyword arguments."""
+    dataset_args: dict = {}
+    for b in benchmarks:
+        if b.benchmark in dataset_args:
+            raise UsageError(
+                f"--eval_dataset: {b.name} and another entry are both evalscope's '{b.benchmark}'; "
+                f"evaluate them in two runs"
+            )
+        dataset_args[b.benchmark] = b.dataset_args
+    generation = {"temperature": float(args.get("temperature") or 0.0)}
+    if args.get("max_new_tokens"):
+        generation["max_tokens"] = int(args.max_new_tokens)
+    config = {
+        "model": model,
+        "api_url": base_url,
+        "api_key": "EMPTY",  # the real key goes by environment, never into the task file
+        "eval_type": "openai_api",
+        "datasets": [b.benchmark for b in benchmarks],
+        "dataset_args": dataset_args,
+        "eval_batch_size": int(args.get("eval_num_proc") or 16),
+        "generation_config": generation,
+        "work_dir": output_dir,
+        "no_timestamp": True,
+    }
+    if args.get("eval_limit") is not None:
+        config["limit"] = int(args.eval_limit)
+    return config
+
+
+def run(args: Any, *, base_url: str, model: str, output_dir: str) -> dict[str, dict[str, float]]:
+    """Evaluates every ``--eval_dataset`` against ``base_url``; returns dataset -> metric -> score,
+    each dataset's primary metric first."""
+    benchmarks = check(args)
+    config = task_config(args, benchmarks, base_url=base_url, model=model, output_dir=output_dir)
+    task = os.path.join(output_dir, "evalscope_task.json")
+    with open(task, "w", encoding="utf-8") as f:
+        json.dump(config, f, ensure_ascii=False, indent=2)
+    env = dict(os.environ)
+    if args.get("api_key"):
+        env["SWIFTK_EVAL_API_KEY"] = args.api_key
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    log = os.path.join(output_dir, "evalscope.log")
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "swiftk_eval.evalscope_task", task], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    if proc.returncode != 0:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            tail = [line.rstrip() for line in f if line.strip()][-1:] or ["(no output)"]
+        raise UsageError(f"EvalScope failed (exit {proc.returncode}; its log: {log}): {tail[0][:400]}")
+    return {b.name: read_report(output_dir, model, b.benchmark) for b in benchmarks}
+
+
+def metric_label(identity: dict) -> str:
+    """``accuracy``, ``bleu-1``, ``rouge-l-recall``: an evalscope metric identity as one name."""
+    dims = identity.get("dimensions") or {}
+    parts = [identity["name"]] + [str(dims[k]) for k in ("ngram", "variant", "statistic") if k in dims]
+    parts += [f"{k}={v}" for k, v in sorted(dims.items()) if k not in ("ngram", "variant", "statistic")]
+    return "-".join(parts)
+
+
+def read_report(output_dir: str, model: str, benchmark: str) -> dict[str, float]:
+    """metric -> score of ``reports/MODEL/BENCHMARK.json``, the primary metric first."""
+    path = os.path.join(output_dir, "reports", model.replace("/", "_"), f"{benchmark}.json")
+    if not os.path.isfile(path):
+        path = os.path.join(output_dir, "reports", model, f"{benchmark}.json")
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    scores = {metric_label(m["identity"]): float(m["score"]) for m in report["metrics"]}
+    primary = report.get("primary_metric_identity")
+    if primary and metric_label(primary) in scores:
+        first = metric_label(primary)
+        scores = {first: scores[first], **{k: v for k, v in scores.items() if k != first}}
+    return scores
