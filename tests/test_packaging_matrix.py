@@ -26,6 +26,7 @@ import json
 import re
 import shutil
 import subprocess
+from subprocess import DEVNULL
 import sys
 import time
 import venv
@@ -383,7 +384,8 @@ def matrix(tmp_path_factory):
         yield m
         print(f"\npackaging matrix, shared setup: {', '.join(f'{k} {v:.1f}s' for k, v in m.times.items())}")
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        # about 3 GB of venvs: removed in the background, so the session's end does not wait on the disk
+        subprocess.Popen(["rm", "-rf", str(root)], start_new_session=True, stdout=DEVNULL, stderr=DEVNULL)
 
 
 def _upper_bounded(reqs: list[tuple[str, Requirement]], lib: str) -> bool:
