@@ -53,6 +53,7 @@ class Benchmark:
     name: str  # as given
     benchmark: str  # evalscope's name
     dataset_args: dict = field(default_factory=dict)
+    subset: Optional[str] = None  # a file of one's own: its subset (the file's stem) in its folder
 
 
 def _evalscope_benchmarks() -> set[str]:
@@ -95,15 +96,26 @@ def _own_data(path: str) -> Benchmark:
     except (OSError, ValueError) as exc:
         raise UsageError(f"--eval_dataset {path}: cannot read it: {exc}") from None
     keys = set(row)
-    subset = {"subset_list": [os.path.splitext(os.path.basename(path))[0]]} if os.path.isfile(path) else {}
-    if {"question", "A", "B", "answer"} <= keys:
-        return Benchmark(path, "general_mcq", {"local_path": path, "few_shot_num": 0, "prompt_template": MCQ_PROMPT})
-    if {"query", "response"} <= keys or "messages" in keys or {"question", "answer"} <= keys:
-        return Benchmark(path, "general_qa", {"local_path": path, "few_shot_num": 0, **subset})
-    raise UsageError(
-        f"--eval_dataset {path}: its rows ({', '.join(sorted(keys)) or 'none'}) are neither multiple choice "
-        f"(question, A, B, ..., answer) nor question answering (query, response)"
+    mcq = {"question", "A", "B", "answer"} <= keys
+    if not (mcq or {"query", "response"} <= keys or "messages" in keys or {"question", "answer"} <= keys):
+        raise UsageError(
+            f"--eval_dataset {path}: its rows ({', '.join(sorted(keys)) or 'none'}) are neither multiple choice "
+            f"(question, A, B, ..., answer) nor question answering (query, response)"
+        )
+    # a file is a subset (its stem) of its folder, so several files of one folder run as one benchmark
+    folder, subset = (
+        (os.path.dirname(os.path.abspath(path)), _stem(path, mcq)) if os.path.isfile(path) else (path, None)
     )
+    where = {"local_path": folder, "few_shot_num": 0, **({"subset_list": [subset]} if subset else {})}
+    if mcq:
+        return Benchmark(path, "general_mcq", {**where, "prompt_template": MCQ_PROMPT}, subset)
+    return Benchmark(path, "general_qa", where, subset)
+
+
+def _stem(path: str, mcq: bool) -> str:
+    """The subset evalscope reads from ``FOLDER/STEM.jsonl`` (or ``STEM_val.jsonl`` for multiple choice)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return stem[: -len("_val")] if mcq and stem.endswith("_val") else stem
 
 
 def _offline() -> bool:
@@ -153,19 +165,31 @@ def check(args: Any) -> list[Benchmark]:
     known = None if all(n in DEMO_BENCHMARKS or os.path.exists(n) for n in names) else _evalscope_benchmarks()
     if known is None:
         _evalscope_benchmarks()  # installed at all: fail before a model loads
-    return [resolve(name, args, known) for name in names]
+    benchmarks = [resolve(name, args, known) for name in names]
+    dataset_args_of(benchmarks)  # entries that cannot run together: refused now
+    return benchmarks
+
+
+def dataset_args_of(benchmarks: list[Benchmark]) -> dict:
+    """evalscope's ``dataset_args``: one entry per benchmark, files of one folder as its subsets."""
+    dataset_args: dict = {}
+    for b in benchmarks:
+        earlier = dataset_args.get(b.benchmark)
+        if earlier is None:
+            dataset_args[b.benchmark] = {**b.dataset_args}
+        elif b.subset and earlier.get("subset_list") and earlier["local_path"] == b.dataset_args["local_path"]:
+            earlier["subset_list"] = [*earlier["subset_list"], b.subset]
+        else:
+            raise UsageError(
+                f"--eval_dataset: {b.name} and another entry are both evalscope's '{b.benchmark}' from different "
+                f"places; put your files in one folder, or evaluate them in two runs"
+            )
+    return dataset_args
 
 
 def task_config(args: Any, benchmarks: list[Benchmark], *, base_url: str, model: str, output_dir: str) -> dict:
     """The evalscope ``TaskConfig`` of the run, as JSON-able keyword arguments."""
-    dataset_args: dict = {}
-    for b in benchmarks:
-        if b.benchmark in dataset_args:
-            raise UsageError(
-                f"--eval_dataset: {b.name} and another entry are both evalscope's '{b.benchmark}'; "
-                f"evaluate them in two runs"
-            )
-        dataset_args[b.benchmark] = b.dataset_args
+    dataset_args = dataset_args_of(benchmarks)
     generation = {"temperature": float(args.get("temperature") or 0.0)}
     if args.get("max_new_tokens"):
         generation["max_tokens"] = int(args.max_new_tokens)
@@ -207,7 +231,7 @@ def run(args: Any, *, base_url: str, model: str, output_dir: str) -> dict[str, d
         with open(log, encoding="utf-8", errors="replace") as f:
             tail = [line.rstrip() for line in f if line.strip()][-1:] or ["(no output)"]
         raise UsageError(f"EvalScope failed (exit {proc.returncode}; its log: {log}): {tail[0][:400]}")
-    return {b.name: read_report(output_dir, model, b.benchmark) for b in benchmarks}
+    return {b.name: read_report(output_dir, model, b.benchmark, b.subset) for b in benchmarks}
 
 
 def metric_label(identity: dict) -> str:
@@ -218,16 +242,27 @@ def metric_label(identity: dict) -> str:
     return "-".join(parts)
 
 
-def read_report(output_dir: str, model: str, benchmark: str) -> dict[str, float]:
-    """metric -> score of ``reports/MODEL/BENCHMARK.json``, the primary metric first."""
+def read_report(output_dir: str, model: str, benchmark: str, subset: Optional[str] = None) -> dict[str, float]:
+    """metric -> score of ``reports/MODEL/BENCHMARK.json`` (of one of its subsets when given), the primary
+    metric first."""
     path = os.path.join(output_dir, "reports", model.replace("/", "_"), f"{benchmark}.json")
     if not os.path.isfile(path):
         path = os.path.join(output_dir, "reports", model, f"{benchmark}.json")
     with open(path, encoding="utf-8") as f:
         report = json.load(f)
-    scores = {metric_label(m["identity"]): float(m["score"]) for m in report["metrics"]}
+    scores = {metric_label(m["identity"]): _score(m, subset) for m in report["metrics"]}
     primary = report.get("primary_metric_identity")
     if primary and metric_label(primary) in scores:
         first = metric_label(primary)
         scores = {first: scores[first], **{k: v for k, v in scores.items() if k != first}}
     return scores
+
+
+def _score(metric: dict, subset: Optional[str]) -> float:
+    if subset is None:
+        return float(metric["score"])
+    for category in metric.get("categories") or []:
+        for part in category.get("subsets") or []:
+            if part.get("name") == subset:
+                return float(part["score"])
+    raise ValueError(f"EvalScope's report has no subset '{subset}' for {metric['identity']}")

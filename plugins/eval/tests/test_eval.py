@@ -71,6 +71,8 @@ def test_scores_match_a_hand_computed_check(tmp_path):
     answer = "Paris is the capital."
     qa = tmp_path / "my_qa.jsonl"
     qa.write_text("".join(json.dumps(r) + "\n" for r in QA_ROWS))
+    all_right = tmp_path / "all_right.jsonl"  # a second file of the same folder: scored on its own
+    all_right.write_text("".join(json.dumps({"query": f"r{i}", "response": answer}) + "\n" for i in range(3)))
     gsm = rows(Path(DATA_DIR) / "demo-gsm8k" / "main" / "test.jsonl")
     mcq = rows(Path(DATA_DIR) / "demo-mcq" / "default_val.jsonl")
     with FixedServer(f"{answer} So the answer is \\boxed{{7}}.\nANSWER: A", api_key="sk-eval-secret") as server:
@@ -84,7 +86,7 @@ def test_scores_match_a_hand_computed_check(tmp_path):
         n_requests = len(server.requests)
         server.answer = answer
         proc_qa = swiftk("eval", "--eval_url", server.url, "--api_key", "sk-eval-secret", "--eval_dataset", qa,
-                         "--eval_output_dir", out)  # fmt: skip
+                         all_right, "--eval_output_dir", out)  # fmt: skip
         qa_result = result_of(proc_qa)
     scores = result["results"]
     assert scores["swiftk/demo-gsm8k"]["accuracy"] == pytest.approx(
@@ -95,6 +97,7 @@ def test_scores_match_a_hand_computed_check(tmp_path):
     qa_scores = qa_result["results"][str(qa)]
     for metric in ("rouge-1-recall", "rouge-l-recall", "rouge-l-f1", "bleu-1"):
         assert qa_scores[metric] == pytest.approx(0.5, abs=1e-3), (metric, qa_scores)
+        assert qa_result["results"][str(all_right)][metric] == pytest.approx(1.0, abs=1e-3), metric
     # every request carried the key (the server refuses others), temperature 0, and gsm8k its 4 shots
     assert n_requests == 40 + len(mcq)
     assert all(r["temperature"] == 0 for r in server.requests)
@@ -128,7 +131,13 @@ def test_missing_benchmark_data_is_one_line_before_any_model_loads(tmp_path):
     line = one_line_error(proc)
     assert "--eval_dataset gsm8k: its data is not here and the hub is offline" in line
     assert "Hugging Face layout" in line and "--local_dataset true" in line
-    assert not list(tmp_path.iterdir())  # refused before a run folder or a model
+    assert not list(tmp_path.iterdir())  # refused before a run folder or a model was made
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "qa.jsonl").write_text(json.dumps(QA_ROWS[0]) + "\n")
+    line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "a/qa.jsonl", "b/qa.jsonl",
+                                 cwd=tmp_path))  # fmt: skip
+    assert "--eval_dataset: b/qa.jsonl and another entry are both evalscope's 'general_qa' from different" in line
     line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "gsm9k", cwd=tmp_path))
     assert "--eval_dataset gsm9k: neither a benchmark EvalScope knows" in line
     line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "swiftk/demo-qa",
