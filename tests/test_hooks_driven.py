@@ -820,6 +820,25 @@ def test_hook_register_eval_backends(register_plugin, capsys, tmp_path):
     assert record["results"] == {"a": {"hd_score": 0.25}, "b": {"hd_score": 0.25}}
     assert record["eval_backend"] == "hd_bench" and "| a | hd_score | 0.2500 |" in printed
 
+    # a backend that raises, with the model deployed in this process: one line, and the server is gone
+    import threading
+
+    def fails(args, *, base_url, model, output_dir):
+        raise RuntimeError("the benchmark broke")
+
+    class Failing:
+        @swiftk.hookimpl
+        def register_eval_backends(self, register):
+            register("hd_fails", fails)  # a bare callable is the run step
+
+    register_plugin(Failing(), "hd_eval_fails")
+    capsys.readouterr()
+    argv = ["eval", "--model", DEMO_ID, "--eval_backend", "hd_fails", "--eval_dataset", "x"]
+    assert _cli(*argv, "--eval_output_dir", str(tmp_path / "failed")) == 2
+    assert "swiftk: error: --eval_backend hd_fails failed: RuntimeError: the benchmark broke" in capsys.readouterr().err
+    assert not [t for t in threading.enumerate() if t.name == "swiftk-background-server"]
+    assert not list((tmp_path / "failed").iterdir())  # its empty run folder removed
+
 
 def test_hook_register_samplers(register_plugin, capsys):
     """Reserved (no command consumes it yet): registering works, `swiftk plugins --json` lists it, and

@@ -32,14 +32,17 @@ def backend_of(args: Any) -> EvalBackendSpec:
 
 
 def run_folder(args: Any) -> str:
-    """A new folder under ``--eval_output_dir``, named by the time (a second suffix when it exists)."""
+    """A new folder under ``--eval_output_dir``, named by the time (``-2``, ``-3``, ... when taken)."""
     base = os.path.join(args.get("eval_output_dir") or "eval_output", datetime.now().strftime("%Y%m%d-%H%M%S"))
-    folder, n = base, 1
-    while os.path.exists(folder):
-        n += 1
-        folder = f"{base}-{n}"
-    os.makedirs(folder)
-    return folder
+    os.makedirs(os.path.dirname(base) or ".", exist_ok=True)
+    for n in range(1, 1000):
+        folder = base if n == 1 else f"{base}-{n}"
+        try:
+            os.mkdir(folder)  # not makedirs(exist_ok): two runs started in one second get two folders
+            return folder
+        except FileExistsError:
+            continue
+    raise UsageError(f"--eval_output_dir: no free run folder under {os.path.dirname(base)}")
 
 
 def served_models(url: str, api_key: Optional[str]) -> list[str]:
@@ -60,10 +63,17 @@ def served_models(url: str, api_key: Optional[str]) -> list[str]:
 
 
 def _model_at(url: str, args: Any) -> str:
+    """The model to evaluate at ``url``: ``--served_model_name`` (or the name ``--model`` implies), else the
+    first one the server lists."""
     models = served_models(url, args.get("api_key"))
     wanted = args.get("served_model_name")
     if wanted and wanted not in models:
-        raise UsageError(f"--served_model_name {wanted}: {url} serves {', '.join(models) or 'no model'}")
+        flag = (
+            f"--served_model_name {wanted}"
+            if "served_model_name" in args.explicit
+            else f"--model {args.get('model')} (served as {wanted})"
+        )
+        raise UsageError(f"{flag}: {url} serves {', '.join(models) or 'no model'}")
     if not (wanted or models):
         raise UsageError(f"--eval_url {url}: the server lists no model")
     return wanted or models[0]
@@ -72,32 +82,60 @@ def _model_at(url: str, args: Any) -> str:
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
     rows = ["| dataset | metric | score |", "| --- | --- | --- |"]
     for dataset, scores in results.items():
-        metric, score = next(iter(scores.items()), ("-", float("nan")))
-        rows.append(f"| {dataset} | {metric} | {score:.4f} |")
+        metric, score = next(iter((scores or {}).items()), ("-", None))
+        shown = f"{score:.4f}" if isinstance(score, (int, float)) else str(score)
+        rows.append(f"| {dataset} | {metric} | {shown} |")
     return "\n".join(rows)
+
+
+def _evaluate(evaluate: Any, args: Any, **where: Any) -> tuple[str, dict]:
+    """The backend's run, in a run folder; an error of a backend is one line (``SWIFTK_DEBUG=1``: the
+    traceback), and an empty folder it leaves is removed."""
+    folder = run_folder(args)
+    try:
+        results = evaluate(args, output_dir=folder, **where)
+    except (UsageError, KeyboardInterrupt):
+        _remove_if_empty(folder)
+        raise
+    except Exception as exc:
+        _remove_if_empty(folder)
+        raise UsageError(f"--eval_backend {args.eval_backend} failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(results, dict):
+        raise UsageError(f"--eval_backend {args.eval_backend} returned {type(results).__name__}, not a dict of scores")
+    return folder, results
+
+
+def _remove_if_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def run_eval(args: Any) -> int:
     """``swiftk eval``: see the module docstring."""
     backend = backend_of(args)
     # 1. what to evaluate, checked before a model loads
-    if backend.check is not None:
-        load_reference(backend.check)(args)
-    evaluate = load_reference(backend.run)
-    folder = run_folder(args)
+    try:
+        check = load_reference(backend.check) if backend.check is not None else None
+        evaluate = load_reference(backend.run)
+    except ImportError as exc:
+        raise UsageError(f"--eval_backend {args.eval_backend}: its code cannot be imported: {exc}") from None
+    if check is not None:
+        check(args)
     started = time.time()
     # 2-3. the model behind the OpenAI API, evaluated
     if args.get("eval_url"):
         url = args.eval_url.rstrip("/")
         model = _model_at(url, args)
-        results = evaluate(args, base_url=url, model=model, output_dir=folder)
+        folder, results = _evaluate(evaluate, args, base_url=url, model=model)
     else:
         from swiftk_infer.deploy import BackgroundServer
 
         with BackgroundServer(args) as server:
             print(f"[swiftk] evaluating {server.model} served at {server.url}", flush=True)
             model = server.model
-            results = evaluate(args, base_url=server.url, model=model, output_dir=folder)
+            folder, results = _evaluate(evaluate, args, base_url=server.url, model=model)
     # 4. the record and the table
     record = {
         "model": args.get("model") if not args.get("eval_url") else model,

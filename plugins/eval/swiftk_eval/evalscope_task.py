@@ -3,8 +3,9 @@
 evalscope configures the root logger and its environment as it imports, so the eval command runs it
 here.  The API key arrives in ``SWIFTK_EVAL_API_KEY`` (never in the task file).  BLEU tokenizes with
 NLTK's ``punkt_tab``, which is downloaded on first use and so is missing offline, where evalscope would
-score every BLEU 0 without a word: when NLTK cannot find it, the Punkt parameters of
-:func:`punkt_fallback` are used instead, and the log says so.
+score every BLEU 0 without a word: offline (the command passes ``SWIFTK_EVAL_NLTK_FALLBACK``, a folder of
+the run), when NLTK cannot find it, the Punkt parameters of :func:`punkt_fallback` are used instead, and the
+log says so; online NLTK downloads the real one.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 
 #: Abbreviations the fallback's sentence splitter does not end a sentence at.
 _ABBREVIATIONS = ("mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "fig")
 
 
-def punkt_fallback() -> str:
+def punkt_fallback(root: str) -> str:
     """An NLTK data folder with ``tokenizers/punkt_tab/english``: Punkt parameters without training
     statistics beyond common abbreviations (sentence splits at ``.?!`` as a trained model mostly does).
     Word tokenization, which BLEU scores, is NLTK's own Treebank tokenizer either way."""
-    root = os.path.join(tempfile.gettempdir(), "swiftk-nltk-data")
     folder = os.path.join(root, "tokenizers", "punkt_tab", "english")
     os.makedirs(folder, exist_ok=True)
     files = {
@@ -38,12 +37,15 @@ def punkt_fallback() -> str:
 
 
 def _ensure_punkt() -> None:
+    fallback = os.environ.get("SWIFTK_EVAL_NLTK_FALLBACK")
+    if not fallback:
+        return
     import nltk
 
     try:
         nltk.data.find("tokenizers/punkt_tab/english/")
     except LookupError:
-        root = punkt_fallback()
+        root = punkt_fallback(fallback)
         nltk.data.path.insert(0, root)
         os.environ["NLTK_DATA"] = os.pathsep.join(filter(None, [root, os.environ.get("NLTK_DATA")]))
         print(f"[swiftk] NLTK's punkt_tab is not installed: BLEU tokenizes with the fallback in {root}", flush=True)

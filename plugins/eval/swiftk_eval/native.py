@@ -43,7 +43,18 @@ DEMO_BENCHMARKS: dict[str, tuple[str, str, dict]] = {
     "swiftk/demo-qa": ("general_qa", "demo-qa", {"few_shot_num": 0}),
 }
 
-_DATA_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+#: the file kinds evalscope's local loader reads (``FOLDER/SUBSET[_SPLIT].EXT``)
+_DATA_EXTENSIONS = (".jsonl", ".csv", ".tsv")
+#: the split evalscope evaluates, per custom form, and the few-shot split it may read beside it
+_SPLITS = {"general_mcq": ("val", "dev"), "general_qa": ("test", None)}
+
+#: evalscope's name for the evaluated model in its folders (reports/MODEL_ID/...), whatever it is served as
+MODEL_ID = "model"
+
+#: how to install EvalScope without what downgrades the pinned stack (docs/eval.md)
+INSTALL = (
+    "make install, or: pip install -r requirements/eval.txt && pip install --no-deps -r requirements/eval-nodeps.txt"
+)
 
 
 @dataclass
@@ -62,64 +73,85 @@ def _evalscope_benchmarks() -> set[str]:
 
     spec = importlib.util.find_spec("evalscope")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingPluginError(
-            "--eval_backend Native runs EvalScope, which is not installed: pip install 'swift-plugin-eval[native]' "
-            "(or `make install`)"
-        )
+        raise MissingPluginError(f"--eval_backend Native runs EvalScope, which is not installed: {INSTALL}")
     index = os.path.join(list(spec.submodule_search_locations)[0], "benchmarks", "_index.json")
     with open(index, encoding="utf-8") as f:
         return set(json.load(f))
 
 
-def _first_row(path: str) -> dict:
-    """The first row of a jsonl/json/csv file (or of the first such file in a folder)."""
-    if os.path.isdir(path):
-        files = sorted(f for f in os.listdir(path) if f.endswith(_DATA_EXTENSIONS))
-        if not files:
-            raise UsageError(f"--eval_dataset {path}: the folder holds no {'/'.join(_DATA_EXTENSIONS)} file")
-        path = os.path.join(path, files[0])
+def _read_first_row(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
         if path.endswith(".jsonl"):
             line = next((line for line in f if line.strip()), "")
             return json.loads(line) if line else {}
-        if path.endswith(".json"):
-            data = json.load(f)
-            return data[0] if isinstance(data, list) and data else {}
         import csv
 
         return next(csv.DictReader(f, delimiter="\t" if path.endswith(".tsv") else ","), {})
 
 
+def _form(row: dict, where: str) -> str:
+    keys = set(row)
+    if {"question", "A", "B", "answer"} <= keys:
+        return "general_mcq"
+    if {"query", "response"} <= keys or "messages" in keys or {"question", "answer"} <= keys:
+        return "general_qa"
+    raise UsageError(
+        f"--eval_dataset {where}: its rows ({', '.join(sorted(keys)) or 'none'}) are neither multiple choice "
+        f"(question, A, B, ..., answer) nor question answering (query, response)"
+    )
+
+
+def _split_of(stem: str, form: str) -> tuple[str, Optional[str]]:
+    """``(subset, split)`` of a file stem: ``mine_val`` is subset ``mine``'s val split."""
+    for split in _SPLITS[form]:
+        if split and stem.endswith("_" + split):
+            return stem[: -len(split) - 1], split
+    return stem, None
+
+
 def _own_data(path: str) -> Benchmark:
+    """A file (a subset of its folder, named by its stem) or a folder (its files' subsets) of one's own."""
+    if os.path.isdir(path):
+        files = sorted(f for f in os.listdir(path) if f.endswith(_DATA_EXTENSIONS))
+        if not files:
+            raise UsageError(f"--eval_dataset {path}: the folder holds no {'/'.join(_DATA_EXTENSIONS)} file")
+        folder, first = path, os.path.join(path, files[0])
+    elif path.endswith(_DATA_EXTENSIONS):
+        folder, first, files = os.path.dirname(os.path.abspath(path)), path, [os.path.basename(path)]
+    else:
+        raise UsageError(f"--eval_dataset {path}: EvalScope reads {', '.join(_DATA_EXTENSIONS)} files of your own")
     try:
-        row = _first_row(path)
+        form = _form(_read_first_row(first), first)
     except (OSError, ValueError) as exc:
         raise UsageError(f"--eval_dataset {path}: cannot read it: {exc}") from None
-    keys = set(row)
-    mcq = {"question", "A", "B", "answer"} <= keys
-    if not (mcq or {"query", "response"} <= keys or "messages" in keys or {"question", "answer"} <= keys):
-        raise UsageError(
-            f"--eval_dataset {path}: its rows ({', '.join(sorted(keys)) or 'none'}) are neither multiple choice "
-            f"(question, A, B, ..., answer) nor question answering (query, response)"
-        )
-    # a file is a subset (its stem) of its folder, so several files of one folder run as one benchmark
-    folder, subset = (
-        (os.path.dirname(os.path.abspath(path)), _stem(path, mcq)) if os.path.isfile(path) else (path, None)
-    )
-    where = {"local_path": folder, "few_shot_num": 0, **({"subset_list": [subset]} if subset else {})}
-    if mcq:
-        return Benchmark(path, "general_mcq", {**where, "prompt_template": MCQ_PROMPT}, subset)
-    return Benchmark(path, "general_qa", where, subset)
-
-
-def _stem(path: str, mcq: bool) -> str:
-    """The subset evalscope reads from ``FOLDER/STEM.jsonl`` (or ``STEM_val.jsonl`` for multiple choice)."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return stem[: -len("_val")] if mcq and stem.endswith("_val") else stem
+    evaluated, few_shot = _SPLITS[form]
+    subsets = []
+    for name in files:
+        stem, ext = os.path.splitext(name)
+        subset, split = _split_of(stem, form)
+        if split == few_shot and few_shot is not None or subset in subsets:
+            continue
+        if split is None and os.path.exists(os.path.join(folder, f"{subset}_{evaluated}{ext}")) and len(files) == 1:
+            raise UsageError(
+                f"--eval_dataset {path}: EvalScope would read {subset}_{evaluated}{ext} beside it instead; "
+                f"rename one of the two"
+            )
+        subsets.append(subset)
+    if not subsets:
+        raise UsageError(f"--eval_dataset {path}: only few-shot ({few_shot}) data; name the file to evaluate")
+    subset = subsets[0] if len(files) == 1 else None
+    where = {"local_path": folder, "few_shot_num": 0, "subset_list": subsets}
+    if form == "general_mcq":
+        where["prompt_template"] = MCQ_PROMPT
+    return Benchmark(path, form, where, subset)
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0", "false") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    """What the Hugging Face libraries take for offline (``1``, ``true``, ``yes``, ``on``)."""
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def _data_folders(name: str, args: Any) -> list[str]:
@@ -134,9 +166,9 @@ def resolve(name: str, args: Any, known: Optional[set] = None) -> Benchmark:
     if name in DEMO_BENCHMARKS:
         benchmark, folder, extra = DEMO_BENCHMARKS[name]
         return Benchmark(name, benchmark, {"local_path": os.path.join(DATA_DIR, folder), **extra})
-    if os.path.exists(name):
-        return _own_data(name)
     known = _evalscope_benchmarks() if known is None else known
+    if name not in known and os.path.exists(name):  # a benchmark's name wins over a folder of that name
+        return _own_data(name)
     if name not in known:
         own = ", ".join(DEMO_BENCHMARKS)
         raise UsageError(
@@ -162,9 +194,7 @@ def check(args: Any) -> list[Benchmark]:
     names = list(args.get("eval_dataset") or [])
     if not names:
         raise UsageError("--eval_dataset: name at least one benchmark (e.g. swiftk/demo-gsm8k, gsm8k, or a jsonl file)")
-    known = None if all(n in DEMO_BENCHMARKS or os.path.exists(n) for n in names) else _evalscope_benchmarks()
-    if known is None:
-        _evalscope_benchmarks()  # installed at all: fail before a model loads
+    known = _evalscope_benchmarks()  # installed at all: fail before a model loads
     benchmarks = [resolve(name, args, known) for name in names]
     dataset_args_of(benchmarks)  # entries that cannot run together: refused now
     return benchmarks
@@ -195,6 +225,7 @@ def task_config(args: Any, benchmarks: list[Benchmark], *, base_url: str, model:
         generation["max_tokens"] = int(args.max_new_tokens)
     config = {
         "model": model,
+        "model_id": MODEL_ID,  # the reports' folder (evalscope would derive it from the name: org/m -> m)
         "api_url": base_url,
         "api_key": "EMPTY",  # the real key goes by environment, never into the task file
         "eval_type": "openai_api",
@@ -222,6 +253,8 @@ def run(args: Any, *, base_url: str, model: str, output_dir: str) -> dict[str, d
     if args.get("api_key"):
         env["SWIFTK_EVAL_API_KEY"] = args.api_key
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if _offline():
+        env["SWIFTK_EVAL_NLTK_FALLBACK"] = os.path.join(output_dir, "nltk_data")  # see swiftk_eval.evalscope_task
     log = os.path.join(output_dir, "evalscope.log")
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.run(
@@ -231,7 +264,12 @@ def run(args: Any, *, base_url: str, model: str, output_dir: str) -> dict[str, d
         with open(log, encoding="utf-8", errors="replace") as f:
             tail = [line.rstrip() for line in f if line.strip()][-1:] or ["(no output)"]
         raise UsageError(f"EvalScope failed (exit {proc.returncode}; its log: {log}): {tail[0][:400]}")
-    return {b.name: read_report(output_dir, model, b.benchmark, b.subset) for b in benchmarks}
+    try:
+        return {b.name: read_report(output_dir, b.benchmark, b.subset) for b in benchmarks}
+    except (OSError, KeyError, ValueError) as exc:
+        raise UsageError(
+            f"EvalScope's reports in {output_dir} could not be read: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def metric_label(identity: dict) -> str:
@@ -242,12 +280,10 @@ def metric_label(identity: dict) -> str:
     return "-".join(parts)
 
 
-def read_report(output_dir: str, model: str, benchmark: str, subset: Optional[str] = None) -> dict[str, float]:
-    """metric -> score of ``reports/MODEL/BENCHMARK.json`` (of one of its subsets when given), the primary
+def read_report(output_dir: str, benchmark: str, subset: Optional[str] = None) -> dict[str, float]:
+    """metric -> score of ``reports/MODEL_ID/BENCHMARK.json`` (of one of its subsets when given), the primary
     metric first."""
-    path = os.path.join(output_dir, "reports", model.replace("/", "_"), f"{benchmark}.json")
-    if not os.path.isfile(path):
-        path = os.path.join(output_dir, "reports", model, f"{benchmark}.json")
+    path = os.path.join(output_dir, "reports", MODEL_ID, f"{benchmark}.json")
     with open(path, encoding="utf-8") as f:
         report = json.load(f)
     scores = {metric_label(m["identity"]): _score(m, subset) for m in report["metrics"]}

@@ -46,6 +46,8 @@ class FixedServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self._authorized():
                     return self._send(401, {"error": {"message": "bad key"}})
+                if body.get("model") not in (None, server.model):
+                    return self._send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist"}})
                 server.requests.append(body)
                 message = {"role": "assistant", "content": server.answer}
                 self._send(200, {

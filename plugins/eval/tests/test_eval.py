@@ -75,12 +75,13 @@ def test_scores_match_a_hand_computed_check(tmp_path):
     all_right.write_text("".join(json.dumps({"query": f"r{i}", "response": answer}) + "\n" for i in range(3)))
     gsm = rows(Path(DATA_DIR) / "demo-gsm8k" / "main" / "test.jsonl")
     mcq = rows(Path(DATA_DIR) / "demo-mcq" / "default_val.jsonl")
-    with FixedServer(f"{answer} So the answer is \\boxed{{7}}.\nANSWER: A", api_key="sk-eval-secret") as server:
+    fixed = f"{answer} So the answer is \\boxed{{7}}.\nANSWER: A"
+    with FixedServer(fixed, model="org/fixed:1", api_key="sk-eval-secret") as server:
         # two runs: the QA rows need the server's answer alone
         out = tmp_path / "out"
         proc = swiftk(
             "eval", "--eval_url", server.url, "--api_key", "sk-eval-secret", "--eval_dataset", "swiftk/demo-gsm8k",
-            "swiftk/demo-mcq", "--eval_output_dir", out, "--eval_num_proc", "4",
+            "swiftk/demo-mcq", "--eval_output_dir", out, "--eval_num_proc", "4", "--temperature", "0.7",
         )  # fmt: skip
         result = result_of(proc)
         n_requests = len(server.requests)
@@ -100,11 +101,12 @@ def test_scores_match_a_hand_computed_check(tmp_path):
         assert qa_result["results"][str(all_right)][metric] == pytest.approx(1.0, abs=1e-3), metric
     # every request carried the key (the server refuses others), temperature 0, and gsm8k its 4 shots
     assert n_requests == 40 + len(mcq)
-    assert all(r["temperature"] == 0 for r in server.requests)
+    assert all(r["temperature"] == 0.7 for r in server.requests[:n_requests])
+    assert all(r["temperature"] == 0 for r in server.requests[n_requests:])  # eval's default
     gsm_prompts = [r["messages"][-1]["content"] for r in server.requests[:n_requests] if "####" not in str(r)]
     assert any("Here are some examples" in p for p in gsm_prompts)
     # the record, the table, evalscope's reports and what was asked, kept; the key nowhere on disk
-    assert result["eval_url"] == server.url and result["served_model_name"] == "fixed"
+    assert result["eval_url"] == server.url and result["served_model_name"] == "org/fixed:1"
     assert result["eval_dataset"] == ["swiftk/demo-gsm8k", "swiftk/demo-mcq"] and result["seconds"] > 0
     assert "| swiftk/demo-mcq | accuracy |" in proc.stdout
     folder = Path(proc.stdout.split("[swiftk] eval_result: ")[1].split()[0]).parent
@@ -138,6 +140,12 @@ def test_missing_benchmark_data_is_one_line_before_any_model_loads(tmp_path):
     line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "a/qa.jsonl", "b/qa.jsonl",
                                  cwd=tmp_path))  # fmt: skip
     assert "--eval_dataset: b/qa.jsonl and another entry are both evalscope's 'general_qa' from different" in line
+    (tmp_path / "a" / "qa_test.jsonl").write_text(json.dumps(QA_ROWS[1]) + "\n")  # what evalscope would read
+    line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "a/qa.jsonl", cwd=tmp_path))
+    assert "--eval_dataset a/qa.jsonl: EvalScope would read qa_test.jsonl beside it instead" in line
+    (tmp_path / "rows.json").write_text(json.dumps(QA_ROWS))
+    line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "rows.json", cwd=tmp_path))
+    assert "--eval_dataset rows.json: EvalScope reads .jsonl, .csv, .tsv files of your own" in line
     line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "gsm9k", cwd=tmp_path))
     assert "--eval_dataset gsm9k: neither a benchmark EvalScope knows" in line
     line = one_line_error(swiftk("eval", "--model", "no/such-model", "--eval_dataset", "swiftk/demo-qa",

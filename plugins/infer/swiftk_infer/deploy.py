@@ -965,28 +965,35 @@ class BackgroundServer:
         self._level = logger.level
         if not self.args.get("verbose"):
             logger.setLevel(logging.WARNING)
+        self.server = self._uvicorn = None
         try:
             self.server = build_server(self.args)
+            self.model = self.server.model_name
+            self._uvicorn = uvicorn.Server(_uvicorn_config(self.server.create_app(), "127.0.0.1", 0))
+            # uvicorn takes signals only in the main thread: SIGINT/SIGTERM stay the command's
+            self._thread = threading.Thread(target=self._uvicorn.run, name="swiftk-background-server", daemon=True)
+            self._thread.start()
+            deadline = time.monotonic() + self.timeout
+            while not self._uvicorn.started:
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    from swiftk.api import UsageError
+
+                    raise UsageError(
+                        f"the model could not be served on 127.0.0.1 (no answer within {self.timeout:.0f} s)"
+                    )
+                time.sleep(0.02)
         except BaseException:
-            logger.setLevel(self._level)
+            self.__exit__(None, None, None)
             raise
-        self.model = self.server.model_name
-        self._uvicorn = uvicorn.Server(_uvicorn_config(self.server.create_app(), "127.0.0.1", 0))
-        # uvicorn takes signals only in the main thread: SIGINT/SIGTERM stay the command's
-        self._thread = threading.Thread(target=self._uvicorn.run, name="swiftk-background-server", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + self.timeout
-        while not self._uvicorn.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError("the background server did not start")
-            time.sleep(0.02)
         port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/v1"
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._uvicorn.should_exit = True
-        self._thread.join(timeout=30)
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
         logger.setLevel(self._level)
-        _close(self.server)
+        if self.server is not None:
+            _close(self.server)
