@@ -833,7 +833,17 @@ def test_hook_register_eval_backends(register_plugin, capsys, tmp_path):
 
     register_plugin(Failing(), "hd_eval_fails")
     capsys.readouterr()
-    argv = ["eval", "--model", DEMO_ID, "--eval_backend", "hd_fails", "--eval_dataset", "x"]
+    argv = [
+        "eval",
+        "--model",
+        DEMO_ID,
+        "--eval_backend",
+        "hd_fails",
+        "--eval_dataset",
+        "x",
+        "--result_path",
+        str(tmp_path / "r.jsonl"),
+    ]
     assert _cli(*argv, "--eval_output_dir", str(tmp_path / "failed")) == 2
     assert "swiftk: error: --eval_backend hd_fails failed: RuntimeError: the benchmark broke" in capsys.readouterr().err
     assert not [t for t in threading.enumerate() if t.name == "swiftk-background-server"]
