@@ -26,11 +26,12 @@ TEST_WORKERS ?= 2
 install: $(STAMP)
 
 # Idempotent: re-runs only when a pyproject or the requirements change.
-$(STAMP): pyproject.toml requirements/cpu.txt requirements/eval.txt requirements/eval-nodeps.txt requirements/extras-hqq.txt $(wildcard plugins/*/pyproject.toml)
+$(STAMP): pyproject.toml requirements/cpu.txt requirements/trackers.txt requirements/eval.txt requirements/eval-nodeps.txt requirements/extras-hqq.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)          # first: the CPU build, before anything pulls CUDA
 	$(BIN)/python -m pip install -q -r requirements/cpu.txt
+	$(BIN)/python -m pip install -q -r requirements/trackers.txt  # swift-plugin-trackers[wandb,swanlab,mlflow]
 	$(BIN)/python -m pip install -q -r requirements/eval.txt    # swiftk eval: EvalScope's requirements, then it
 	$(BIN)/python -m pip install -q --no-deps -r requirements/eval-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -e . $(foreach p,$(PLUGINS),-e $(p))

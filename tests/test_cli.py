@@ -150,10 +150,19 @@ def test_installed_but_disabled_plugin_is_named(bare_swiftk, tmp_path):
     assert "swift-plugin-sft, which is installed but not loaded" in one_line_error(result)
 
 
-def test_plugin_owned_argument_without_its_plugin(swiftk):
-    result = swiftk("rlhf", "--swanlab_mode", "local", "--print_args")
-    assert result.returncode == 2
-    assert "--swanlab_mode needs swift-plugin-swanlab" in one_line_error(result)
+def test_plugin_owned_argument_without_its_plugin():
+    """Every plugin of the repository is installed here: the check is given the installed set instead."""
+    from swiftk.arguments.parser import check_plugin_arguments
+    from swiftk.cli.builtin import make_parser
+    from swiftk.errors import MissingPluginError
+
+    parser = make_parser("rlhf")
+    with pytest.raises(MissingPluginError) as missing:
+        check_plugin_arguments(parser, {"swanlab_mode": "local"}, {"swanlab_mode"}, installed=set())
+    assert str(missing.value) == (
+        "--swanlab_mode needs swift-plugin-trackers, which is not installed: pip install swift-plugin-trackers"
+    )
+    check_plugin_arguments(parser, {"swanlab_mode": "local"}, {"swanlab_mode"}, installed={"swift-plugin-trackers"})
 
 
 def test_builtin_command_runs_the_plugin_and_writes_args_json(bare_swiftk, tmp_path):

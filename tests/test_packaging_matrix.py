@@ -94,6 +94,11 @@ SMOKE = {
     "reft": (("tuners", "reft"), ["sft", "--train_type", "reft", "--print_args"], '"train_type": "reft"'),
     "rlhf": (("trainers", "dpo"), ["rlhf", "--rlhf_type", "dpo", "--help"], "--beta"),
     "sft": (("trainers", "sft"), ["sft", "--help"], "--train_type"),
+    "trackers": (
+        ("callbacks", "tracker_config"),
+        ["sft", "--swanlab_mode", "local", "--print_args"],
+        '"swanlab_mode": "local"',
+    ),
     "unsloth": (
         ("tuners", "unsloth"),
         ["sft", "--tuner_backend", "unsloth", "--print_args"],

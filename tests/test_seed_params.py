@@ -255,7 +255,7 @@ PLUGIN_PREFIXES = {
     "reft_": "swift-plugin-reft",
     "use_liger": "swift-plugin-liger",
     "vllm_": "swift-plugin-vllm",
-    "swanlab_": "swift-plugin-swanlab",
+    "swanlab_": "swift-plugin-trackers",
 }
 
 

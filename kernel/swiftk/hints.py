@@ -42,6 +42,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "adalora": "swift-plugin-peft",
         "logging_jsonl": "swift-plugin-sft",
         "loss_curves": "swift-plugin-sft",
+        "tracker_config": "swift-plugin-trackers",
     },
     "datasets": dict.fromkeys(
         "swift/self-cognition swiftk/demo-sft swiftk/demo-pt swiftk/demo-dpo swiftk/demo-kto swiftk/demo-grpo-math "

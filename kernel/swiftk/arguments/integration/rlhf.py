@@ -11,7 +11,7 @@ from swiftk.arguments.fields import arg
 RLHF = "swift-plugin-rlhf"
 GRPO = "swift-plugin-grpo"
 VLLM = "swift-plugin-vllm"
-SWANLAB = "swift-plugin-swanlab"
+SWANLAB = "swift-plugin-trackers"
 #: the reward model serves PPO (swift-plugin-rlhf) and GRPO (swift-plugin-grpo)
 REWARD_MODEL = f"{RLHF} or {GRPO}"
 

@@ -1,0 +1,1 @@
+"""swift-plugin-trackers: ``--report_to wandb swanlab mlflow all`` through transformers' own integrations."""
