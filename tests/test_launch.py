@@ -22,11 +22,14 @@ def test_nproc_per_node_runs_workers_under_torchrun(bare_swiftk, tmp_path):
         str(out),
         "--custom_register_path",
         str(TEST_PLUGINS / "pipeline_commands.py"),
+        "--hub_token",
+        "hf_launch_secret",
         env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29731"},
         timeout=240,
     )
     assert result.returncode == 0, result.stderr
     assert "torch.distributed.run --nproc_per_node 2 --master_port 29731 -m swiftk sft" in result.stderr
+    assert "--hub_token ***" in result.stderr and "hf_launch_secret" not in result.stderr + result.stdout
     runs = list(out.glob("v0-*"))
     assert len(runs) == 1, list(out.iterdir())  # the parent resolved one versioned folder for all ranks
     ranks = sorted(json.loads(p.read_text())["rank"] for p in runs[0].glob("rank*.json"))
@@ -134,3 +137,12 @@ def test_a_loss_type_under_torchrun_trains_as_the_models_own_loss(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         sums[loss_type] = json.loads((out / "rank0.json").read_text())["trainable_sum"]
     assert sums["cross_entropy"] == pytest.approx(sums[None], rel=1e-5), sums
+
+
+def test_the_printed_torchrun_line_masks_secret_values():
+    from swiftk.cli.launch import masked
+
+    line = ["python", "-m", "swiftk", "sft", "--hub_token", "hf_x", "--api_key=sk-y", "--model", "hf_x2", "--hub_token"]
+    assert masked(line, {"hub_token", "api_key"}) == [
+        "python", "-m", "swiftk", "sft", "--hub_token", "***", "--api_key=***", "--model", "hf_x2", "--hub_token",
+    ]  # fmt: skip

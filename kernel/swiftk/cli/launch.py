@@ -71,8 +71,26 @@ def maybe_launch(command: str, argv: Sequence[str], config: Mapping[str, Any], a
             # the command line still wins over this file, as it did in the parent
             worker_argv += ["--config", path]
             worker_argv = _drop_overridden(worker_argv, merged)
-        sys.stderr.write(f"swiftk: starting under torchrun: {' '.join(torchrun_command(worker_argv))}\n")
-        return subprocess.call(torchrun_command(worker_argv))
+        command_line = torchrun_command(worker_argv)
+        shown = masked(command_line, args.secret_names() if hasattr(args, "secret_names") else set())
+        sys.stderr.write(f"swiftk: starting under torchrun: {' '.join(shown)}\n")
+        return subprocess.call(command_line)
+
+
+def masked(command_line: Sequence[str], secrets: set) -> list[str]:
+    """The command line as printed: the value of each secret argument (``--hub_token X``, ``--api_key=X``)
+    replaced by ``***``."""
+    shown, hide_next = [], False
+    for word in command_line:
+        name, eq, _ = word.partition("=")
+        if hide_next:
+            shown.append("***")
+        elif eq and name.startswith("--") and name[2:] in secrets:
+            shown.append(f"{name}=***")
+        else:
+            shown.append(word)
+        hide_next = not eq and word.startswith("--") and word[2:] in secrets
+    return shown
 
 
 def _drop_overridden(worker_argv: list[str], merged: Mapping[str, Any]) -> list[str]:
