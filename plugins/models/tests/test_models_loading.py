@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 
 import pytest
@@ -45,14 +46,35 @@ def test_attention_implementations(qwen):
     assert model.config._attn_implementation == "eager"
 
 
-def test_sdpa_falls_back_to_eager_where_unsupported(tmp_path, caplog):
-    folder = build_tiny_checkpoint("internlm2", tmp_path / "internlm2-chat-1_8b")
-    code = folder / "modeling_tiny_remote.py"
-    code.write_text(code.read_text() + "    _supports_sdpa = False\n")
-    with caplog.at_level(logging.WARNING, logger="swiftk.model"):
-        model, *_ = load(folder, "--attn_impl", "sdpa")
-    assert model.config._attn_implementation == "eager"
-    assert "falling back to eager" in caplog.text
+SDPA_FALLBACK = """
+import logging, sys
+import models_helpers
+from swiftk.cli.builtin import resolve_arguments
+from swiftk.pipelines.model import load_model_and_processor
+from swiftk.testing.tiny import build_tiny_checkpoint
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
+folder = build_tiny_checkpoint("internlm2", sys.argv[1])
+code = folder / "modeling_tiny_remote.py"
+code.write_text(code.read_text() + "    _supports_sdpa = False\\n")
+args = resolve_arguments("sft", ["--model", str(folder), "--attn_impl", "sdpa"])
+model, *_ = load_model_and_processor(args)
+print("ATTN", model.config._attn_implementation)
+"""
+
+
+def test_sdpa_falls_back_to_eager_where_unsupported(tmp_path):
+    """In a fresh interpreter: loaded in a process that had run other test files, the remote-code class kept
+    sdpa (seen twice under pytest-xdist, never alone; the cause is not found yet)."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-c", SDPA_FALLBACK, str(tmp_path / "internlm2-chat-1_8b")],
+        capture_output=True, text=True, timeout=300, cwd=str(Path(models_helpers.__file__).parent),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ATTN eager" in proc.stdout, proc.stdout[-2000:]
+    assert "does not support sdpa attention; falling back to eager" in proc.stdout + proc.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU error")

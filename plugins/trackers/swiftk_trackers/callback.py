@@ -3,7 +3,9 @@
 
 transformers' own callbacks start the runs (``on_train_begin``) and log the metrics; they come before the
 registered callbacks, so their runs exist when this one's ``on_train_begin`` runs (else the first
-``on_log`` retries).
+``on_log`` retries). Its ``on_train_end`` (after theirs) finishes the wandb and swanlab runs, so that the next
+run of the same process (a ``swiftk run`` job's steps) starts its own, and puts back what
+``swiftk_trackers.configure`` changed for the run.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from typing import Any
 
 from transformers import TrainerCallback
 
-from swiftk_trackers.configure import tracked
+from swiftk_trackers.configure import restore, tracked
 
 logger = logging.getLogger("swiftk.trackers")
 
@@ -43,7 +46,10 @@ def to_wandb(record: dict) -> bool:
 def to_swanlab(record: dict) -> bool:
     import swanlab
 
-    if swanlab.get_run() is None:
+    try:
+        if swanlab.get_run() is None:
+            return False
+    except RuntimeError:  # swanlab 0.10: no active run yet; the next on_log retries
         return False
     swanlab.config.update({"swiftk": record})
     return True
@@ -96,3 +102,29 @@ class TrackerConfigCallback(TrainerCallback):
     def on_log(self, args, state, control, **kwargs):
         if self._pending:
             self._push(state)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        try:
+            if state.is_world_process_zero:
+                finish_runs()
+        finally:
+            restore()
+
+
+def finish_runs() -> None:
+    """Finish the active wandb and swanlab runs (each only when its library is already imported and a run is
+    active)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        try:
+            wandb.finish()
+            # wandb's process-wide settings (WANDB_DIR, read once): the next run reads its own again
+            wandb.teardown()
+        except Exception as exc:
+            logger.warning(f"--report_to wandb: could not finish the run: {exc}")
+    swanlab = sys.modules.get("swanlab")
+    if swanlab is not None and hasattr(swanlab, "has_run") and swanlab.has_run():
+        try:
+            swanlab.finish()
+        except Exception as exc:
+            logger.warning(f"--report_to swanlab: could not finish the run: {exc}")

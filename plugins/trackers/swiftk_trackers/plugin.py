@@ -8,9 +8,11 @@ import swiftk
 
 
 def _tracks(args) -> bool:
-    from swiftk_trackers.configure import tracked
+    """The runs reporting to wandb, swanlab or mlflow (``all`` included): the callback adds the resolved
+    arguments to their configs and, when the run ends, finishes the wandb and swanlab runs."""
+    from swiftk_trackers.configure import report_to_list, tracked
 
-    return bool(tracked(args))
+    return bool(tracked(args)) or "all" in report_to_list(args.get("report_to"))
 
 
 @swiftk.hookimpl

@@ -329,19 +329,53 @@ def test_secret_values_leave_sys_argv(monkeypatch):
     assert sys.argv == ["swiftk", "sft", "--swanlab_token", "***", "--swanlab_token=***"]
 
 
-def test_runs_of_one_process_each_get_their_own_folders_and_the_users_settings_win(tmp_path, monkeypatch):
+TRACKER_ENV = ("WANDB_", "SWANLAB_", "MLFLOW_")
+#: the variables configure may set: set then deleted here, so that monkeypatch removes them after the test
+SET_BY_CONFIGURE = ("WANDB_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE", "SWANLAB_PROBE_RUNTIME")
+
+
+@pytest.fixture
+def clean(tmp_path, monkeypatch):
+    """No tracker settings, no credentials (HOME an empty folder, the working folder too), the plugin's module
+    state fresh; everything put back after the test."""
+    from swiftk_trackers import configure as configure_module
+
+    for name in [k for k in os.environ if k.startswith(TRACKER_ENV)]:
+        monkeypatch.delenv(name)
+    for name in (*SET_BY_CONFIGURE, "SWANLAB_API_KEY", "SWANLAB_PROJ_NAME", "SWANLAB_PROJECT", "NETRC"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(sys, "argv", ["swiftk", "sft"])
+    monkeypatch.setattr(configure_module, "_SET_HERE", {})
+    monkeypatch.setattr(configure_module, "_RESTORE", {})
+    from transformers.integrations import integration_utils
+
+    monkeypatch.setitem(
+        integration_utils.INTEGRATION_TO_CALLBACK, "swanlab", integration_utils.INTEGRATION_TO_CALLBACK["swanlab"]
+    )
+    return tmp_path
+
+
+def resolved(out, *flags):
     from swiftk.cli.builtin import resolve_arguments
+
+    return resolve_arguments("sft", ["--add_version", "false", "--output_dir", str(out), *flags])
+
+
+def test_runs_of_one_process_each_get_their_own_folders_and_the_users_settings_win(clean, monkeypatch):
     from swiftk_trackers.configure import configure
 
-    monkeypatch.setattr(sys, "argv", ["swiftk", "sft"])
-    for name in [k for k in os.environ if k.startswith(("WANDB_", "SWANLAB_", "MLFLOW_"))]:
-        monkeypatch.delenv(name)
-    for name in ("WANDB_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE", "SWANLAB_API_KEY"):
-        monkeypatch.delenv(name, raising=False)  # restored (removed) after the test
+    tmp_path = clean
+    monkeypatch.setenv("WANDB_MODE", "offline")
 
     def run(out, *flags):
-        argv = ["--report_to", "wandb", "mlflow", "--add_version", "false", "--output_dir", str(out), *flags]
-        args = resolve_arguments("sft", argv)
+        args = resolved(out, "--report_to", "wandb", "mlflow", *flags)
         configure("sft", args)
         return args
 
@@ -356,3 +390,156 @@ def test_runs_of_one_process_each_get_their_own_folders_and_the_users_settings_w
     args = run(tmp_path / "c")
     assert os.environ["WANDB_DIR"] == str(tmp_path / "mine")
     assert args.report_to == ["wandb", "mlflow"]
+
+
+def test_cloud_runs_without_credentials_stop_before_anything_loads(clean, monkeypatch):
+    from swiftk_trackers.configure import configure, restore
+
+    out = clean / "out"
+    with pytest.raises(UsageError, match=r"pass --swanlab_token, set SWANLAB_API_KEY .*or use --swanlab_mode local$"):
+        configure("sft", resolved(out, "--report_to", "swanlab"))
+    with pytest.raises(UsageError, match=r"set WANDB_API_KEY .*or use WANDB_MODE=offline$"):
+        configure("sft", resolved(out, "--report_to", "wandb"))
+    monkeypatch.setenv("SWANLAB_MODE", "cloud")  # the environment's mode counts when --swanlab_mode is not given
+    with pytest.raises(UsageError, match="--swanlab_mode local"):
+        configure("sft", resolved(out, "--report_to", "swanlab"))
+    monkeypatch.delenv("SWANLAB_MODE")
+
+    # a credential where each library looks for one: no error
+    (Path.home() / ".swanlab").mkdir()
+    (Path.home() / ".swanlab" / ".netrc").write_text("machine https://api.swanlab.cn\nlogin x\npassword k\n")
+    (Path.home() / ".netrc").write_text("machine api.wandb.ai\nlogin user\npassword k\n")
+    args = resolved(out, "--report_to", "swanlab", "wandb")
+    configure("sft", args)
+    restore()
+    assert args.report_to == ["swanlab", "wandb"]
+    (Path.home() / ".swanlab" / ".netrc").unlink()
+    (Path.home() / ".netrc").unlink()
+    args = resolved(out, "--report_to", "swanlab", "--swanlab_token", TOKEN)
+    configure("sft", args)
+    restore()
+    assert os.environ.get("SWANLAB_API_KEY") is None  # the token is never put in the environment
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    configure("sft", resolved(out, "--report_to", "wandb", "swanlab", "--swanlab_mode", "local"))
+    restore()
+
+
+def test_all_skips_the_trackers_without_credentials_and_says_so(clean, capsys):
+    from swiftk_trackers.configure import configure
+
+    args = resolved(clean / "out", "--report_to", "all")
+    configure("sft", args)
+    assert "wandb" not in args.report_to and "swanlab" not in args.report_to
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("[swiftk] --report_to all: reporting to tensorboard"), line
+    assert (
+        "skipped wandb, swanlab, no credentials (wandb: set WANDB_API_KEY, run `wandb login` or use "
+        "WANDB_MODE=offline; swanlab: pass --swanlab_token, set SWANLAB_API_KEY or use --swanlab_mode local)"
+    ) in line
+
+
+def test_secret_values_are_masked_whole_and_always(clean):
+    from swiftk_trackers.configure import configure
+
+    short = "ab"  # a value that other arguments contain: only the secret's own value is masked
+    sys.argv[:] = ["swiftk", "sft", "--hub_token", short, "--output_dir", "ab-out", f"--swanlab_token={TOKEN}x"]
+    args = resolved(clean / "ab-out", "--hub_token", short, "--swanlab_token", TOKEN + "x", "--report_to", "none")
+    configure("sft", args)  # no tracker chosen: masked all the same
+    assert sys.argv == ["swiftk", "sft", "--hub_token", "***", "--output_dir", "ab-out", "--swanlab_token=***"]
+
+
+def test_a_broken_tracker_install_is_one_usage_line(clean, monkeypatch):
+    # swanlab's transformers integration blocked (the way Python blocks an import): an ImportError at setup
+    from swiftk_trackers.configure import configure
+
+    monkeypatch.setitem(sys.modules, "swanlab.integration.transformers", None)
+    with pytest.raises(UsageError) as info:
+        configure("sft", resolved(clean / "out", "--report_to", "swanlab", "--swanlab_mode", "local"))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("--report_to swanlab: swanlab does not import (")
+    assert message.endswith("reinstall it: pip install 'swift-plugin-trackers[swanlab]'")
+
+
+def test_get_run_without_a_run_is_not_yet():
+    from swiftk_trackers.callback import to_swanlab
+
+    import swanlab
+
+    assert not swanlab.has_run()
+    assert to_swanlab({"model": "m"}) is False  # swanlab.get_run() raises: no run yet, retried later
+
+
+def test_swanlab_project_is_moved_for_the_run_and_put_back(clean, monkeypatch):
+    from transformers.integrations import integration_utils
+
+    from swiftk_trackers.configure import configure, restore
+
+    original = integration_utils.INTEGRATION_TO_CALLBACK["swanlab"]
+    monkeypatch.setenv("SWANLAB_PROJECT", "mine")
+    configure("sft", resolved(clean / "out", "--report_to", "swanlab", "--swanlab_mode", "local"))
+    assert "SWANLAB_PROJECT" not in os.environ and os.environ["SWANLAB_PROJ_NAME"] == "mine"
+    assert integration_utils.INTEGRATION_TO_CALLBACK["swanlab"] is not original
+    restore()
+    assert os.environ["SWANLAB_PROJECT"] == "mine" and "SWANLAB_PROJ_NAME" not in os.environ
+    assert integration_utils.INTEGRATION_TO_CALLBACK["swanlab"] is original
+    args = resolved(clean / "out", "--report_to", "swanlab", "--swanlab_mode", "local", "--swanlab_project", "p")
+    configure("sft", args)
+    assert "SWANLAB_PROJ_NAME" not in os.environ  # --swanlab_project wins
+    restore()
+    assert os.environ["SWANLAB_PROJECT"] == "mine"
+
+
+@pytest.mark.slow
+def test_each_run_of_a_job_gets_its_own_wandb_and_swanlab_runs(tmp_path):
+    step = {"command": "sft", **{SFT[i].lstrip("-"): SFT[i + 1] for i in range(0, len(SFT), 2)}}
+    step.update(max_steps="1", report_to=["wandb", "swanlab"], swanlab_mode="local")
+    job = {
+        "steps": [
+            {**step, "name": "a", "output_dir": str(tmp_path / "a")},
+            {**step, "name": "b", "output_dir": str(tmp_path / "b")},
+        ]
+    }
+    (tmp_path / "job.yaml").write_text(json.dumps(job))  # JSON is YAML
+    proc = swiftk("run", str(tmp_path / "job.yaml"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("a", "b"):
+        assert len(glob.glob(str(tmp_path / name / "wandb" / "offline-run-*" / "run-*.wandb"))) == 1, name
+        assert len(glob.glob(str(tmp_path / name / "swanlog" / "run-*" / "run-*.swanlab"))) == 1, name
+
+
+def test_the_swanlab_token_stays_out_of_the_environment(clean):
+    """Cloud mode with --swanlab_token: the token reaches swanlab's callback in memory (it logs in with
+    save=False at setup, on rank 0; the real login needs the network, so it is not run here), never the
+    environment that child processes inherit."""
+    from transformers.integrations import integration_utils
+
+    from swiftk_trackers.configure import configure, restore
+
+    configure("sft", resolved(clean / "out", "--report_to", "swanlab", "--swanlab_token", TOKEN))
+    try:
+        assert os.environ.get("SWANLAB_API_KEY") is None
+        assert TOKEN not in "".join(f"{k}={v}" for k, v in os.environ.items())
+        assert integration_utils.INTEGRATION_TO_CALLBACK["swanlab"] is not None
+    finally:
+        restore()
+
+
+def test_the_end_of_a_run_puts_back_what_configure_changed(clean, monkeypatch):
+    from transformers.integrations import integration_utils
+
+    from swiftk_trackers.callback import TrackerConfigCallback
+    from swiftk_trackers.configure import configure
+
+    original = integration_utils.INTEGRATION_TO_CALLBACK["swanlab"]
+    monkeypatch.setenv("SWANLAB_PROJECT", "mine")
+    args = resolved(clean / "out", "--report_to", "swanlab", "--swanlab_mode", "local")
+    configure("sft", args)
+    callback = TrackerConfigCallback(args)
+
+    class State:
+        is_world_process_zero = True
+
+    callback.on_train_end(None, State(), None)
+    assert integration_utils.INTEGRATION_TO_CALLBACK["swanlab"] is original
+    assert os.environ["SWANLAB_PROJECT"] == "mine"
