@@ -40,6 +40,17 @@ BITS = {"gptq": (2, 3, 4, 8), "awq": (4,)}
 EXTRA = "swift-plugin-quant[gptq]"
 
 
+def check_gptq(args: Any) -> None:
+    """``--quant_bits``/``--group_size`` and GPTQModel, before anything loads (``swiftk export`` calls it first)."""
+    check_args("gptq", args)
+    require_gptqmodel("gptq")
+
+
+def check_awq(args: Any) -> None:
+    check_args("awq", args)
+    require_gptqmodel("awq")
+
+
 def export_gptq(args: Any, model_dir: str, output_dir: str) -> None:
     """GPTQ (``--quant_bits`` 2/3/4/8, ``--group_size``) calibrated on ``--dataset``, written to ``output_dir``."""
     _export("gptq", args, model_dir, output_dir)

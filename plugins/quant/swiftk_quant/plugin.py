@@ -18,8 +18,8 @@ QUANTIZERS = {
     "hqq": QuantizerSpec(load_config=f"{_LOAD}:hqq_check", after_load=f"{_LOAD}:hqq_quantize"),
     "eetq": QuantizerSpec(load_config=f"{_LOAD}:eetq_config"),
     # swiftk export only: calibrated (GPTQModel) and calibration-free (compressed-tensors) checkpoints
-    "gptq": QuantizerSpec(export="swiftk_quant.gptq:export_gptq"),
-    "awq": QuantizerSpec(export="swiftk_quant.gptq:export_awq"),
+    "gptq": QuantizerSpec(check="swiftk_quant.gptq:check_gptq", export="swiftk_quant.gptq:export_gptq"),
+    "awq": QuantizerSpec(check="swiftk_quant.gptq:check_awq", export="swiftk_quant.gptq:export_awq"),
     "fp8": QuantizerSpec(check="swiftk_quant.compressed:check_fp8", export="swiftk_quant.compressed:export_fp8"),
     "w8a8": QuantizerSpec(check="swiftk_quant.compressed:check_w8a8", export="swiftk_quant.compressed:export_w8a8"),
 }

@@ -258,9 +258,6 @@ def configure_swanlab(args: Any, output_dir: str) -> dict:
             )
     if output_dir and not (env.get("SWANLAB_LOG_DIR") or env.get("SWANLAB_LOGDIR")):
         kwargs["log_dir"] = os.path.join(os.path.abspath(output_dir), "swanlog")
-    if _SET_HERE.get("SWANLAB_API_KEY") is not None and _SET_HERE["SWANLAB_API_KEY"] == env.get("SWANLAB_API_KEY"):
-        env.pop("SWANLAB_API_KEY", None)  # set by an earlier version of this plugin in this process
-    _SET_HERE.pop("SWANLAB_API_KEY", None)
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
@@ -288,9 +285,8 @@ def use_swanlab_callback(init_kwargs: dict, token: Optional[str] = None) -> None
     swanlab, SwanLabCallback = _import_or_usage_error("swanlab", load)
     from transformers.integrations import integration_utils
 
-    cloud = init_kwargs.get("mode", "cloud") == "cloud" or (
-        "mode" not in init_kwargs and os.environ.get("SWANLAB_MODE", "").lower() in ("cloud", "online")
-    )
+    mode = init_kwargs.get("mode") or os.environ.get("SWANLAB_MODE", "cloud").strip().lower()
+    cloud = mode in ("cloud", "online")
 
     class SwiftkSwanLabCallback(SwanLabCallback):
         swiftk = True
