@@ -16,12 +16,14 @@ VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 QUANT_VENV := .venv-quant
 QUANT_STAMP := $(QUANT_VENV)/.installed
+MM_VENV := .venv-mm
+MM_STAMP := $(MM_VENV)/.installed
 # pytest workers: each takes whole test files (a file's fixtures and servers stay in one process); most tests
 # wait on a subprocess or a server for part of their time, so two workers finish the suite on two cores in
 # about 20 minutes instead of 28
 TEST_WORKERS ?= 2
 
-.PHONY: install vllm-env quant-env demo test test-fast bench wheels clean
+.PHONY: install vllm-env quant-env mm-env demo test test-fast bench wheels clean
 
 install: $(STAMP)
 
@@ -37,6 +39,9 @@ $(STAMP): pyproject.toml requirements/cpu.txt requirements/trackers.txt requirem
 	$(BIN)/python -m pip install -q --no-deps -e . $(foreach p,$(PLUGINS),-e $(p))
 	$(BIN)/python -m pip install -q --no-deps --upgrade --target .extras/hqq -r requirements/extras-hqq.txt
 	$(BIN)/python -c "import torch, swiftk; assert '+cpu' in torch.__version__ or not torch.cuda.is_available()"
+	# DeepSpeed compiles its CPU ops on first use (about 3 minutes, cached in ~/.cache/torch_extensions): once here,
+	# not inside the first --deepspeed run or test
+	$(BIN)/python scripts/build_deepspeed_ops.py
 	touch $@
 
 # vLLM's CPU build in its own venv (it pins its own torch and transformers): the vllm engine's real test
@@ -67,10 +72,23 @@ $(QUANT_STAMP): requirements/quant-cpu.txt pyproject.toml plugins/quant/pyprojec
 	$(QUANT_VENV)/bin/python -c "import torch, gptqmodel, swiftk_quant; assert '+cpu' in torch.__version__"
 	touch $@
 
+# The multimodal stack (swift-plugin-multimodal's tests): torchvision's only builds within reach are CUDA builds,
+# whose ops do not load against the CPU torch, so this venv holds the CUDA build of torch 2.14.1 with its
+# torchvision 0.29.1 (both from this machine's disk, both run on CPU) and PyAV, and sees everything else
+# (transformers, the kernel and plugins, editable) in $(VENV) through a .pth file.
+mm-env: $(MM_STAMP)
+
+$(MM_STAMP): requirements/multimodal-cpu.txt
+	test -x $(MM_VENV)/bin/python || $(PYTHON) -m venv $(MM_VENV)
+	$(MM_VENV)/bin/python -m pip install -q -r requirements/multimodal-cpu.txt
+	$(MM_VENV)/bin/python -c "import site; print(\"import site; site.addsitedir('$(CURDIR)/$(VENV)/lib/python%d.%d/site-packages')\" % __import__('sys').version_info[:2], file=open(site.getsitepackages()[0] + '/swiftk-main-venv.pth', 'w'))"
+	$(MM_VENV)/bin/python -c "import torch, torchvision.ops; assert torch.__version__.endswith('+cu130')"
+	touch $@
+
 demo: install
 	$(BIN)/python scripts/demo.py
 
-test: install vllm-env quant-env
+test: install vllm-env quant-env mm-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile --durations=25 tests $(wildcard plugins/*/tests)

@@ -764,25 +764,6 @@ def test_hook_register_commands(register_plugin, tmp_path, capsys):
     assert "hd-hello" in listing and "Say hello [hd_commands]" in listing
 
 
-def _reserved_kind_is_registered_listed_and_accepted(register_plugin, capsys, kind, name, command, flag):
-    class Plugin:
-        pass
-
-    def register_hook(register):
-        register(name, "os.path:join")
-
-    setattr(Plugin, f"register_{kind}", staticmethod(swiftk.hookimpl(register_hook)))
-    register_plugin(Plugin(), f"hd_{kind}")
-    from swiftk.api import get_host
-    from swiftk.cli.builtin import resolve_arguments
-
-    assert get_host().registry(kind).get(name) is os.path.join
-    assert _plugins_json(capsys)[f"hd_{kind}"]["registers"] == {kind: [name]}
-    assert resolve_arguments(command, [flag, name]).get(flag[2:]) == name  # the flag takes the registered name
-    with pytest.raises(UsageError, match=name):  # and lists it among the valid ones
-        resolve_arguments(command, [flag, "hd_not_registered"])
-
-
 def test_hook_register_eval_backends(register_plugin, capsys, tmp_path):
     """`swiftk eval --eval_backend NAME` runs the registered backend: its check first, then its run against
     --eval_url (a real server on 127.0.0.1), whose scores land in eval_result.json and the table."""
@@ -850,12 +831,42 @@ def test_hook_register_eval_backends(register_plugin, capsys, tmp_path):
     assert not list((tmp_path / "failed").iterdir())  # its empty run folder removed
 
 
-def test_hook_register_samplers(register_plugin, capsys):
-    """Reserved (no command consumes it yet): registering works, `swiftk plugins --json` lists it, and
-    `swiftk sample --sampler_type` accepts the name."""
-    _reserved_kind_is_registered_listed_and_accepted(
-        register_plugin, capsys, "samplers", "hd_sampler", "sample", "--sampler_type"
-    )
+def test_hook_register_samplers(register_plugin, capsys, tmp_path):
+    """`swiftk sample --sampler_type NAME` builds the registered class with the run's SampleContext and writes
+    what its sample(rows) returns, batch by batch; `swiftk plugins --json` lists it; args.json names its plugin."""
+    pytest.importorskip("swiftk_sample")
+    seen: dict = {}
+
+    class Echo:
+        def __init__(self, context):
+            seen["engine"], seen["cache"] = context.engine, context.cache
+
+        def sample(self, rows):
+            seen.setdefault("batches", []).append(len(rows))
+            return [{"id": row["__origin__"], "messages": [{"role": "assistant", "content": "x"}]} for row in rows]
+
+    class Plugin:
+        @swiftk.hookimpl
+        def register_samplers(self, register):
+            register("hd_echo", Echo)
+
+    register_plugin(Plugin(), "hd_samplers")
+    assert _plugins_json(capsys)["hd_samplers"]["registers"] == {"samplers": ["hd_echo"]}
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"query": f"q{i}", "response": "a"}) + "\n" for i in range(5)))
+    out = tmp_path / "out"
+    argv = ["sample", "--sampler_type", "hd_echo", "--sampler_engine", "no", "--model", "swiftk/tiny-chat"]
+    argv += ["--dataset", str(data), "--num_sampling_per_gpu_batch_size", "2", "--output_dir", str(out)]
+    assert _cli(*argv, "--output_file", "e.jsonl") == 0
+    assert seen == {"engine": None, "cache": {}, "batches": [2, 2, 1]}
+    lines = [json.loads(line) for line in (out / "e.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == [f"{data}:{i}" for i in range(1, 6)]
+    record = json.loads((out / "e.args.json").read_text())
+    assert record["plugins"]["sampler"]["plugin"] == "hd_samplers" and record["sampler_type"] == "hd_echo"
+    with pytest.raises(UsageError, match="hd_echo"):  # a misspelled name lists the registered ones
+        from swiftk.cli.builtin import resolve_arguments
+
+        resolve_arguments("sample", ["--sampler_type", "hd_ecko"])
 
 
 # --- provider hooks ----------------------------------------------------------------------------------

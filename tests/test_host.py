@@ -83,8 +83,8 @@ def test_builtin_name_of_missing_distribution_says_pip_install():
         host.get("rewards", "accuracy")
     # swift-plugin-grpo is installed in the test venv, not loaded by this host: the message says which
     assert "provided by swift-plugin-grpo, which is installed but not loaded" in str(err.value)
-    with pytest.raises(UsageError, match="`swiftk sample` is not implemented by any swiftk plugin yet"):
-        host.get("commands", "sample")
+    with pytest.raises(UsageError, match="`swiftk app` is not implemented by any swiftk plugin yet"):
+        host.get("commands", "app")
 
 
 def test_register_hook_that_raises_skips_that_plugin_only():

@@ -85,6 +85,11 @@ SMOKE = {
         ["sft", "--model_type", "qwen2", "--template", "qwen", "--print_args"],
         '"model_type": "qwen2"',
     ),
+    "multimodal": (
+        ("models", "qwen2_5_vl"),
+        ["sft", "--model_type", "qwen2_5_vl", "--print_args"],
+        '"model_type": "qwen2_5_vl"',
+    ),
     "peft": (("tuners", "lora"), ["sft", "--train_type", "lora", "--print_args"], '"train_type": "lora"'),
     "quant": (
         ("quantizers", "fp8"),
@@ -93,6 +98,11 @@ SMOKE = {
     ),
     "reft": (("tuners", "reft"), ["sft", "--train_type", "reft", "--print_args"], '"train_type": "reft"'),
     "rlhf": (("trainers", "dpo"), ["rlhf", "--rlhf_type", "dpo", "--help"], "--beta"),
+    "sample": (
+        ("samplers", "mcts"),
+        ["sample", "--sampler_type", "mcts", "--resume", "true", "--print_args"],
+        '"resume": true',
+    ),
     "sft": (("trainers", "sft"), ["sft", "--help"], "--train_type"),
     "trackers": (
         ("callbacks", "tracker_config"),

@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "EngineSpec": "swiftk.specs:EngineSpec",
     "QuantizerSpec": "swiftk.specs:QuantizerSpec",
     "EvalBackendSpec": "swiftk.specs:EvalBackendSpec",
+    "SampleContext": "swiftk.specs:SampleContext",
     # arguments
     "arg": "swiftk.arguments.fields:arg",
     "get_model_arg": "swiftk.arguments.model_env:get_model_arg",
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "VERSION_DIR": "swiftk.io:VERSION_DIR",
     "startup_phase": "swiftk.startup:startup_phase",
     "is_main_process": "swiftk.run_record:is_main_process",
+    "record_resolution": "swiftk.run_record:record_resolution",
     "in_torchrun_worker": "swiftk.cli.launch:in_worker",
 }
 
@@ -125,6 +127,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names resolve l
         ModelGroup,
         ModelMeta,
         QuantizerSpec,
+        SampleContext,
         SubsetDataset,
         TemplateMeta,
         TrainerSpec,

@@ -11,7 +11,12 @@ from typing import Optional
 #: kind -> name -> distribution
 PROVIDERS: dict[str, dict[str, str]] = {
     # sft, pt, rlhf, export and merge-lora are the kernel's own pipelines: what they miss is a trainer or tuner
-    "commands": {**dict.fromkeys("infer deploy".split(), "swift-plugin-infer"), "eval": "swift-plugin-eval"},
+    "commands": {
+        **dict.fromkeys("infer deploy".split(), "swift-plugin-infer"),
+        "eval": "swift-plugin-eval",
+        "sample": "swift-plugin-sample",
+    },
+    "samplers": dict.fromkeys(("sample", "mcts", "distill"), "swift-plugin-sample"),
     "eval_backends": dict.fromkeys("Native OpenCompass VLMEvalKit".split(), "swift-plugin-eval"),
     "tuners": {
         **dict.fromkeys("lora longlora adalora llamapro adapter vera boft fourierft".split(), "swift-plugin-peft"),
@@ -57,14 +62,16 @@ PROVIDERS: dict[str, dict[str, str]] = {
             "swift-plugin-models",
         ),
         "tiny_chat": "swift-plugin-demo",
+        **dict.fromkeys("qwen2_vl qvq qwen2_5_vl".split(), "swift-plugin-multimodal"),
     },
     "templates": {
         **dict.fromkeys(
             "qwen qwen2_5 qwq qwen3 chatml yi internlm2 llama llama3 llama3_1 llama3_2 mistral chatglm3 glm4 deepseek "
-            "deepseek_v2_5 deepseek_r1 phi3 phi4 gemma gemma3 baichuan minicpm".split(),
+            "deepseek_v2_5 deepseek_r1 phi3 phi4 gemma gemma3 baichuan minicpm default".split(),
             "swift-plugin-models",
         ),
         "tiny_chat": "swift-plugin-demo",
+        **dict.fromkeys("qwen2_vl qvq qwen2_5_vl".split(), "swift-plugin-multimodal"),
     },
     "quantizers": dict.fromkeys("bnb hqq eetq gptq awq fp8 w8a8".split(), "swift-plugin-quant"),
     "agent_templates": dict.fromkeys(
@@ -96,9 +103,7 @@ def distribution_installed(distribution: str) -> bool:
 #: Commands of ms-swift's page that no swiftk plugin implements yet: saying so beats naming a
 #: distribution that does not exist.
 NOT_YET: dict[str, dict[str, str]] = {
-    "commands": {
-        name: f"`swiftk {name}` is not implemented by any swiftk plugin yet" for name in ("app", "web-ui", "sample")
-    },
+    "commands": {name: f"`swiftk {name}` is not implemented by any swiftk plugin yet" for name in ("app", "web-ui")},
 }
 
 

@@ -224,11 +224,11 @@ def register_eval_backends(register: Register) -> None:
 
 @hookspec
 def register_samplers(register: Register) -> None:
-    """Register sampling strategies (``--sampler_type``) for ``swiftk sample``.
+    """Register sampling strategies (``--sampler_type``) for ``swiftk sample`` (swift-plugin-sample).
 
-    Reserved: no command consumes this kind yet (docs/plugins.md).
-
-    ``register(name, obj)``, ``obj`` a sampler class.
+    ``register(name, sampler_cls)``: ``sampler_cls(context)`` gets a :class:`swiftk.specs.SampleContext`
+    (the engine, the sampling config, the ORM/PRM scorers, the cache) once per run, and its
+    ``sample(rows) -> list[dict]`` turns each batch of dataset rows into output lines.
     """
 
 

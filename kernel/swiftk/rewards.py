@@ -34,13 +34,15 @@ def build_reward(value: Any, args: Any = None, tokenizer: Any = None) -> Callabl
     single argument of the run (``cosine_max_len``, ...); a function is returned as it is."""
     if not inspect.isclass(value):
         return value
+    if value.__init__ is object.__init__:  # no constructor of its own
+        return value()
     try:
         params = inspect.signature(value.__init__).parameters
     except (TypeError, ValueError):
         return value()
     kwargs: dict[str, Any] = {}
-    for name in params:
-        if name == "self":
+    for name, param in params.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         if name == "args":
             kwargs["args"] = args

@@ -33,6 +33,7 @@ __all__ = [
     "record_template",
     "record_tuner",
     "record_plugins",
+    "record_resolution",
     "save_args",
     "is_main_process",
 ]
@@ -49,6 +50,9 @@ _NAMED_BY_ARGUMENTS = (
     ("datasets", "dataset", "datasets"),
     ("datasets", "val_dataset", "datasets"),
     ("quantizers", "quant_method", "quantizer"),
+    ("samplers", "sampler_type", "sampler"),
+    ("rewards", "orm_model", "orm_model"),
+    ("rewards", "prm_model", "prm_model"),
 )
 _MANY = {"rewards", "datasets"}
 
@@ -159,6 +163,19 @@ def record_plugins(args: Any, trainer: Optional[str] = None) -> None:
                 plugins.setdefault(key, {})[name] = who
             else:
                 plugins[key] = who
+
+
+def record_resolution(args: Any, info: Any = None, *, model: bool = True) -> None:
+    """What a command reading ``--model`` resolved (its folder, type, dtype and template) and the plugins of
+    every name it uses, for its args.json; ``info``: the :func:`resolve_model` result, when already known;
+    ``model=False``: the plugins only (a model served elsewhere)."""
+    if model:
+        from swiftk.pipelines.model import resolve_model, template_name
+
+        info = info or resolve_model(args)
+        record_model(args, info)
+        record_template(args, None, template_name(args, info))
+    record_plugins(args)
 
 
 def _registered_name(kind: str, name: str) -> str:

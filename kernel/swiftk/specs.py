@@ -217,3 +217,38 @@ class EvalBackendSpec:
 
     run: Ref
     check: Optional[Ref] = None
+
+
+#: ``scorer(completions, rows) -> one float per completion``: ``rows[i]`` is the dataset row (its
+#: ``messages`` up to the prompt, its ``solution`` and other columns) that ``completions[i]`` answers.
+Scorer = Callable[[list, list], list]
+
+
+@dataclass
+class SampleContext:
+    """What ``swiftk sample`` (swift-plugin-sample) hands a ``--sampler_type``.
+
+    A sampler is a class registered with ``register_samplers``: ``sampler_cls(context)`` is built once
+    per run, then ``sample(rows) -> list[dict]`` is called for each batch of dataset rows
+    (``--num_sampling_per_gpu_batch_size``); each returned dict is written as one line of the output
+    jsonl, best in a form ``swiftk sft``/``rlhf`` read (``messages``, ``rejected_response``).
+
+    ``engine``: the ``--sampler_engine``'s :class:`swiftk.api.InferEngine` (None with ``no``);
+    ``config``: the sampling :class:`swiftk.api.RequestConfig` (``--max_new_tokens``, ``--temperature``,
+    ``--top_k``, ``--top_p``, ``--repetition_penalty``, ``--stop_words``); ``orm``/``prm``: the
+    :data:`Scorer` of ``--orm_model``/``--prm_model``, or None when not given; ``cache``: row id ->
+    completions read from ``--cache_files``; ``row_id(row)``: the id the cache and the output use (an md5
+    of the original row); ``prompt(row)``: the conversation to continue (``--system`` applied, a final
+    reference answer removed); ``continue_answer(row, partial)``: a request that continues an unfinished
+    answer (the engine's template renders the prompt, so the model sees exactly its own text).
+    """
+
+    args: Any
+    engine: Any
+    config: Any
+    orm: Optional[Scorer] = None
+    prm: Optional[Scorer] = None
+    cache: dict = field(default_factory=dict)
+    row_id: Callable[[dict], str] = str
+    prompt: Callable[[dict], list] = list
+    continue_answer: Optional[Callable[[dict, str], Any]] = None

@@ -40,8 +40,9 @@ KERNEL_PIPELINES: dict[str, str] = {
     "merge-lora": "swiftk.pipelines.export:run",
 }
 
-#: Commands whose pipeline refuses an occupied ``--output_dir`` before writing its args.json there itself.
-CHECKS_ITS_OUTPUT_DIR = frozenset({"export", "merge-lora"})
+#: Commands whose pipeline refuses an occupied ``--output_dir`` before writing its args.json there itself
+#: (``sample``: several runs share one folder, e.g. the shards of ``--data_range``; each locks its own file).
+CHECKS_ITS_OUTPUT_DIR = frozenset({"export", "merge-lora", "sample"})
 
 #: Flags every command takes that are not arguments of the run itself.
 CONFIG_FLAG = "--config"

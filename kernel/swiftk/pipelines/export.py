@@ -119,11 +119,8 @@ def _record(args: Any, info: Any) -> None:
     """The resolved model type and template in the output's args.json, so that every later command
     reading the folder resolves the same."""
     from swiftk import run_record
-    from swiftk.pipelines.model import template_name
 
-    run_record.record_model(args, info)
-    run_record.record_template(args, None, template_name(args, info))
-    run_record.record_plugins(args)
+    run_record.record_resolution(args, info)
     run_record.save_args(args)
 
 

@@ -56,6 +56,8 @@ class ModelInfo:
     max_model_len: Optional[int] = None
     task_type: str = "causal_lm"
     num_labels: Optional[int] = None
+    #: A classifier's loss and decoding: regression, single_label_classification or multi_label_classification.
+    problem_type: Optional[str] = None
     architectures: list = field(default_factory=list)
     rope_scaling: Optional[dict] = None
     quant_method: Optional[str] = None
@@ -243,6 +245,23 @@ def _max_model_len(config: dict) -> Optional[int]:
     return None
 
 
+def _task(args: Any, meta: Any, config: dict) -> tuple[str, Optional[int], Optional[str]]:
+    """``(task_type, num_labels, problem_type)``: a classifier when ``--num_labels`` is given or, unless
+    ``--task_type`` is, when config.json names a ``*ForSequenceClassification`` (a trained classifier or
+    reward model, whose labels and problem type config.json also holds)."""
+    explicit = getattr(args, "explicit", set()) or set()
+    task_type = args.get("task_type") or meta.task_type or "causal_lm"
+    num_labels = args.get("num_labels")
+    archs = config.get("architectures") or []
+    if num_labels or ("task_type" not in explicit and any(str(a).endswith("ForSequenceClassification") for a in archs)):
+        task_type = "seq_cls"
+    if task_type != "seq_cls":
+        return task_type, num_labels, None
+    if not num_labels:
+        num_labels = config.get("num_labels") or len(config.get("id2label") or {}) or None
+    return task_type, num_labels, args.get("problem_type") or config.get("problem_type")
+
+
 def resolve_model(args: Any) -> ModelInfo:
     """Folder, config and model type of ``--model``, without loading anything heavy."""
     model_dir, implied, name = resolve_model_dir(args)
@@ -261,10 +280,7 @@ def resolve_model(args: Any) -> ModelInfo:
             )
         rope = {"rope_type": args.rope_scaling, "factor": max(1.0, max_length / max_len)}
         max_len = max(max_len, max_length)
-    task_type = args.get("task_type") or meta.task_type or "causal_lm"
-    num_labels = args.get("num_labels")
-    if num_labels:
-        task_type = "seq_cls"
+    task_type, num_labels, problem_type = _task(args, meta, config)
     return ModelInfo(
         model_dir=model_dir,
         model_type=model_type,
@@ -276,6 +292,7 @@ def resolve_model(args: Any) -> ModelInfo:
         max_model_len=max_len,
         task_type=task_type,
         num_labels=num_labels,
+        problem_type=problem_type,
         architectures=list(config.get("architectures") or []),
         rope_scaling=rope,
         quant_method=args.get("quant_method"),
@@ -430,4 +447,10 @@ def get_template(args: Any, processor: Any, model_info: Optional[ModelInfo] = No
     )
     if model_info is not None and model_info.task_type == "seq_cls":
         kwargs["task_type"] = "seq_cls"
-    return cls(processor, meta, **kwargs) if meta is not None else cls(processor, **kwargs)
+    template = cls(processor, meta, **kwargs) if meta is not None else cls(processor, **kwargs)
+    if model_info is not None and model_info.task_type == "seq_cls":
+        template.num_labels = model_info.num_labels  # what a classifier's labels are encoded against
+        template.problem_type = model_info.problem_type
+    if args.get("max_pixels"):
+        template.max_pixels = int(args.max_pixels)  # images above it are scaled down (multimodal templates)
+    return template

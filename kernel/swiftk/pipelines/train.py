@@ -10,7 +10,7 @@ plugin's own ``--rlhf_type`` lives in that trainer's :class:`swiftk.specs.Traine
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from swiftk.errors import UsageError
 from swiftk.registry import load_reference
@@ -83,6 +83,8 @@ def build_trainer(args: Any) -> Any:
 
     set_seed(args.seed)
 
+    check_before_loading(args)
+
     # 1. the model, its processor and the template that turns conversations into tokens
     model, processor, model_info = load_model_and_processor(args)
     template = get_template(args, processor, model_info, mode="pt" if args.command == "pt" else "train")
@@ -92,6 +94,8 @@ def build_trainer(args: Any) -> Any:
     # 2. the data, as standard rows, encoded into what this trainer reads (now, or lazily in __getitem__:
     #    multimodal rows by default when the template's own encoder is used)
     train_dataset, val_dataset = load_datasets(args)
+    if model_info.task_type == "seq_cls":
+        set_problem_type(args, model, template, model_info, train_dataset)
     lazy = args.get("lazy_tokenize")
     lazy = bool(model_info.is_multimodal and spec.encode is None) if lazy is None else bool(lazy)
     encode = dict(num_proc=args.dataset_num_proc, lazy=lazy, strict=args.strict)
@@ -140,6 +144,58 @@ def build_trainer(args: Any) -> Any:
     )
     host.hook.post_trainer_create(args=args, trainer=trainer)
     return trainer
+
+
+#: Set for the ranks of a training job whose launcher already ran :func:`check_before_loading`.
+CHECKED_ENV = "SWIFTK_CHECKED_BEFORE_LAUNCH"
+
+
+def check_before_loading(args: Any, world: Optional[int] = None, local: Optional[int] = None) -> None:
+    """What can be refused from the arguments and the model's config alone: ``--fsdp`` without GPUs, and a job
+    that cannot fit in memory (:mod:`swiftk.pipelines.memory`, which prints its estimate). The launcher runs it
+    before torchrun (one line instead of one per rank), and the ranks it starts skip it."""
+    from swiftk.pipelines.memory import preflight
+    from swiftk.pipelines.model import resolve_model
+    from swiftk.pipelines.train_args import check_fsdp_device
+
+    if os.environ.get(CHECKED_ENV) == "1":
+        return
+    if args.get("fsdp"):
+        check_fsdp_device(args.fsdp)
+    preflight(args, resolve_model(args).config, world, local)
+
+
+#: ``--problem_type`` values (ms-swift's, transformers' ``config.problem_type``).
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+
+def set_problem_type(args: Any, model: Any, template: Any, model_info: Any, dataset: Any) -> str:
+    """A classifier's problem type, on the model's config (its loss; saved in config.json), the template
+    (how labels are encoded) and ``args`` (args.json, for adapters): ``--problem_type``, else the model's
+    own, else regression for one label, multi-label when the data's ``label`` values are lists, else
+    single-label (ms-swift's rule, with the data's form as ms-swift's later versions read it)."""
+    import itertools
+
+    labels = [row.get("label") for row in itertools.islice(iter(dataset), 1000) if isinstance(row, dict)]
+    listed = next((label for label in labels if isinstance(label, (list, tuple))), None)
+    problem = args.get("problem_type") or model_info.problem_type
+    if not problem:
+        if model_info.num_labels == 1:
+            problem = "regression"
+        else:
+            problem = "multi_label_classification" if listed is not None else "single_label_classification"
+    elif problem not in PROBLEM_TYPES:
+        raise UsageError(f"--problem_type {problem}: valid: {', '.join(PROBLEM_TYPES)}")
+    if listed is not None and problem != "multi_label_classification":
+        raise UsageError(
+            f"--problem_type {problem}: the data's label {listed} is a list (several labels per row); "
+            f"use --problem_type multi_label_classification, or one label per row"
+        )
+    model.config.problem_type = problem
+    template.problem_type = problem
+    if "problem_type" in args:
+        args.problem_type = problem
+    return problem
 
 
 def train_and_finish(args: Any, trainer: Any) -> int:

@@ -55,6 +55,20 @@ def deepspeed_config(value: Any) -> Any:
     return value
 
 
+def check_fsdp_device(value: Any) -> None:
+    """accelerate runs FSDP only on accelerators: on CPU it drops ``--fsdp`` without a word and trains plain DDP,
+    every rank holding the whole model. Refuse it there, naming what shards on CPU."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    if torch.cuda.is_available() or (accelerator is not None and accelerator.is_available()):
+        return
+    raise UsageError(
+        f"--fsdp {value}: FSDP needs GPUs (accelerate runs it on accelerators only; on CPU it would silently train "
+        f"plain DDP); on CPU shard with --deepspeed zero3 instead"
+    )
+
+
 def to_training_arguments(args: Any, cls: Optional[type] = None, *, has_eval: bool, **overrides: Any) -> Any:
     """Build ``cls`` (default ``Seq2SeqTrainingArguments``) from our resolved arguments."""
     if cls is None:
@@ -82,6 +96,8 @@ def to_training_arguments(args: Any, cls: Optional[type] = None, *, has_eval: bo
                 f"pip install deepspeed"
             )
         values["deepspeed"] = deepspeed_config(args.deepspeed)
+    if args.get("fsdp"):
+        check_fsdp_device(args.fsdp)
     if not has_eval:
         values["eval_strategy"] = "no"
         values.pop("eval_steps", None)

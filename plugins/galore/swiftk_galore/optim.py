@@ -7,8 +7,9 @@ of module names; by default every linear layer but the head, plus the embedding 
 ``--galore_scale``) and the optimizer state lives in that low-rank space; every other trainable
 parameter gets the plain optimizer.  The optimizer follows ``--optim``: AdamW (default), Adafactor,
 or 8-bit AdamW (bitsandbytes, CUDA).  ``--galore_optim_per_parameter true`` gives each parameter its
-own optimizer stepped from a gradient hook (layer-wise GaLore, which saves the gradient memory; not
-with gradient accumulation).
+own optimizer stepped from a gradient hook (layer-wise GaLore, which saves the gradient memory); with
+``--gradient_accumulation_steps`` the hook steps only on the backward that ends an accumulation window
+(accelerate's ``sync_gradients``, which the Trainer sets per micro-batch), the gradients adding up until then.
 
 ``--galore_quantization true`` is Q-GaLore (Zhang et al. 2024): q-galore-torch's projector, whose
 projection matrices are quantized to ``--galore_proj_bits`` bits in groups of
@@ -45,11 +46,6 @@ def check_args(args: Any) -> None:
             raise UsageError(f"--galore_proj_type {proj_type}: Q-GaLore (--galore_quantization true) supports only std")
         if args.get("galore_optim_per_parameter"):
             raise UsageError("--galore_optim_per_parameter: not available with --galore_quantization (Q-GaLore)")
-    if args.get("galore_optim_per_parameter") and int(args.get("gradient_accumulation_steps") or 1) > 1:
-        raise UsageError(
-            "--galore_optim_per_parameter steps each parameter as its gradient arrives, so it cannot "
-            "accumulate gradients: use --gradient_accumulation_steps 1"
-        )
     optim = str(args.get("optim") or "adamw_torch")
     if not _optimizer_kind(optim):
         raise UsageError(
@@ -193,8 +189,12 @@ def _layerwise(
             group.update(settings)
         optimizers[param] = cls([group], **kwargs)
 
+    from accelerate.state import GradientState
+
+    state = GradientState()  # shared: the Trainer marks the micro-batch that ends each accumulation window
+
     def step(param: Any) -> None:
-        if param.grad is not None:
+        if param.grad is not None and state.sync_gradients:  # else the gradient accumulates in param.grad
             optimizers[param].step()
             optimizers[param].zero_grad()
 

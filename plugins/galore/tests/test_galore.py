@@ -129,6 +129,41 @@ def test_per_parameter_galore_steps_from_gradient_hooks():
     assert "model.layers.0.self_attn.q_proj.weight" in changed and "model.norm.weight" in changed
 
 
+def test_per_parameter_galore_accumulates_gradients_like_the_grouped_optimizer():
+    """With gradient accumulation the hooks step only on the micro-batch that ends the window (the Trainer
+    marks it in accelerate's GradientState): two windows of two micro-batches move every weight exactly as
+    the one grouped GaLore optimizer stepping on the summed gradients does."""
+    import torch
+    from accelerate.state import GradientState
+
+    from swiftk_galore.optim import create_galore_optimizer
+
+    batches = [torch.randint(0, 64, (2, 8), generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    layerwise, grouped = _tiny(), _tiny()
+    per_param, _ = create_galore_optimizer(
+        _args(galore_optim_per_parameter=True, gradient_accumulation_steps=2), layerwise
+    )
+    together, _ = create_galore_optimizer(_args(gradient_accumulation_steps=2), grouped)
+    state = GradientState()
+    try:
+        for i, ids in enumerate(batches):
+            state._set_sync_gradients(i % 2 == 1)  # as the Trainer does before each micro-batch
+            (layerwise(input_ids=ids, labels=ids).loss / 2).backward()
+            (grouped(input_ids=ids, labels=ids).loss / 2).backward()
+            if i % 2 == 1:
+                together.step()
+                together.zero_grad()
+            else:  # mid-window: nothing stepped, the gradient kept for the next micro-batch
+                assert layerwise.model.layers[0].mlp.up_proj.weight.grad is not None
+    finally:
+        state._set_sync_gradients(True)
+    a, b, initial = dict(layerwise.named_parameters()), dict(grouped.named_parameters()), _tiny().state_dict()
+    moved = [n for n in a if not torch.equal(a[n], initial[n])]
+    assert "model.layers.0.self_attn.q_proj.weight" in moved
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_target_modules_and_the_galore_group():
     from swiftk_galore.optim import create_galore_optimizer
 
@@ -145,7 +180,6 @@ def test_target_modules_and_the_galore_group():
     [
         (dict(galore_proj_type="diagonal"), "--galore_proj_type diagonal"),
         (dict(galore_quantization=True, galore_proj_type="left"), "supports only std"),
-        (dict(galore_optim_per_parameter=True, gradient_accumulation_steps=4), "--gradient_accumulation_steps 1"),
         (dict(optim="sgd"), "--optim sgd"),
         (dict(galore_target_modules=["nothing_like_this"]), "matches no trainable linear layer"),
     ],

@@ -35,3 +35,8 @@ class DeployLimitArguments:
     cors_allow_origins: List[str] = arg(
         list, "Origins a browser may call the API from (CORS), e.g. http://localhost:3000, or *; none by default."
     )
+    allowed_local_media_path: Optional[str] = arg(
+        None,
+        "A folder whose files requests may name as media (image_url 'file://...' or a path), as vLLM's "
+        "--allowed-local-media-path; none by default: only data URLs (and remote URLs online).",
+    )

@@ -107,12 +107,58 @@ def prepare_model_args(args: Any) -> None:
     use_merged_model(args)
 
 
+def saved_run(args: Any) -> dict:
+    """The ``args.json`` of the checkpoint in use (the first unnamed ``--adapters``, else ``--model``): in its
+    folder or the run folder above it; {} when there is none."""
+    from swiftk_infer.pt_engine import split_adapters
+
+    plain, _ = split_adapters(list(args.get("adapters") or []))
+    for path in plain[:1] + [args.get("model")]:
+        if not isinstance(path, str) or not os.path.isdir(path):
+            continue
+        folder = path.rstrip("/\\") or path
+        for where in (folder, os.path.dirname(folder)):
+            try:
+                with open(os.path.join(where, "args.json"), encoding="utf-8") as f:
+                    saved = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(saved, dict):
+                return saved
+    return {}
+
+
+def model_task(args: Any) -> str:
+    """What the checkpoint does: ``causal_lm``; ``seq_cls``, a classifier (its args.json's ``task_type``, or
+    a ``*ForSequenceClassification`` config.json); or ``reward``, one trained by ``rlhf --rlhf_type rm``.
+    A classifier's ``--problem_type``, recorded in args.json, is taken from there unless given."""
+    from swiftk.api import resolve_model
+
+    info = resolve_model(args)
+    if info.task_type != "seq_cls":
+        return info.task_type
+    saved = saved_run(args)
+    if "problem_type" in args and not args.get("problem_type") and saved.get("problem_type"):
+        args.problem_type = saved["problem_type"]
+    return "reward" if saved.get("command") == "rlhf" and saved.get("rlhf_type") == "rm" else "seq_cls"
+
+
 def build_engine(args: Any, *, prepare: bool = True):
-    """The engine ``--infer_backend`` names, built from the arguments."""
+    """The engine ``--infer_backend`` names, built from the arguments; for ``pt`` (the default) a classifier
+    or reward model gets the engine that scores it (:func:`model_task`)."""
     from swiftk.api import check_requires, get_host, is_lazy_reference, resolve_reference
 
     if prepare:
         prepare_model_args(args)
+    if args.infer_backend == "pt":
+        task = model_task(args)
+        if task == "reward" and "reward" in get_host().registry("infer_engines"):
+            args.infer_backend = "reward"  # swift-plugin-rlhf's: the conversation and its answer, scored
+        elif task in ("seq_cls", "reward"):
+            from swiftk_infer.classify import ClassifierEngine
+
+            print(f"[swiftk] the model is a sequence classifier ({task}): each answer is its prediction", flush=True)
+            return ClassifierEngine.from_args(args, task=task)
     spec = get_host().get("infer_engines", args.infer_backend)
     check_requires(getattr(spec, "requires", None) or [], f"--infer_backend {args.infer_backend}")
     engine_cls = resolve_reference(spec.engine_cls) if is_lazy_reference(spec.engine_cls) else spec.engine_cls
@@ -192,11 +238,61 @@ def run_infer(args: Any) -> int:
 # --- a dataset -------------------------------------------------------------------------------
 
 
-def split_row(row: dict) -> tuple[InferRequest, Optional[str]]:
-    """The conversation up to the last user turn, and the reference answer if the row has one."""
-    messages = list(row["messages"])
+_MEDIA = (("images", "<image>", "image_url"), ("videos", "<video>", "video_url"), ("audios", "<audio>", "audio_url"))
+
+
+def _media_url(value: Any) -> Any:
+    """A media column's value as a URL: a path or URL as it is, a ``datasets`` Image/Audio by its path or bytes."""
+    if isinstance(value, dict):
+        if value.get("path"):
+            return value["path"]
+        if value.get("bytes"):
+            import base64
+
+            return "data:application/octet-stream;base64," + base64.b64encode(value["bytes"]).decode()
+    return value
+
+
+def with_media_parts(row: dict) -> list[dict]:
+    """The row's messages with its ``images``/``videos``/``audios`` as OpenAI content parts where their tags
+    are (media without a tag go in front of the first user message, as ms-swift puts them): the form an engine
+    and a server take."""
+    import re
+
+    queues = {tag: [_media_url(v) for v in (row.get(column) or [])] for column, tag, _ in _MEDIA}
+    if not any(queues.values()):
+        return list(row["messages"])
+    kinds = {tag: part for _, tag, part in _MEDIA}
+    messages = []
+    for message in row["messages"]:
+        content = message.get("content")
+        if not isinstance(content, str) or not any(tag in content for tag in kinds):
+            messages.append(message)
+            continue
+        parts: list[dict] = []
+        for piece in re.split(r"(<image>|<video>|<audio>)", content):
+            if piece in kinds and queues[piece]:
+                parts.append({"type": kinds[piece], kinds[piece]: {"url": queues[piece].pop(0)}})
+            elif piece:
+                parts.append({"type": "text", "text": piece})
+        messages.append({**message, "content": parts})
+    left = [{"type": kinds[tag], kinds[tag]: {"url": url}} for tag, urls in queues.items() for url in urls]
+    first = next((i for i, m in enumerate(messages) if m.get("role") == "user"), None)
+    if left and first is not None:
+        content = messages[first]["content"]
+        text = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        messages[first] = {**messages[first], "content": left + text}
+    return messages
+
+
+def split_row(row: dict, label_text: Any = None) -> tuple[InferRequest, Optional[str]]:
+    """The conversation up to the last user turn, and the reference answer if the row has one; for a
+    classifier (``label_text``, its engine's) the row's ``label`` as the engine writes predictions."""
+    messages = with_media_parts(row)
     label = None
-    if messages and messages[-1]["role"] == "assistant":
+    if label_text is not None:
+        label = label_text(row.get("label"))
+    elif messages and messages[-1]["role"] == "assistant":
         label = messages.pop()["content"]
     tools = row.get("tools")
     if isinstance(tools, str) and tools:
@@ -216,41 +312,41 @@ def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
     rows = list(val if val is not None else train)
     if args.get("val_dataset_sample"):
         rows = rows[: args.val_dataset_sample]
-    requests, labels = zip(*(split_row(r) for r in rows)) if rows else ((), ())
+    label_text = getattr(engine, "label_text", None)  # a classifier: the rows' labels, not their answers
+    requests, labels = zip(*(split_row(r, label_text) for r in rows)) if rows else ((), ())
     mine = list(range(rank, len(requests), world))
     if world > 1:
         print(f"[swiftk] rank {rank} of {world}: answering {len(mine)} of {len(requests)} rows", flush=True)
     responses = engine.infer([requests[i] for i in mine], RequestConfig.from_args(args), use_tqdm=rank == 0)
     texts = [r.choices[0].message["content"] for r in responses]
+    scores = [r.choices[0].logprobs for r in responses]  # a classifier's per-label log-probabilities
     if world > 1:
         import torch.distributed as dist
 
         parts: Optional[list] = [None] * world if rank == 0 else None
-        dist.gather_object(list(zip(mine, texts)), parts, dst=0)
+        dist.gather_object(list(zip(mine, zip(texts, scores))), parts, dst=0)
         if rank != 0:
             return 0
         answers = dict(pair for part in parts for pair in part)
-        texts = [answers[i] for i in range(len(requests))]
+        texts, scores = zip(*(answers[i] for i in range(len(requests)))) if requests else ((), ())
     lines = []
-    for request, label, text in zip(requests, labels, texts):
-        lines.append(
-            json.dumps(
-                {
-                    "messages": request.messages + [{"role": "assistant", "content": text}],
-                    "response": text,
-                    "labels": label,
-                },
-                ensure_ascii=False,
-            )
-        )
+    for request, label, text, score in zip(requests, labels, texts, scores):
+        line = {
+            "messages": request.messages + [{"role": "assistant", "content": text}],
+            "response": text,
+            "labels": label,
+        }
+        if label_text is not None:
+            line["logprobs"] = score  # as ms-swift writes a classifier's
+        lines.append(json.dumps(line, ensure_ascii=False))
         if args.get("verbose", True):
             print(f"[QUERY] {request.messages[-1]['content']}\n[RESPONSE] {text}\n[LABELS] {label}\n" + "-" * 40)
     path = args.result_path
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     print(f"[swiftk] result_path: {os.path.abspath(path)}")
     if score_texts is not None:
-        scores = score_texts(list(texts), [l or "" for l in labels])
-        print(f"[swiftk] {args.metric}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+        metrics = score_texts(list(texts), [l or "" for l in labels])
+        print(f"[swiftk] {args.metric}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 0
 
 

@@ -187,14 +187,18 @@ class TemplateEngine(InferEngine):
         return merged
 
     def _encode(self, request: InferRequest) -> list[int]:
+        return list(self._encode_full(request)["input_ids"])
+
+    def _encode_full(self, request: InferRequest) -> dict:
+        """The template's encoding of the prompt (a multimodal template's has the media's tensors too)."""
         self._refuse_surely_too_long(request)
         try:
             if request.prompt is not None and not request.messages:
-                return list(self.tokenizer(request.prompt)["input_ids"])
+                return {"input_ids": list(self.tokenizer(request.prompt)["input_ids"])}
             row: dict[str, Any] = {"messages": request.messages}
             if request.tools:
                 row["tools"] = request.tools
-            return list(self.template.encode(row, add_generation_prompt=True)["input_ids"])
+            return self.template.encode(row, add_generation_prompt=True)
         except InferError:
             raise
         except ValueError as exc:

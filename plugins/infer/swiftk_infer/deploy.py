@@ -5,7 +5,8 @@ Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/complet
 OpenAI-shaped, ``{"error": {"message", "type", "param", "code"}}``, with a 4xx status for the
 client's mistakes. Requests go to the engine's asyncio API, so with the pt engine concurrent
 requests share decoding steps (continuous batching). A client that goes away cancels its request at
-once. On SIGTERM, uvicorn stops accepting connections, the requests in flight finish, then the
+once. A classifier or reward model (:mod:`swiftk_infer.classify`) answers with its prediction or score,
+and ``/v1/models`` gives each model's ``task`` (causal_lm, seq_cls or reward). On SIGTERM, uvicorn stops accepting connections, the requests in flight finish, then the
 engine is closed and the process exits. Every answered request is logged to ``--result_path`` (one
 jsonl line: the request, the response, the latency and the token counts) by one writer thread.
 
@@ -20,6 +21,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import re
 import sys
 import time
@@ -208,9 +210,48 @@ def _config(data: dict, max_logprobs: int, chat: bool) -> RequestConfig:
     )
 
 
-def _content(value: Any, index: int) -> str:
+#: OpenAI content parts a multimodal model takes, and the key holding each one's URL or data
+MEDIA_PARTS = {
+    "image_url": "image_url",
+    "video_url": "video_url",
+    "audio_url": "audio_url",
+    "input_audio": "input_audio",
+}
+
+
+def _media_parts(value: list, index: int, local_root: Optional[str]) -> list:
+    """A multimodal model's content parts, checked: text and media parts only; a local file only under
+    ``--allowed_local_media_path`` (the server's files are not the client's to read otherwise)."""
+    parts = []
+    for part in value:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append(part)
+            continue
+        if kind not in MEDIA_PARTS or not isinstance(part.get(MEDIA_PARTS[kind]), (dict, str)):
+            raise InferError(
+                f"messages[{index}]: content part {kind!r}; valid: text, {', '.join(MEDIA_PARTS)}", "messages"
+            )
+        source = part[MEDIA_PARTS[kind]]
+        url = source.get("url") if isinstance(source, dict) else source
+        if isinstance(url, str) and not url.startswith(("data:", "http://", "https://")) and kind != "input_audio":
+            path = os.path.realpath(url[len("file://") :] if url.startswith("file://") else url)
+            root = os.path.realpath(local_root) if local_root else None
+            if root is None or os.path.commonpath([root, path]) != root:
+                raise InferError(
+                    f"messages[{index}]: {kind} names a local file; the server reads local files only under "
+                    f"--allowed_local_media_path (send a data URL instead)",
+                    "messages",
+                )
+        parts.append(part)
+    return parts
+
+
+def _content(value: Any, index: int, media: Optional[dict] = None) -> Any:
     if value is None or isinstance(value, str):
         return value or ""
+    if isinstance(value, list) and media is not None:  # a multimodal model: media parts stay
+        return _media_parts(value, index, media.get("local_root"))
     if isinstance(value, list):  # OpenAI content parts: text only here
         parts = []
         for part in value:
@@ -225,7 +266,7 @@ def _content(value: Any, index: int) -> str:
     raise InferError(f"messages[{index}]: content must be a string or a list of content parts", "messages")
 
 
-def _messages(data: dict) -> list[dict]:
+def _messages(data: dict, media: Optional[dict] = None) -> list[dict]:
     messages = data.get("messages")
     if messages is None:
         raise InferError("'messages' is required", "messages")
@@ -238,7 +279,8 @@ def _messages(data: dict) -> list[dict]:
         role = message.get("role")
         if role not in ROLES:
             raise InferError(f"messages[{i}]: invalid role {role!r}; valid: {', '.join(ROLES)}", "messages")
-        item = {"role": "system" if role == "developer" else role, "content": _content(message.get("content"), i)}
+        content = _content(message.get("content"), i, media if role == "user" else None)
+        item = {"role": "system" if role == "developer" else role, "content": content}
         if message.get("tool_calls"):
             item["tool_calls"] = message["tool_calls"]
         out.append(item)
@@ -461,8 +503,11 @@ class Server:
         results: Any = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         cors_allow_origins: tuple[str, ...] = (),
+        allowed_local_media_path: Optional[str] = None,
     ):
         self.engine = engine
+        multimodal = getattr(getattr(engine, "template", None), "is_multimodal", False)
+        self.media = {"local_root": allowed_local_media_path} if multimodal else None
         self.max_request_bytes = max_request_bytes
         self.cors_allow_origins = tuple(cors_allow_origins)
         self.results = results  # a JsonlWriter for --result_path, or None
@@ -574,8 +619,9 @@ class Server:
         async def models(request: Request) -> Any:
             if not server._authorized(request):
                 return server._unauthorized()
+            task = getattr(server.engine, "task", "causal_lm")  # seq_cls, reward: what a chat answer holds
             data = [
-                {"id": name, "object": "model", "created": server.created, "owned_by": server.owned_by}
+                {"id": name, "object": "model", "created": server.created, "owned_by": server.owned_by, "task": task}
                 for name in server.models()
             ]
             return _json({"object": "list", "data": data})
@@ -620,7 +666,7 @@ class Server:
             adapter = self._adapter(data)
             config = _config(data, self.max_logprobs, chat)
             if chat:
-                infer_request = InferRequest(_messages(data), tools=_tools(data), adapter=adapter)
+                infer_request = InferRequest(_messages(data, self.media), tools=_tools(data), adapter=adapter)
             else:
                 prompt = data.get("prompt")
                 if isinstance(prompt, list) and len(prompt) == 1:
@@ -886,6 +932,7 @@ def build_server(args: Any) -> Server:
         results=results,
         max_request_bytes=limit,
         cors_allow_origins=tuple(args.get("cors_allow_origins") or ()),
+        allowed_local_media_path=args.get("allowed_local_media_path"),
     )
 
 

@@ -1065,7 +1065,14 @@ class PtEngine(TemplateEngine):
             starts = tqdm(starts, desc="infer", unit="batch")
         for start in starts:
             batch = requests[start : start + self.max_batch_size]
-            prompts = [self._encode(r) for r in batch]
+            media = None
+            if getattr(self.template, "is_multimodal", False):  # the template's processor adds the pixel inputs
+                encoded = [self._encode_full(r) for r in batch]
+                prompts = [list(e["input_ids"]) for e in encoded]
+                media = self.template.data_collator(encoded)
+                media = {k: v.to(self._device) for k, v in media.items() if k not in ("input_ids", "attention_mask")}
+            else:
+                prompts = [self._encode(r) for r in batch]
             width = max(len(p) for p in prompts)
             room = (self.max_model_len or _UNKNOWN_CONTEXT) - width
             if room < 1:
@@ -1082,7 +1089,7 @@ class PtEngine(TemplateEngine):
             with self._lock, torch.no_grad():
                 if config.seed is not None:
                     torch.manual_seed(config.seed)
-                out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+                out = self.model.generate(input_ids=ids, attention_mask=mask, **(media or {}), **kwargs)
             sequences = out.sequences if hasattr(out, "sequences") else out
             generated = sequences[:, width:].tolist()
             n = config.n or 1

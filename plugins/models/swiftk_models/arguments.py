@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Optional
 
 from swiftk.api import arg
 
@@ -21,4 +22,20 @@ class RemoteCodeArguments:
         True,
         "Run a model folder's own Python code (auto_map in config.json) when loading it. True, as ms-swift "
         "always does; code from a folder not named on the command line is announced first; false refuses it.",
+    )
+
+
+@dataclass
+class ProblemTypeArguments:
+    """ms-swift's later ``--problem_type``: how a classifier (``--task_type seq_cls``) reads its labels."""
+
+    SECTION = "Classification"
+    SECTION_ZH = "分类"
+
+    problem_type: Optional[Literal["regression", "single_label_classification", "multi_label_classification"]] = arg(
+        None,
+        "A classifier's problem: single_label_classification (label: a class index), multi_label_classification "
+        "(label: a list of class indices, or num_labels 0/1 values) or regression (label: a number). None: the "
+        "model's own, else regression with --num_labels 1, multi-label when the data's labels are lists, else "
+        "single-label.",
     )

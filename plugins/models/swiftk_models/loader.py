@@ -214,6 +214,8 @@ def _model_kwargs(args: Any, info: Any, quantizer: Any) -> dict:
             _set_rope(config, info.rope_scaling)
         if info.task_type == "seq_cls":
             config.num_labels = info.num_labels or 2
+            if getattr(info, "problem_type", None):
+                config.problem_type = info.problem_type
         kwargs["config"] = config
     return kwargs
 

@@ -60,6 +60,7 @@ def register_arguments(register):
     from swiftk_models.arguments import MODEL_LOADING_COMMANDS
 
     register("remote_code", "swiftk_models.arguments:RemoteCodeArguments", commands=list(MODEL_LOADING_COMMANDS))
+    register("problem_type", "swiftk_models.arguments:ProblemTypeArguments", commands=list(MODEL_LOADING_COMMANDS))
 
 
 @swiftk.hookimpl

@@ -43,6 +43,9 @@ class Template:
     #: Agent (tool) formats this class renders exactly like the official template.
     native_agents: tuple[str, ...] = ()
     template_meta: Optional[TemplateMeta] = None
+    #: A classifier's (``task_type seq_cls``) labels and problem type, set by the pipeline that builds it.
+    num_labels: Optional[int] = None
+    problem_type: Optional[str] = None
 
     def __init__(
         self,
@@ -153,8 +156,36 @@ class Template:
         label = row.get("label")
         if label is None and self.mode != "infer":
             raise ValueError("--task_type seq_cls: the row has no 'label' column")
-        labels = None if label is None else (float(label) if isinstance(label, float) else int(label))
+        labels = None if label is None else self.seq_cls_label(label)
         return self._truncate({"input_ids": ids, "labels": labels, "loss_scale": None, "length": len(ids)})
+
+    def seq_cls_label(self, label: Any) -> Any:
+        """A row's ``label`` as the classifier's loss takes it: a class index (single-label), a number
+        (regression), or ``num_labels`` 0/1 floats (multi-label, from a list of class indices or a
+        multi-hot list as long as ``num_labels``)."""
+        problem = self.problem_type
+        listed = isinstance(label, (list, tuple))
+        if problem == "multi_label_classification" or (problem is None and listed):
+            return self._multi_hot(list(label) if listed else [label])
+        if listed:
+            raise ValueError(f"label {label} is a list, which only --problem_type multi_label_classification reads")
+        if problem == "regression" or (problem is None and isinstance(label, float) and not label.is_integer()):
+            return float(label)
+        index = int(label)
+        if index != label or (self.num_labels and not 0 <= index < self.num_labels):
+            raise ValueError(f"label {label} is not a class index 0..{(self.num_labels or 2) - 1}")
+        return index
+
+    def _multi_hot(self, label: list) -> list[float]:
+        n = self.num_labels or 2
+        if len(label) == n and all(v in (0, 1) for v in label) and (n > 2 or any(isinstance(v, float) for v in label)):
+            return [float(v) for v in label]  # multi-hot (with two labels only as floats: [0, 1] are indices)
+        hot = [0.0] * n
+        for index in label:
+            if int(index) != index or not 0 <= int(index) < n:
+                raise ValueError(f"label {label}: {index} is not a class index 0..{n - 1}")
+            hot[int(index)] = 1.0
+        return hot
 
     def render(self, row: dict, add_generation_prompt: bool = False) -> str:
         """The rendered text (ids segments decoded): what the template feeds the tokenizer."""
@@ -186,7 +217,13 @@ class Template:
             "input_ids": torch.tensor([pad(b["input_ids"], pad_id) for b in batch], dtype=torch.long),
             "attention_mask": torch.tensor([pad([1] * len(b["input_ids"]), 0) for b in batch], dtype=torch.long),
         }
-        if any(isinstance(b.get("labels"), (int, float)) for b in batch):  # a classifier's classes
+        if self.task_type == "seq_cls" and any(b.get("labels") is not None for b in batch):  # a classifier's
+            labels = [b["labels"] for b in batch]  # classes (long), values or multi-hot rows (float)
+            floats = self.problem_type in ("regression", "multi_label_classification") or any(
+                isinstance(v, (float, list)) for v in labels
+            )
+            out["labels"] = torch.tensor(labels, dtype=torch.float if floats else torch.long)
+        elif any(isinstance(b.get("labels"), (int, float)) for b in batch):  # a classifier's classes
             out["labels"] = torch.tensor([b["labels"] for b in batch])
         elif any(b.get("labels") is not None for b in batch):
             out["labels"] = torch.tensor(

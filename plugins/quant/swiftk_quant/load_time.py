@@ -9,6 +9,7 @@ imported only when a run asks for them.
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any, Optional
 
 from swiftk.api import MissingPluginError, UsageError
@@ -45,8 +46,34 @@ def hqq_check(args: Any, dtype: str) -> None:
     bits = args.get("quant_bits")
     if bits not in (1, 2, 3, 4, 8):
         raise UsageError(f"--quant_method hqq needs --quant_bits 1, 2, 3, 4 or 8, got {bits}")
-    _require("hqq", "hqq")
+    if importlib.util.find_spec("hqq") is None:
+        raise MissingPluginError(
+            f"--quant_method hqq needs the hqq package, which is not importable: {hqq_remedy()}", "hqq"
+        )
     return None
+
+
+#: Where swift-kernel's ``make install`` puts hqq: outside the venv's site-packages, since importing it
+#: costs every model load seconds; a run that wants it puts the folder on PYTHONPATH.
+HQQ_EXTRAS = os.path.join(".extras", "hqq")
+
+
+def hqq_remedy() -> str:
+    """How to make hqq importable: the checkout's ``.extras/hqq`` on PYTHONPATH (installed there by
+    ``make install``, or by the pip line shown), or ``pip install hqq`` outside a checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    if not os.path.isfile(os.path.join(root, "Makefile")):
+        return "pip install hqq"
+    folder = os.path.join(root, HQQ_EXTRAS)
+    how = (
+        ""
+        if os.path.isdir(os.path.join(folder, "hqq"))
+        else (
+            f"install it there first (make install, or pip install --no-deps --target {folder} "
+            f"-r {os.path.join(root, 'requirements', 'extras-hqq.txt')}), then "
+        )
+    )
+    return f"this checkout keeps it in {folder}, off the default path; {how}run with PYTHONPATH={folder}"
 
 
 def hqq_quantize(model: Any, args: Any, dtype: str) -> None:

@@ -90,6 +90,32 @@ def test_hqq_loads_and_trains_a_lora_step(wide_llama):
     assert proc.returncode == 0 and "HQQ OK" in proc.stdout, proc.stderr[-3000:]
 
 
+HQQ_MISSING = """
+import types
+from swiftk.errors import MissingPluginError
+from swiftk_quant.load_time import hqq_check
+args = types.SimpleNamespace(get=lambda key, default=None: 4 if key == "quant_bits" else default)
+try:
+    hqq_check(args, "float32")
+except MissingPluginError as exc:
+    print(exc)
+"""
+
+
+def test_hqq_missing_says_how_this_checkout_enables_it():
+    # without .extras/hqq on the path the error names it (not a bare pip install), and its remedy works
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", HQQ_MISSING], env=env, capture_output=True, text=True, timeout=120)
+    message = proc.stdout.strip()
+    assert proc.returncode == 0 and message.startswith("--quant_method hqq needs the hqq package"), proc.stderr[-2000:]
+    assert f"PYTHONPATH={HQQ_SITE}" in message and "\n" not in message
+    if (HQQ_SITE / "hqq").is_dir():
+        remedy = {**env, "PYTHONPATH": str(HQQ_SITE)}
+        assert subprocess.run([sys.executable, "-c", "import hqq"], env=remedy, timeout=120).returncode == 0
+    else:
+        assert "make install" in message
+
+
 def test_quantization_argument_errors(qwen):
     with pytest.raises(UsageError, match="--quant_method bnb needs --quant_bits 4 or 8"):
         load(qwen, "--quant_method", "bnb", "--quant_bits", "3")

@@ -5,8 +5,12 @@ is the score (``"1.2345"``), as ms-swift's pt engine answers for a reward model.
 that ends with an assistant message scores that answer; one that ends with a user message scores
 the prompt (up to the assistant prefix).
 
-    swiftk infer --adapters output/rm/checkpoint-20 --infer_backend reward       # LoRA rm
-    swiftk infer --model output/rm/checkpoint-20 --infer_backend reward          # full rm
+    swiftk infer --adapters output/rm/checkpoint-20                              # LoRA rm
+    swiftk infer --model output/rm/checkpoint-20                                 # full rm
+
+The default backend (pt) hands a checkpoint of an ``rm`` run (its args.json says so) to this engine;
+``--infer_backend reward`` scores with any other one-output classifier.  A classifier with more labels
+is swift-plugin-infer's (:mod:`swiftk_infer.classify`).
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from swiftk.api import (
     InferRequest,
     RequestConfig,
     StreamChoice,
+    UsageError,
     Usage,
 )
 
 
 class RewardEngine(InferEngine):
     """Scores conversations with a one-output sequence classifier."""
+
+    task = "reward"  # what /v1/models says of it
 
     def __init__(self, model: Any, template: Any, *, model_name: str = "model", max_batch_size: int = 8):
         from swiftk_rlhf.reward_model import causal_template
@@ -41,9 +48,15 @@ class RewardEngine(InferEngine):
 
     @classmethod
     def from_args(cls, args: Any) -> "RewardEngine":
-        from swiftk.api import derived_args, get_template, load_model_and_processor
+        from swiftk.api import derived_args, get_template, load_model_and_processor, resolve_model
         from swiftk_rlhf.reward_model import one_output_classifier
 
+        outputs = resolve_model(args).num_labels  # a classifier's (args.json or config.json), before loading
+        if outputs not in (None, 1):
+            raise UsageError(
+                f"--infer_backend reward: --model {args.model} is a classifier with {outputs} labels, not a "
+                f"one-output reward model; leave out --infer_backend (pt classifies it)"
+            )
         args = derived_args(args, task_type="seq_cls", num_labels=1)
         model, processor, info = load_model_and_processor(args)
         model = one_output_classifier(

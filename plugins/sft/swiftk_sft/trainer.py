@@ -122,7 +122,8 @@ class SwiftTrainerMixin:
                 model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
             )
             self.loss_is_scaled_for_ga = None
-        if model.training and labels is not None and labels.dim() == 2:
+        if model.training and labels is not None and labels.dim() == 2 and not labels.is_floating_point():
+            # token labels (a multi-label classifier's rows of 0/1 floats are no tokens)
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
             with torch.no_grad():
                 preds = logits[:, :-1].argmax(-1)
@@ -205,6 +206,7 @@ class SwiftTrainerMixin:
             raise
         finally:
             self._staging = False
+        self._saved_step = self.state.global_step
         if not self.args.should_save:
             return
         ckpt.publish(staged, final)
@@ -263,7 +265,9 @@ class SwiftTrainerMixin:
         """Save the final checkpoint if the last step was not saved, link ``best``/``last``, report."""
         output_dir = output_dir or self.args.output_dir
         last = os.path.join(output_dir, f"checkpoint-{self.state.global_step}")
-        if not os.path.isdir(last):
+        # every rank decides alike (rank 0 may already have published the folder that another rank looks for):
+        # under FSDP and ZeRO-3 a save is a collective that every rank must enter
+        if getattr(self, "_saved_step", None) != self.state.global_step and not os.path.isdir(last):
             self._save_checkpoint(self.model, trial=None)
         if not self.args.should_save:
             return last

@@ -1,4 +1,4 @@
-"""Phi-3, Phi-4, Gemma, Gemma 3, Baichuan 2, MiniCPM."""
+"""Phi-3, Phi-4, Gemma, Gemma 3, Baichuan 2, MiniCPM, and ms-swift's plain ``default`` template."""
 
 from swiftk_models.templates._build import template_meta
 
@@ -14,6 +14,18 @@ GEMMA = dict(
 )
 
 METAS = [
+    # ms-swift's 'default' (### Human / ### Assistant, its auto_add_bos as a bos prefix): for a model with no
+    # chat template of its own, --template default
+    template_meta(
+        "default",
+        prefix=["{{bos_token}}"],
+        system_prefix=["{{bos_token}}{{SYSTEM}}\n\n"],
+        prompt=["### Human:\n{{QUERY}}\n\n### Assistant:\n"],
+        chat_sep=["\n\n"],
+        suffix=["{{eos_token}}"],
+        default_system="You are a helpful assistant.",
+        no_official_jinja=True,  # ms-swift's own format: no checkpoint ships it as a chat template
+    ),
     template_meta(
         "phi3",
         system_prefix=["<|system|>\n{{SYSTEM}}<|end|>\n"],

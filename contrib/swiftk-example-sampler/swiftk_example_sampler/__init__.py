@@ -1,0 +1,1 @@
+"""swiftk-example-sampler: ``--sampler_type majority_vote``."""

@@ -1,0 +1,1 @@
+"""swift-plugin-multimodal: vision-language model types, their templates and media handling."""

@@ -1,0 +1,1 @@
+"""swift-plugin-sample: ``swiftk sample`` (rejection sampling and MCTS)."""
