@@ -62,7 +62,14 @@ PROVIDERS: dict[str, dict[str, str]] = {
             "swift-plugin-models",
         ),
         "tiny_chat": "swift-plugin-demo",
-        **dict.fromkeys("qwen2_vl qvq qwen2_5_vl".split(), "swift-plugin-multimodal"),
+        **dict.fromkeys(
+            "gemma3_vision paligemma idefics3 internvl_hf llava1_5_hf llava_llama3_hf llava1_6_mistral_hf "
+            "llava1_6_vicuna_hf llava1_6_yi_hf llama3_llava_next_hf llava_next_qwen_hf llava_llama3_1_hf "
+            "llava_onevision_hf llava_next_video_hf llava_next_video_yi_hf llama3_2_vision qwen2_audio qwen2_vl "
+            "qvq qwen2_5_vl internvl internvl2 internvl2_5 minicpmv2_6 minicpmo2_6 ovis1_6 ovis2 mplug_owl3 "
+            "xcomposer2_4khd xcomposer2_5 cogvlm2_video phi3_vision llama3_1_omni".split(),
+            "swift-plugin-multimodal",
+        ),
     },
     "templates": {
         **dict.fromkeys(
@@ -71,7 +78,14 @@ PROVIDERS: dict[str, dict[str, str]] = {
             "swift-plugin-models",
         ),
         "tiny_chat": "swift-plugin-demo",
-        **dict.fromkeys("qwen2_vl qvq qwen2_5_vl".split(), "swift-plugin-multimodal"),
+        **dict.fromkeys(
+            "gemma3_vision paligemma idefics3 internvl_hf llava1_5_hf llava1_6_mistral_hf llava1_6_vicuna_hf "
+            "llava1_6_yi_hf llama3_llava_next_hf llava_llama3_1_hf llava_llama3_hf llava_next_qwen_hf "
+            "llava_onevision_hf llava_next_video_hf llama3_2_vision qwen2_audio qwen2_vl qwen2_5_vl qvq internvl "
+            "internvl2 internvl2_5 minicpmv2_6 minicpmo2_6 ovis1_6 ovis2 mplug_owl3 ixcomposer2 xcomposer2_4khd "
+            "xcomposer2_5 cogvlm2_video phi3_vision llama3_1_omni".split(),
+            "swift-plugin-multimodal",
+        ),
     },
     "quantizers": dict.fromkeys("bnb hqq eetq gptq awq fp8 w8a8".split(), "swift-plugin-quant"),
     "agent_templates": dict.fromkeys(

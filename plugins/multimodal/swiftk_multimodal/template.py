@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
+from swiftk.api import load_reference
 from swiftk_models.encoding import Segment, tokenize_segments
 from swiftk_models.template import MaxLengthError, Template
 
@@ -76,7 +77,10 @@ class ProcessorTemplate(Template):
         if media["image"]:
             inputs["images"] = [self._bounded(load_image(x)) for x in media["image"]]
         if media["video"]:
-            inputs["videos"] = [load_video(x) for x in media["video"]]
+            reader = self.meta.extra.get("video_reader")  # "module:function", the family's frame sampling
+            read = load_reference(reader) if reader else load_video
+            inputs["videos"] = [read(x) for x in media["video"]]
+            inputs["videos_kwargs"] = dict(self.meta.extra.get("videos_kwargs") or {})
         if media["audio"]:
             rate = getattr(getattr(self.hf_processor, "feature_extractor", None), "sampling_rate", 16000)
             inputs["audio"] = [load_audio(x, rate) for x in media["audio"]]
@@ -148,5 +152,11 @@ class ProcessorTemplate(Template):
                 continue
             present = [torch.as_tensor(v) for v in values if v is not None]
             if present:
+                if len({p.shape[1:] for p in present}) > 1 and len({p.dim() for p in present}) == 1:
+                    # rows of different sizes (LLaVA-NeXT's tiles per image): zero-padded at the end of each
+                    # axis, as the processor pads a batch itself (the model cuts them back by image_sizes)
+                    top = [max(p.shape[d] for p in present) for d in range(present[0].dim())]
+                    pads = [[x for d in reversed(range(1, p.dim())) for x in (0, top[d] - p.shape[d])] for p in present]
+                    present = [torch.nn.functional.pad(p, pad) for p, pad in zip(present, pads)]
                 out[key] = torch.cat(present, dim=0)
         return out

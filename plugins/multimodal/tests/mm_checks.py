@@ -16,6 +16,20 @@ def images(n: int = 2) -> list:
     return [Image.fromarray((rng.random((40 + 10 * i, 60, 3)) * 255).astype("uint8")) for i in range(n)]
 
 
+def audios(n: int = 2, rate: int = 16000) -> list:
+    """Tones of 1 and 1.5 seconds (mono float32 at the family's sampling rate)."""
+    return [np.sin(np.arange(int(rate * (1 + 0.5 * i))) * 2 * np.pi * 440 / rate).astype("float32") for i in range(n)]
+
+
+def with_medium(medium: str, row: dict, hf_messages: list) -> tuple:
+    """A conversation of CONVERSATIONS with its images made into another medium (``<audio>``, ``audios``)."""
+    if medium == "image":
+        return row, hf_messages
+    text = json.dumps(row).replace("<image>", f"<{medium}>").replace('"images"', f'"{medium}s"')
+    hf = json.dumps(hf_messages).replace('{"type": "image"}', f'{{"type": "{medium}"}}')
+    return json.loads(text), json.loads(hf)
+
+
 CONVERSATIONS = [
     # (swiftk row, the same conversation in the family's chat-template form)
     (
@@ -62,8 +76,9 @@ CONVERSATIONS = [
 ]
 
 
-def template_parity(folder: str) -> dict:
-    """The template's prompt ids and pixel inputs against the family's processor + chat template."""
+def template_parity(folder: str, medium: str = "image") -> dict:
+    """The template's prompt ids and media inputs (every tensor the processor makes) against the family's
+    processor + chat template, on CONVERSATIONS in ``medium``."""
     import torch
     from swiftk.api import get_template, load_model_and_processor
     from swiftk.cli.builtin import resolve_arguments
@@ -71,32 +86,108 @@ def template_parity(folder: str) -> dict:
     args = resolve_arguments("infer", ["--model", folder])
     _, processor, info = load_model_and_processor(args, load_model=False)
     template = get_template(args, processor, info, mode="infer")
-    pics = images()
+    rate = getattr(getattr(processor, "feature_extractor", None), "sampling_rate", 16000)
+    media = images() if medium == "image" else audios(rate=rate)
+    keyword = {"image": "images", "audio": "audio"}[medium]
     results = []
     for row, hf_messages in CONVERSATIONS:
-        ours = template.encode({**row, "images": [pics[i] for i in row["images"]]}, add_generation_prompt=True)
+        row, hf_messages = with_medium(medium, row, hf_messages)
+        column = f"{medium}s"
+        ours = template.encode({**row, column: [media[i] for i in row[column]]}, add_generation_prompt=True)
         text = processor.apply_chat_template(hf_messages, add_generation_prompt=True, tokenize=False)
-        theirs = processor(text=[text], images=[pics[i] for i in row["images"]], return_tensors="pt")
+        theirs = processor(text=[text], return_tensors="pt", **{keyword: [media[i] for i in row[column]]})
         same_ids = ours["input_ids"] == theirs["input_ids"][0].tolist()
-        same_pixels = torch.equal(ours["pixel_values"], theirs["pixel_values"])
-        results.append({"ids": same_ids, "pixels": same_pixels, "length": len(ours["input_ids"])})
+        inputs = {k: v for k, v in theirs.items() if k not in ("input_ids", "attention_mask")}
+        same_media = bool(inputs) and all(
+            torch.equal(torch.as_tensor(ours[k]).reshape(v.shape), v) if k in ours else False for k, v in inputs.items()
+        )
+        results.append({"ids": same_ids, "media": same_media, "length": len(ours["input_ids"]), "keys": sorted(inputs)})
     # training: only the answer's tokens (and the end of turn) carry labels
     row = {
-        "messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": "red"}],
-        "images": [pics[0]],
+        "messages": [{"role": "user", "content": f"<{medium}>Colour?"}, {"role": "assistant", "content": "red"}],
+        f"{medium}s": [media[0]],
     }
     train = get_template(args, processor, info, mode="train").encode(row)
     labelled = [t for t, l in zip(train["input_ids"], train["labels"]) if l != -100]
-    # --max_pixels scales a large picture down before the processor sees it: fewer image tokens
-    big = {"messages": [{"role": "user", "content": "<image>Colour?"}], "images": [images(1)[0].resize((400, 300))]}
-    full = len(template.encode(big, add_generation_prompt=True)["input_ids"])
-    template.max_pixels = 28 * 28
-    bounded = len(template.encode(big, add_generation_prompt=True)["input_ids"])
+    out = {"prompts": results, "labelled": template.tokenizer.decode(labelled), "model_type": info.model_type}
+    if medium == "image":
+        # --max_pixels scales a large picture down before the processor sees it: no more image tokens
+        big = {"messages": [{"role": "user", "content": "<image>Colour?"}], "images": [images(1)[0].resize((400, 300))]}
+        full = len(template.encode(big, add_generation_prompt=True)["input_ids"])
+        template.max_pixels = 28 * 28
+        bounded = len(template.encode(big, add_generation_prompt=True)["input_ids"])
+        out["max_pixels"] = [full, bounded]
+    return out
+
+
+def dpo_batch(folder: str, red: str, blue: str) -> dict:
+    """A DPO batch of two image pairs as swift-plugin-rlhf makes it: the image tokens in the chosen and the
+    rejected rows against the pixel rows and grids the collator puts beside them."""
+    from swiftk.api import get_template, load_model_and_processor
+    from swiftk.cli.builtin import resolve_arguments
+    from swiftk_rlhf.encode import dpo_encoder
+    from swiftk_rlhf.media import MediaPreferenceCollator, media_columns
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    args = resolve_arguments("rlhf", ["--rlhf_type", "dpo", "--model", folder])
+    _, processor, info = load_model_and_processor(args, load_model=False)
+    template = get_template(args, processor, info, mode="train")
+    rows = [
+        {"messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": c}],
+         "rejected_response": r, "images": [path]}
+        for c, r, path in (("red", "blue", red), ("blue", "red", blue))
+    ]  # fmt: skip
+    encode = dpo_encoder(template, args, None)
+    encoded = [encode(r) for r in rows]
+    columns = media_columns(set(encoded[0]))
+    inner = DataCollatorForPreference(pad_token_id=template.tokenizer.pad_token_id)
+    batch = MediaPreferenceCollator(inner, columns)(encoded)
+    image_token = template.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    merge = processor.image_processor.merge_size**2
     return {
-        "prompts": results,
-        "labelled": template.tokenizer.decode(labelled),
-        "model_type": info.model_type,
-        "max_pixels": [full, bounded],
+        "columns": columns,
+        "rows": int(batch["input_ids"].shape[0]),
+        "image_tokens": (batch["input_ids"] == image_token).sum(dim=1).tolist(),
+        "grid_tokens": (batch["image_grid_thw"].prod(dim=1) // merge).tolist(),
+        "pixel_rows": int(batch["pixel_values"].shape[0]),
+        "grid_pixels": int(batch["image_grid_thw"].prod(dim=1).sum()),
+    }
+
+
+def write_video(path: str, frames: int = 8, rate: int = 4, size: int = 84) -> str:
+    """An mp4 of ``frames`` frames at ``rate`` frames per second, the colour changing from red to blue."""
+    import av
+
+    with av.open(path, "w") as container:
+        stream = container.add_stream("mpeg4", rate=rate)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            pixels = np.zeros((size, size, 3), dtype="uint8")
+            pixels[..., 0], pixels[..., 2] = 255 - 30 * i, 30 * i
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def video_grid(folder: str, video: str) -> dict:
+    """The video's grid (frames / 2, rows, columns of patches) and tokens as the template encodes it, under the
+    environment's FPS / VIDEO_*_PIXELS; and the same frames through the family's processor."""
+    from swiftk.api import get_template, load_model_and_processor
+    from swiftk.cli.builtin import resolve_arguments
+
+    args = resolve_arguments("infer", ["--model", folder])
+    _, processor, info = load_model_and_processor(args, load_model=False)
+    template = get_template(args, processor, info, mode="infer")
+    row = {"messages": [{"role": "user", "content": "<video>What happens?"}], "videos": [video]}
+    ours = template.encode(row, add_generation_prompt=True)
+    token = template.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    return {
+        "grid": ours["video_grid_thw"].tolist(),
+        "tokens": ours["input_ids"].count(token),
+        "merge": processor.video_processor.merge_size,
     }
 
 

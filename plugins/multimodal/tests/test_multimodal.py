@@ -6,111 +6,59 @@ deploy answering OpenAI image_url parts, and one-line errors for bad media."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import subprocess
-import sys
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
+from mm_helpers import (
+    HERE,
+    MARKS,
+    build_tiny,
+    check_deploy_answers,
+    check_infer,
+    check_lora_round_trip,
+    check_template_parity,
+    data_url,
+    deploy,
+    make_colours,
+    one_line_error,
+    post,
+    run,
+    swiftk,
+    weights,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
-MM_PYTHON = os.environ.get("SWIFTK_MM_PYTHON") or str(ROOT / ".venv-mm" / "bin" / "python")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(MM_PYTHON), reason=f"no multimodal venv ({MM_PYTHON}); run `make mm-env`"),
-]
-
-
-def _env(extra=None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWIFTK_", "VIRTUAL_ENV"))}
-    env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}, **(extra or {}))
-    return env
-
-
-def run(*args, cwd=None, timeout=600):
-    return subprocess.run(
-        [MM_PYTHON, *map(str, args)], capture_output=True, text=True, env=_env(), cwd=cwd, timeout=timeout
-    )
-
-
-def swiftk(*args, **kw):
-    proc = run("-m", "swiftk", *args, **kw)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
-
-
-def one_line_error(proc) -> str:
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("swiftk: error:")]
-    assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    return errors[0]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("vlm")
-    folders = {}
-    for model_type, name in (("qwen2_vl", "qwen2-vl-tiny"), ("qwen2_5_vl", "qwen2.5-vl-tiny")):
-        proc = run(HERE / "tiny_vlm.py", model_type, root / name)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        folders[model_type] = root / name
-    return folders
+    names = {"qwen2_vl": "qwen2-vl-tiny", "qwen2_5_vl": "qwen2.5-vl-tiny"}
+    return {model_type: build_tiny(model_type, root / name) for model_type, name in names.items()}
 
 
 @pytest.fixture(scope="module")
 def colours(tmp_path_factory):
-    """Red and blue pictures, and a dataset asking their colour (ms-swift's form: a tag and an images column)."""
-    root = tmp_path_factory.mktemp("data")
-    code = (
-        "from PIL import Image; import sys\n"
-        "Image.new('RGB', (50, 60), (255, 0, 0)).save(sys.argv[1] + '/red.png')\n"
-        "Image.new('RGB', (60, 40), (0, 0, 255)).save(sys.argv[1] + '/blue.png')\n"
-    )
-    assert run("-c", code, root).returncode == 0
-    rows = [
-        {"messages": [{"role": "user", "content": "<image>What colour is it?"}, {"role": "assistant", "content": c}],
-         "images": [str(root / f"{c}.png")]}
-        for c in ("red", "blue")
-    ]  # fmt: skip
-    (root / "colours.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows * 4))
-    return root
+    return make_colours(tmp_path_factory.mktemp("data"))
 
 
 @pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen2_5_vl"])
 def test_the_template_is_the_family_processor_token_for_token(tiny, model_type):
-    proc = run(HERE / "mm_checks.py", "template_parity", tiny[model_type])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["model_type"] == model_type
-    assert all(p["ids"] and p["pixels"] for p in result["prompts"]), result
+    result = check_template_parity(tiny[model_type], model_type)
     assert result["labelled"] == "red<|im_end|>"  # the loss falls on the answer only
+    assert result["prompts"][0]["keys"] == ["image_grid_thw", "mm_token_type_ids", "pixel_values"]
     full, bounded = result["max_pixels"]
     assert bounded < full
 
 
-def _weights(folder) -> dict:
-    code = (
-        "import json, sys; from safetensors.torch import load_file\n"
-        "w = load_file(sys.argv[1] + '/model.safetensors')\n"
-        "print(json.dumps({k: float(v.double().sum()) for k, v in w.items()}))\n"
-    )
-    proc = run("-c", code, folder)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
-
-
 def test_full_training_freezes_the_vision_tower_as_the_flags_say(tiny, colours, tmp_path):
-    base = _weights(tiny["qwen2_5_vl"])
+    base = weights(tiny["qwen2_5_vl"])
     common = ["--model", tiny["qwen2_5_vl"], "--dataset", colours / "colours.jsonl", "--train_type", "full"]
     common += ["--max_steps", "2", "--save_steps", "2", "--learning_rate", "1e-2", "--add_version", "false"]
     for freeze in ("true", "false"):
         out = tmp_path / f"vit-{freeze}"
         swiftk("sft", *common, "--freeze_vit", freeze, "--output_dir", out)
-        after = _weights(out / "checkpoint-2")
+        after = weights(out / "checkpoint-2")
         changed = {k for k in base if abs(after[k] - base[k]) > 1e-6}
         # saved in the checkpoints' own layout: visual.* (its merger is the aligner), model.layers.*
         vision = {k for k in changed if k.startswith("visual.") and not k.startswith("visual.merger.")}
@@ -120,72 +68,30 @@ def test_full_training_freezes_the_vision_tower_as_the_flags_say(tiny, colours, 
 
 
 def test_lora_trains_reloads_with_identical_logits_and_answers_images(tiny, colours, tmp_path):
-    out = tmp_path / "lora"
-    swiftk("sft", "--model", tiny["qwen2_vl"], "--dataset", colours / "colours.jsonl", "--max_steps", "3",
-           "--save_steps", "3", "--learning_rate", "1e-2", "--output_dir", out, "--add_version", "false")  # fmt: skip
-    ckpt = out / "checkpoint-3"
+    ckpt = check_lora_round_trip(tiny["qwen2_vl"], colours, tmp_path)
     config = json.loads((ckpt / "adapter_config.json").read_text())
     assert all(".language_model." in m for m in config["target_modules"])  # --freeze_vit true: the LLM only
-    merged = tmp_path / "merged"
-    swiftk("export", "--adapters", ckpt, "--merge_lora", "true", "--output_dir", merged)
-    code = (
-        "import sys, torch\n"
-        "from peft import PeftModel\n"
-        "from transformers import AutoModelForImageTextToText, AutoProcessor\n"
-        "from PIL import Image\n"
-        "base, ckpt, merged, image = sys.argv[1:5]\n"
-        "processor = AutoProcessor.from_pretrained(merged)\n"
-        "text = processor.apply_chat_template([{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'Colour?'}]}], add_generation_prompt=True, tokenize=False)\n"
-        "inputs = processor(text=[text], images=[Image.open(image)], return_tensors='pt')\n"
-        "logits = {}\n"
-        "for name, model in (('base', AutoModelForImageTextToText.from_pretrained(base)),\n"
-        "                    ('adapter', PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base), ckpt)),\n"
-        "                    ('merged', AutoModelForImageTextToText.from_pretrained(merged))):\n"
-        "    with torch.no_grad(): logits[name] = model.eval()(**inputs).logits\n"
-        "print(float((logits['adapter'] - logits['merged']).abs().max()), float((logits['adapter'] - logits['base']).abs().max()))\n"
-    )  # fmt: skip
-    proc = run("-c", code, tiny["qwen2_vl"], ckpt, merged, colours / "red.png")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    to_merged, to_base = map(float, proc.stdout.split())
-    assert to_merged < 1e-4 and to_base > 1e-3
-
-    result = tmp_path / "answers.jsonl"
-    swiftk("infer", "--adapters", ckpt, "--val_dataset", colours / "colours.jsonl", "--max_new_tokens", "3",
-           "--temperature", "0", "--result_path", result)  # fmt: skip
-    lines = [json.loads(line) for line in result.read_text().splitlines()]
-    assert len(lines) == 8 and all(line["labels"] in ("red", "blue") for line in lines)
+    lines = check_infer(ckpt, colours, tmp_path)
     assert lines[0]["messages"][0]["content"][0] == {
         "type": "image_url",
         "image_url": {"url": str(colours / "red.png")},
     }
 
 
-def _post(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 def test_deploy_answers_openai_image_parts(tiny, colours):
-    sys.path.insert(0, str(ROOT / "plugins" / "infer"))
-    from swiftk_infer.testing import DeployProcess
-
-    picture = "data:image/png;base64," + base64.b64encode((colours / "blue.png").read_bytes()).decode()
+    check_deploy_answers(tiny["qwen2_vl"], colours)
     args = ["--model", tiny["qwen2_5_vl"], "--allowed_local_media_path", colours / "inside"]
     (colours / "inside").mkdir(exist_ok=True)
-    with DeployProcess(list(map(str, args)), python=MM_PYTHON, env=_env()) as server:
+    with deploy(args) as server:
         url = server.base_url + "/chat/completions"
 
         def ask(image_url: str):
             content = [{"type": "image_url", "image_url": {"url": image_url}}, {"type": "text", "text": "Colour?"}]
-            return _post(
+            return post(
                 url, {"model": "qwen2.5-vl-tiny", "messages": [{"role": "user", "content": content}], "max_tokens": 4}
             )
 
-        status, body = ask(picture)
+        status, body = ask(data_url(colours / "blue.png"))
         assert status == 200 and body["choices"][0]["message"]["content"] is not None, body
         assert body["usage"]["prompt_tokens"] > 20  # the picture's tokens count
         status, body = ask("https://example.com/cat.png")
@@ -206,3 +112,64 @@ def test_bad_media_name_the_row(tiny, colours, tmp_path):
                "--max_steps", "1", "--split_dataset_ratio", "0", "--output_dir", tmp_path / "o")  # fmt: skip
     error = one_line_error(proc)
     assert "bad.jsonl:1" in error and "2 <image> tags but 1 images" in error
+
+
+def test_dpo_trains_on_image_preference_pairs(tiny, colours, tmp_path):
+    """ms-swift's RLAIF-V form: the chosen answer ends messages, rejected_response beside it, images. The batch
+    holds each pair's pixels twice (its chosen and its rejected row), as many as the image tokens ask for."""
+    proc = run(HERE / "mm_checks.py", "dpo_batch", tiny["qwen2_vl"], colours / "red.png", colours / "blue.png")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    batch = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert batch["columns"] == ["media_image_grid_thw", "media_pixel_values", "prompt_mm_token_type_ids"]
+    assert batch["rows"] == 4 and batch["image_tokens"] == batch["grid_tokens"] and min(batch["image_tokens"]) > 0
+    assert batch["pixel_rows"] == batch["grid_pixels"]
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": "<image>What colour is it?"}, {"role": "assistant", "content": c}],
+         "rejected_response": r, "images": [str(colours / f"{c}.png")]}
+        for c, r in (("red", "blue"), ("blue", "red"))
+    ]  # fmt: skip
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows * 4))
+    out = tmp_path / "dpo"
+    swiftk("rlhf", "--rlhf_type", "dpo", "--model", tiny["qwen2_vl"], "--dataset", pairs, "--max_steps", "2",
+           "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--split_dataset_ratio", "0",
+           "--output_dir", out, "--add_version", "false", "--save_steps", "2")  # fmt: skip
+    logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
+    trained = [entry for entry in logs if "loss" in entry]
+    assert trained and all("rewards/chosen" in entry or "rewards/margins" in entry for entry in trained), logs
+    assert (out / "checkpoint-2" / "adapter_model.safetensors").exists()
+
+
+def test_videos_are_sampled_and_sized_by_the_page_parameters(tiny, colours, tmp_path):
+    """An 8-frame, 2-second, 84x84 video: FPS picks the frame count (an even number, at least FPS_MIN_FRAMES),
+    VIDEO_MAX_PIXELS the frame size; the video tokens follow the grid; a LoRA step trains on a video row."""
+    video = tmp_path / "fade.mp4"
+    proc = run("-c", f"import mm_checks; mm_checks.write_video({str(video)!r})", cwd=HERE)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    def grid(**params):
+        proc = run(HERE / "mm_checks.py", "video_grid", tiny["qwen2_vl"], video, extra_env=params)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    small = {"VIDEO_MIN_PIXELS": str(28 * 28), "FPS_MIN_FRAMES": "2"}
+    two_per_second = grid(FPS="2", VIDEO_MAX_PIXELS=str(56 * 56), **small)
+    one_per_second = grid(FPS="1", VIDEO_MAX_PIXELS=str(56 * 56), **small)
+    larger = grid(FPS="1", VIDEO_MAX_PIXELS=str(84 * 84), **small)
+    assert two_per_second["grid"] == [[2, 4, 4]]  # 4 frames in pairs; 56x56 pixels in 14-pixel patches
+    assert one_per_second["grid"] == [[1, 4, 4]]
+    assert larger["grid"] == [[1, 6, 6]]
+    for g in (two_per_second, one_per_second, larger):
+        t, h, w = g["grid"][0]
+        assert g["tokens"] == t * h * w // g["merge"] ** 2
+
+    rows = tmp_path / "videos.jsonl"
+    row = {"messages": [{"role": "user", "content": "<video>What happens?"}, {"role": "assistant", "content": "fade"}],
+           "videos": [str(video)]}  # fmt: skip
+    rows.write_text((json.dumps(row) + "\n") * 2)
+    out = tmp_path / "video-lora"
+    swiftk("sft", "--model", tiny["qwen2_vl"], "--dataset", rows, "--max_steps", "1", "--split_dataset_ratio", "0",
+           "--output_dir", out, "--add_version", "false", "--model_kwargs", json.dumps({**small, "FPS": 1,
+           "VIDEO_MAX_PIXELS": 56 * 56}))  # fmt: skip
+    logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
+    assert any("loss" in entry for entry in logs)

@@ -18,7 +18,7 @@ def build_qwen_vl(model_type: str, folder: str, seed: int = 0) -> str:
     from swiftk.testing.tiny import build_tiny_tokenizer
     from swiftk_models.model_types._build import QWEN_TOKENS
 
-    from swiftk_multimodal.families import QWEN2_VL_CHAT_TEMPLATE
+    from swiftk_multimodal.families.qwen_vl import QWEN2_VL_CHAT_TEMPLATE
 
     names = {"qwen2_vl": "Qwen2VL", "qwen2_5_vl": "Qwen2_5_VL"}[model_type]
     tok = build_tiny_tokenizer(QWEN_TOKENS, QWEN_VISION_TOKENS, chat_template=QWEN2_VL_CHAT_TEMPLATE)
@@ -65,10 +65,28 @@ def build_qwen_vl(model_type: str, folder: str, seed: int = 0) -> str:
 
 
 BUILDERS = {"qwen2_vl": build_qwen_vl, "qwen2_5_vl": build_qwen_vl}
+#: the other family groups' builders: module ``tiny_<group>.py`` beside this one, with its own ``BUILDERS``
+GROUPS = ["tiny_llava", "tiny_audio", "tiny_idefics", "tiny_gemma", "tiny_mllama", "tiny_internvl"]
+
+
+def builders() -> dict:
+    import importlib
+
+    found = dict(BUILDERS)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    for group in GROUPS:
+        try:
+            module = importlib.import_module(group)
+        except ModuleNotFoundError as exc:
+            if exc.name != group:
+                raise
+            continue
+        found.update(module.BUILDERS)
+    return found
 
 
 def build(model_type: str, folder: str) -> str:
-    return BUILDERS[model_type](model_type, folder)
+    return builders()[model_type](model_type, folder)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from swiftk.api import UsageError
+from swiftk_rlhf.media import media_of
 from swiftk_rlhf.reward_model import causal_template
 
 Encoder = Callable[[dict], dict]
@@ -86,13 +87,25 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 def encode_pair(template: Any, row: dict) -> tuple[list[int], list[int], list[int]]:
-    """``(prompt, chosen, rejected)`` token ids of a preference row."""
+    """``(prompt, chosen, rejected)`` token ids of a preference row without media."""
+    prompt, chosen, rejected, media = encode_pair_with_media(template, row)
+    if media:
+        raise ValueError("rows with images are trained by --rlhf_type dpo only (here: text rows)")
+    return prompt, chosen, rejected
+
+
+def encode_pair_with_media(template: Any, row: dict) -> tuple[list[int], list[int], list[int], dict]:
+    """``(prompt, chosen, rejected, media columns)`` of a preference row: the media tensors a multimodal
+    template made of the prompt (see :mod:`swiftk_rlhf.media`), empty for text."""
     rejected = rejected_row(row)
     if rejected is None:
         raise ValueError("the row has no rejected_response or rejected_messages")
     chosen_enc, rejected_enc = template.encode(row), template.encode(rejected)
     prompt_c, chosen = split_completion(chosen_enc)
     prompt_r, rejected_ids = split_completion(rejected_enc)
+    media = media_of(chosen_enc, len(prompt_c))
+    if media and prompt_c != prompt_r:
+        raise ValueError("a row with images needs rejected_response (rejected_messages with images is not supported)")
     if prompt_c != prompt_r:  # different histories (rejected_messages): share the common prefix only
         n = min(_common_prefix(chosen_enc["input_ids"], rejected_enc["input_ids"]), len(prompt_c), len(prompt_r))
         chosen = list(chosen_enc["input_ids"][n : len(prompt_c) + len(chosen)])
@@ -100,7 +113,7 @@ def encode_pair(template: Any, row: dict) -> tuple[list[int], list[int], list[in
         prompt_c = prompt_c[:n]
     if chosen == rejected_ids:
         raise ValueError("the chosen and rejected answers are identical")
-    return prompt_c, chosen, rejected_ids
+    return prompt_c, chosen, rejected_ids, media
 
 
 _PAIR_COLUMNS = ("rejected_response", "rejected_messages")
@@ -115,8 +128,8 @@ def dpo_encoder(template: Any, args: Any, dataset: Any) -> Encoder:
     template = causal_template(template)
 
     def encode(row: dict) -> dict:
-        prompt, chosen, rejected = encode_pair(template, row)
-        return {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected}
+        prompt, chosen, rejected, media = encode_pair_with_media(template, row)
+        return {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected, **media}
 
     return encode
 

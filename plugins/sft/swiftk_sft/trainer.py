@@ -29,6 +29,11 @@ _UNIFORM_LOSS_SCALES = {"default", "last_round", "all"}
 
 #: losses of this plugin that sum over tokens, so one row holding every sample of the batch is fine
 _TOKEN_LOSSES = (cross_entropy, loss_scale_cross_entropy)
+#: outputs of vision/audio-language models that evaluation never gathers: transformers 5 returns each tower's whole
+#: output there (MultimodalModelOutput.image_outputs: a ModelOutput whose hidden_states hold None for LLaVA), which
+#: the eval loop's padding across processes cannot take; older classes name them *_hidden_states
+_MEDIA_OUTPUTS = ("image_outputs", "video_outputs", "audio_outputs")
+_MEDIA_OUTPUTS += ("image_hidden_states", "video_hidden_states", "audio_hidden_states")
 
 
 class SwiftTrainerMixin:
@@ -238,6 +243,10 @@ class SwiftTrainerMixin:
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
         if not (self.swift_args is not None and self.swift_args.get("predict_with_generate")) or prediction_loss_only:
             inputs = {k: v for k, v in inputs.items() if k != "loss_scale"}
+            if ignore_keys is None:  # transformers' default, and the media towers' outputs
+                config = getattr(self.model, "config", None)
+                ignore_keys = list(getattr(config, "keys_to_ignore_at_inference", None) or ["cache"])
+                ignore_keys += list(_MEDIA_OUTPUTS)
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
         prompts, answers = _split_prompts(inputs["input_ids"], inputs["labels"])
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)

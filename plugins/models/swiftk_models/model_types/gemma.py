@@ -33,7 +33,6 @@ METAS = [
         ["Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"],
         [
             ("LLM-Research/gemma-3-1b-it", "google/gemma-3-1b-it"),
-            ("LLM-Research/gemma-3-4b-it", "google/gemma-3-4b-it"),
         ],
         patterns=[r"gemma-?3"],
         arch_default=True,

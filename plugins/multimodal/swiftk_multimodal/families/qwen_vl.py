@@ -1,10 +1,4 @@
-"""The vision-language families: model types (ms-swift's names), their templates, and what the family's
-processor needs (the placeholder text of each medium, the page's environment parameters).
-
-Families transformers implements natively load with ``AutoProcessor`` and ``AutoModelForImageTextToText``;
-those that need the checkpoint's own code are registered too (model type, template, environment
-parameters), and load through ``trust_remote_code``; docs/multimodal.md says which were tested how.
-"""
+"""Qwen2-VL, Qwen2.5-VL and QVQ: ChatML with ``<|vision_start|><|image_pad|><|vision_end|>`` placeholders."""
 
 from __future__ import annotations
 
@@ -12,7 +6,7 @@ from swiftk.api import TemplateMeta
 from swiftk_models.model_types._build import model_meta
 from swiftk_models.templates._build import template_meta
 
-TEMPLATE_CLS = "swiftk_multimodal.template:ProcessorTemplate"
+from swiftk_multimodal.families._common import TEMPLATE_CLS
 
 CHATML = dict(
     system_prefix=["<|im_start|>system\n{{SYSTEM}}<|im_end|>\n"],
@@ -58,6 +52,9 @@ def _qwen_vl_template(name: str, system: str = "You are a helpful assistant.") -
         template_cls=TEMPLATE_CLS,
         placeholders=QWEN_VL_PLACEHOLDERS,
         env=QWEN_VL_ENV,
+        # videos: sampled and resized as qwen-vl-utils does (FPS, VIDEO_MAX_PIXELS, ...), then taken as they are
+        video_reader="swiftk_multimodal.video:qwen_vl_frames",
+        videos_kwargs={"do_resize": False},
         **CHATML,
     )
 
