@@ -9,7 +9,8 @@ torch thread, each run its own process, the tools alternating. Printed per tool:
 time and CPU time, training tokens/s and images/s (rows / the trainer's train_runtime).
 
 ms-swift: create `benchmarks/.venv-mswift-mm` (python -m venv; pip install torch==2.14.1 torchvision==0.29.1
-ms-swift==4.6.0 qwen_vl_utils av) and it runs with --model_type qwen2_5_vl --check_model false.
+ms-swift==4.6.0 qwen_vl_utils av) and it runs with --model_type qwen2_5_vl --template qwen2_5_vl
+--check_model false.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def main() -> None:
                 cmd = [sys.executable, "-m", "swiftk", "sft", "--model", model, "--dataset", data, "--output_dir", out,
                        "--add_version", "false", *COMMON]  # fmt: skip
             else:  # ms-swift 4 names --train_type --tuner_type
-                cmd = [MSWIFT, "sft", "--model", model, "--model_type", "qwen2_5_vl", "--check_model", "false",
+                cmd = [MSWIFT, "sft", "--model", model, "--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl", "--check_model", "false",
                        "--dataset", data, "--output_dir", out, "--tuner_type", "lora", *COMMON]  # fmt: skip
             results[tool].append(run(cmd, out))
     print(f"{opts.rows} rows, {tokens} training tokens, {opts.repeats} runs each (medians)")

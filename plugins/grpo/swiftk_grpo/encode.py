@@ -27,6 +27,9 @@ def grpo_encoder(template: Any, args: Any, dataset: Any) -> Callable[[dict], dic
         prompt = prompt_messages(row.get("messages") or [])
         if not prompt or prompt[-1].get("role") not in ("user", "tool"):
             raise ValueError("the row has no user turn to answer")
+        media = [c for c in ("images", "videos", "audios") if row.get(c)]
+        if media:
+            raise ValueError(f"the row has {'/'.join(media)}: GRPO with media is not supported yet (DPO is)")
         template.encode({**row, "messages": prompt}, add_generation_prompt=True)  # ValueError: too long
         columns = {k: v for k, v in row.items() if k not in ("messages", ORIGIN)}
         return {"prompt": [{"role": m["role"], "content": m.get("content") or ""} for m in prompt], **columns}

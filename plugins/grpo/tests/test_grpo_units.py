@@ -300,3 +300,11 @@ def test_a_rollout_after_an_optimizer_step_drops_the_engines_cached_prompts():
             assert cleared == [1]
         finally:
             rollout.close()
+
+
+def test_rows_with_media_are_dropped_with_their_reason():
+    from swiftk_grpo.encode import grpo_encoder
+
+    encode = grpo_encoder(None, None, None)  # refused before the template is asked
+    with pytest.raises(ValueError, match="images: GRPO with media is not supported yet"):
+        encode({"messages": [{"role": "user", "content": "<image>Colour?"}], "images": ["red.png"]})

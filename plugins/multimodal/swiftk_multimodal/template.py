@@ -61,6 +61,36 @@ class ProcessorTemplate(Template):
             return self._truncate(encoded)
         return encoded
 
+    def prompt_and_media(self, row: dict) -> tuple[list, dict]:
+        """The prompt's ids with each placeholder left unexpanded, and its media loaded in vLLM's
+        ``multi_modal_data`` form (images; videos as frame arrays; audio as ``(samples, rate)``): for an engine
+        whose own processor expands the placeholders. Media only for families whose template meta says
+        ``vllm_media`` (their placeholders are the processor's own); others raise ``ValueError``."""
+        import numpy as np
+
+        try:
+            messages, media = media_of(row)
+        except MediaError as exc:
+            raise ValueError(str(exc)) from None
+        if any(media.values()) and not self.meta.extra.get("vllm_media"):
+            raise ValueError(
+                f"template {self.template_type}: the vllm backend takes no media for this family here "
+                "(its placeholders are expanded by swiftk's template); use --infer_backend pt"
+            )
+        segments = [self._with_placeholders(s) for s in self.render_segments({**row, "messages": messages}, True)]
+        ids, _ = tokenize_segments(self.tokenizer, segments)
+        loaded: dict[str, list] = {}
+        if media["image"]:
+            loaded["image"] = [self._bounded(load_image(x)) for x in media["image"]]
+        if media["video"]:
+            reader = self.meta.extra.get("video_reader")
+            read = load_reference(reader) if reader else load_video
+            loaded["video"] = [np.stack([np.asarray(f) for f in read(x)]) for x in media["video"]]
+        if media["audio"]:
+            rate = getattr(getattr(self.hf_processor, "feature_extractor", None), "sampling_rate", 16000)
+            loaded["audio"] = [(load_audio(x, rate), rate) for x in media["audio"]]
+        return ids, loaded
+
     def _with_placeholders(self, seg: Segment) -> Segment:
         if not seg.is_text or "<" not in seg.content:
             return seg

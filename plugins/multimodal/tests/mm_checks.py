@@ -191,6 +191,29 @@ def video_grid(folder: str, video: str) -> dict:
     }
 
 
+def vllm_prompt(folder: str, red: str) -> dict:
+    """What the vllm backend gets for an image request: the ids with one placeholder per image (vLLM expands it)
+    and the loaded media; against the processor's expansion of the same prompt."""
+    from swiftk.api import get_template, load_model_and_processor
+    from swiftk.cli.builtin import resolve_arguments
+
+    args = resolve_arguments("infer", ["--model", folder])
+    _, processor, info = load_model_and_processor(args, load_model=False)
+    template = get_template(args, processor, info, mode="infer")
+    content = [{"type": "image_url", "image_url": {"url": red}}, {"type": "text", "text": "Colour?"}]
+    row = {"messages": [{"role": "user", "content": content}]}
+    ids, media = template.prompt_and_media(row)
+    full = template.encode(row, add_generation_prompt=True)["input_ids"]
+    pad = template.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    return {
+        "placeholders": ids.count(pad),
+        "expanded": full.count(pad),
+        "same_text": [t for t in ids if t != pad] == [t for t in full if t != pad],
+        "media": {k: len(v) for k, v in media.items()},
+        "image_size": list(media["image"][0].size),
+    }
+
+
 def main() -> None:
     check, *rest = sys.argv[1:]
     print(json.dumps(globals()[check](*rest)))

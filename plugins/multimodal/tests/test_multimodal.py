@@ -114,6 +114,14 @@ def test_bad_media_name_the_row(tiny, colours, tmp_path):
     assert "bad.jsonl:1" in error and "2 <image> tags but 1 images" in error
 
 
+def test_packing_multimodal_rows_is_refused_not_stripped_of_their_images(tiny, colours, tmp_path):
+    proc = run("-m", "swiftk", "sft", "--model", tiny["qwen2_vl"], "--dataset", colours / "colours.jsonl",
+               "--packing", "true", "--lazy_tokenize", "false", "--max_length", "512", "--max_steps", "1",
+               "--output_dir", tmp_path / "o")  # fmt: skip
+    error = one_line_error(proc)
+    assert "--packing" in error and "pixel_values" in error
+
+
 def test_dpo_trains_on_image_preference_pairs(tiny, colours, tmp_path):
     """ms-swift's RLAIF-V form: the chosen answer ends messages, rejected_response beside it, images. The batch
     holds each pair's pixels twice (its chosen and its rejected row), as many as the image tokens ask for."""
@@ -173,3 +181,23 @@ def test_videos_are_sampled_and_sized_by_the_page_parameters(tiny, colours, tmp_
            "VIDEO_MAX_PIXELS": 56 * 56}))  # fmt: skip
     logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
     assert any("loss" in entry for entry in logs)
+
+
+def test_the_vllm_backend_gets_unexpanded_placeholders_and_the_loaded_images(tiny, colours):
+    """vLLM's own processor expands the placeholders: it gets one <|image_pad|> per image and the PIL image."""
+    proc = run(HERE / "mm_checks.py", "vllm_prompt", tiny["qwen2_vl"], colours / "red.png")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["placeholders"] == 1 and result["expanded"] > 1 and result["same_text"], result
+    assert result["media"] == {"image": 1} and result["image_size"] == [50, 60]
+
+
+def test_rlhf_types_other_than_dpo_refuse_rows_with_images(tiny, colours, tmp_path):
+    rows = tmp_path / "labelled.jsonl"
+    row = {"messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": "red"}],
+           "label": True, "images": [str(colours / "red.png")]}  # fmt: skip
+    rows.write_text((json.dumps(row) + "\n") * 2)
+    proc = run("-m", "swiftk", "rlhf", "--rlhf_type", "kto", "--model", tiny["qwen2_vl"], "--dataset", rows,
+               "--max_steps", "1", "--output_dir", tmp_path / "o")  # fmt: skip
+    assert proc.returncode != 0 and "trained by --rlhf_type dpo only" in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr

@@ -30,6 +30,7 @@ from swiftk_rlhf.media import media_of
 from swiftk_rlhf.reward_model import causal_template
 
 Encoder = Callable[[dict], dict]
+_MEDIA_DPO_ONLY = "rows with images, videos or audio are trained by --rlhf_type dpo only (here: text rows)"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -90,7 +91,7 @@ def encode_pair(template: Any, row: dict) -> tuple[list[int], list[int], list[in
     """``(prompt, chosen, rejected)`` token ids of a preference row without media."""
     prompt, chosen, rejected, media = encode_pair_with_media(template, row)
     if media:
-        raise ValueError("rows with images are trained by --rlhf_type dpo only (here: text rows)")
+        raise ValueError(_MEDIA_DPO_ONLY)
     return prompt, chosen, rejected
 
 
@@ -178,7 +179,10 @@ def kto_encoder(template: Any, args: Any, dataset: Any) -> Encoder:
 
     def encode(row: dict) -> dict:
         if row.get("label") is not None:
-            prompt, completion = split_completion(template.encode(row))
+            encoded = template.encode(row)
+            prompt, completion = split_completion(encoded)
+            if media_of(encoded, len(prompt)):
+                raise ValueError(_MEDIA_DPO_ONLY)
             return {"prompt_ids": prompt, "kto_completions": [completion], "kto_labels": [bool(row["label"])]}
         prompt, chosen, rejected = encode_pair(template, row)
         return {"prompt_ids": prompt, "kto_completions": [chosen, rejected], "kto_labels": [True, False]}
@@ -191,7 +195,10 @@ def prompt_encoder(template: Any, args: Any, dataset: Any) -> Encoder:
     template = causal_template(template)
 
     def encode(row: dict) -> dict:
-        ids = list(template.encode(row, add_generation_prompt=True)["input_ids"])
+        encoded = template.encode(row, add_generation_prompt=True)
+        ids = list(encoded["input_ids"])
+        if media_of(encoded, len(ids)):
+            raise ValueError(_MEDIA_DPO_ONLY)
         if not ids:
             raise ValueError("empty prompt")
         return {"input_ids": ids}

@@ -64,6 +64,12 @@ def pack_dataset(dataset: Any, max_length: Optional[int]):
         raise UsageError(
             "--packing needs the dataset tokenized up front: set --streaming false and --lazy_tokenize false"
         )
+    media = sorted(set(dataset.column_names) - set(_FIELDS) - {"length", "position_ids"})
+    if media:  # a vision/audio model's rows: their media tensors cannot be packed with the ids
+        raise UsageError(
+            f"--packing: the encoded rows carry media ({', '.join(media)}), which are not packed here; "
+            "remove --packing (multimodal rows train padded)"
+        )
     columns = [c for c in _FIELDS if c in dataset.column_names]
     rows = dataset.select_columns(columns).to_list()
     packed = [concat_bin(b) for b in pack_rows(rows, max_length)]

@@ -190,9 +190,22 @@ class VllmEngine(AsyncLoopEngine):
                 f"num_beams {merged.num_beams}: the vllm backend has no beam search; use the pt backend", "num_beams"
             )
         lora = self._lora(request.adapter)
-        prompt = self._encode(request)
+        inputs = self._inputs(request)
+        prompt = inputs["prompt_token_ids"]
         params = self._params(merged, len(prompt), strict)
-        return {"prompt_token_ids": prompt}, self.sampling_params(params, merged.n or 1), lora, len(prompt), params
+        return inputs, self.sampling_params(params, merged.n or 1), lora, len(prompt), params
+
+    def _inputs(self, request: InferRequest) -> dict:
+        """vLLM's prompt: token ids, and for a multimodal template the media (``multi_modal_data``), the
+        placeholders left for vLLM's own processor to expand (``--limit_mm_per_prompt`` bounds them)."""
+        if getattr(self.template, "is_multimodal", False) and request.messages:
+            try:
+                ids, media = self.template.prompt_and_media({"messages": request.messages})
+            except ValueError as exc:
+                raise InferError(str(exc), "messages") from None
+            if media:
+                return {"prompt_token_ids": ids, "multi_modal_data": media}
+        return {"prompt_token_ids": self._encode(request)}
 
     def _logprobs(self, output: Any, start: int, params: Params) -> Optional[list]:
         if not params.logprobs or not output.logprobs:

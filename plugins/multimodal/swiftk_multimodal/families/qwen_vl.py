@@ -55,6 +55,7 @@ def _qwen_vl_template(name: str, system: str = "You are a helpful assistant.") -
         # videos: sampled and resized as qwen-vl-utils does (FPS, VIDEO_MAX_PIXELS, ...), then taken as they are
         video_reader="swiftk_multimodal.video:qwen_vl_frames",
         videos_kwargs={"do_resize": False},
+        vllm_media=True,  # vLLM's own Qwen2-VL processor expands these placeholders
         **CHATML,
     )
 
