@@ -138,6 +138,12 @@ def _encode_batch(batch: dict, *, encode_fn: EncodeFn, columns: list) -> dict:
         except ValueError as exc:
             errors[i] = encode_error(kind_of(exc), str(exc))
             continue
+        extra = [k for k, v in encoded.items() if k not in columns and v is not None]
+        if extra:  # the schema came from a row without them: storing this row would lose its media
+            raise UsageError(
+                f"the encoded rows differ: one carries {', '.join(sorted(extra))}, which the first encoded row "
+                "did not (a text row before rows with media?); --lazy_tokenize true encodes each row on its own"
+            )
         for c in columns:
             out[c][i] = encoded.get(c)
     out[ERROR] = errors

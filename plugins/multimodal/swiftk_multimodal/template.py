@@ -115,6 +115,9 @@ class ProcessorTemplate(Template):
             rate = getattr(getattr(self.hf_processor, "feature_extractor", None), "sampling_rate", 16000)
             inputs["audio"] = [load_audio(x, rate) for x in media["audio"]]
         out = self.hf_processor(text=[text], return_tensors="pt", add_special_tokens=False, **inputs)
+        timing = self.meta.extra.get("video_seconds_per_grid")  # the frames came without their timing
+        if timing and "second_per_grid_ts" in out:
+            out["second_per_grid_ts"] = [load_reference(timing)(self.hf_processor)] * len(inputs["videos"])
         expanded = out["input_ids"][0].tolist()
         new_labels, new_scale = self._align(ids, expanded, labels, scale)
         extra: dict[str, Any] = {}
@@ -176,7 +179,8 @@ class ProcessorTemplate(Template):
         text_keys = ("input_ids", "labels", "loss_scale", "length")
         for key in dict.fromkeys(k for b in batch for k in b if k not in text_keys):
             values = [b.get(key) for b in batch]
-            if all(isinstance(v, list) for v in values):  # per token: padded with zeros like the ids
+            if any(_per_token(v, b) for v, b in zip(values, batch)):  # padded with zeros like the ids
+                values = [v if v is not None else [0] * len(b["input_ids"]) for v, b in zip(values, batch)]
                 rows = [[0] * (width - len(v)) + v if left else v + [0] * (width - len(v)) for v in values]
                 out[key] = torch.tensor(rows, dtype=torch.long)
                 continue
@@ -190,3 +194,13 @@ class ProcessorTemplate(Template):
                     present = [torch.nn.functional.pad(p, pad) for p, pad in zip(present, pads)]
                 out[key] = torch.cat(present, dim=0)
         return out
+
+
+def _per_token(value: Any, row: dict) -> bool:
+    """A value with one integer per token of the row (``mm_token_type_ids``), as opposed to a medium's tensor
+    (which an eagerly encoded dataset also gives back as lists, of lists)."""
+    return (
+        isinstance(value, list)
+        and len(value) == len(row["input_ids"])
+        and not (value and isinstance(value[0], (list, tuple)))
+    )

@@ -121,36 +121,75 @@ def template_parity(folder: str, medium: str = "image") -> dict:
 
 
 def dpo_batch(folder: str, red: str, blue: str) -> dict:
-    """A DPO batch of two image pairs as swift-plugin-rlhf makes it: the image tokens in the chosen and the
-    rejected rows against the pixel rows and grids the collator puts beside them."""
+    """A DPO batch of a text pair and two image pairs of different sizes as swift-plugin-rlhf makes it: the
+    image tokens of the chosen and the rejected rows against the pixel rows and grids beside them, and the
+    tiny model's forward pass over the batch (which checks image tokens against image features itself)."""
+    import torch
     from swiftk.api import get_template, load_model_and_processor
     from swiftk.cli.builtin import resolve_arguments
     from swiftk_rlhf.encode import dpo_encoder
-    from swiftk_rlhf.media import MediaPreferenceCollator, media_columns
+    from swiftk_rlhf.media import MEDIA_COLUMN, MediaPreferenceCollator
+    from transformers import AutoModelForImageTextToText
     from trl.trainer.dpo_trainer import DataCollatorForPreference
 
     args = resolve_arguments("rlhf", ["--rlhf_type", "dpo", "--model", folder])
     _, processor, info = load_model_and_processor(args, load_model=False)
     template = get_template(args, processor, info, mode="train")
-    rows = [
+    rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+             "rejected_response": "Go away"}]  # fmt: skip
+    rows += [
         {"messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": c}],
          "rejected_response": r, "images": [path]}
         for c, r, path in (("red", "blue", red), ("blue", "red", blue))
     ]  # fmt: skip
     encode = dpo_encoder(template, args, None)
     encoded = [encode(r) for r in rows]
-    columns = media_columns(set(encoded[0]))
     inner = DataCollatorForPreference(pad_token_id=template.tokenizer.pad_token_id)
-    batch = MediaPreferenceCollator(inner, columns)(encoded)
+    batch = MediaPreferenceCollator(inner)(encoded)
     image_token = template.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     merge = processor.image_processor.merge_size**2
+    model = AutoModelForImageTextToText.from_pretrained(folder).eval()
+    inputs = {k: v for k, v in batch.items() if k != "completion_mask"}
+    with torch.no_grad():
+        logits = model(**inputs).logits
     return {
-        "columns": columns,
+        "columns": sorted(encoded[0]),
         "rows": int(batch["input_ids"].shape[0]),
         "image_tokens": (batch["input_ids"] == image_token).sum(dim=1).tolist(),
+        "typed_tokens": batch["mm_token_type_ids"].sum(dim=1).tolist(),
+        "same_shape": list(batch["mm_token_type_ids"].shape) == list(batch["input_ids"].shape),
         "grid_tokens": (batch["image_grid_thw"].prod(dim=1) // merge).tolist(),
         "pixel_rows": int(batch["pixel_values"].shape[0]),
         "grid_pixels": int(batch["image_grid_thw"].prod(dim=1).sum()),
+        "logits_rows": int(logits.shape[0]),
+        "text_media": MEDIA_COLUMN in encoded[0],
+    }
+
+
+def mixed_batch(folder: str, red: str) -> dict:
+    """A training batch of a text row and an image row (lazily encoded rows, then the template's collator): the
+    per-token ids cover every row, and the tiny model's forward pass takes the batch."""
+    import torch
+    from swiftk.api import get_template, load_model_and_processor
+    from swiftk.cli.builtin import resolve_arguments
+    from transformers import AutoModelForImageTextToText
+
+    args = resolve_arguments("sft", ["--model", folder])
+    _, processor, info = load_model_and_processor(args, load_model=False)
+    template = get_template(args, processor, info, mode="train")
+    rows = [
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there"}]},
+        {"messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": "red"}],
+         "images": [red]},
+    ]  # fmt: skip
+    batch = template.data_collator([template.encode(r) for r in rows])
+    model = AutoModelForImageTextToText.from_pretrained(folder).eval()
+    with torch.no_grad():
+        out = model(**{k: v for k, v in batch.items() if k not in ("loss_scale", "length")})
+    return {
+        "same_shape": list(batch["mm_token_type_ids"].shape) == list(batch["input_ids"].shape),
+        "typed": batch["mm_token_type_ids"].sum(dim=1).tolist(),
+        "loss": float(out.loss),
     }
 
 
@@ -188,6 +227,7 @@ def video_grid(folder: str, video: str) -> dict:
         "grid": ours["video_grid_thw"].tolist(),
         "tokens": ours["input_ids"].count(token),
         "merge": processor.video_processor.merge_size,
+        "seconds_per_grid": [float(x) for x in ours.get("second_per_grid_ts", [])],
     }
 
 

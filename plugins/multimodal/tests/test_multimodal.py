@@ -123,24 +123,31 @@ def test_packing_multimodal_rows_is_refused_not_stripped_of_their_images(tiny, c
 
 
 def test_dpo_trains_on_image_preference_pairs(tiny, colours, tmp_path):
-    """ms-swift's RLAIF-V form: the chosen answer ends messages, rejected_response beside it, images. The batch
-    holds each pair's pixels twice (its chosen and its rejected row), as many as the image tokens ask for."""
+    """ms-swift's RLAIF-V form: the chosen answer ends messages, rejected_response beside it, images. A batch
+    of a text pair and two pictures of different sizes holds each picture twice (its chosen and its rejected
+    row), the pixels the image tokens ask for, in row order, and the model's forward pass takes it."""
     proc = run(HERE / "mm_checks.py", "dpo_batch", tiny["qwen2_vl"], colours / "red.png", colours / "blue.png")
     assert proc.returncode == 0, proc.stderr[-3000:]
     batch = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert batch["columns"] == ["media_image_grid_thw", "media_pixel_values", "prompt_mm_token_type_ids"]
-    assert batch["rows"] == 4 and batch["image_tokens"] == batch["grid_tokens"] and min(batch["image_tokens"]) > 0
-    assert batch["pixel_rows"] == batch["grid_pixels"]
+    assert batch["columns"] == ["chosen_ids", "media", "prompt_ids", "rejected_ids"] and batch["text_media"]
+    red, blue = batch["grid_tokens"][:2]
+    assert red != blue and batch["grid_tokens"] == [red, blue, red, blue]
+    assert batch["rows"] == 6 and batch["image_tokens"] == [0, red, blue, 0, red, blue]
+    assert batch["typed_tokens"] == batch["image_tokens"] and batch["same_shape"]
+    assert batch["pixel_rows"] == batch["grid_pixels"] and batch["logits_rows"] == 6
+
     pairs = tmp_path / "pairs.jsonl"
+    text = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+            "rejected_response": "Go away"}  # fmt: skip
     rows = [
         {"messages": [{"role": "user", "content": "<image>What colour is it?"}, {"role": "assistant", "content": c}],
          "rejected_response": r, "images": [str(colours / f"{c}.png")]}
         for c, r in (("red", "blue"), ("blue", "red"))
     ]  # fmt: skip
-    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows * 4))
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in [text] + rows * 4))  # a text row first
     out = tmp_path / "dpo"
     swiftk("rlhf", "--rlhf_type", "dpo", "--model", tiny["qwen2_vl"], "--dataset", pairs, "--max_steps", "2",
-           "--per_device_train_batch_size", "2", "--learning_rate", "1e-3", "--split_dataset_ratio", "0",
+           "--per_device_train_batch_size", "3", "--learning_rate", "1e-3", "--split_dataset_ratio", "0",
            "--output_dir", out, "--add_version", "false", "--save_steps", "2")  # fmt: skip
     logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
     trained = [entry for entry in logs if "loss" in entry]
@@ -155,8 +162,8 @@ def test_videos_are_sampled_and_sized_by_the_page_parameters(tiny, colours, tmp_
     proc = run("-c", f"import mm_checks; mm_checks.write_video({str(video)!r})", cwd=HERE)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
-    def grid(**params):
-        proc = run(HERE / "mm_checks.py", "video_grid", tiny["qwen2_vl"], video, extra_env=params)
+    def grid(model_type="qwen2_vl", **params):
+        proc = run(HERE / "mm_checks.py", "video_grid", tiny[model_type], video, extra_env=params)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -170,6 +177,9 @@ def test_videos_are_sampled_and_sized_by_the_page_parameters(tiny, colours, tmp_
     for g in (two_per_second, one_per_second, larger):
         t, h, w = g["grid"][0]
         assert g["tokens"] == t * h * w // g["merge"] ** 2
+    # Qwen2.5-VL's time positions: a grid of 2 frames spans 2 / FPS seconds (ms-swift's second_per_grid_ts)
+    for fps, seconds in (("2", 1.0), ("1", 2.0)):
+        assert grid("qwen2_5_vl", FPS=fps, VIDEO_MAX_PIXELS=str(56 * 56), **small)["seconds_per_grid"] == [seconds]
 
     rows = tmp_path / "videos.jsonl"
     row = {"messages": [{"role": "user", "content": "<video>What happens?"}, {"role": "assistant", "content": "fade"}],
@@ -201,3 +211,11 @@ def test_rlhf_types_other_than_dpo_refuse_rows_with_images(tiny, colours, tmp_pa
                "--max_steps", "1", "--output_dir", tmp_path / "o")  # fmt: skip
     assert proc.returncode != 0 and "trained by --rlhf_type dpo only" in proc.stderr, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_batch_of_a_text_row_and_an_image_row_trains(tiny, colours):
+    proc = run(HERE / "mm_checks.py", "mixed_batch", tiny["qwen2_5_vl"], colours / "red.png")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["same_shape"] and result["typed"][0] == 0 and result["typed"][1] > 0, result
+    assert result["loss"] > 0

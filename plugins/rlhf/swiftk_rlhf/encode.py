@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from swiftk.api import UsageError
-from swiftk_rlhf.media import media_of
+from swiftk_rlhf.media import MEDIA_COLUMN, media_of, pack
 from swiftk_rlhf.reward_model import causal_template
 
 Encoder = Callable[[dict], dict]
@@ -105,6 +105,10 @@ def encode_pair_with_media(template: Any, row: dict) -> tuple[list[int], list[in
     prompt_c, chosen = split_completion(chosen_enc)
     prompt_r, rejected_ids = split_completion(rejected_enc)
     media = media_of(chosen_enc, len(prompt_c))
+    if media and not template.meta.extra.get("dpo_media"):
+        raise ValueError(
+            f"DPO with images, videos or audio takes the Qwen-VL families here, not template {template.template_type}"
+        )
     if media and prompt_c != prompt_r:
         raise ValueError("a row with images needs rejected_response (rejected_messages with images is not supported)")
     if prompt_c != prompt_r:  # different histories (rejected_messages): share the common prefix only
@@ -128,9 +132,14 @@ def dpo_encoder(template: Any, args: Any, dataset: Any) -> Encoder:
     require_columns(dataset, args, _PAIR_COLUMNS, _PAIR_WHAT)
     template = causal_template(template)
 
+    multimodal = bool(getattr(template, "is_multimodal", False))
+
     def encode(row: dict) -> dict:
         prompt, chosen, rejected, media = encode_pair_with_media(template, row)
-        return {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected, **media}
+        out = {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected}
+        if multimodal:  # every row has the column, so the encoded dataset keeps it (empty for a text row)
+            out[MEDIA_COLUMN] = pack(media)
+        return out
 
     return encode
 

@@ -17,7 +17,7 @@ import trl
 from trl.experimental.cpo import CPOTrainer as _TrlCPOTrainer
 from trl.experimental.orpo import ORPOTrainer as _TrlORPOTrainer
 
-from swiftk_rlhf.media import MediaPreferenceCollator, media_columns
+from swiftk_rlhf.media import MEDIA_COLUMN, MediaPreferenceCollator
 from swiftk_sft.rl_trainer import RLHFTrainerMixin, columns, drop_ref_adapter, frozen_ref_adapter
 from swiftk_sft.trainer import SwiftTrainerMixin
 
@@ -40,14 +40,14 @@ class DPOTrainer(RLHFTrainerMixin, _BaseModelAsReference, SwiftTrainerMixin, trl
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._media_columns = media_columns(columns(self.train_dataset))
-        if self._media_columns:
-            self.data_collator = MediaPreferenceCollator(self.data_collator, self._media_columns)
+        self._with_media = MEDIA_COLUMN in columns(self.train_dataset)
+        if self._with_media:
+            self.data_collator = MediaPreferenceCollator(self.data_collator)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        extra = [c for c in getattr(self, "_media_columns", ()) if c not in self._signature_columns]
-        self._signature_columns = list(self._signature_columns) + extra
+        if getattr(self, "_with_media", False) and MEDIA_COLUMN not in self._signature_columns:
+            self._signature_columns = list(self._signature_columns) + [MEDIA_COLUMN]
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         if "prompt_ids" in columns(dataset):

@@ -30,7 +30,7 @@ METAS = [
     model_meta(
         "gemma3",
         "gemma3",
-        ["Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"],
+        ["Gemma3ForCausalLM"],
         [
             ("LLM-Research/gemma-3-1b-it", "google/gemma-3-1b-it"),
         ],

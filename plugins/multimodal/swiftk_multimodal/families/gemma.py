@@ -176,6 +176,7 @@ MODELS = [
         ],
         # longer than the text gemma3 type's 'gemma-?3', so a 4b/12b/27b folder is the vision model
         patterns=[r"gemma-?3-\d+b"],
+        arch_default=True,  # any Gemma3ForConditionalGeneration folder (the text type is Gemma3ForCausalLM)
         is_multimodal=True,
         model_arch=_VISION_ARCH,
         requires=["transformers>=4.49"],

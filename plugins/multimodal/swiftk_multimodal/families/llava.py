@@ -87,11 +87,15 @@ def read_video(value: Any) -> list:
     import numpy as np
     from swiftk.api import get_model_arg
 
-    from swiftk_multimodal.media import load_video
+    from swiftk_multimodal.video import decode, in_order
 
     count = get_model_arg("NUM_FRAMES", 16, type=int)
-    frames = load_video(value, max_frames=1 << 30)  # every frame
-    return [frames[i] for i in np.linspace(0, len(frames) - 1, count, dtype=int)]
+
+    def spread(total: int, rate: Any = None) -> list:
+        return [int(i) for i in np.linspace(0, total - 1, count, dtype=int)]
+
+    frames, _, order = decode(value, pick=spread)  # only the picked frames kept, where the stream says its length
+    return in_order(frames, order) if order is not None else [frames[i] for i in spread(len(frames))]
 
 
 # ms-swift's template metas, in our form ({{bos_token}}/{{eos_token}} for its '<s>'/'</s>', AUTO_BOS for auto_add_bos)

@@ -55,7 +55,9 @@ def _qwen_vl_template(name: str, system: str = "You are a helpful assistant.") -
         # videos: sampled and resized as qwen-vl-utils does (FPS, VIDEO_MAX_PIXELS, ...), then taken as they are
         video_reader="swiftk_multimodal.video:qwen_vl_frames",
         videos_kwargs={"do_resize": False},
+        video_seconds_per_grid="swiftk_multimodal.video:seconds_per_grid",  # Qwen2.5-VL's time positions
         vllm_media=True,  # vLLM's own Qwen2-VL processor expands these placeholders
+        dpo_media=True,  # flat media tensors, read in batch order: swift-plugin-rlhf's DPO batches them
         **CHATML,
     )
 
