@@ -10,6 +10,7 @@ import shutil
 import textwrap
 from typing import Iterable
 
+from swiftk.arguments.aliases import aliases_of
 from swiftk.arguments.fields import ArgInfo
 from swiftk.arguments.parser import CommandParser
 
@@ -36,14 +37,18 @@ def _flag_text(info: ArgInfo) -> str:
     return f"--{info.name} {kind}"
 
 
-def _entries(infos: Iterable[ArgInfo], width: int) -> list[str]:
+def _entries(infos: Iterable[ArgInfo], width: int, known: Iterable[str] = ()) -> list[str]:
     lines = []
+    known = set(known)
     for info in infos:
         flag = _flag_text(info)
         text = (info.help or "").strip()
         extra = f"(default: {_default_text(info)}"
         if info.plugin:
             extra += f"; needs {info.plugin}"
+        later = [name for name in aliases_of(info.name) if name not in known]
+        if later:
+            extra += "; also " + ", ".join(f"--{name}" for name in later)
         extra += ")"
         body = f"{text} {extra}".strip()
         lines.append(f"  {'🔥' if info.hot else ''}{flag}")
@@ -69,7 +74,7 @@ def format_help(parser: CommandParser, summary: str = "") -> str:
     hot = [i for i in infos if i.hot]
     if hot:
         out.append("🔥 Key arguments:")
-        out += _entries(hot, width)
+        out += _entries(hot, width, parser.infos)
         out.append("")
     sections: dict[str, list[ArgInfo]] = {}
     for info in infos:
@@ -77,7 +82,7 @@ def format_help(parser: CommandParser, summary: str = "") -> str:
             sections.setdefault(info.section, []).append(info)
     for title, members in sections.items():
         out.append(f"{title}:")
-        out += _entries(members, width)
+        out += _entries(members, width, parser.infos)
         out.append("")
     if parser.command in BUILTIN_ENV_COMMANDS:
         from swiftk.arguments.commands import ENV_VARS

@@ -15,6 +15,7 @@ import os
 import typing
 from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union
 
+from swiftk.arguments.aliases import page_name, page_tokens
 from swiftk.arguments.fields import ArgInfo, _is_dict, _is_list, _list_item, _strip_optional, arg_infos
 from swiftk.errors import MissingPluginError, PluginError, UsageError
 from swiftk.hints import distribution_installed
@@ -224,7 +225,7 @@ class CommandParser:
         from swiftk.run_record import RECORD_KEYS
 
         for name, value in (config or {}).items():
-            key = name.replace("-", "_")
+            key = page_name(name.replace("-", "_"), self.infos)
             if key in RECORD_KEYS and key not in self.infos:
                 continue  # an args.json given as --config: what that run resolved is not an argument
             if key not in self.infos:
@@ -233,9 +234,10 @@ class CommandParser:
                 continue  # a masked secret of an args.json: give it again (flag or environment)
             values[key] = self._validated(self.infos[key], coerce_value(self.infos[key], value))
             explicit.add(key)
-        for name, tokens in split_flags(argv):
+        for given, tokens in split_flags(argv):
+            name = page_name(given, self.infos)  # a later ms-swift spelling: the page's argument
             info = self.info(name)
-            values[name] = self._validated(info, convert_tokens(info, tokens))
+            values[name] = self._validated(info, convert_tokens(info, page_tokens(name, tokens)))
             explicit.add(name)
         return values, explicit
 

@@ -30,3 +30,8 @@ def register_losses(register):
 def register_callbacks(register):
     register("logging_jsonl", "swiftk_sft.callbacks:JsonlLoggingCallback")
     register("loss_curves", "swiftk_sft.callbacks:PlotCallback")
+
+
+@swiftk.hookimpl
+def register_arguments(register):
+    register("padding_free", "swiftk_sft.arguments:PaddingFreeArguments", commands=["sft", "pt"])

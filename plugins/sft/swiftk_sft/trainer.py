@@ -21,6 +21,7 @@ import torch
 from transformers import Seq2SeqTrainer as _HFSeq2SeqTrainer
 from transformers.trainer_callback import ProgressCallback
 
+from swiftk.api import UsageError
 from swiftk_sft import checkpoint as ckpt
 from swiftk_sft.losses import cross_entropy, loss_scale_cross_entropy
 
@@ -380,11 +381,16 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
             return
         from swiftk_sft import padding_free
 
+        wanted = self.swift_args.get("padding_free")
         reason = padding_free.why_not(self.model, self.swift_args, self.train_dataset)
         if reason is None and self.args.n_gpu > 1:
             reason = f"DataParallel over {self.args.n_gpu} GPUs (it splits batches by rows)"
         if reason is None and self._loss_fn is not None and self._loss_fn not in _TOKEN_LOSSES:
             reason = f"--loss_type {self.swift_args.get('loss_type')} (a plugin's loss may need one row per sample)"
+        if wanted is False:
+            reason = "--padding_free false"
+        elif wanted and reason is not None:
+            raise UsageError(f"--padding_free true: this run's batches cannot be padding-free: {reason}")
         if self.args.should_log:
             print(f"[swiftk] training batches: {'padding-free' if reason is None else 'padded, ' + reason}", flush=True)
         if reason is not None:

@@ -7,6 +7,7 @@ import torch
 from datasets import Dataset
 from transformers import Seq2SeqTrainingArguments
 
+from swiftk.api import UsageError
 from swiftk_sft import padding_free
 from swiftk_sft.packing import PackedCollator, concat_bin, pack_rows
 from swiftk_sft.trainer import Seq2SeqTrainer, _labelled_positions_loss
@@ -193,3 +194,29 @@ def test_training_padding_free_follows_the_padded_run_step_by_step(tmp_path, mon
     assert any(not torch.allclose(initial[n], w, atol=1e-4) for n, w in padded_weights.items())  # it trained
     for name, weight in padded_weights.items():
         assert torch.allclose(flat_weights[name], weight, atol=1e-5), name
+
+
+def _trainer(tmp_path, **swift_args):
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path), report_to="none", use_cpu=True, max_steps=1, save_strategy="no",
+        remove_unused_columns=False,
+    )  # fmt: skip
+    rows = Dataset.from_list([{"input_ids": [1, 2, 3], "labels": [1, 2, 3]}] * 4)
+    return Seq2SeqTrainer(
+        model=tiny_qwen2(),
+        args=args,
+        train_dataset=rows,
+        data_collator=padded,
+        swift_args=Args(max_length=64, **swift_args),
+    )
+
+
+def test_padding_free_false_keeps_batches_padded_and_true_requires_them(tmp_path, monkeypatch):
+    """later ms-swift's --padding_free: unset, padding-free where the model allows; false, padded; true, an error
+    naming why not where it cannot be."""
+    assert _trainer(tmp_path)._flat_collator is not None
+    assert _trainer(tmp_path, padding_free=False)._flat_collator is None
+    assert _trainer(tmp_path, padding_free=True)._flat_collator is not None
+    monkeypatch.setenv("SWIFTK_PADDING_FREE", "0")
+    with pytest.raises(UsageError, match="--padding_free true: .* SWIFTK_PADDING_FREE=0"):
+        _trainer(tmp_path, padding_free=True)
