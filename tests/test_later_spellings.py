@@ -82,3 +82,22 @@ def test_every_alias_names_an_argument_of_some_command():
                                                              "vllm_max_num_seqs", "vllm_enforce_eager",
                                                              "vllm_limit_mm_per_prompt",
                                                              "vllm_enable_prefix_caching")}  # fmt: skip
+
+
+def test_padding_free_on_rlhf_false_is_accepted_true_refused(swiftk, tmp_path):
+    assert printed(swiftk, "rlhf", "--rlhf_type", "dpo", *MODEL, "--padding_free", "false")["padding_free"] is False
+    error = one_line_error(
+        swiftk(
+            "rlhf",
+            "--rlhf_type",
+            "dpo",
+            *MODEL,
+            "--dataset",
+            "swiftk/demo-dpo",
+            "--padding_free",
+            "true",
+            "--output_dir",
+            str(tmp_path / "o"),
+        )  # fmt: skip
+    )
+    assert "--padding_free true: not supported by --rlhf_type dpo" in error

@@ -43,6 +43,10 @@ def refuse_sft_only_arguments(args: Any) -> None:
         raise UsageError(
             f"--packing true: not supported by --rlhf_type {kind} (pairs and prompts are not packed); remove --packing"
         )
+    if args.get("padding_free"):
+        raise UsageError(
+            f"--padding_free true: not supported by --rlhf_type {kind} (its batches stay padded); remove it"
+        )
     if args.get("lazy_tokenize"):
         raise UsageError(
             f"--lazy_tokenize true: not supported by --rlhf_type {kind} (trl's trainers read an "

@@ -34,4 +34,4 @@ def register_callbacks(register):
 
 @swiftk.hookimpl
 def register_arguments(register):
-    register("padding_free", "swiftk_sft.arguments:PaddingFreeArguments", commands=["sft", "pt"])
+    register("padding_free", "swiftk_sft.arguments:PaddingFreeArguments", commands=["sft", "pt", "rlhf"])
