@@ -8,10 +8,30 @@ compile them (no C++ compiler) is told so, and DeepSpeed falls back to torch's c
 
 from __future__ import annotations
 
+import glob
+import os
 import sys
 import time
 
 OPS = ("ShareMemCommBuilder", "CPUAdamBuilder")
+#: a build takes about 3 minutes; a lock older than this was left by a build that was killed, and torch would wait
+#: on it forever
+STALE_LOCK_S = 15 * 60
+
+
+def remove_stale_locks() -> None:
+    """torch's extension builds lock their folder with a file; a killed ``make install`` leaves it behind."""
+    try:  # where torch builds extensions (TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions/<python>_<device>)
+        from torch.utils.cpp_extension import _get_build_directory
+
+        root = os.path.dirname(_get_build_directory("x", verbose=False))
+    except Exception:  # noqa: BLE001 - a torch without that helper: nothing to clean
+        return
+    for lock in glob.glob(os.path.join(root, "*", "lock")):
+        age = time.time() - os.path.getmtime(lock)
+        if age > STALE_LOCK_S:
+            print(f"removing a stale build lock ({age / 60:.0f} min old, left by a killed build): {lock}")
+            os.remove(lock)
 
 
 def main() -> int:
@@ -23,6 +43,7 @@ def main() -> int:
     accelerator = get_accelerator()
     if accelerator.device_name() != "cpu":
         return 0  # GPU builds are DeepSpeed's own business (DS_BUILD_OPS at install time)
+    remove_stale_locks()
     for name in OPS:
         builder = accelerator.create_op_builder(name)
         if builder is None or not builder.is_compatible():
