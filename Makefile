@@ -33,6 +33,8 @@ $(STAMP): pyproject.toml requirements/cpu.txt requirements/trackers.txt requirem
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)          # first: the CPU build, before anything pulls CUDA
 	$(BIN)/python -m pip install -q -r requirements/cpu.txt
+	# the web UI's browser tests: Debian's chromium (Playwright's own browser download is not reachable) and a CJK font
+	command -v chromium >/dev/null || { apt-get install -y -q chromium fonts-wqy-microhei >/dev/null || echo 'chromium not installed: the browser tests will be skipped'; }
 	$(BIN)/python -m pip install -q -r requirements/trackers.txt  # swift-plugin-trackers[wandb,swanlab,mlflow]
 	$(BIN)/python -m pip install -q -r requirements/eval.txt    # swiftk eval: EvalScope's requirements, then it
 	$(BIN)/python -m pip install -q --no-deps -r requirements/eval-nodeps.txt

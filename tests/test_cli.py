@@ -136,9 +136,9 @@ def test_debug_shows_a_traceback(swiftk):
 
 
 def test_command_without_its_plugin_names_the_distribution(swiftk, tmp_path):
-    result = swiftk("app", "--model", "m", cwd=str(tmp_path))
+    result = swiftk("app", "--model", "m", cwd=str(tmp_path), env={"SWIFTK_DISABLED_PLUGINS": "webui"})
     assert result.returncode == 2
-    assert "`swiftk app` is not implemented by any swiftk plugin yet" in one_line_error(result)
+    assert "provided by swift-plugin-webui, which is installed but not loaded" in one_line_error(result)
     assert not list(tmp_path.iterdir())
     result = swiftk("deploy", "--model", str(tmp_path), env={"SWIFTK_DISABLED_PLUGINS": "infer"})
     assert "provided by swift-plugin-infer, which is installed but not loaded" in one_line_error(result)

@@ -4,6 +4,9 @@ provide it, or does not exist."""
 
 from __future__ import annotations
 
+import pytest
+
+from swiftk.errors import UsageError
 from swiftk.hints import NOT_YET, PROVIDERS
 from swiftk.host import PluginHost
 
@@ -26,9 +29,10 @@ def test_providers_are_what_the_plugins_register():
     assert PROVIDERS == registered_by_our_plugins()
 
 
-def test_names_without_a_plugin_yet_say_so(swiftk):
-    for name in NOT_YET["commands"]:
-        result = swiftk(name)
-        assert result.returncode == 2
-        assert f"`swiftk {name}` is not implemented by any swiftk plugin yet" in result.stderr
-        assert "pip install" not in result.stderr
+def test_names_without_a_plugin_yet_say_so(monkeypatch):
+    """A page name no plugin implements yet says so rather than naming a distribution (every command has one now,
+    so the mechanism is checked with a stand-in entry)."""
+    monkeypatch.setitem(NOT_YET, "commands", {"fly": "`swiftk fly` is not implemented by any swiftk plugin yet"})
+    host = PluginHost(autoload=False)
+    with pytest.raises(UsageError, match="`swiftk fly` is not implemented by any swiftk plugin yet"):
+        host.get("commands", "fly")

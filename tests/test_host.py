@@ -83,7 +83,7 @@ def test_builtin_name_of_missing_distribution_says_pip_install():
         host.get("rewards", "accuracy")
     # swift-plugin-grpo is installed in the test venv, not loaded by this host: the message says which
     assert "provided by swift-plugin-grpo, which is installed but not loaded" in str(err.value)
-    with pytest.raises(UsageError, match="`swiftk app` is not implemented by any swiftk plugin yet"):
+    with pytest.raises(UsageError, match="provided by swift-plugin-webui, which is installed but not loaded"):
         host.get("commands", "app")
 
 

@@ -15,6 +15,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         **dict.fromkeys("infer deploy".split(), "swift-plugin-infer"),
         "eval": "swift-plugin-eval",
         "sample": "swift-plugin-sample",
+        **dict.fromkeys(("app", "web-ui"), "swift-plugin-webui"),
     },
     "samplers": dict.fromkeys(("sample", "mcts", "distill"), "swift-plugin-sample"),
     "eval_backends": dict.fromkeys("Native OpenCompass VLMEvalKit".split(), "swift-plugin-eval"),
@@ -117,7 +118,6 @@ def distribution_installed(distribution: str) -> bool:
 #: Commands of ms-swift's page that no swiftk plugin implements yet: saying so beats naming a
 #: distribution that does not exist.
 NOT_YET: dict[str, dict[str, str]] = {
-    "commands": {name: f"`swiftk {name}` is not implemented by any swiftk plugin yet" for name in ("app", "web-ui")},
 }
 
 

@@ -1,0 +1,1 @@
+"""swift-plugin-webui: `swiftk app` and `swiftk web-ui` built with gradio."""
