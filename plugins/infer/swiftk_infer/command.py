@@ -402,6 +402,32 @@ def _read(multi_line: bool) -> Optional[str]:
         return None
 
 
+def _read_media(query: str) -> Optional[dict[str, list[str]]]:
+    """For each ``<image>``/``<video>``/``<audio>`` tag of a multimodal model's query, ask for its path or URL
+    (as ms-swift's interactive mode does); a missing local file is asked again. None when input ends."""
+    import re
+
+    media: dict[str, list[str]] = {}
+    for tag in re.findall(r"<image>|<video>|<audio>", query):
+        kind = tag[1:-1]
+        while True:
+            try:
+                value = input(f"Input {'an' if kind[0] in 'ia' else 'a'} {kind} path or URL <<< ").strip()
+            except EOFError:
+                return None
+            if value.startswith(("http://", "https://", "data:")) or os.path.isfile(os.path.expanduser(value)):
+                break
+            print(f"(no such file: {value!r}; give a path to an existing file, or a URL)")
+        media.setdefault(f"{kind}s", []).append(
+            value if "://" in value or value.startswith("data:") else os.path.expanduser(value)
+        )
+    return media
+
+
+def _is_multimodal(engine: Any) -> bool:
+    return bool(getattr(getattr(engine, "template", None), "is_multimodal", False))
+
+
 def _answer(engine: Any, messages: list[dict], config: RequestConfig, stream: bool) -> str:
     """Print the answer, chunk by chunk with ``--stream true``, else whole once done."""
     print(">>> ", end="", flush=True)
@@ -436,13 +462,20 @@ def chat(engine: Any, args: Any) -> int:
     path = args.get("result_path")
     if path:
         print(f"[swiftk] result_path: {os.path.abspath(path)} (one line per answer)", flush=True)
+    multimodal = _is_multimodal(engine)
+    if multimodal:
+        print(
+            "[swiftk] a multimodal model: put <image>, <video> or <audio> in a message, then give each its path or URL"
+        )
+    plain_history: list[dict] = []  # the conversation as text with tags, for --result_path
+    saved_media: dict[str, list[str]] = {}
     while True:
         query = _read(multi_line)
         if query is None or query.strip() == "exit":
             return 0
         command = query.strip()
         if command == "clear":
-            history = []
+            history, plain_history, saved_media = [], [], {}
             print("(history cleared)")
             continue
         if command == "multi-line":
@@ -453,12 +486,23 @@ def chat(engine: Any, args: Any) -> int:
             continue
         if command == "reset-system":
             system = _read(multi_line) or None
-            history = []
+            history, plain_history, saved_media = [], [], {}
             continue
-        messages = (
-            ([{"role": "system", "content": system}] if system else []) + history + [{"role": "user", "content": query}]
-        )
+        turn = {"role": "user", "content": query}
+        media: dict[str, list[str]] = {}
+        if multimodal:
+            media = _read_media(query)
+            if media is None:
+                return 0
+            # the tags become OpenAI content parts, the form every engine takes
+            turn = with_media_parts({"messages": [turn], **media})[0]
+        messages = ([{"role": "system", "content": system}] if system else []) + history + [turn]
         text = _answer(engine, messages, config, stream)
-        history += [{"role": "user", "content": query}, {"role": "assistant", "content": text}]
+        history += [turn, {"role": "assistant", "content": text}]
+        plain_history += [{"role": "user", "content": query}, {"role": "assistant", "content": text}]
+        for key, values in media.items():
+            saved_media.setdefault(key, []).extend(values)
         if path:
-            append_jsonl(path, {"messages": messages + [{"role": "assistant", "content": text}], "response": text})
+            # ms-swift's row form: tags in the text, the files of the whole conversation in images/videos/audios
+            plain = ([{"role": "system", "content": system}] if system else []) + plain_history
+            append_jsonl(path, {"messages": plain, "response": text, **saved_media})

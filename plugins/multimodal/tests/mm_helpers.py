@@ -32,10 +32,11 @@ def env(extra=None) -> dict:
     return out
 
 
-def run(*args, cwd=None, timeout=600, extra_env=None):
+def run(*args, cwd=None, timeout=600, extra_env=None, input_text=None):
     return subprocess.run(
-        [MM_PYTHON, *map(str, args)], capture_output=True, text=True, env=env(extra_env), cwd=cwd, timeout=timeout
-    )
+        [MM_PYTHON, *map(str, args)], capture_output=True, text=True, env=env(extra_env), cwd=cwd, timeout=timeout,
+        input=input_text,
+    )  # fmt: skip
 
 
 def swiftk(*args, **kw):

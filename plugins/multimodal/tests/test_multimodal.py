@@ -219,3 +219,26 @@ def test_a_batch_of_a_text_row_and_an_image_row_trains(tiny, colours):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["same_shape"] and result["typed"][0] == 0 and result["typed"][1] > 0, result
     assert result["loss"] > 0
+
+
+def test_interactive_infer_asks_for_each_tagged_image_and_answers_as_over_a_dataset(tiny, colours, tmp_path):
+    """The terminal chat of a multimodal model asks for the path of each <image> of a message (again when the
+    file does not exist), answers as `swiftk infer` over a dataset row with the same image does (greedy), and
+    writes the turn in ms-swift's row form (the tag in the text, the file in `images`)."""
+    model, red = tiny["qwen2_5_vl"], colours / "red.png"
+    one_row, over_dataset = tmp_path / "red.jsonl", tmp_path / "dataset.jsonl"
+    one_row.write_text(json.dumps({"messages": [{"role": "user", "content": "<image>What colour is it?"}],
+                                   "images": [str(red)]}) + "\n")  # fmt: skip
+    swiftk("infer", "--model", model, "--val_dataset", one_row, "--max_new_tokens", "4", "--temperature", "0",
+           "--result_path", over_dataset)  # fmt: skip
+    expected = json.loads(over_dataset.read_text().splitlines()[0])
+    chat_rows = tmp_path / "chat.jsonl"
+    typed = f"<image>What colour is it?\n{tmp_path / 'missing.png'}\n{red}\nexit\n"
+    proc = run("-m", "swiftk", "infer", "--model", model, "--max_new_tokens", "4", "--temperature", "0",
+               "--result_path", chat_rows, input_text=typed)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Input an image path or URL <<< " in proc.stdout and "no such file" in proc.stdout, proc.stdout[-2000:]
+    row = json.loads(chat_rows.read_text().splitlines()[0])
+    assert row["images"] == [str(red)]
+    assert row["messages"][0] == {"role": "user", "content": "<image>What colour is it?"}
+    assert row["response"] == expected["response"], (row, expected)
