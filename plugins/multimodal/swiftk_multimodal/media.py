@@ -98,27 +98,69 @@ def load_video(value: Any, max_frames: int = 16) -> list:
 
 
 def load_audio(value: Any, sampling_rate: int = 16000) -> Any:
-    """A mono float32 array at ``sampling_rate`` (a .wav file, bytes, or an array already)."""
+    """A mono float32 array at ``sampling_rate``: a WAV file at that rate is read by the standard library; any
+    other file (mp3, flac, ogg, m4a, a WAV at another rate) is decoded and resampled by PyAV (FFmpeg), as
+    ms-swift's librosa would load it; an array is taken as it is."""
     import numpy as np
 
     if isinstance(value, np.ndarray):
         return value.astype("float32")
+    data = _bytes_of(value, "audio")
+    if data[:4] == b"RIFF":
+        samples = _read_wav(data, sampling_rate)
+        if samples is not None:
+            return samples
+    return _decode_audio(data, sampling_rate)
+
+
+def _read_wav(data: bytes, sampling_rate: int) -> Any:
+    """The samples of a PCM WAV at ``sampling_rate``, mono; None when it needs resampling or is not PCM."""
     import wave
 
+    import numpy as np
+
     try:
-        with wave.open(io.BytesIO(_bytes_of(value, "audio"))) as w:
+        with wave.open(io.BytesIO(data)) as w:
             rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
             raw = w.readframes(w.getnframes())
-    except wave.Error as exc:
-        raise MediaError(f"an audio file that is not WAV ({exc})") from None
-    dtype = {1: np.int8, 2: np.int16, 4: np.int32}[width]
-    samples = np.frombuffer(raw, dtype=dtype).astype("float32") / float(np.iinfo(dtype).max)
+    except (wave.Error, EOFError):
+        return None
+    if rate != sampling_rate or width not in (1, 2, 4):
+        return None
+    dtype = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+    samples = np.frombuffer(raw, dtype=dtype).astype("float32")
+    samples = (samples - 128.0) / 128.0 if width == 1 else samples / float(np.iinfo(dtype).max)
     if channels > 1:
         samples = samples.reshape(-1, channels).mean(axis=1)
-    if rate != sampling_rate:  # linear resampling: enough for speech at these rates
-        positions = np.linspace(0, len(samples) - 1, int(len(samples) * sampling_rate / rate))
-        samples = np.interp(positions, np.arange(len(samples)), samples).astype("float32")
     return samples
+
+
+def _decode_audio(data: bytes, sampling_rate: int) -> Any:
+    """Decode any audio FFmpeg reads to mono float32 at ``sampling_rate`` (PyAV's resampler)."""
+    import numpy as np
+
+    try:
+        import av
+    except ImportError:
+        raise MediaError(
+            f"reading audio other than a WAV at {sampling_rate} Hz needs PyAV: pip install swift-plugin-multimodal[video]"
+        ) from None
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sampling_rate)
+    chunks = []
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.audio:
+                raise MediaError("an audio file without an audio stream")
+            for frame in container.decode(audio=0):
+                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    except MediaError:
+        raise
+    except Exception as exc:
+        raise MediaError(f"an audio file that FFmpeg cannot read ({exc})") from None
+    if not chunks:
+        raise MediaError("an audio file without samples")
+    return np.concatenate(chunks).astype("float32")
 
 
 def openai_parts(messages: list[dict]) -> tuple[list[dict], dict[str, list]]:

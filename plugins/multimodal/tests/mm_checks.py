@@ -254,6 +254,41 @@ def vllm_prompt(folder: str, red: str) -> dict:
     }
 
 
+def write_tone(path: str, codec: str, rate: int = 44100, seconds: float = 1.0, hz: float = 440.0) -> str:
+    """A stereo tone encoded by FFmpeg (PyAV) with ``codec`` into ``path`` (its suffix picks the container)."""
+    import av
+
+    samples = (np.sin(np.arange(int(rate * seconds)) * 2 * np.pi * hz / rate) * 0.5).astype("float32")
+    with av.open(path, "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout="stereo")
+        planar = stream.codec_context.codec.audio_formats[0].is_planar
+        for start in range(0, len(samples), 960):
+            chunk = np.stack([samples[start : start + 960]] * 2)  # (channels, n)
+            data = chunk if planar else chunk.T.reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(data, format="fltp" if planar else "flt", layout="stereo")
+            frame.rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def audio_formats(folder: str) -> dict:
+    """Each format loaded at 16 kHz: its length in seconds and its loudest frequency."""
+    from swiftk_multimodal.media import load_audio
+
+    out = {}
+    formats = [("tone.mp3", "mp3", 44100), ("tone.flac", "flac", 44100), ("tone.ogg", "libopus", 48000),
+               ("tone.m4a", "aac", 44100), ("tone44k.wav", "pcm_s16le", 44100)]  # fmt: skip
+    for name, codec, rate in formats:
+        samples = load_audio(write_tone(f"{folder}/{name}", codec, rate), 16000)
+        spectrum = np.abs(np.fft.rfft(samples))
+        peak = float(np.argmax(spectrum)) * 16000 / len(samples)
+        out[name] = {"seconds": round(len(samples) / 16000, 2), "peak_hz": round(peak)}
+    return out
+
+
 def main() -> None:
     check, *rest = sys.argv[1:]
     print(json.dumps(globals()[check](*rest)))

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from mm_helpers import (
+    HERE,
     MARKS,
     build_tiny,
     check_deploy_answers,
@@ -111,3 +112,21 @@ def test_a_sampling_rate_the_feature_extractor_cannot_take_is_refused(tiny, colo
                "--max_new_tokens", "2", "--result_path", tmp_path / "a.jsonl", extra_env={"SAMPLING_RATE": "8000"})  # fmt: skip
     assert proc.returncode != 0
     assert "SAMPLING_RATE=8000" in proc.stderr, proc.stderr[-3000:]
+
+
+def test_mp3_flac_ogg_m4a_and_wav_at_another_rate_load_as_the_same_tone(tmp_path):
+    """Audio beyond 16 kHz WAV (what ms-swift's librosa reads): each file, decoded and resampled by FFmpeg to the
+    family's 16 kHz, is one second of the 440 Hz tone it was encoded from (aac pads its priming frames)."""
+    proc = run(HERE / "mm_checks.py", "audio_formats", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(result) == {"tone.mp3", "tone.flac", "tone.ogg", "tone.m4a", "tone44k.wav"}
+    for name, loaded in result.items():
+        assert loaded["peak_hz"] == 440 and 0.99 <= loaded["seconds"] <= 1.1, (name, loaded)
+    (tmp_path / "notes.txt").write_text("not audio")
+    code = (
+        "import sys; from swiftk_multimodal.media import load_audio, MediaError\n"
+        "try:\n    load_audio(sys.argv[1])\nexcept MediaError as e:\n    print(e)"
+    )
+    proc = run("-c", code, tmp_path / "notes.txt")
+    assert "an audio file that FFmpeg cannot read" in proc.stdout, proc.stdout + proc.stderr[-2000:]
