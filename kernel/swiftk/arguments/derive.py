@@ -367,6 +367,8 @@ def _derive_export(command: str, v: Dict[str, Any], explicit: Set[str]) -> None:
         suffix = f"{v['quant_method']}-int{bits}" if bits else v["quant_method"]  # fp8 has no --quant_bits
     elif v.get("merge_lora"):
         suffix = "merged"
+    elif v.get("to_cached_dataset"):  # swift-plugin-datasets' argument
+        suffix = "cached_dataset"
     else:
         return
     adapters = v.get("adapters") or []

@@ -49,6 +49,12 @@ _SUPPORT_FILES = tuple(
 
 
 def run(args: Any) -> int:
+    # tokenize --dataset in advance (later ms-swift; swift-plugin-datasets' argument): nothing else is exported
+    if "to_cached_dataset" in args and args.get("to_cached_dataset"):
+        from swiftk.pipelines.cached_data import export_cached_dataset
+
+        export_cached_dataset(args)
+        return 0
     # 1. what to do, checked before anything loads
     quant_method = args.get("quant_method")
     quantize = _export_step(quant_method, args) if quant_method else None
@@ -58,7 +64,7 @@ def run(args: Any) -> int:
     if not (quantize or merge or push):
         raise UsageError(
             f"swiftk {args.command}: nothing to do; pass --merge_lora true with --adapters CHECKPOINT, "
-            f"--quant_method METHOD or --push_to_hub true"
+            f"--quant_method METHOD, --push_to_hub true or --to_cached_dataset true"
         )
     if push and not args.get("hub_model_id"):
         raise UsageError("--push_to_hub needs --hub_model_id: the hub repository to upload to, e.g. me/my-model")

@@ -81,6 +81,13 @@ def register_datasets(register):
 
 
 @swiftk.hookimpl
+def register_arguments(register):
+    # later ms-swift's tokenized datasets (the kernel's pipelines/cached_data.py reads them)
+    register("cached_dataset", "swiftk_datasets.cached_args:CachedDatasetArguments", commands=["sft", "pt", "rlhf"])
+    register("to_cached_dataset", "swiftk_datasets.cached_args:CachedExportArguments", commands=["export"])
+
+
+@swiftk.hookimpl
 def load_datasets(args):
     from swiftk_datasets.pipeline import load_datasets as load
 
