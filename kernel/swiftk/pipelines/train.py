@@ -48,13 +48,19 @@ def run_training(args: Any, build: Callable[[Any], Any]) -> int:
             release_run_lock(output_dir)
 
 
+#: ``--task_type`` values that ``swiftk sft`` trains with the trainer registered under the same name.
+TASK_TRAINERS = ("embedding", "reranker", "generative_reranker")
+
+
 def trainer_name(args: Any) -> str:
-    """The registered trainer of this command: ``--rlhf_type`` for rlhf; ``pt`` (when a plugin registers
-    one) or ``sft`` for pt and sft."""
+    """The registered trainer of this command: ``--rlhf_type`` for rlhf; for sft the ``--task_type`` when it is
+    one of :data:`TASK_TRAINERS` (whose trainer refuses pt); ``pt`` (when a plugin registers one) or ``sft`` for pt and sft."""
     from swiftk.host import get_host
 
     if args.command == "rlhf":
         return args.rlhf_type
+    if args.command in ("sft", "pt") and args.get("task_type") in TASK_TRAINERS:
+        return args.task_type  # embedding, reranker, generative_reranker: swift-plugin-embedding's trainers
     return "pt" if args.command == "pt" and "pt" in get_host().registry("trainers") else "sft"
 
 
@@ -72,6 +78,16 @@ def build_trainer(args: Any) -> Any:
     host = get_host()
     # the trainer and tuner first: a missing plugin is named before anything heavy is loaded
     name = trainer_name(args)
+    if name in TASK_TRAINERS and name not in host.registry("trainers"):
+        from swiftk.errors import MissingPluginError
+        from swiftk.hints import PROVIDERS
+
+        provider = PROVIDERS["trainers"].get(name, "the plugin that registers it")
+        raise MissingPluginError(
+            f"--task_type {name}: no loaded plugin trains it (a trainer named '{name}'): pip install {provider}, "
+            f"or check SWIFTK_DISABLE_PLUGIN_AUTOLOAD, SWIFTK_LOAD_PLUGINS, SWIFTK_DISABLED_PLUGINS",
+            provider,
+        )
     spec = host.get("trainers", name)
     spec = spec if isinstance(spec, TrainerSpec) else TrainerSpec(trainer_cls=spec)  # a bare trainer class too
     tuner = host.get("tuners", args.train_type)
@@ -93,18 +109,36 @@ def build_trainer(args: Any) -> Any:
 
     # 2. the data, as standard rows, encoded into what this trainer reads (now, or lazily in __getitem__:
     #    multimodal rows by default when the template's own encoder is used)
-    train_dataset, val_dataset = load_datasets(args)
-    if model_info.task_type == "seq_cls":
-        set_problem_type(args, model, template, model_info, train_dataset)
-    lazy = args.get("lazy_tokenize")
-    lazy = bool(model_info.is_multimodal and spec.encode is None) if lazy is None else bool(lazy)
-    encode = dict(num_proc=args.dataset_num_proc, lazy=lazy, strict=args.strict)
-    make_encoder = (
-        load_reference(spec.encode) if spec.encode is not None else (lambda template, args, dataset: template.encode)
-    )
-    train_dataset = encode_dataset(train_dataset, make_encoder(template, args, train_dataset), **encode)
-    if val_dataset is not None:
-        val_dataset = encode_dataset(val_dataset, make_encoder(template, args, val_dataset), **encode)
+    if "cached_dataset" in args and (args.get("cached_dataset") or args.get("cached_val_dataset")):
+        # tokenized in advance by `swiftk export --to_cached_dataset true`, checked to match this run's encoding
+        from swiftk.pipelines.cached_data import encoder_of, load_cached_datasets, signature
+
+        if name in ("grpo", "ppo", "gkd"):
+            raise UsageError(f"--cached_dataset: --rlhf_type {name} generates from prompts; train it from --dataset")
+        if model_info.task_type != "causal_lm" or model_info.is_multimodal:
+            raise UsageError(
+                f"--cached_dataset: tokenized datasets train causal language models on text here; "
+                f"{model_info.model_type} ({model_info.task_type}) trains from --dataset"
+            )
+        expected = signature(
+            args, model_info, template_name(args, model_info), encoder_of(spec), getattr(template, "mode", "train")
+        )
+        train_dataset, val_dataset = load_cached_datasets(args, expected)
+    else:
+        train_dataset, val_dataset = load_datasets(args)
+        if model_info.task_type == "seq_cls":
+            set_problem_type(args, model, template, model_info, train_dataset)
+        lazy = args.get("lazy_tokenize")
+        lazy = bool(model_info.is_multimodal and spec.encode is None) if lazy is None else bool(lazy)
+        encode = dict(num_proc=args.dataset_num_proc, lazy=lazy, strict=args.strict)
+        make_encoder = (
+            load_reference(spec.encode)
+            if spec.encode is not None
+            else (lambda template, args, dataset: template.encode)
+        )
+        train_dataset = encode_dataset(train_dataset, make_encoder(template, args, train_dataset), **encode)
+        if val_dataset is not None:
+            val_dataset = encode_dataset(val_dataset, make_encoder(template, args, val_dataset), **encode)
     log_first_sample(train_dataset, template)
 
     # 3. the tuner wraps the model (lora, full, ... : whatever --train_type names)

@@ -9,7 +9,8 @@ The page's GRPO parameters are ``GRPOConfig`` fields of the same name (``num_gen
 differ from ms-swift's: the ``grpo`` loss (each completion's mean token loss, averaged) and advantages
 scaled by their group's standard deviation; ``vllm_max_model_len`` is trl's ``vllm_max_model_length``;
 vLLM runs colocated with training; completions are logged by us (``completions.jsonl``) unless
-wandb is among ``--report_to``.
+wandb is among ``--report_to``.  Later ms-swift's GRPO options (``--loss_type``, ``--epsilon_high``,
+``--dynamic_sample``, ...) are checked and mapped in :mod:`swiftk_grpo.later_args`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 from typing import Any
 
 from swiftk.api import MissingPluginError, UsageError
+from swiftk_grpo.later_args import check_later_options, later_config
 from swiftk_rlhf.args import refuse_sft_only_arguments
 
 
@@ -35,8 +37,21 @@ def needs_reference(args: Any) -> bool:
     return float(args.get("beta") or 0.0) != 0.0
 
 
+class _GRPOLossTypeHidden:
+    """``args`` without ``--loss_type``, which GRPO reads as its own (for the sft-only checks)."""
+
+    def __init__(self, args: Any):
+        self._args = args
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return default if name == "loss_type" else self._args.get(name, default)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._args, name)
+
+
 def prepare_grpo(args: Any) -> None:
-    refuse_sft_only_arguments(args)
+    refuse_sft_only_arguments(_GRPOLossTypeHidden(args))
     if not (args.get("reward_funcs") or args.get("reward_model")):
         raise UsageError(
             "--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "
@@ -53,13 +68,23 @@ def prepare_grpo(args: Any) -> None:
             f"of a prompt the same, so no advantage), got {args.get('temperature')}"
         )
     batch = int(args.per_device_train_batch_size or 1)
-    accumulation = int(args.gradient_accumulation_steps or 1)
-    if (batch * accumulation * world_size()) % group:
-        raise UsageError(
-            f"--per_device_train_batch_size ({batch}) x --gradient_accumulation_steps ({accumulation}) x processes "
-            f"({world_size()}) must be a multiple of --num_generations ({group}): each generation batch holds whole "
-            f"groups of completions of one prompt"
-        )
+    check_later_options(args, world_size())
+    if args.get("generation_batch_size") is not None:
+        size = int(args.generation_batch_size)
+        if size % (batch * world_size()) or size % group:
+            raise UsageError(
+                f"--generation_batch_size ({size}) must be a multiple of --per_device_train_batch_size ({batch}) x "
+                f"processes ({world_size()}) and of --num_generations ({group})"
+            )
+    else:
+        steps_name = "steps_per_generation" if args.get("steps_per_generation") else "gradient_accumulation_steps"
+        steps = int(args.get(steps_name) or 1)
+        if (batch * steps * world_size()) % group:
+            raise UsageError(
+                f"--per_device_train_batch_size ({batch}) x --{steps_name} ({steps}) x processes "
+                f"({world_size()}) must be a multiple of --num_generations ({group}): each generation batch holds "
+                f"whole groups of completions of one prompt"
+            )
     explicit = getattr(args, "explicit", ()) or ()
     if "per_device_eval_batch_size" in explicit and (int(args.per_device_eval_batch_size) * world_size()) % group:
         raise UsageError(
@@ -132,14 +157,10 @@ def grpo_config(args: Any) -> dict:
     report_to = args.get("report_to") or []
     report_to = [report_to] if isinstance(report_to, str) else list(report_to)
     values = {
-        "loss_type": "grpo",
-        "scale_rewards": "group",
-        "mask_truncated_completions": False,
+        **later_config(args),
         "log_completions": bool(args.get("log_completions")) and "wandb" in report_to,
         "per_device_eval_batch_size": eval_batch_size(args),
         "vllm_mode": "colocate",
         "vllm_max_model_length": args.get("vllm_max_model_len"),
     }
-    if args.get("use_vllm"):
-        values["vllm_enable_sleep_mode"] = False
     return values

@@ -27,6 +27,11 @@ def register_trainers(register):
 
 
 @swiftk.hookimpl
+def register_arguments(register):
+    register("grpo_later", "swiftk_grpo.arguments:GRPOLaterArguments", commands=["rlhf"])
+
+
+@swiftk.hookimpl
 def register_rewards(register):
     for name, reference in REWARDS.items():
         register(name, reference)

@@ -11,6 +11,8 @@ What differs from trl's defaults, and why:
   adapters disabled (trl would freeze a copy of the starting adapter); otherwise the model the
   ``rlhf`` pipeline loaded (``--ref_model``, or ``--model`` again) rather than one trl reloads
   from the policy's config.
+* **Later ms-swift options** trl lacks (``--advantage_estimator``, ``--kl_in_reward``, ``--dynamic_sample``)
+  come from :class:`swiftk_grpo.later_trainer.LaterGRPOMixin`; the others are trl's config fields.
 * **Rewards** are the registry's (:mod:`swiftk_grpo.reward_funcs`), checked on every call.
 * ``--log_completions`` without wandb appends every rollout to ``<output_dir>/completions.jsonl``, copied
   into each checkpoint as it is saved.
@@ -27,13 +29,14 @@ from typing import Any
 import trl
 from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
 
+from swiftk_grpo.later_trainer import LaterGRPOMixin
 from swiftk_grpo.reward_funcs import build_rewards, completion_text
 from swiftk_grpo.rollout import EngineRollout
 from swiftk_sft.rl_trainer import RLHFTrainerMixin
 from swiftk_sft.trainer import SwiftTrainerMixin
 
 
-class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
+class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, LaterGRPOMixin, trl.GRPOTrainer):
     """``--rlhf_type grpo``."""
 
     run_files_in_checkpoints = ("args.json", "completions.jsonl")  # the rollouts so far, with each checkpoint
@@ -75,6 +78,7 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.GRPOTrainer):
         self.beta = beta
         if beta != 0.0 and ref_model is not None:
             self.ref_model = self._prepare_reference(ref_model)
+        self.setup_later_options(swift_args)
         self._completions_path = (
             os.path.join(args.output_dir, "completions.jsonl")
             if swift_args.get("log_completions") and not args.log_completions
