@@ -27,20 +27,29 @@ PROVIDERS: dict[str, dict[str, str]] = {
     },
     "trainers": {
         "sft": "swift-plugin-sft",
-        **dict.fromkeys("dpo orpo simpo kto cpo rm ppo".split(), "swift-plugin-rlhf"),
+        **dict.fromkeys("dpo orpo simpo kto cpo rm ppo gkd".split(), "swift-plugin-rlhf"),
         "grpo": "swift-plugin-grpo",
+        **dict.fromkeys("embedding reranker generative_reranker".split(), "swift-plugin-embedding"),
     },
     "rewards": {
         **dict.fromkeys("accuracy format cosine repetition".split(), "swift-plugin-grpo"),
         "reward_model": "swift-plugin-rlhf",
     },
     "metrics": dict.fromkeys("acc nlg".split(), "swift-plugin-sft"),
-    "losses": dict.fromkeys("cross_entropy loss_scale".split(), "swift-plugin-sft"),
+    "losses": {
+        **dict.fromkeys("cross_entropy loss_scale".split(), "swift-plugin-sft"),
+        **dict.fromkeys(
+            "infonce cosine_similarity contrastive online_contrastive reranker generative_reranker listwise_reranker "
+            "listwise_generative_reranker".split(),
+            "swift-plugin-embedding",
+        ),
+    },
     "infer_engines": {
         "pt": "swift-plugin-infer",
         "vllm": "swift-plugin-vllm",
         "lmdeploy": "swift-plugin-lmdeploy",
         "reward": "swift-plugin-rlhf",
+        **dict.fromkeys("embedding reranker generative_reranker".split(), "swift-plugin-embedding"),
     },
     "optimizers": {"galore": "swift-plugin-galore", "lorap": "swift-plugin-peft"},
     "callbacks": {

@@ -186,16 +186,31 @@ def split_flags(argv: Sequence[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
+#: Arguments that later ms-swift takes as a list on one command where the page's type is one value:
+#: ``swift rlhf --loss_type sigmoid bco_pair sft`` (the algorithm's losses, several for DPO's MPO). There they
+#: name the trainer's own losses, not registered sft ones: the ``--rlhf_type``'s plugin checks them.
+LIST_FORMS: dict[str, dict[str, str]] = {
+    "rlhf": {"loss_type": "The algorithm's loss type(s) (dpo: several, weighted by --loss_weights); None: its default."}
+}
+
+
 class CommandParser:
     """The arguments of one command, from its ordered groups (a later group's field wins)."""
 
     def __init__(self, command: str, groups: Iterable[type]):
+        import dataclasses
+
         self.command = command
         self.groups = list(groups)
         self.infos: dict[str, ArgInfo] = {}
         for group in self.groups:
             for info in arg_infos(group):
                 self.infos[info.name] = info
+        for name, help_text in LIST_FORMS.get(command, {}).items():
+            if name in self.infos:
+                self.infos[name] = dataclasses.replace(
+                    self.infos[name], type=Optional[list[str]], registry=None, help=help_text
+                )
 
     def defaults(self) -> dict[str, Any]:
         return {name: arg_infos_default(info) for name, info in self.infos.items()}

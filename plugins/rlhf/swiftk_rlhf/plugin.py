@@ -64,6 +64,14 @@ SPECS = {
         config_kwargs=f"{_A}:rm_config",
         encode=f"{_E}:rm_encoder",
     ),
+    "gkd": TrainerSpec(
+        trainer_cls="swiftk_rlhf.gkd:GKDTrainer",
+        args_cls="trl.experimental.gkd:GKDConfig",
+        data_kind="gkd",
+        prepare_args=f"{_A}:prepare_gkd",
+        config_kwargs=f"{_A}:gkd_config",
+        encode="swiftk_rlhf.gkd:gkd_encoder",
+    ),
     "ppo": TrainerSpec(
         trainer_cls="swiftk_rlhf.ppo:PPOTrainer",
         args_cls="swiftk_rlhf.ppo:PPOConfig",
@@ -80,6 +88,13 @@ SPECS = {
 def register_trainers(register):
     for name, spec in SPECS.items():
         register(name, spec)
+
+
+@swiftk.hookimpl
+def register_arguments(register):
+    # later ms-swift's GKD teacher and DPO loss weights (swiftk_rlhf.arguments)
+    register("gkd", "swiftk_rlhf.arguments:GKDArguments", commands=["rlhf"])
+    register("loss_weights", "swiftk_rlhf.arguments:LossWeightsArguments", commands=["rlhf"])
 
 
 @swiftk.hookimpl

@@ -180,3 +180,23 @@ def pair_margin(model: Any) -> float:
             logps.append(torch.log_softmax(logits.float(), -1).gather(-1, ids[0, len(prompt) :, None]).mean().item())
         total += logps[0] - logps[1]
     return total / len(rows)
+
+
+def perturbed_copy(folder: Any, scale: float = 0.3, seed: int = 0) -> Path:
+    """The demo model with every weight moved by ``scale`` of its spread (same tokenizer and vocabulary): a
+    distinct teacher or reference model."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    _, model_dir = base_parts()
+    folder = Path(folder)
+    shutil.copytree(model_dir, folder, dirs_exist_ok=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * scale * param.std())
+    model.save_pretrained(folder)
+    return folder

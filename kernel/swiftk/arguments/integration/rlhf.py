@@ -96,7 +96,7 @@ class GRPOArguments:
     SECTION_ZH = "GRPO参数"
 
     num_generations: int = arg(8, "GRPO group size G (completions per prompt).", plugin=GRPO)
-    max_completion_length: int = arg(512, "Max completion length.", plugin=GRPO)
+    max_completion_length: int = arg(512, "Max completion length (GRPO; also GKD's).", plugin=f"{GRPO} or {RLHF}")
     ds3_gather_for_generation: bool = arg(
         True, "ZeRO-3: gather policy weights for generation (faster; needed by vLLM).", plugin=GRPO
     )
