@@ -40,3 +40,16 @@ class DeployLimitArguments:
         "A folder whose files requests may name as media (image_url 'file://...' or a path), as vLLM's "
         "--allowed-local-media-path; none by default: only data URLs (and remote URLs online).",
     )
+
+
+@dataclass
+class WriteBatchArguments:
+    """Later ms-swift's ``--write_batch_size`` (not on the v3.2 page)."""
+
+    SECTION = "Inference arguments"
+
+    write_batch_size: int = arg(
+        1000,
+        "Rows answered and appended to --result_path at a time (later ms-swift); -1: all at once. The file is "
+        "written as <result_path>.partial and renamed when every row is answered.",
+    )

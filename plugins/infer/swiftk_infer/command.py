@@ -128,16 +128,23 @@ def saved_run(args: Any) -> dict:
     return {}
 
 
+#: Task types served by the engine a plugin registers under the same name (swift-plugin-embedding).
+PLUGIN_TASKS = ("embedding", "reranker", "generative_reranker")
+
+
 def model_task(args: Any) -> str:
     """What the checkpoint does: ``causal_lm``; ``seq_cls``, a classifier (its args.json's ``task_type``, or
     a ``*ForSequenceClassification`` config.json); or ``reward``, one trained by ``rlhf --rlhf_type rm``.
     A classifier's ``--problem_type``, recorded in args.json, is taken from there unless given."""
     from swiftk.api import resolve_model
 
+    saved = saved_run(args)
+    explicit = getattr(args, "explicit", set()) or set()
+    if "task_type" not in explicit and saved.get("task_type") in PLUGIN_TASKS:
+        args.task_type = saved["task_type"]  # an embedding or reranker run's checkpoint (swift-plugin-embedding)
     info = resolve_model(args)
     if info.task_type != "seq_cls":
         return info.task_type
-    saved = saved_run(args)
     if "problem_type" in args and not args.get("problem_type") and saved.get("problem_type"):
         args.problem_type = saved["problem_type"]
     return "reward" if saved.get("command") == "rlhf" and saved.get("rlhf_type") == "rm" else "seq_cls"
@@ -150,10 +157,14 @@ def build_engine(args: Any, *, prepare: bool = True):
 
     if prepare:
         prepare_model_args(args)
+    if args.infer_backend not in ("pt",) + PLUGIN_TASKS and args.get("task_type") in PLUGIN_TASKS:
+        from swiftk.api import UsageError
+
+        raise UsageError(f"--infer_backend {args.infer_backend}: --task_type {args.task_type} is served by pt only")
     if args.infer_backend == "pt":
         task = model_task(args)
-        if task == "reward" and "reward" in get_host().registry("infer_engines"):
-            args.infer_backend = "reward"  # swift-plugin-rlhf's: the conversation and its answer, scored
+        if task in PLUGIN_TASKS or (task == "reward" and "reward" in get_host().registry("infer_engines")):
+            args.infer_backend = task  # swift-plugin-rlhf's reward scorer, swift-plugin-embedding's engines
         elif task in ("seq_cls", "reward"):
             from swiftk_infer.classify import ClassifierEngine
 
@@ -301,10 +312,12 @@ def split_row(row: dict, label_text: Any = None) -> tuple[InferRequest, Optional
 
 
 def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
-    """Answer every row (rank ``r`` of ``world`` answers rows r, r + world, ...; rank 0 gathers them) and
-    write them, in the dataset's order, to ``--result_path``. The rows are answered as batches, so
-    ``--stream`` changes nothing here (ms-swift does not stream a dataset either): each row is printed whole."""
-    from swiftk.api import atomic_write_text, load_datasets, startup_phase
+    """Answer every row (rank ``r`` of ``world`` answers rows r, r + world, ... of each chunk; rank 0 gathers them)
+    and write them, in the dataset's order, to ``--result_path``. Rows are answered ``--write_batch_size`` at a time
+    (ms-swift's later argument; -1: all at once): each finished chunk is appended to ``<result_path>.partial``
+    (complete lines only), which becomes ``--result_path`` when every row is answered. ``--stream`` changes
+    nothing here (ms-swift does not stream a dataset either): each row is printed whole."""
+    from swiftk.api import load_datasets, startup_phase
 
     score_texts = text_scorer(args.get("metric"))
     with startup_phase():  # the datasets library and the rows
@@ -314,40 +327,78 @@ def infer_dataset(engine: Any, args: Any, rank: int = 0, world: int = 1) -> int:
         rows = rows[: args.val_dataset_sample]
     label_text = getattr(engine, "label_text", None)  # a classifier: the rows' labels, not their answers
     requests, labels = zip(*(split_row(r, label_text) for r in rows)) if rows else ((), ())
-    mine = list(range(rank, len(requests), world))
+    chunk = write_batch_size(args, len(requests))
     if world > 1:
-        print(f"[swiftk] rank {rank} of {world}: answering {len(mine)} of {len(requests)} rows", flush=True)
-    responses = engine.infer([requests[i] for i in mine], RequestConfig.from_args(args), use_tqdm=rank == 0)
-    texts = [r.choices[0].message["content"] for r in responses]
-    scores = [r.choices[0].logprobs for r in responses]  # a classifier's per-label log-probabilities
-    if world > 1:
-        import torch.distributed as dist
-
-        parts: Optional[list] = [None] * world if rank == 0 else None
-        dist.gather_object(list(zip(mine, zip(texts, scores))), parts, dst=0)
-        if rank != 0:
-            return 0
-        answers = dict(pair for part in parts for pair in part)
-        texts, scores = zip(*(answers[i] for i in range(len(requests)))) if requests else ((), ())
-    lines = []
-    for request, label, text, score in zip(requests, labels, texts, scores):
-        line = {
-            "messages": request.messages + [{"role": "assistant", "content": text}],
-            "response": text,
-            "labels": label,
-        }
-        if label_text is not None:
-            line["logprobs"] = score  # as ms-swift writes a classifier's
-        lines.append(json.dumps(line, ensure_ascii=False))
-        if args.get("verbose", True):
-            print(f"[QUERY] {request.messages[-1]['content']}\n[RESPONSE] {text}\n[LABELS] {label}\n" + "-" * 40)
+        share = len(range(rank, len(requests), world))
+        print(f"[swiftk] rank {rank} of {world}: answering {share} of {len(requests)} rows", flush=True)
     path = args.result_path
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    partial = f"{path}.partial"
+    if rank == 0:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        open(partial, "w").close()
+    config = RequestConfig.from_args(args)
+    all_texts: list = []
+    for start in range(0, len(requests), chunk):
+        texts, scores = _answer_chunk(engine, requests, config, start, min(start + chunk, len(requests)), rank, world)
+        if rank != 0:
+            continue
+        all_texts += texts
+        lines = []
+        for request, label, text, score in zip(requests[start:], labels[start:], texts, scores):
+            line = {
+                "messages": request.messages + [{"role": "assistant", "content": text}],
+                "response": text,
+                "labels": label,
+            }
+            if label_text is not None:
+                line["logprobs"] = score  # as ms-swift writes a classifier's
+            lines.append(json.dumps(line, ensure_ascii=False) + "\n")
+            if args.get("verbose", True):
+                print(f"[QUERY] {request.messages[-1]['content']}\n[RESPONSE] {text}\n[LABELS] {label}\n" + "-" * 40)
+        with open(partial, "a", encoding="utf-8") as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+    if rank != 0:
+        return 0
+    os.replace(partial, path)
     print(f"[swiftk] result_path: {os.path.abspath(path)}")
     if score_texts is not None:
-        metrics = score_texts(list(texts), [l or "" for l in labels])
+        metrics = score_texts(list(all_texts), [l or "" for l in labels])
         print(f"[swiftk] {args.metric}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 0
+
+
+def write_batch_size(args: Any, total: int) -> int:
+    """Rows answered and written at a time: ``--write_batch_size`` (default 1000; -1 or 0: all of them)."""
+    from swiftk.api import UsageError
+
+    value = args.get("write_batch_size") if "write_batch_size" in args else -1
+    if value is None or value in (-1, 0):
+        return max(total, 1)
+    if value < -1:
+        raise UsageError(f"--write_batch_size {value}: give a positive number of rows, or -1 for all at once")
+    return int(value)
+
+
+def _answer_chunk(engine: Any, requests: tuple, config: Any, start: int, stop: int, rank: int, world: int):
+    """The answers (texts, per-label log-probabilities) of rows ``start:stop``; under torchrun each rank answers
+    its rows of the chunk and rank 0 gathers them in order (others get empty lists)."""
+    mine = list(range(start + rank, stop, world))
+    responses = engine.infer([requests[i] for i in mine], config, use_tqdm=rank == 0)
+    texts = [r.choices[0].message["content"] for r in responses]
+    scores = [r.choices[0].logprobs for r in responses]
+    if world == 1:
+        return texts, scores
+    import torch.distributed as dist
+
+    parts: Optional[list] = [None] * world if rank == 0 else None
+    dist.gather_object(list(zip(mine, zip(texts, scores))), parts, dst=0)
+    if rank != 0:
+        return [], []
+    answers = dict(pair for part in parts for pair in part)
+    ordered = [answers[i] for i in range(start, stop)]
+    return [t for t, _ in ordered], [s for _, s in ordered]
 
 
 #: ``--metric`` of ``swiftk infer`` (ms-swift's values) -> the registered metric whose ``score_texts`` scores

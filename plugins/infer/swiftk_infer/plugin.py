@@ -19,3 +19,4 @@ def register_commands(register):
 def register_arguments(register):
     register("ckpt_dir", "swiftk_infer.arguments:CkptDirArguments", commands=["infer", "deploy"])
     register("deploy_limits", "swiftk_infer.arguments:DeployLimitArguments", commands=["deploy"])
+    register("write_batch_size", "swiftk_infer.arguments:WriteBatchArguments", commands=["infer"])

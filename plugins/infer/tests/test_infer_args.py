@@ -387,3 +387,38 @@ def test_merge_lora_without_an_adapter_is_refused(tmp_path):
         check=False,
     )
     assert "--merge_lora true merges the unnamed --adapters" in one_line_error(proc)
+
+
+# --- --write_batch_size (later ms-swift) --------------------------------------------------------------
+
+
+def test_write_batch_size_answers_and_appends_chunk_by_chunk(engine, tmp_path):
+    """`--write_batch_size 2` answers 5 rows as chunks of 2, 2, 1, each appended whole to <result_path>.partial
+    before the next is answered; the file it becomes equals the one of `-1` (all at once), in the rows' order."""
+    from swiftk.cli.builtin import resolve_arguments
+    from swiftk_infer.command import infer_dataset
+
+    data = write_rows(tmp_path / "q.jsonl", QUESTIONS)
+
+    def run(size, name):
+        argv = ["--model", "swiftk/tiny-chat", "--val_dataset", data, "--temperature", "0", "--max_new_tokens", "8",
+                "--write_batch_size", str(size), "--result_path", str(tmp_path / name)]  # fmt: skip
+        return resolve_arguments("infer", argv)
+
+    seen = []  # (rows asked, complete lines already in the .partial file) at each call of the engine
+    partial = tmp_path / "chunked.jsonl.partial"
+
+    class Watching:
+        def infer(self, requests, config, **kw):
+            seen.append((len(requests), len(partial.read_text().splitlines())))
+            return engine.infer(requests, config, **kw)
+
+    assert infer_dataset(Watching(), run(2, "chunked.jsonl")) == 0
+    assert seen == [(2, 0), (2, 2), (1, 4)] and not partial.exists()
+    assert infer_dataset(engine, run(-1, "whole.jsonl")) == 0
+    chunked = (tmp_path / "chunked.jsonl").read_text().splitlines()
+    assert chunked == (tmp_path / "whole.jsonl").read_text().splitlines() and len(chunked) == 5
+    assert [json.loads(line)["messages"][0]["content"] for line in chunked] == QUESTIONS
+    error = one_line_error(swiftk("infer", "--model", "swiftk/tiny-chat", "--val_dataset", data,
+                                  "--write_batch_size", "-5", check=False))  # fmt: skip
+    assert "--write_batch_size -5: give a positive number of rows, or -1 for all at once" in error
