@@ -42,6 +42,8 @@ _EXPORTS: dict[str, str] = {
     "arg": "swiftk.arguments.fields:arg",
     "get_model_arg": "swiftk.arguments.model_env:get_model_arg",
     "check_requires": "swiftk.requirements:check_requires",
+    "command_arguments": "swiftk.cli.builtin:command_arguments",
+    "check_command_line": "swiftk.cli.builtin:check_command_line",
     # models, templates and data, as the pipelines load them
     "load_model_and_processor": "swiftk.pipelines.model:load_model_and_processor",
     "resolve_model": "swiftk.pipelines.model:resolve_model",

@@ -98,6 +98,17 @@ def make_parser(command: str):
     return CommandParser(command, base + extra)
 
 
+def command_arguments(command: str) -> list:
+    """Every argument of ``command`` in order (:class:`swiftk.arguments.fields.ArgInfo`: name, type, default,
+    help, hot, choices, section, owner), the groups plugins register included: what a form of the command shows."""
+    return list(make_parser(command).infos.values())
+
+
+def check_command_line(command: str, argv: Sequence[str]) -> None:
+    """Parse ``swiftk <command> argv`` without running it; bad input raises one UsageError naming the flag."""
+    make_parser(command).parse(list(argv))
+
+
 # --- pre-parse ----------------------------------------------------------------------------
 
 

@@ -39,13 +39,42 @@ def auth_from_env() -> Optional[tuple[str, str]]:
     return user, password
 
 
-def warn_if_open(host: str, auth: Optional[tuple[str, str]]) -> Optional[str]:
-    """The warning to print when the page listens beyond loopback with no login, else None."""
-    if host in LOOPBACK or auth is not None:
+def warn_if_open(host: str, auth: Optional[tuple[str, str]], share: bool = False) -> Optional[str]:
+    """The warning to print when the page listens beyond loopback (or gets a public `--share` link) with no
+    login, else None."""
+    if auth is not None or (host in LOOPBACK and not share):
         return None
+    where = "through a public --share link" if share else f"on {host}"
     message = (
-        f"listening on {host} without authentication: anyone who reaches this machine can use the page; "
-        f"set {AUTH_ENV}=user:password for a login form, or pass --server_name 127.0.0.1"
+        f"listening {where} without authentication: anyone who reaches it can use the page; "
+        f"set {AUTH_ENV}=user:password for a login form" + ("" if share else ", or pass --server_name 127.0.0.1")
     )
     logger.warning(message)
     return message
+
+
+def launch(demo: Any, args: Any, **kwargs: Any) -> str:
+    """Serve `demo` as the arguments say (`--server_name` per :func:`server_name`, `--server_port`, `--share`,
+    the login from the environment) without blocking; returns the local URL. A port in use is a one-line
+    UsageError. `--share` is left to gradio: offline it prints that no link could be made and the page stays
+    local. `kwargs` go to gradio's launch (theme, css, ...); server-side rendering is off (it needs node)."""
+    from swiftk.api import UsageError
+
+    host, auth, share = server_name(args), auth_from_env(), bool(args.get("share"))
+    warn_if_open(host, auth, share)
+    port = int(args.get("server_port") or 7860)
+    kwargs.setdefault("ssr_mode", False)
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            auth=auth,
+            prevent_thread_lock=True,
+            inbrowser=False,
+            **kwargs,
+        )
+    except OSError as exc:
+        raise UsageError(f"--server_port {port}: cannot listen on {host}:{port} ({exc}); pick another port") from None
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
