@@ -27,6 +27,11 @@ def register_losses(register):
 
 
 @swiftk.hookimpl
+def register_optimizers(register):
+    register("muon", "swiftk_sft.muon:create_muon_optimizer")  # later ms-swift's --optimizer muon
+
+
+@swiftk.hookimpl
 def register_callbacks(register):
     register("logging_jsonl", "swiftk_sft.callbacks:JsonlLoggingCallback")
     register("loss_curves", "swiftk_sft.callbacks:PlotCallback")
