@@ -51,7 +51,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "reward": "swift-plugin-rlhf",
         **dict.fromkeys("embedding reranker generative_reranker".split(), "swift-plugin-embedding"),
     },
-    "optimizers": {"galore": "swift-plugin-galore", "lorap": "swift-plugin-peft"},
+    "optimizers": {"galore": "swift-plugin-galore", "lorap": "swift-plugin-peft", "muon": "swift-plugin-sft"},
     "callbacks": {
         "lisa": "swift-plugin-lisa",
         "adalora": "swift-plugin-peft",
