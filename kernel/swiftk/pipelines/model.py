@@ -253,7 +253,8 @@ def _task(args: Any, meta: Any, config: dict) -> tuple[str, Optional[int], Optio
     task_type = args.get("task_type") or meta.task_type or "causal_lm"
     num_labels = args.get("num_labels")
     archs = config.get("architectures") or []
-    if num_labels or ("task_type" not in explicit and any(str(a).endswith("ForSequenceClassification") for a in archs)):
+    guess = "task_type" not in explicit and task_type == "causal_lm"  # a reranker's head is no classifier
+    if num_labels or (guess and any(str(a).endswith("ForSequenceClassification") for a in archs)):
         task_type = "seq_cls"
     if task_type != "seq_cls":
         return task_type, num_labels, None

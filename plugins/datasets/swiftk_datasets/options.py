@@ -13,9 +13,10 @@ _PAIRWISE = ("dpo", "orpo", "simpo", "cpo", "rm")
 
 def needs_of(command: str, rlhf_type: Optional[str], task_type: Optional[str] = None) -> Needs:
     """sft/pt train on the answer; dpo-like types need a rejected one; GRPO/PPO need only prompts;
-    a classifier (``--task_type seq_cls``) needs a ``label``, not an answer."""
-    if task_type == "seq_cls" and command in ("sft", "pt"):
-        return Needs(why="--task_type seq_cls")
+    a classifier (``--task_type seq_cls``) needs a ``label``, not an answer; embedding and reranker rows
+    (swift-plugin-embedding) are checked by their trainer (``positive_messages``...)."""
+    if task_type in ("seq_cls", "embedding", "reranker", "generative_reranker") and command in ("sft", "pt"):
+        return Needs(why=f"--task_type {task_type}")
     if command in ("sft", "pt"):
         return Needs(response=True, why=f"swiftk {command}")
     if command == "rlhf":

@@ -58,6 +58,9 @@ STANDARD_COLUMNS = (
     "objects",
     "channel",
     "margin",
+    # embedding and reranker rows (swift-plugin-embedding): the documents of the anchor/query in ``messages``
+    "positive_messages",
+    "negative_messages",
 )
 
 

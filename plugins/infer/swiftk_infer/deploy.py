@@ -6,7 +6,9 @@ OpenAI-shaped, ``{"error": {"message", "type", "param", "code"}}``, with a 4xx s
 client's mistakes. Requests go to the engine's asyncio API, so with the pt engine concurrent
 requests share decoding steps (continuous batching). A client that goes away cancels its request at
 once. A classifier or reward model (:mod:`swiftk_infer.classify`) answers with its prediction or score,
-and ``/v1/models`` gives each model's ``task`` (causal_lm, seq_cls or reward). On SIGTERM, uvicorn stops accepting connections, the requests in flight finish, then the
+and ``/v1/models`` gives each model's ``task`` (causal_lm, seq_cls or reward). An engine may add routes
+with a ``routes(server) -> [(path, endpoint, methods)]`` method (swift-plugin-embedding's ``/v1/embeddings``
+and ``/v1/rerank``). On SIGTERM, uvicorn stops accepting connections, the requests in flight finish, then the
 engine is closed and the process exits. Every answered request is logged to ``--result_path`` (one
 jsonl line: the request, the response, the latency and the token counts) by one writer thread.
 
@@ -633,6 +635,11 @@ class Server:
         @app.post("/v1/completions")
         async def completions(request: Request) -> Any:
             return await server.handle(request, chat=False)
+
+        # routes the engine adds (swift-plugin-embedding: /v1/embeddings, /v1/rerank): engine.routes(server) ->
+        # [(path, async endpoint(request) -> Response, methods)]
+        for path, endpoint, methods in getattr(server.engine, "routes", lambda _: [])(server):
+            app.add_route(path, endpoint, methods=methods)
 
         # no handler for Exception: the Guard answers it (inside Starlette's ServerErrorMiddleware, which
         # would re-raise and drop the connection); CORS outside the Guard, so that its 413s and 500s carry

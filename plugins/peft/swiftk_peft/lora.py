@@ -53,7 +53,7 @@ def lora_config(model: Any, args: Any, **overrides: Any):
     from peft import LoraConfig, TaskType
 
     init = init_lora_weights(args.get("init_weights", True))
-    task = TaskType.SEQ_CLS if args.get("task_type") == "seq_cls" else TaskType.CAUSAL_LM
+    task = TaskType.SEQ_CLS if args.get("task_type") in ("seq_cls", "reranker") else TaskType.CAUSAL_LM
     kwargs: dict = dict(
         task_type=task,
         r=args.lora_rank,

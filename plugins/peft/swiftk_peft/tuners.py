@@ -22,7 +22,8 @@ _PLACEHOLDER_STEPS = 10**9
 def _task_type(args: Any):
     from peft import TaskType
 
-    return TaskType.SEQ_CLS if args.get("task_type") == "seq_cls" else TaskType.CAUSAL_LM
+    # a reranker (swift-plugin-embedding) is a one-label classifier: peft saves its score head whole
+    return TaskType.SEQ_CLS if args.get("task_type") in ("seq_cls", "reranker") else TaskType.CAUSAL_LM
 
 
 def _common(model: Any, args: Any) -> dict:

@@ -22,8 +22,10 @@ class ModelArguments:
         None, "Model type (architecture + template + loading); None picks it from --model and config.json."
     )
     model_revision: Optional[str] = arg(None, "Model revision on the hub.")
-    task_type: Literal["causal_lm", "seq_cls"] = arg(
-        "causal_lm", "Task: causal_lm, or seq_cls (set automatically when --num_labels is given)."
+    task_type: Literal["causal_lm", "seq_cls", "embedding", "reranker", "generative_reranker"] = arg(
+        "causal_lm",
+        "Task: causal_lm, or seq_cls (set automatically when --num_labels is given); embedding, reranker and "
+        "generative_reranker need swift-plugin-embedding (docs/embedding.md).",
     )
     torch_dtype: Optional[Literal["float16", "bfloat16", "float32"]] = arg(
         None, "Weight dtype; None reads config.json.", hot=True
