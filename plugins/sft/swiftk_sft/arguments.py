@@ -17,3 +17,14 @@ class PaddingFreeArguments:
         "Batches without padding (later ms-swift): unset, used where the model allows; true requires them (an error "
         "says why not); false keeps batches padded.",
     )
+
+
+@dataclass
+class RouterAuxLossArguments:
+    SECTION = "Training arguments"
+
+    router_aux_loss_coef: float = arg(
+        0.0,
+        "Weight of a mixture-of-experts model's load-balancing loss (later ms-swift); 0 turns it off (the router's "
+        "logits are not returned). A model without a router refuses a value above 0.",
+    )

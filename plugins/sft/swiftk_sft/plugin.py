@@ -40,3 +40,4 @@ def register_callbacks(register):
 @swiftk.hookimpl
 def register_arguments(register):
     register("padding_free", "swiftk_sft.arguments:PaddingFreeArguments", commands=["sft", "pt", "rlhf"])
+    register("router_aux_loss_coef", "swiftk_sft.arguments:RouterAuxLossArguments", commands=["sft", "pt", "rlhf"])

@@ -76,6 +76,9 @@ class SwiftTrainerMixin:
         config = getattr(self.model, "config", None)
         if config is not None:
             config.use_cache = False  # no KV cache in training (packing relies on it)
+        from swiftk_sft.router_aux import configure
+
+        self._router_aux_coef = configure(self.model, swift_args)
         self._acc = [0, 0]
         self._tokens = 0
         # batches without an attention mask (packed rows): padding is the tokenizer's pad id, as transformers'
@@ -121,6 +124,10 @@ class SwiftTrainerMixin:
         if self._loss_fn is not None and labels is not None:
             outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
             loss = self._loss_fn(outputs, labels, loss_scale=loss_scale, num_items_in_batch=num_items_in_batch)
+            if self._router_aux_coef:
+                from swiftk_sft.router_aux import add_aux_loss
+
+                loss = add_aux_loss(loss, outputs, self._router_aux_coef, labels, num_items_in_batch)
             loss = self._scale_across_devices(loss, num_items_in_batch)
             self.loss_is_scaled_for_ga = num_items_in_batch is not None
         else:
@@ -401,6 +408,7 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
         # head and loss need the labels), and a model that takes transformers' logits_to_keep as positions
         self._labelled_logits = (
             self._loss_fn is None
+            and not self._router_aux_coef  # the model adds its router's loss itself when it gets the labels
             and self.label_smoother is None
             and self.compute_loss_func is None
             and not self.args.use_liger_kernel
