@@ -75,6 +75,11 @@ def engine_args(args: Any, model_dir: str, dtype: Optional[str], lora: bool) -> 
     )
     if args.get("limit_mm_per_prompt"):
         kwargs["limit_mm_per_prompt"] = args.get("limit_mm_per_prompt")
+    replicas = int(args.get("vllm_data_parallel_size", 1)) if "vllm_data_parallel_size" in args else 1
+    if replicas < 1:
+        raise UsageError(f"--vllm_data_parallel_size {replicas}: give 1 or more replicas")
+    if replicas > 1:
+        kwargs["data_parallel_size"] = replicas  # vLLM starts and balances the replicas itself
     if lora:
         kwargs.update(
             enable_lora=True,

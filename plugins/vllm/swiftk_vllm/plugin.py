@@ -7,3 +7,12 @@ from swiftk.api import EngineSpec
 @swiftk.hookimpl
 def register_infer_engines(register):
     register("vllm", EngineSpec(engine_cls="swiftk_vllm.engine:VllmEngine", requires=["vllm"]))
+
+
+@swiftk.hookimpl
+def register_arguments(register):
+    register(
+        "vllm_data_parallel_size",
+        "swiftk_vllm.arguments:VllmDataParallelArguments",
+        commands=["infer", "deploy", "app", "eval", "sample"],
+    )

@@ -75,7 +75,20 @@ def test_engine_args_map_the_page(swiftk_host):
     kwargs = engine_args(args, "/m", "float32", lora=False)
     assert kwargs["gpu_memory_utilization"] == 0.5 and kwargs["max_model_len"] == 512
     assert kwargs["enforce_eager"] is True and kwargs["tensor_parallel_size"] == 2 and kwargs["dtype"] == "float32"
-    assert "enable_lora" not in kwargs
+    assert "enable_lora" not in kwargs and "data_parallel_size" not in kwargs  # one replica: vLLM's default
+
+
+def test_vllm_data_parallel_size_reaches_the_engine_or_is_refused(swiftk_host):
+    """Later ms-swift's --vllm_data_parallel_size becomes vLLM's data_parallel_size (replicas vLLM balances)."""
+    from swiftk.api import UsageError
+    from swiftk.cli.builtin import resolve_arguments
+    from swiftk_vllm.engine import engine_args
+
+    base = ["--model", "swiftk/tiny-chat", "--infer_backend", "vllm"]
+    args = resolve_arguments("deploy", [*base, "--vllm_data_parallel_size", "2"])
+    assert engine_args(args, "/m", None, lora=False)["data_parallel_size"] == 2
+    with pytest.raises(UsageError, match="--vllm_data_parallel_size 0: give 1 or more replicas"):
+        engine_args(resolve_arguments("infer", [*base, "--vllm_data_parallel_size", "0"]), "/m", None, lora=False)
 
 
 @pytest.mark.slow
