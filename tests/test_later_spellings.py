@@ -39,6 +39,7 @@ CASES = [
     (["sft", *MODEL, "--save_total_limit", "-1"], "save_total_limit", None),
     (["sft", *MODEL, "--save_total_limit", "3"], "save_total_limit", 3),
     (["sft", *MODEL, "--padding_free", "false"], "padding_free", False),
+    (["sft", *MODEL, "--init_lora_weights", "olora"], "init_weights", "olora"),
 ]
 
 

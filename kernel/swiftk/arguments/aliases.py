@@ -34,6 +34,7 @@ ALIASES: dict[str, str] = {
     "num_sampling_batches": "num_sampling_per_gpu_batches",
     "agent_template": "tools_prompt",
     "load_from_cache_file": "enable_cache",
+    "init_lora_weights": "init_weights",  # peft's name, used by ms-swift's tuner examples (pissa, olora)
 }
 
 
