@@ -28,3 +28,15 @@ class RouterAuxLossArguments:
         "Weight of a mixture-of-experts model's load-balancing loss (later ms-swift); 0 turns it off (the router's "
         "logits are not returned). A model without a router refuses a value above 0.",
     )
+
+
+@dataclass
+class LogitsToKeepArguments:
+    SECTION = "Training arguments"
+
+    use_logits_to_keep: Optional[bool] = arg(
+        None,
+        "Compute the output layer only at the positions that predict a label (later ms-swift): unset, where the "
+        "run allows it (padding-free batches, the model's own loss); false never; true requires it (an error "
+        "says why not).",
+    )

@@ -41,3 +41,4 @@ def register_callbacks(register):
 def register_arguments(register):
     register("padding_free", "swiftk_sft.arguments:PaddingFreeArguments", commands=["sft", "pt", "rlhf"])
     register("router_aux_loss_coef", "swiftk_sft.arguments:RouterAuxLossArguments", commands=["sft", "pt", "rlhf"])
+    register("use_logits_to_keep", "swiftk_sft.arguments:LogitsToKeepArguments", commands=["sft", "pt"])

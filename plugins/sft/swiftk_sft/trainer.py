@@ -400,6 +400,11 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
             raise UsageError(f"--padding_free true: this run's batches cannot be padding-free: {reason}")
         if self.args.should_log:
             print(f"[swiftk] training batches: {'padding-free' if reason is None else 'padded, ' + reason}", flush=True)
+        keep = self.swift_args.get("use_logits_to_keep") if "use_logits_to_keep" in self.swift_args else None
+        if keep and reason is not None:
+            raise UsageError(
+                f"--use_logits_to_keep true: it runs on padding-free batches, and these are padded: {reason}"
+            )
         if reason is not None:
             return
         padding_free.enable(self.model)
@@ -413,7 +418,13 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
             and self.compute_loss_func is None
             and not self.args.use_liger_kernel
             and _takes_logits_to_keep(self.model)
+            and keep is not False
         )
+        if keep and not self._labelled_logits:
+            raise UsageError(
+                "--use_logits_to_keep true: this run computes its loss from every position's logits (a custom "
+                "--loss_type, label smoothing, liger, the router's loss, or a model without logits_to_keep)"
+            )
 
     def get_train_dataloader(self):
         if self._flat_collator is None:

@@ -220,3 +220,15 @@ def test_padding_free_false_keeps_batches_padded_and_true_requires_them(tmp_path
     monkeypatch.setenv("SWIFTK_PADDING_FREE", "0")
     with pytest.raises(UsageError, match="--padding_free true: .* SWIFTK_PADDING_FREE=0"):
         _trainer(tmp_path, padding_free=True)
+
+
+def test_use_logits_to_keep_unset_automatic_false_off_true_required(tmp_path):
+    """later ms-swift's --use_logits_to_keep: unset, the head runs on the labelled positions where the run allows;
+    false, on every position; true, an error naming why not where it cannot (padded batches, a custom loss)."""
+    assert _trainer(tmp_path)._labelled_logits
+    assert not _trainer(tmp_path, use_logits_to_keep=False)._labelled_logits
+    assert _trainer(tmp_path, use_logits_to_keep=True)._labelled_logits
+    with pytest.raises(UsageError, match="--use_logits_to_keep true: it runs on padding-free batches, and these are"):
+        _trainer(tmp_path, use_logits_to_keep=True, padding_free=False)
+    with pytest.raises(UsageError, match="--use_logits_to_keep true: this run computes its loss from every position"):
+        _trainer(tmp_path, use_logits_to_keep=True, loss_type="cross_entropy")
