@@ -57,6 +57,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "adalora": "swift-plugin-peft",
         "logging_jsonl": "swift-plugin-sft",
         "loss_curves": "swift-plugin-sft",
+        "early_stop": "swift-plugin-sft",
         "tracker_config": "swift-plugin-trackers",
     },
     "datasets": dict.fromkeys(

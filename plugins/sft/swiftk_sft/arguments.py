@@ -40,3 +40,14 @@ class LogitsToKeepArguments:
         "run allows it (padding-free batches, the model's own loss); false never; true requires it (an error "
         "says why not).",
     )
+
+
+@dataclass
+class EarlyStopArguments:
+    SECTION = "Training arguments"
+
+    early_stop_interval: Optional[int] = arg(
+        None,
+        "Stop training when --metric_for_best_model has not improved over this many saves in a row (later "
+        "ms-swift; evaluation must run: set eval_steps = save_steps); None: never.",
+    )

@@ -35,6 +35,7 @@ def register_optimizers(register):
 def register_callbacks(register):
     register("logging_jsonl", "swiftk_sft.callbacks:JsonlLoggingCallback")
     register("loss_curves", "swiftk_sft.callbacks:PlotCallback")
+    register("early_stop", "swiftk_sft.early_stop:EarlyStopCallback", when=_early_stop, takes_args=True)
 
 
 @swiftk.hookimpl
@@ -42,3 +43,8 @@ def register_arguments(register):
     register("padding_free", "swiftk_sft.arguments:PaddingFreeArguments", commands=["sft", "pt", "rlhf"])
     register("router_aux_loss_coef", "swiftk_sft.arguments:RouterAuxLossArguments", commands=["sft", "pt", "rlhf"])
     register("use_logits_to_keep", "swiftk_sft.arguments:LogitsToKeepArguments", commands=["sft", "pt"])
+    register("early_stop_interval", "swiftk_sft.arguments:EarlyStopArguments", commands=["sft", "pt", "rlhf"])
+
+
+def _early_stop(args):
+    return "early_stop_interval" in args and bool(args.get("early_stop_interval"))

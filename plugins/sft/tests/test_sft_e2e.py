@@ -333,3 +333,19 @@ def test_sequence_classification_with_num_labels(tmp_path):
     assert json.loads((out / "args.json").read_text())["task_type"] == "seq_cls"
     losses = train_losses(out)
     assert losses[max(losses)] < 0.5 * losses[min(losses)]
+
+
+@pytest.mark.slow
+def test_early_stop_interval_ends_training_when_the_eval_loss_stops_improving(tmp_path):
+    """later ms-swift's --early_stop_interval: with a learning rate that makes the eval loss worse after the first
+    evaluation, 2 saves without a better eval loss stop the run long before --max_steps."""
+    out = tmp_path / "o"
+    common = [a if a != "0" or COMMON[i - 1] != "--split_dataset_ratio" else "0.2" for i, a in enumerate(COMMON)]
+    proc = swiftk("sft", *common, "--train_type", "full", "--max_steps", "40", "--save_steps", "2",
+                  "--eval_steps", "2", "--logging_steps", "1", "--learning_rate", "0.5", "--early_stop_interval", "2",
+                  "--report_to", "none", "--output_dir", str(out))  # fmt: skip
+    assert "early stop at step" in proc.stdout, proc.stdout[-2000:]
+    steps = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert steps < 40
+    evals = [r["eval_loss"] for r in logs(out) if "eval_loss" in r]
+    assert min(evals[-2:]) >= min(evals[:-2]), evals  # the last two evaluations were no better
