@@ -51,3 +51,14 @@ class EarlyStopArguments:
         "Stop training when --metric_for_best_model has not improved over this many saves in a row (later "
         "ms-swift; evaluation must run: set eval_steps = save_steps); None: never.",
     )
+
+
+@dataclass
+class DftLossArguments:
+    SECTION = "Training arguments"
+
+    enable_dft_loss: bool = arg(
+        False,
+        "Dynamic Fine-Tuning loss (later ms-swift): each token's cross entropy weighted by the model's probability "
+        "of its label (held constant in the backward pass).",
+    )

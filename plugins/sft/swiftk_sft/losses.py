@@ -44,3 +44,25 @@ def loss_scale_cross_entropy(
         losses = losses * loss_scale[:, 1:].to(losses.dtype)
     denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
     return losses.sum() / denominator
+
+
+def dft(loss_fn: Any) -> Any:
+    """``--enable_dft_loss`` (later ms-swift; Dynamic Fine-Tuning, arXiv 2508.05629): each token's cross entropy
+    weighted by the model's own probability of the label, ``exp(-loss)``, held constant in the backward pass; the
+    template's loss_scale (``loss_fn`` = loss_scale_cross_entropy) applies after it, as in ms-swift."""
+
+    def dft_loss(
+        outputs: Any,
+        labels: torch.Tensor,
+        loss_scale: Optional[torch.Tensor] = None,
+        num_items_in_batch: Optional[Any] = None,
+    ) -> torch.Tensor:
+        losses, mask = _token_losses(outputs, labels)
+        losses = losses * torch.exp(-losses).detach()
+        if loss_fn is loss_scale_cross_entropy and loss_scale is not None:
+            losses = losses * loss_scale[:, 1:].to(losses.dtype)
+        denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
+        return losses.sum() / denominator
+
+    dft_loss.dft_of = loss_fn
+    return dft_loss

@@ -44,6 +44,7 @@ def register_arguments(register):
     register("router_aux_loss_coef", "swiftk_sft.arguments:RouterAuxLossArguments", commands=["sft", "pt", "rlhf"])
     register("use_logits_to_keep", "swiftk_sft.arguments:LogitsToKeepArguments", commands=["sft", "pt"])
     register("early_stop_interval", "swiftk_sft.arguments:EarlyStopArguments", commands=["sft", "pt", "rlhf"])
+    register("enable_dft_loss", "swiftk_sft.arguments:DftLossArguments", commands=["sft", "pt"])
 
 
 def _early_stop(args):

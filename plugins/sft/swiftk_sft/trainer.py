@@ -72,6 +72,15 @@ class SwiftTrainerMixin:
             from swiftk_sft.losses import loss_scale_cross_entropy
 
             self._loss_fn = loss_scale_cross_entropy
+        if swift_args is not None and "enable_dft_loss" in swift_args and swift_args.get("enable_dft_loss"):
+            from swiftk_sft.losses import cross_entropy, dft
+
+            base = self._loss_fn or cross_entropy
+            if base not in _TOKEN_LOSSES:
+                raise UsageError(
+                    f"--enable_dft_loss weights the token cross entropy; --loss_type {loss_type} is another loss"
+                )
+            self._loss_fn = dft(base)
         super().__init__(*args, **kwargs)
         config = getattr(self.model, "config", None)
         if config is not None:
@@ -392,7 +401,8 @@ class Seq2SeqTrainer(SwiftTrainerMixin, _HFSeq2SeqTrainer):
         reason = padding_free.why_not(self.model, self.swift_args, self.train_dataset)
         if reason is None and self.args.n_gpu > 1:
             reason = f"DataParallel over {self.args.n_gpu} GPUs (it splits batches by rows)"
-        if reason is None and self._loss_fn is not None and self._loss_fn not in _TOKEN_LOSSES:
+        token_loss = self._loss_fn in _TOKEN_LOSSES or getattr(self._loss_fn, "dft_of", None) in _TOKEN_LOSSES
+        if reason is None and self._loss_fn is not None and not token_loss:
             reason = f"--loss_type {self.swift_args.get('loss_type')} (a plugin's loss may need one row per sample)"
         if wanted is False:
             reason = "--padding_free false"

@@ -73,3 +73,26 @@ def test_losses_match_torch_and_weight_tokens():
     ).item()
     assert weighted == pytest.approx(first_only / 6, rel=1e-6)  # mean over all 6 labelled tokens
     assert not math.isnan(cross_entropy(outputs, torch.full((2, 5), -100)).item())
+
+
+def test_dft_weights_each_tokens_cross_entropy_by_its_detached_probability():
+    """--enable_dft_loss: loss = mean(p_label.detach() * CE); its gradient is p_label times the CE's gradient."""
+    from swiftk_sft.losses import dft
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7, requires_grad=True)
+    labels = torch.tensor([[-100, 1, 2, 3, -100], [-100, 4, 5, -100, -100]])
+    loss = dft(cross_entropy)({"logits": logits}, labels)
+    target = labels[:, 1:]
+    logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    mask = target != -100
+    expected = -(logp.exp().detach() * logp)[mask].mean()
+    assert torch.allclose(loss, expected, atol=1e-6) and loss < cross_entropy({"logits": logits}, labels)
+    (grad,) = torch.autograd.grad(loss, logits)
+    (plain,) = torch.autograd.grad(cross_entropy({"logits": logits}, labels), logits)
+    weights = torch.zeros(2, 5)
+    weights[:, :-1][mask] = logp.exp().detach()[mask]
+    assert torch.allclose(grad, plain * weights.unsqueeze(-1), atol=1e-6)
+    scale = torch.tensor([[1.0, 2.0, 2.0, 0.5, 1.0], [1.0, 1.0, 3.0, 1.0, 1.0]])
+    scaled = dft(loss_scale_cross_entropy)({"logits": logits}, labels, loss_scale=scale)
+    assert torch.allclose(scaled, -(logp.exp().detach() * logp * scale[:, 1:])[mask].mean(), atol=1e-6)

@@ -232,3 +232,10 @@ def test_use_logits_to_keep_unset_automatic_false_off_true_required(tmp_path):
         _trainer(tmp_path, use_logits_to_keep=True, padding_free=False)
     with pytest.raises(UsageError, match="--use_logits_to_keep true: this run computes its loss from every position"):
         _trainer(tmp_path, use_logits_to_keep=True, loss_type="cross_entropy")
+
+
+def test_enable_dft_loss_keeps_padding_free_batches_and_refuses_another_loss(tmp_path):
+    trainer = _trainer(tmp_path, enable_dft_loss=True)
+    assert trainer._loss_fn.__name__ == "dft_loss" and trainer._flat_collator is not None
+    with pytest.raises(UsageError, match="--enable_dft_loss weights the token cross entropy; --loss_type infonce"):
+        _trainer(tmp_path, enable_dft_loss=True, loss_type="infonce")
