@@ -21,6 +21,7 @@ from swiftk.api import UsageError
 from swiftk_grpo.advantages import group_advantages, sequence_kl, zero_std_groups
 from swiftk_grpo.batches import concat_rows, select_rows, unsupported_keys
 from swiftk_grpo.later_args import kl_in_reward
+from swiftk_grpo.media import MEDIA_KEYS
 
 
 class LaterGRPOMixin:
@@ -86,8 +87,9 @@ class LaterGRPOMixin:
         mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
         batch = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
         with torch.no_grad():
+            media = {k: output[k] for k in MEDIA_KEYS if output.get(k) is not None}  # rows with images
             logps, _, _ = self._get_per_token_logps_and_entropies(
-                self.model, ids, mask, output["completion_ids"].size(1), batch_size=batch
+                self.model, ids, mask, output["completion_ids"].size(1), batch_size=batch, **media
             )
         return logps
 

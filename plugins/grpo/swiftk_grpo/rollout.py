@@ -6,6 +6,11 @@ appears ``num_generations`` times in a row.  Each run of equal prompts becomes o
 the run's template, as ``swiftk infer`` would) and samples its completions side by side in one
 continuously batched decode loop.  The engine runs on the policy being trained, in eval mode and
 under ``inference_mode``; ZeRO-3 parameters are gathered first when ``--ds3_gather_for_generation``.
+
+Rows with images (:mod:`swiftk_grpo.media`): the trainer sets :attr:`EngineRollout.images` (one list per
+prompt) before a rollout; a run is then equal prompts with equal images, each request carries its images as
+content parts, the model may not sample the images' placeholder tokens, and :attr:`EngineRollout.media`
+holds, per completion, the template's media of its prompt for the log-prob passes.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ class EngineRollout:
         self.step = -1  # the trainer's step at the last rollout
         #: (seconds, completion tokens) of the latest rollout, for the trainer's rollout/* metrics
         self.last: tuple[float, int] = (0.0, 0)
+        #: the images of each prompt of the next rollout (set by the trainer), and each completion's media after it
+        self.images: Optional[list] = None
+        self.media: list[dict] = []
 
     def _engine(self, trainer: Any) -> Any:
         """The pt engine on the trained model, made at the first rollout (after the Trainer placed it)."""
@@ -77,24 +85,58 @@ class EngineRollout:
         if trainer.state.global_step != self.step:  # the policy was updated since the last rollout
             engine.weights_changed()
             self.step = trainer.state.global_step
+        with_images = self.images is not None and any(self.images)
+        if with_images:
+            from swiftk_grpo.media import image_parts
+
+            prompts = [image_parts(list(p), images) for p, images in zip(prompts, self.images)]
         runs = runs_of_equal(prompts)
         with unwrap_model_for_generation(
             trainer.model_wrapped, trainer.accelerator, gather_deepspeed3_params=trainer.args.ds3_gather_for_generation
         ):
             model.eval()
             start = time.perf_counter()
+            suppressed = self._suppress_placeholders(model) if with_images else None
             try:
                 responses = self._generate(engine, runs)
             finally:
+                if suppressed is not None:
+                    suppressed[0].suppress_tokens = suppressed[1]
                 model.train(training)
         seconds = time.perf_counter() - start
-        prompt_ids, completion_ids = [], []
-        for (_, count), response in zip(runs, responses):
+        prompt_ids, completion_ids, media = [], [], []
+        for (prompt, count), response in zip(runs, responses):
+            prompt_media = self._prompt_media(prompt, response) if with_images else {}
             for choice in sorted(response.choices, key=lambda c: c.index)[:count]:
                 prompt_ids.append(list(response.prompt_token_ids))
                 completion_ids.append(list(choice.token_ids))
+                media.append(prompt_media)
+        self.media = media
         self.last = (seconds, sum(len(ids) for ids in completion_ids))
         return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None}
+
+    def _prompt_media(self, prompt: list, response: Any) -> dict:
+        """The template's media of a prompt, encoded as the engine encoded it (its ids checked)."""
+        from swiftk_grpo.media import prompt_media
+
+        encoded = self.template.encode({"messages": prompt}, add_generation_prompt=True)
+        if list(encoded["input_ids"]) != list(response.prompt_token_ids):
+            raise RuntimeError("the template encoded a prompt with images other than the engine did")
+        return prompt_media(encoded)
+
+    @staticmethod
+    def _suppress_placeholders(model: Any) -> Optional[tuple]:
+        """No image or video placeholder token in a completion (the forward passes would miscount the
+        images' tokens): trl's own rollouts suppress them too. Returns what to restore."""
+        config = getattr(model, "config", None)
+        tokens = [getattr(config, k, None) for k in ("image_token_id", "video_token_id")]
+        tokens = [t for t in tokens if isinstance(t, int)]
+        generation = getattr(model, "generation_config", None)
+        if not tokens or generation is None:
+            return None
+        before = generation.suppress_tokens
+        generation.suppress_tokens = sorted(set(before or []) | set(tokens))
+        return generation, before
 
     def _generate(self, engine: Any, runs: list[tuple[Any, int]]) -> list[Any]:
         """One request per run of equal prompts, ``n`` = its length; runs of equal length share a call."""

@@ -13,6 +13,8 @@ What differs from trl's defaults, and why:
   from the policy's config.
 * **Later ms-swift options** trl lacks (``--advantage_estimator``, ``--kl_in_reward``, ``--dynamic_sample``)
   come from :class:`swiftk_grpo.later_trainer.LaterGRPOMixin`; the others are trl's config fields.
+* **Rows with images** (Qwen2-VL, Qwen2.5-VL) go to the rollouts and every log-prob pass with the
+  template's own media: :class:`swiftk_grpo.media.MediaGRPOMixin`.
 * **Rewards** are the registry's (:mod:`swiftk_grpo.reward_funcs`), checked on every call.
 * ``--log_completions`` without wandb appends every rollout to ``<output_dir>/completions.jsonl``, copied
   into each checkpoint as it is saved.
@@ -30,13 +32,14 @@ import trl
 from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
 
 from swiftk_grpo.later_trainer import LaterGRPOMixin
+from swiftk_grpo.media import MediaGRPOMixin
 from swiftk_grpo.reward_funcs import build_rewards, completion_text
 from swiftk_grpo.rollout import EngineRollout
 from swiftk_sft.rl_trainer import RLHFTrainerMixin
 from swiftk_sft.trainer import SwiftTrainerMixin
 
 
-class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, LaterGRPOMixin, trl.GRPOTrainer):
+class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, LaterGRPOMixin, MediaGRPOMixin, trl.GRPOTrainer):
     """``--rlhf_type grpo``."""
 
     run_files_in_checkpoints = ("args.json", "completions.jsonl")  # the rollouts so far, with each checkpoint

@@ -302,9 +302,44 @@ def test_a_rollout_after_an_optimizer_step_drops_the_engines_cached_prompts():
             rollout.close()
 
 
-def test_rows_with_media_are_dropped_with_their_reason():
-    from swiftk_grpo.encode import grpo_encoder
+def test_rows_with_images_are_kept_for_the_qwen_vl_families_only():
+    from types import SimpleNamespace
 
-    encode = grpo_encoder(None, None, None)  # refused before the template is asked
-    with pytest.raises(ValueError, match="images: GRPO with media is not supported yet"):
-        encode({"messages": [{"role": "user", "content": "<image>Colour?"}], "images": ["red.png"]})
+    from swiftk_grpo.encode import grpo_encoder
+    from swiftk_rlhf.media import unpack
+
+    class Template:
+        def __init__(self, template_type, **extra):
+            self.template_type, self.meta = template_type, SimpleNamespace(extra=extra)
+
+        def encode(self, row, add_generation_prompt=False):
+            return {"input_ids": [1, 2, 3]}
+
+    row = {"messages": [{"role": "user", "content": "<image>Colour?"}], "images": ["red.png"], "solution": "red"}
+    with pytest.raises(ValueError, match=r"takes the Qwen2-VL and Qwen2.5-VL families .* not template llava"):
+        grpo_encoder(Template("llava"), {}, None)(row)
+    qwen = Template("qwen2_vl", grpo_media=True)
+    encoded = grpo_encoder(qwen, {}, None)(row)
+    assert encoded["prompt"] == [{"role": "user", "content": "<image>Colour?"}] and encoded["solution"] == "red"
+    assert "images" not in encoded and unpack(encoded["grpo_images"]) == ["red.png"]  # bytes in every row
+    text = grpo_encoder(qwen, {}, None)({"messages": [{"role": "user", "content": "Hi"}], "images": None})
+    assert isinstance(text["grpo_images"], bytes) and unpack(text["grpo_images"]) == []
+    for flag in ("use_vllm", "dynamic_sample"):
+        with pytest.raises(ValueError, match=f"does not take --{flag} true"):
+            grpo_encoder(qwen, {flag: True}, None)(row)
+    with pytest.raises(ValueError, match="videos: GRPO takes images only"):
+        grpo_encoder(qwen, {}, None)({**row, "videos": ["a.mp4"]})
+
+
+def test_image_tags_become_content_parts_in_order():
+    from swiftk_grpo.media import image_parts
+
+    prompt = [{"role": "system", "content": "s"}, {"role": "user", "content": "<image>and<image>?"}]
+    assert image_parts(prompt, ["a.png", "b.png"])[1]["content"] == [
+        {"type": "image", "image": "a.png"},
+        {"type": "text", "text": "and"},
+        {"type": "image", "image": "b.png"},
+        {"type": "text", "text": "?"},
+    ]
+    untagged = image_parts([{"role": "user", "content": "Colour?"}], ["a.png"])  # in front, as ms-swift puts it
+    assert untagged[0]["content"] == [{"type": "image", "image": "a.png"}, {"type": "text", "text": "Colour?"}]

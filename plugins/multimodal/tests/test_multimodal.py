@@ -242,3 +242,72 @@ def test_interactive_infer_asks_for_each_tagged_image_and_answers_as_over_a_data
     assert row["images"] == [str(red)]
     assert row["messages"][0] == {"role": "user", "content": "<image>What colour is it?"}
     assert row["response"] == expected["response"], (row, expected)
+
+
+GRPO_PLUGIN = '''
+import json, os, torch, swiftk
+
+LOG = os.environ["GRPO_MM_LOG"]
+
+
+def _write(entry):
+    with open(LOG, "a") as f:
+        f.write(json.dumps(entry) + "\\n")
+
+
+def _vision_pass(module, args):  # every pass of the vision tower: model mode, grad mode, pixel rows
+    if type(module).__name__.endswith("VisionTransformerPretrainedModel"):
+        _write({"vision": [module.training, torch.is_grad_enabled(), int(args[0].shape[0])]})
+
+
+torch.nn.modules.module.register_module_forward_pre_hook(_vision_pass)
+
+
+def names_the_colour(completions, solution, images, **columns):
+    for completion, colour, pictures in zip(completions, solution, images):
+        _write({"completion": completion, "solution": colour, "images": pictures})
+    return [1.0 if colour in c else len(c) / 10 for c, colour in zip(completions, solution)]
+
+
+@swiftk.hookimpl
+def register_rewards(register):
+    register("names_the_colour", names_the_colour)
+'''
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen2_5_vl"])
+def test_grpo_trains_on_rows_with_images(tiny, colours, tmp_path, model_type):
+    """GRPO on the colour rows (a `solution` column beside `images`): the vision tower runs in the rollouts (model
+    in eval mode, no grad), in the reference pass (no grad) and in the loss (grad); the reward sees each
+    completion with its row's images and solution; the run logs rewards and completion lengths."""
+    rows = tmp_path / "colours.jsonl"
+    rows.write_text("".join(
+        json.dumps({"messages": [{"role": "user", "content": "<image>What colour is it?"}], "solution": c,
+                    "images": [str(colours / f"{c}.png")]}) + "\n" for c in ("red", "blue") * 2
+    ))  # fmt: skip
+    plugin, log = tmp_path / "colour_reward.py", tmp_path / "seen.jsonl"
+    plugin.write_text(GRPO_PLUGIN)
+    out = tmp_path / "grpo"
+    swiftk("rlhf", "--rlhf_type", "grpo", "--model", tiny[model_type], "--dataset", rows, "--max_steps", "2",
+           "--external_plugins", plugin, "--reward_funcs", "names_the_colour", "--num_generations", "2",
+           "--per_device_train_batch_size", "2", "--max_completion_length", "4", "--learning_rate", "1e-3",
+           "--split_dataset_ratio", "0", "--output_dir", out, "--add_version", "false", "--save_steps", "2",
+           "--seed", "42", extra_env={"GRPO_MM_LOG": str(log)})  # fmt: skip
+    logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
+    trained = [entry for entry in logs if "reward" in entry]
+    assert len(trained) == 2 and all("completions/mean_length" in entry for entry in trained), logs
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    rewarded = [s for s in seen if "completion" in s]
+    assert len(rewarded) == 4, rewarded  # 2 steps of 2 completions
+    assert all(s["images"] == [str(colours / f"{s['solution']}.png")] for s in rewarded), rewarded
+    passes = [tuple(s["vision"]) for s in seen if "vision" in s]
+    rollouts = [rows for training, grad, rows in passes if not training and not grad]
+    reference = [rows for training, grad, rows in passes if training and not grad]
+    loss = [rows for training, grad, rows in passes if training and grad]
+    assert len(rollouts) == 2 and len(reference) == 2 and len(loss) == 2, passes  # one of each per step
+    # the step's picture (16 patches for red, 8 for blue): once in the rollout (one request, n=2), then once
+    # per completion in the reference and loss passes
+    patches = {"red": 16, "blue": 8}
+    assert rollouts == [patches[rewarded[0]["solution"]], patches[rewarded[2]["solution"]]], (passes, rewarded)
+    assert reference == loss == [2 * r for r in rollouts], passes
+    assert (out / "checkpoint-2" / "adapter_model.safetensors").exists()

@@ -58,6 +58,7 @@ def _qwen_vl_template(name: str, system: str = "You are a helpful assistant.") -
         video_seconds_per_grid="swiftk_multimodal.video:seconds_per_grid",  # Qwen2.5-VL's time positions
         vllm_media=True,  # vLLM's own Qwen2-VL processor expands these placeholders
         dpo_media=True,  # flat media tensors, read in batch order: swift-plugin-rlhf's DPO batches them
+        grpo_media=True,  # and swift-plugin-grpo's rollouts and log-prob passes (images)
         **CHATML,
     )
 
