@@ -120,3 +120,13 @@ def test_sample_counts_and_max_length_shape_the_rows(caches):
     assert len(left) == n and all(len(i) == len(lab) <= cut for i, lab in zip(left["input_ids"], left["labels"]))
     longest = max(range(n), key=lambda i: len(rows[i]["input_ids"]))
     assert left[longest]["input_ids"] == rows[longest]["input_ids"][-cut:]
+
+
+def test_other_pair_types_and_a_shorter_max_length_for_pairs_are_refused(swiftk, caches, tmp_path):
+    base = ["--model", MODEL, *STEPS, "--output_dir", tmp_path / "o"]
+    error = one_line_error(swiftk("rlhf", "--rlhf_type", "cpo", *base, "--cached_dataset", caches / "dpo" / "train"))
+    assert "--rlhf_type cpo encodes them its own way: train it from --dataset" in error
+    error = one_line_error(
+        swiftk("rlhf", "--rlhf_type", "dpo", *base, "--max_length", "64", "--cached_dataset", caches / "dpo" / "train")
+    )
+    assert "its pairs were encoded with --max_length 2048; this run's --max_length 64" in error

@@ -254,6 +254,13 @@ class CommandParser:
             info = self.info(name)
             values[name] = self._validated(info, convert_tokens(info, page_tokens(name, tokens)))
             explicit.add(name)
+        for name, info in self.infos.items():
+            # a secret given through the environment (SWIFTK_SECRET_HUB_TOKEN): kept off the command line, which
+            # every local user can read (ps, /proc/PID/cmdline); the web UI launches runs this way
+            secret = os.environ.get(f"SWIFTK_SECRET_{name.upper()}") if info.is_secret else None
+            if secret and name not in explicit:
+                values[name] = secret
+                explicit.add(name)
         return values, explicit
 
     @staticmethod

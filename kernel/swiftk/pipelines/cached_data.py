@@ -24,7 +24,7 @@ META = "swiftk_cache.json"
 #: template_mode -> the trainer whose encoder writes the rows
 MODE_TRAINERS = {"train": "sft", "rlhf": "dpo", "kto": "kto"}
 #: what else changes the encoded tokens, compared between the export and the training run
-_ENCODING_ARGS = ("system", "loss_scale", "use_chat_template", "tools_prompt", "norm_bbox")
+_ENCODING_ARGS = ("system", "loss_scale", "use_chat_template", "tools_prompt", "norm_bbox", "template_backend")
 
 
 def encoder_of(spec: Any) -> str:
@@ -154,7 +154,7 @@ def _load_one(value: str, flag: str, args: Any, expected: dict) -> Any:
         if not count.isdigit() or int(count) <= 0:
             raise UsageError(f"{flag} {value}: '#{count}' is no sample count (a positive integer)")
         dataset = _sample(dataset, int(count), args.get("data_seed") or 42)
-    return _fit(dataset, flag, folder, args)
+    return _fit(dataset, flag, folder, args, meta.get("max_length"))
 
 
 def _sample(dataset: Any, n: int, seed: int) -> Any:
@@ -168,10 +168,18 @@ def _sample(dataset: Any, n: int, seed: int) -> Any:
     return dataset.select(order)
 
 
-def _fit(dataset: Any, flag: str, folder: str, args: Any) -> Any:
-    """Rows longer than --max_length dropped (``delete``) or cut (``left``/``right``) as the template would."""
+def _fit(dataset: Any, flag: str, folder: str, args: Any, exported: Optional[int] = None) -> Any:
+    """Rows longer than --max_length dropped (``delete``) or cut (``left``/``right``) as the template would; rows of
+    preference pairs (no ``input_ids``) are not cut here: a --max_length below the export's is refused."""
     max_length = args.get("max_length")
-    if not max_length or "input_ids" not in dataset.column_names:
+    if not max_length:
+        return dataset
+    if "input_ids" not in dataset.column_names:
+        if exported and max_length < exported:
+            raise UsageError(
+                f"{flag} {folder}: its pairs were encoded with --max_length {exported}; this run's --max_length "
+                f"{max_length} would need them cut again: export it with --max_length {max_length}"
+            )
         return dataset
     lengths = [len(ids) for ids in dataset["input_ids"]]
     if max(lengths, default=0) <= max_length:

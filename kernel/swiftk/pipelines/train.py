@@ -115,6 +115,11 @@ def build_trainer(args: Any) -> Any:
 
         if name in ("grpo", "ppo", "gkd"):
             raise UsageError(f"--cached_dataset: --rlhf_type {name} generates from prompts; train it from --dataset")
+        if args.command == "rlhf" and name not in ("dpo", "kto"):
+            raise UsageError(
+                f"--cached_dataset: --template_mode rlhf encodes pairs as --rlhf_type dpo does (kto: as kto); "
+                f"--rlhf_type {name} encodes them its own way: train it from --dataset"
+            )
         if model_info.task_type != "causal_lm" or model_info.is_multimodal:
             raise UsageError(
                 f"--cached_dataset: tokenized datasets train causal language models on text here; "

@@ -16,6 +16,10 @@ from transformers import TrainerCallback
 class EarlyStopCallback(TrainerCallback):
     def __init__(self, args: Any) -> None:
         self.patience = int(args.get("early_stop_interval"))
+        if self.patience < 1:
+            from swiftk.api import UsageError
+
+            raise UsageError(f"--early_stop_interval {self.patience}: give a number of saves, 1 or more")
         self.best: Optional[float] = None
         self.stale = 0
 

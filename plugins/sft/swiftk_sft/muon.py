@@ -1,7 +1,8 @@
 """``--optimizer muon`` (later ms-swift): Muon for the hidden weight matrices, AdamW for the rest.
 
 As ms-swift (Moonlight's recipe): parameters with two or more dimensions, other than the embeddings and the output
-head, are updated by Muon (momentum, then Newton-Schulz orthogonalisation, the step scaled to match AdamW's RMS);
+head, are updated by Muon (momentum, then Newton-Schulz orthogonalisation, the step scaled to match AdamW's RMS; torch's Muon takes 2-D
+matrices only, so stacked experts' 3-D weights and convolutions go to AdamW);
 every other trainable parameter by AdamW with the run's betas and epsilon. Both use ``--learning_rate`` and
 ``--weight_decay`` and follow the Trainer's schedule. torch's own ``torch.optim.Muon`` does the Muon part;
 ``--optim_args "ns_steps=5,momentum=0.95"`` passes its options.
@@ -75,7 +76,7 @@ def split_parameters(model: Any) -> tuple[list, list]:
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_matrix = param.ndim >= 2 and id(param) not in embeddings | head_ids
+        is_matrix = param.ndim == 2 and id(param) not in embeddings | head_ids  # Muon takes 2-D only (experts: 3-D)
         is_matrix = is_matrix and "embed_tokens" not in name and "lm_head" not in name
         (muon if is_matrix else adamw).append(param)
     return muon, adamw
@@ -101,6 +102,12 @@ def optim_options(value: Any) -> dict:
 
 
 def create_muon_optimizer(args: Any, model: Any, dataset: Any = None) -> tuple[Any, Any]:
+    for flag in ("deepspeed", "fsdp"):
+        if args.get(flag):
+            raise UsageError(
+                f"--optimizer muon with --{flag}: the sharded optimizer sees flat 1-D partitions, and Muon "
+                f"orthogonalises whole matrices; train with DDP (NPROC_PER_NODE) or use the default optimizer"
+            )
     muon, adamw = split_parameters(model)
     if not muon:
         raise UsageError(

@@ -95,3 +95,28 @@ def test_a_resumed_muon_run_continues_with_the_losses_of_the_straight_run(tmp_pa
     assert sorted(a) == [1, 2, 3, 4] and len(set(a.values())) > 1
     for step in (3, 4):
         assert b[step] == pytest.approx(a[step], abs=1e-5), (step, a, b)
+
+
+def test_only_matrices_go_to_muon_and_sharded_runs_are_refused():
+    """torch's Muon takes 2-D tensors only: stacked experts (3-D) and convolutions go to AdamW; DeepSpeed and FSDP
+    hand the optimizer flat partitions, so they are refused."""
+    from swiftk.api import UsageError
+    from swiftk_sft.muon import create_muon_optimizer
+
+    class Experts(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed_tokens = torch.nn.Embedding(10, 4)
+            self.gate_up_proj = torch.nn.Parameter(torch.randn(2, 4, 8))  # as transformers 5 stacks MoE experts
+            self.down = torch.nn.Linear(8, 4)
+
+        def get_input_embeddings(self):
+            return self.embed_tokens
+
+    muon, adamw = split_parameters(Experts())
+    assert [p.shape for p in muon] == [torch.Size([4, 8])]
+    assert torch.Size([2, 4, 8]) in [p.shape for p in adamw]
+    MuonWithAdamW(muon, adamw, lr=1e-3, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8)  # builds
+    args = {"learning_rate": 1e-3, "deepspeed": "zero2"}
+    with pytest.raises(UsageError, match="--optimizer muon with --deepspeed"):
+        create_muon_optimizer(type("A", (dict,), {"get": dict.get, "learning_rate": 1e-3})(args), Experts())

@@ -50,11 +50,13 @@ def serving(url: str, timeout: float, proc: subprocess.Popen) -> bool:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def start_web_ui(folder: Path, flags: list) -> tuple[subprocess.Popen, int, Path]:
+def start_web_ui(folder: Path, flags: list, auth: str = "") -> tuple[subprocess.Popen, int, Path]:
     """`swiftk web-ui --lang en` on a free port, once it answers; tried again on an early exit (the port taken
     meanwhile, or gradio's own check of its URL timing out on a loaded machine), three times at most."""
     env = {**os.environ, "SWIFTK_WEBUI_HOME": str(folder / "home")}
     env.pop("SWIFTK_WEBUI_AUTH", None)
+    if auth:
+        env["SWIFTK_WEBUI_AUTH"] = auth
     for attempt in range(3):
         port, log = free_port(), folder / f"web-ui-{attempt}.log"
         with open(log, "w") as out:
@@ -134,18 +136,27 @@ def listening_address(port: int) -> str:
 
 @pytest.mark.slow  # a whole `swiftk web-ui` process each (about 10 s)
 @pytest.mark.parametrize(
-    "flags, address, warns",
-    [([], "127.0.0.1", False), (["--server_name", "0.0.0.0"], "0.0.0.0", True)],
-    ids=["loopback-by-default", "open-warns"],
+    "flags, auth, address",
+    [([], "", "127.0.0.1"), (["--server_name", "0.0.0.0"], "admin:s3cret-pass", "0.0.0.0")],
+    ids=["loopback-by-default", "open-with-a-login"],
 )
-def test_the_command_listens_where_told(tmp_path: Path, flags, address, warns):
-    proc, port, log = start_web_ui(tmp_path, flags)
+def test_the_command_listens_where_told(tmp_path: Path, flags, auth, address):
+    proc, port, log = start_web_ui(tmp_path, flags, auth)
     try:
         assert listening_address(port) == address
-        assert ("listening on 0.0.0.0 without authentication" in log.read_text()) is warns
+        assert "s3cret-pass" not in log.read_text()
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@pytest.mark.parametrize("flags", [["--server_name", "0.0.0.0"], ["--share", "true"]], ids=["open", "share"])
+def test_beyond_loopback_without_a_login_is_refused(tmp_path: Path, flags):
+    env = {k: v for k, v in os.environ.items() if k != "SWIFTK_WEBUI_AUTH"}
+    done = subprocess.run([sys.executable, "-m", "swiftk", "web-ui", *flags], cwd=tmp_path, capture_output=True,
+                          text=True, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "the web UI runs commands on this machine, so beyond 127.0.0.1 it needs a login" in done.stderr
 
 
 def test_a_bad_language_is_one_usage_error(tmp_path: Path):

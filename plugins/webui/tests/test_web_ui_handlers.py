@@ -265,3 +265,26 @@ def test_the_run_folder_curves_and_last_checkpoint_are_found(store: RunStore, tm
         actions.resume_run(store, merged.id)
     with pytest.raises(UsageError, match="no run 'nope'"):
         actions.resume_run(store, "nope")
+
+
+def test_secrets_reach_the_run_through_its_environment_not_its_command_line(tmp_path):
+    """A secret typed in a form is not on the launched command line (every local user can read that); the run
+    gets it as SWIFTK_SECRET_<NAME>, which the kernel's parser reads as the argument."""
+    import subprocess
+    import sys
+
+    from swiftk_webui.web_ui.runs import split_secrets
+
+    fields, values = filled("export", hub_token="hf_secret", push_to_hub=True)
+    argv = build_argv("export", fields, values)
+    kept, env = split_secrets(argv, masked(argv, fields))
+    assert "hf_secret" not in kept and "--hub_token" not in kept and "--push_to_hub" in kept
+    assert env == {"SWIFTK_SECRET_HUB_TOKEN": "hf_secret"}
+    code = (
+        "from swiftk.cli.builtin import resolve_arguments\n"
+        "args = resolve_arguments('export', ['--model', 'swiftk/tiny-chat', '--push_to_hub', 'true'])\n"
+        "print(args.hub_token == 'hf_secret', 'hub_token' in args.explicit)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env},
+                          cwd=tmp_path, timeout=120)  # fmt: skip
+    assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]

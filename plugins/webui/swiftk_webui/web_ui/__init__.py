@@ -7,16 +7,24 @@ from typing import Any
 
 
 def run_web_ui(args: Any) -> int:
-    """Serve the page until interrupted: on 127.0.0.1 unless --server_name is given (then warn without auth)."""
+    """Serve the page until interrupted: on 127.0.0.1 unless --server_name is given. The page starts commands on
+    this machine, so listening beyond loopback, or a --share link, needs a login (SWIFTK_WEBUI_AUTH)."""
+    from swiftk.api import UsageError
     from swiftk_webui import serving
     from swiftk_webui.web_ui.page import build_page
 
     host = serving.server_name(args)
     auth = serving.auth_from_env()
-    serving.warn_if_open(host, auth)
+    share = bool(args.get("share"))
+    if auth is None and (share or host not in serving.LOOPBACK):
+        where = "a --share link" if share else f"--server_name {host}"
+        raise UsageError(
+            f"{where}: the web UI runs commands on this machine, so beyond 127.0.0.1 it needs a login: set "
+            f"{serving.AUTH_ENV}=user:password (read from the environment only)"
+        )
     demo = build_page(args.lang)
     demo.queue().launch(
-        server_name=host, server_port=args.server_port, share=args.share, auth=auth, inbrowser=False, ssr_mode=False
+        server_name=host, server_port=args.server_port, share=share, auth=auth, inbrowser=False, ssr_mode=False
     )
     return 0
 

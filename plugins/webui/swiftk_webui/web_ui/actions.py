@@ -6,12 +6,14 @@ Runs from a finished training run (resume, deploy, merge/export) are new runs in
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import urllib.error
 import urllib.request
 from typing import Any, Optional, Sequence
 
+from swiftk.api import UsageError
 from swiftk_webui.web_ui.forms import Field, build_argv, flag_value, masked, replace_flag
 from swiftk_webui.web_ui.runs import Run, RunStore, last_checkpoint, read_curves
 
@@ -72,12 +74,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def is_full_checkpoint(ckpt: str) -> bool:
+    """A full-parameter checkpoint (a model folder) rather than an adapter (peft's or a native tuner's)."""
+    adapter = any(os.path.isfile(os.path.join(ckpt, name)) for name in ("adapter_config.json", "swiftk_tuner.json"))
+    return not adapter and os.path.isfile(os.path.join(ckpt, "config.json"))
+
+
 def deploy_run(store: RunStore, run_id: Optional[str], port: Optional[int] = None) -> Run:
-    """``swiftk deploy`` of a training run's last checkpoint, on 127.0.0.1 and a free port."""
+    """``swiftk deploy`` of a training run's last checkpoint (``--adapters``, or ``--model`` for full weights), on
+    127.0.0.1 and a free port."""
     ckpt = checkpoint_of(store, run_id)
     run = _run(store, run_id)
     port = port or free_port()
-    argv = ["--adapters", ckpt, "--host", "127.0.0.1", "--port", str(port)]
+    argv = ["--model" if is_full_checkpoint(ckpt) else "--adapters", ckpt, "--host", "127.0.0.1", "--port", str(port)]
     return launch_argv(store, "deploy", argv, argv, run.cwd, parent=run.id, url=f"http://127.0.0.1:{port}/v1")
 
 
@@ -85,6 +94,8 @@ def export_run(store: RunStore, run_id: Optional[str]) -> Run:
     """``swiftk export --adapters CKPT --merge_lora true``: the base model with the adapter merged in."""
     ckpt = checkpoint_of(store, run_id)
     run = _run(store, run_id)
+    if is_full_checkpoint(ckpt):
+        raise UsageError(f"run {run.id}: {ckpt} holds full weights (--train_type full): there is no adapter to merge")
     argv = ["--adapters", ckpt, "--merge_lora", "true"]
     return launch_argv(store, "export", argv, argv, run.cwd, parent=run.id)
 

@@ -90,6 +90,10 @@ class RunStore:
 
         cwd = os.path.abspath(cwd or os.getcwd())
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        env = None
+        if program is None and shown_argv is not None:
+            argv, secrets = split_secrets(argv, shown_argv)
+            env = {**os.environ, **secrets} if secrets else None
         full = list(program) if program is not None else [*swiftk_command(), command, *argv]
         shown = list(program) if program is not None else [*swiftk_command(), command, *(shown_argv or argv)]
         launcher = [sys.executable, "-m", "swiftk_webui.web_ui.launcher"]
@@ -102,6 +106,7 @@ class RunStore:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
         self._children[run_id] = proc
         run = Run(
@@ -276,3 +281,30 @@ def read_curves(run_dir: Optional[str], keys: Sequence[str] = ("loss", "learning
             if isinstance(value, (int, float)) and isinstance(step, int):
                 curves[key].append((step, float(value)))
     return curves
+
+
+def split_secrets(argv: Sequence[str], shown: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``argv`` without its secret flags (those ``shown``, the masked copy, hides), and their values as
+    ``SWIFTK_SECRET_<NAME>`` environment variables, which the kernel reads: a command line is readable by every
+    local user (ps), a process's environment only by its owner."""
+    from swiftk_webui.web_ui.forms import SECRET_MASK
+
+    def variable(flag: str) -> str:
+        return "SWIFTK_SECRET_" + flag[2:].upper()
+
+    out: list[str] = []
+    secrets: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        token, seen = argv[i], shown[i]
+        if token.startswith("--") and "=" in token and seen.endswith("=" + SECRET_MASK):
+            name, _, value = token.partition("=")
+            secrets[variable(name)] = value
+            i += 1
+        elif token.startswith("--") and i + 1 < len(argv) and shown[i + 1] == SECRET_MASK:
+            secrets[variable(token)] = argv[i + 1]
+            i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out, secrets
