@@ -18,7 +18,9 @@ QUANT_VENV := .venv-quant
 QUANT_STAMP := $(QUANT_VENV)/.installed
 MM_VENV := .venv-mm
 MM_STAMP := $(MM_VENV)/.installed
-# pytest workers: each takes whole test files (a file's fixtures and servers stay in one process); most tests
+# pytest workers: each takes whole test files (a file's fixtures and servers stay in one process), the longest
+# first (conftest.py reads tests/file_durations.json; --no-loadscope-reorder keeps that order rather than xdist's
+# most-tests-first, which left the few long end-to-end files running alone at the end); most tests
 # wait on a subprocess or a server for part of their time, so two workers finish the suite on two cores in
 # about 20 minutes instead of 28
 TEST_WORKERS ?= 2
@@ -93,12 +95,12 @@ demo: install
 test: install vllm-env quant-env mm-env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile --durations=25 tests $(wildcard plugins/*/tests)
+	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 tests $(wildcard plugins/*/tests)
 
 test-fast: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile --durations=25 tests $(wildcard plugins/*/tests)
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 tests $(wildcard plugins/*/tests)
 
 # every speed/memory script of benchmarks/ (each prints its own table)
 bench: install
