@@ -79,11 +79,20 @@ def test_every_alias_names_an_argument_of_some_command():
 
     known = known_argument_names()
     assert {page for page in ALIASES.values()} <= known
-    assert not set(ALIASES) & {n for n in known if n not in ("vllm_gpu_memory_utilization", "vllm_max_model_len",
-                                                             "vllm_max_num_seqs", "vllm_enforce_eager",
-                                                             "vllm_limit_mm_per_prompt",
-                                                             "vllm_enable_prefix_caching",
-                                                             "vllm_tensor_parallel_size")}  # fmt: skip  (GRPO's own)
+    assert not set(ALIASES) & {
+        n
+        for n in known
+        if n
+        not in (
+            "vllm_gpu_memory_utilization",
+            "vllm_max_model_len",
+            "vllm_max_num_seqs",
+            "vllm_enforce_eager",
+            "vllm_limit_mm_per_prompt",
+            "vllm_enable_prefix_caching",
+            "vllm_tensor_parallel_size",
+        )
+    }  # fmt: skip  (GRPO's own)
 
 
 def test_padding_free_on_rlhf_false_is_accepted_true_refused(swiftk, tmp_path):

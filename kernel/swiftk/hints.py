@@ -127,8 +127,7 @@ def distribution_installed(distribution: str) -> bool:
 
 #: Commands of ms-swift's page that no swiftk plugin implements yet: saying so beats naming a
 #: distribution that does not exist.
-NOT_YET: dict[str, dict[str, str]] = {
-}
+NOT_YET: dict[str, dict[str, str]] = {}
 
 
 def not_yet(kind: str, name: str) -> Optional[str]:
