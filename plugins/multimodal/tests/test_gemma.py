@@ -15,7 +15,6 @@ from mm_helpers import (
     check_deploy_answers,
     check_infer,
     check_lora_round_trip,
-    make_colours,
     run,
     swiftk,
 )
@@ -28,11 +27,6 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("gemma")
     names = {"gemma3_vision": "gemma-3-4b-it-tiny", "paligemma": "paligemma-3b-pt-224-tiny"}
     return {model_type: build_tiny(model_type, root / name) for model_type, name in names.items()}
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory):
-    return make_colours(tmp_path_factory.mktemp("data"))
 
 
 PARITY = """

@@ -17,7 +17,6 @@ from mm_helpers import (
     check_deploy_answers,
     check_infer,
     check_lora_round_trip,
-    make_colours,
     run,
     weights,
 )
@@ -68,11 +67,6 @@ def parity(folder, model_type: str, processor: str, drop_system: bool = False) -
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return build_tiny("idefics3", tmp_path_factory.mktemp("idefics") / "idefics3-tiny")
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory):
-    return make_colours(tmp_path_factory.mktemp("data"))
 
 
 def test_the_template_is_the_family_processor_token_for_token(tiny):

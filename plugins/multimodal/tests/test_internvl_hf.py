@@ -14,7 +14,6 @@ from mm_helpers import (
     check_infer,
     check_lora_round_trip,
     check_template_parity,
-    make_colours,
     weights,
     run,
 )
@@ -25,11 +24,6 @@ pytestmark = MARKS
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return build_tiny("internvl_hf", tmp_path_factory.mktemp("internvl") / "internvl3-tiny-hf")
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory):
-    return make_colours(tmp_path_factory.mktemp("data"))
 
 
 def test_the_template_is_the_family_processor_token_for_token(tiny):

@@ -15,7 +15,6 @@ from mm_helpers import (
     check_deploy_answers,
     check_infer,
     check_lora_round_trip,
-    make_colours,
     run,
     swiftk,
     weights,
@@ -53,11 +52,6 @@ END = {"llava1_5_hf": "</s>", "llava1_6_mistral_hf": "</s>", "llava_onevision_hf
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("llava")
     return {model_type: build_tiny(model_type, root / name) for model_type, name in NAMES.items()}
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory):
-    return make_colours(tmp_path_factory.mktemp("data"))
 
 
 @pytest.mark.parametrize("model_type", list(NAMES))

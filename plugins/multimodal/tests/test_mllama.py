@@ -15,7 +15,6 @@ from mm_helpers import (
     check_deploy_answers,
     check_infer,
     check_lora_round_trip,
-    make_colours,
     run,
     weights,
 )
@@ -27,11 +26,6 @@ pytestmark = MARKS
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return build_tiny("llama3_2_vision", tmp_path_factory.mktemp("mllama") / "llama-3.2-vision-tiny")
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory):
-    return make_colours(tmp_path_factory.mktemp("data"))
 
 
 def test_the_template_is_the_family_processor_token_for_token(tiny):

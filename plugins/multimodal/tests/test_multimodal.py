@@ -19,7 +19,6 @@ from mm_helpers import (
     check_template_parity,
     data_url,
     deploy,
-    make_colours,
     one_line_error,
     post,
     run,
@@ -35,11 +34,6 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("vlm")
     names = {"qwen2_vl": "qwen2-vl-tiny", "qwen2_5_vl": "qwen2.5-vl-tiny"}
     return {model_type: build_tiny(model_type, root / name) for model_type, name in names.items()}
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory):
-    return make_colours(tmp_path_factory.mktemp("data"))
 
 
 @pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen2_5_vl"])
