@@ -20,6 +20,12 @@ def _token_losses(outputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, tor
     return losses * mask, mask
 
 
+def _mean(losses: torch.Tensor, mask: torch.Tensor, num_items_in_batch: Optional[Any]) -> torch.Tensor:
+    """The summed token losses over the accumulated batch's label count, else over this batch's."""
+    denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
+    return losses.sum() / denominator
+
+
 def cross_entropy(
     outputs: Any,
     labels: torch.Tensor,
@@ -28,8 +34,7 @@ def cross_entropy(
 ) -> torch.Tensor:
     """Mean cross entropy over the tokens with a label (loss_scale ignored)."""
     losses, mask = _token_losses(outputs, labels)
-    denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
-    return losses.sum() / denominator
+    return _mean(losses, mask, num_items_in_batch)
 
 
 def loss_scale_cross_entropy(
@@ -42,8 +47,7 @@ def loss_scale_cross_entropy(
     losses, mask = _token_losses(outputs, labels)
     if loss_scale is not None:
         losses = losses * loss_scale[:, 1:].to(losses.dtype)
-    denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
-    return losses.sum() / denominator
+    return _mean(losses, mask, num_items_in_batch)
 
 
 def dft(loss_fn: Any) -> Any:
@@ -61,8 +65,7 @@ def dft(loss_fn: Any) -> Any:
         losses = losses * torch.exp(-losses).detach()
         if loss_fn is loss_scale_cross_entropy and loss_scale is not None:
             losses = losses * loss_scale[:, 1:].to(losses.dtype)
-        denominator = num_items_in_batch if num_items_in_batch is not None else mask.sum().clamp(min=1)
-        return losses.sum() / denominator
+        return _mean(losses, mask, num_items_in_batch)
 
     dft_loss.dft_of = loss_fn
     return dft_loss
