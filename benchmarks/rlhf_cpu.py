@@ -19,7 +19,9 @@ import shutil
 import statistics
 import tempfile
 
-from _support.logged_run import run_logged, seconds_per_step  # benchmarks/ is the script's folder
+from _support import peer  # benchmarks/ is the script's folder
+from _support.bench_model import MSWIFT, build_model, write_rows
+from _support.logged_run import run_logged, seconds_per_step
 
 TYPES = ("dpo", "cpo", "simpo", "orpo", "kto", "rm", "ppo")
 LR = {"lora": "1e-3", "full": "2e-4"}
@@ -75,7 +77,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--types", default=",".join(TYPES))
     parser.add_argument("--train_types", default="lora,full")
+    parser.add_argument("--peer", action="store_true", help="swiftk beside ms-swift (its side venv): see peer_table")
+    parser.add_argument("--rows", type=int, default=200, help="--peer: training rows")
     opts = parser.parse_args()
+    if opts.peer:
+        return peer_table(opts)
     types = [t for t in opts.types.split(",") if t]
     train_types = [t for t in opts.train_types.split(",") if t]
     work = tempfile.mkdtemp(prefix="swiftk-rlhf-bench-")
@@ -103,6 +109,111 @@ def main() -> None:
         per_step = statistics.median(r["s_per_step"] for r in runs)
         wall = statistics.median(r["wall"] for r in runs)
         print(f"| {rlhf_type} | {train_type} | {per_step:.3f} | {wall:.1f} |")
+
+
+PEER_TYPES = ("dpo", "orpo", "kto", "rm", "grpo")
+
+
+def peer_argv(rlhf_type: str, model: str, data: str, steps: int) -> list[str]:
+    """The job both sides run: LoRA or full on the 4M Qwen2, batch 4 (grpo: 2 prompts x 8 completions of up
+    to 32 tokens, the accuracy reward), --rpo_alpha 1 (the page's default; ms-swift 4's is none) for dpo."""
+    argv = [
+        "rlhf",
+        "--rlhf_type",
+        rlhf_type,
+        "--model",
+        model,
+        "--dataset",
+        data,
+        "--max_steps",
+        str(steps),
+        "--learning_rate",
+        "1e-4",
+    ]
+    if rlhf_type == "grpo":
+        return argv + [
+            "--reward_funcs",
+            "accuracy",
+            "--num_generations",
+            "8",
+            "--per_device_train_batch_size",
+            "16",
+            "--max_completion_length",
+            "32",
+            "--temperature",
+            "1.0",
+        ]
+    argv += ["--per_device_train_batch_size", "4"]
+    return argv + (["--rpo_alpha", "1"] if rlhf_type == "dpo" else [])
+
+
+def peer_table(opts) -> None:
+    """``--peer``: whole-command wall of ms-swift over swiftk per job, training s/step, and the floor: the
+    step's matmul FLOPs (2 x matmul parameters x tokens x passes) at this core's measured fp32 peak."""
+    if not os.path.exists(MSWIFT):
+        raise SystemExit(f"--peer needs ms-swift's side venv: {MSWIFT} (see benchmarks/_support/bench_model.py)")
+    work = tempfile.mkdtemp(prefix="swiftk-peer-bench-")
+    model = os.path.join(work, "qwen2-4M")
+    params = build_model(model)
+    matmul_params = params  # the lookup costs nothing, the head counts once: the same total
+    peak = peer.matmul_peak_gflops()
+    types = [t for t in opts.types.split(",") if t in PEER_TYPES] if opts.types != ",".join(TYPES) else PEER_TYPES
+    train_types = [t for t in opts.train_types.split(",") if t]
+    results: dict = {}
+    try:
+        for repeat in range(opts.repeats):
+            for rlhf_type in types:
+                data = os.path.join(work, f"{rlhf_type}.jsonl")
+                if not os.path.exists(data):
+                    write_rows(data, {"grpo": "grpo", "kto": "kto"}.get(rlhf_type, "dpo"), opts.rows)
+                steps = max(4, opts.steps // 2) if rlhf_type == "grpo" else opts.steps
+                for train_type in train_types:
+                    for side in ("swiftk", "ms-swift"):  # alternated
+                        out = os.path.join(work, f"{side}-{rlhf_type}-{train_type}-{repeat}")
+                        cmd = peer.command(side, peer_argv(rlhf_type, model, data, steps), train_type, out)
+                        try:
+                            got = peer.measure(cmd, out)
+                        except RuntimeError as exc:
+                            print(f"{side} {rlhf_type} {train_type}: {exc}", flush=True)
+                            continue
+                        got["steps"] = steps
+                        results.setdefault((rlhf_type, train_type, side), []).append(got)
+                        print(
+                            f"{side} {rlhf_type} {train_type}: wall {got['wall']:.1f} s, train {got['train_s']:.1f} s, "
+                            f"load after {got['load']:.2f}",
+                            flush=True,
+                        )
+                        shutil.rmtree(out, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"\n4M Qwen2 (chatml template), {opts.rows} rows, median of {opts.repeats}, OMP_NUM_THREADS=1; "
+        f"fp32 matmul peak {peak:.0f} GFLOPS; load averages now {os.getloadavg()}"
+    )
+    print(
+        "| job | train | swiftk wall s | ms-swift wall s | ratio | swiftk s/step | ms-swift s/step | tokens/s | floor s/step |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rlhf_type in types:
+        for train_type in train_types:
+            ours, theirs = (
+                results.get((rlhf_type, train_type, "swiftk")),
+                results.get((rlhf_type, train_type, "ms-swift")),
+            )
+            if not ours:
+                continue
+            med = lambda runs, key: statistics.median(r[key] for r in runs) if runs else float("nan")  # noqa: E731
+            steps = ours[0]["steps"]
+            tokens_per_step = med(ours, "tokens") / steps
+            # forward 1 + backward (input grads 1, weight grads 1 for full) + the reference's forward for dpo/kto
+            passes = (2 if train_type == "lora" else 3) + (1 if rlhf_type in ("dpo", "kto") else 0)
+            floor = 2 * matmul_params * tokens_per_step * passes / (peak * 1e9)
+            print(
+                f"| {rlhf_type} | {train_type} | {med(ours, 'wall'):.1f} | {med(theirs, 'wall'):.1f} | "
+                f"{med(theirs, 'wall') / med(ours, 'wall'):.2f} | {med(ours, 'train_s') / steps:.3f} | "
+                f"{med(theirs, 'train_s') / steps:.3f} | {tokens_per_step * steps / med(ours, 'train_s'):.0f} | "
+                f"{floor:.3f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ machine has 2 cores and other jobs may run). Prints per configuration the median
 whole command and its CPU time (user + sys, less sensitive to other jobs), the time from the
 command's start to the first training step, training tokens/s and peak RSS.
 
-ms-swift: create `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0)
-and it is measured too, with --model_type qwen2 --template qwen2_5 --check_model false.
+ms-swift: create `benchmarks/.venv-mswift` (python -m venv; pip install torch==2.13.0 ms-swift==4.6.0
+math-verify msgspec) and it is measured too, with --model_type qwen2 --check_model false; both sides use the
+chatml template and one sequence batch per optimizer step (ms-swift 4 would accumulate to 16 sequences).
 """
 
 from __future__ import annotations
@@ -25,35 +26,11 @@ import sys
 import tempfile
 import time
 
+from _support.bench_model import MSWIFT, build_model  # benchmarks/ is the script's folder
+from _support.peer import matmul_peak_gflops
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUPPORT = os.path.join(ROOT, "benchmarks", "_support")
-MSWIFT = os.path.join(ROOT, "benchmarks", ".venv-mswift", "bin", "swift")
-
-
-def build_model(folder: str) -> None:
-    import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    from swiftk_demo import MODEL_DIR
-
-    tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=256,
-        intermediate_size=1024,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
 
 
 def build_data(path: str, rows: int) -> int:
@@ -102,7 +79,7 @@ def swiftk_cmd(model: str, data: str, out: str, train_type: str, packing: bool) 
         "--model_type",
         "qwen2",
         "--template",
-        "tiny_chat",
+        "chatml",
         "--dataset",
         data,
         "--train_type",
@@ -156,7 +133,8 @@ def main() -> None:
     opts = parser.parse_args()
     work = tempfile.mkdtemp(prefix="swiftk-bench-")
     model, data = os.path.join(work, "qwen2-4M"), os.path.join(work, "train.jsonl")
-    build_model(model)
+    params = build_model(model)
+    print(f"model: {params / 1e6:.2f}M parameters")
     build_data(data, opts.rows)
     env = {
         **os.environ,
@@ -195,7 +173,7 @@ def main() -> None:
                     "--model_type",
                     "qwen2",
                     "--template",
-                    "qwen2_5",
+                    "chatml",
                     "--check_model",
                     "false",
                     "--dataset",
@@ -206,6 +184,10 @@ def main() -> None:
                     "1",
                     "--per_device_train_batch_size",
                     "8",
+                    "--gradient_accumulation_steps",  # ms-swift 4 raises it to reach 16 sequences; the page says 1
+                    "1",
+                    "--learning_rate",
+                    "1e-4",
                     "--max_length",
                     "256",
                     "--split_dataset_ratio",
@@ -240,8 +222,11 @@ def main() -> None:
     )
     print(
         f"{'runner':<10}{'train':<7}{'packing':<9}{'wall s':>8}{'cpu s':>8}{'1st step s':>12}{'tokens/s':>10}"
-        f"{'peak RSS MiB':>14}"
+        f"{'peak RSS MiB':>14}{'floor tokens/s':>16}"
     )
+    # the floor: every matmul at this core's fp32 peak, 2 FLOPs per parameter and token per pass (forward 1,
+    # backward 1 for the inputs' gradients, + 1 for the weights' in full training)
+    peak = matmul_peak_gflops() * 1e9
     for (kind, train_type, packing), rows in results.items():
         if not rows:
             continue
@@ -249,6 +234,7 @@ def main() -> None:
         print(
             f"{kind:<10}{train_type:<7}{str(packing):<9}{med('wall'):>8.1f}{med('cpu'):>8.1f}"
             f"{med('first_step'):>12.2f}{med('tokens_per_s'):>10.0f}{max(r['maxrss_mib'] for r in rows):>14.0f}"
+            f"{peak / (2 * params * (2 if train_type == 'lora' else 3)):>16.0f}"
         )
     shutil.rmtree(work, ignore_errors=True)
 

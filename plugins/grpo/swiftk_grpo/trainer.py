@@ -35,6 +35,7 @@ from swiftk_grpo.later_trainer import LaterGRPOMixin
 from swiftk_grpo.media import MediaGRPOMixin
 from swiftk_grpo.reward_funcs import build_rewards, completion_text
 from swiftk_grpo.rollout import EngineRollout
+from swiftk_sft import plain_head
 from swiftk_sft.rl_trainer import RLHFTrainerMixin
 from swiftk_sft.trainer import SwiftTrainerMixin
 
@@ -93,6 +94,7 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, LaterGRPOMixin, MediaGRPO
         if self.args.disable_dropout:
             disable_dropout_in_model(ref_model)
         add_fused_lm_head(ref_model, temperature=self.temperature, cast_lm_head_to_fp32=self.args.cast_lm_head_to_fp32)
+        plain_head.install(ref_model, temperature=self.temperature, cast_to_fp32=self.args.cast_lm_head_to_fp32)
         if self.is_deepspeed_enabled:
             from trl.models import prepare_deepspeed
 
