@@ -325,6 +325,11 @@ def mswift_facade() -> Optional[dict[str, Any]]:
     """Return extra names (``{"AlpacaPreprocessor": cls, ...}``) that the ms-swift compatibility
     facade's ``swift.llm`` module offers to files loaded with ``--custom_register_path`` /
     ``--external_plugins``.  Every plugin's answer is merged.
+
+    Two names stand for ms-swift calls that take a command's options as keywords; the facade maps
+    those keywords to the command's arguments and hands the resolved arguments on: ``PtEngine`` is
+    an object with ``from_args(args)`` (``swiftk infer``'s arguments) returning the engine, and
+    ``load_dataset`` a function ``load_dataset(args) -> (train, val)`` (``swiftk sft``'s arguments).
     """
 
 

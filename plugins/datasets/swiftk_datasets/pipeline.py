@@ -56,7 +56,18 @@ def load_datasets(args: Any) -> tuple[Any, Optional[Any]]:
     for value in val_values:
         val, _ = loader.load_split(parse_spec(value, "--val_dataset"), "--val_dataset", 0.0, rng)
         val_parts.append(val)
-    return combine(train_parts, options.streaming), combine(val_parts, options.streaming)
+    train = combine(train_parts, options.streaming)
+    buffer_size = args.get("shuffle_buffer_size") if "shuffle_buffer_size" in args else None
+    if buffer_size is not None:
+        if not options.streaming:
+            raise UsageError(
+                f"--shuffle_buffer_size {buffer_size}: only a streamed dataset is shuffled through a buffer; add "
+                "--streaming true, or drop it (the trainer shuffles an in-memory dataset every epoch)"
+            )
+        if buffer_size < 1:
+            raise UsageError(f"--shuffle_buffer_size {buffer_size}: the buffer holds at least 1 row")
+        train = train.shuffle(seed=options.data_seed, buffer_size=buffer_size) if train is not None else None
+    return train, combine(val_parts, options.streaming)
 
 
 def make_catalog(args: Any) -> Catalog:

@@ -85,6 +85,7 @@ def register_arguments(register):
     # later ms-swift's tokenized datasets (the kernel's pipelines/cached_data.py reads them)
     register("cached_dataset", "swiftk_datasets.cached_args:CachedDatasetArguments", commands=["sft", "pt", "rlhf"])
     register("to_cached_dataset", "swiftk_datasets.cached_args:CachedExportArguments", commands=["export"])
+    register("shuffle_buffer_size", "swiftk_datasets.later_args:StreamShuffleArguments", commands=["sft", "pt", "rlhf"])
 
 
 @swiftk.hookimpl
@@ -103,10 +104,10 @@ def encode_dataset(dataset, encode_fn, options):
 
 @swiftk.hookimpl
 def mswift_facade():
-    """ms-swift's row preprocessor classes, for registration files written for ms-swift."""
+    """ms-swift's row preprocessor classes and load_dataset, for registration files written for ms-swift."""
     from swiftk_datasets import compat
 
-    return {
+    names = {
         name: getattr(compat, name)
         for name in (
             "RowPreprocessor",
@@ -116,3 +117,13 @@ def mswift_facade():
             "MessagesPreprocessor",
         )
     }
+    # the facade maps ms-swift's load_dataset(datasets, ...) keywords to `swiftk sft` arguments
+    names["load_dataset"] = _load_dataset
+    return names
+
+
+def _load_dataset(args):
+    """``(train_dataset, val_dataset or None)`` as ``swiftk sft`` loads them (``--dataset`` ...)."""
+    from swiftk.api import load_datasets
+
+    return load_datasets(args)

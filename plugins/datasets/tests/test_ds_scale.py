@@ -59,6 +59,25 @@ def test_streaming_is_iterable_end_to_end(tmp_path, tiny_tokenizer):
         list(encode_dataset(train, ChatEncoder(tiny_tokenizer, max_length=2)))
 
 
+def test_shuffle_buffer_size_shuffles_the_stream(tmp_path):
+    """Later ms-swift's --shuffle_buffer_size: the same rows in another order, the same order for a seed."""
+    path = _write(tmp_path, 60)
+    common = ("--dataset", str(path), "--streaming", "true", "--max_steps", "5")
+
+    def answers(*extra):
+        train, _ = load(*common, *extra)
+        return [row["messages"][1]["content"] for row in train]
+
+    plain = answers()
+    assert plain == [f"r{i}" for i in range(60)]
+    shuffled = answers("--shuffle_buffer_size", "16")
+    assert sorted(shuffled) == sorted(plain) and shuffled != plain
+    assert answers("--shuffle_buffer_size", "16") == shuffled
+    assert answers("--shuffle_buffer_size", "16", "--data_seed", "7") != shuffled
+    with pytest.raises(UsageError, match=r"--shuffle_buffer_size 16: only a streamed dataset .* --streaming true"):
+        load("--dataset", str(path), "--shuffle_buffer_size", "16")
+
+
 def test_streaming_strict_stops_at_the_bad_row(tmp_path):
     path = _write(tmp_path, 30, bad_every=10)
     train, _ = load("--dataset", str(path), "--streaming", "true", "--max_steps", "5", "--strict", "true")

@@ -20,3 +20,11 @@ def register_arguments(register):
     register("ckpt_dir", "swiftk_infer.arguments:CkptDirArguments", commands=["infer", "deploy"])
     register("deploy_limits", "swiftk_infer.arguments:DeployLimitArguments", commands=["deploy"])
     register("write_batch_size", "swiftk_infer.arguments:WriteBatchArguments", commands=["infer"])
+
+
+@swiftk.hookimpl
+def mswift_facade():
+    """ms-swift's PtEngine, InferRequest, RequestConfig for registration files written for ms-swift."""
+    from swiftk_infer.mswift import facade_names
+
+    return facade_names()
