@@ -10,7 +10,7 @@ not set explicitly.  Data arguments are copied only with ``--load_data_args true
 arguments, ``adapters``, ``load_args``, ``load_data_args`` and secrets (``hub_token``, ...) never are.  An
 argument that the command redefines in a later group (export's ``quant_method`` and
 ``max_length``) is not copied, and neither is ``max_length`` outside training, where it means
-the max prompt length.
+the max prompt length.  A plugin's argument group joins the basic arguments with ``LOAD_ARGS = True``.
 
 What the run resolved is used as it was (:mod:`swiftk.run_record`): the model folder it loaded
 (``model_dir``) when it still exists, its model type and template.  A recorded model type or
@@ -104,11 +104,25 @@ def load_keys(command: str, load_data_args: bool) -> Set[str]:
         if group is GenerationArguments or (group is DataArguments and not load_data_args):
             continue
         keys.update(f.name for f in dataclasses.fields(group) if owner.get(f.name) is group)
+    keys.update(_plugin_basic_arguments(command))
     keys -= NEVER_LOADED
     keys -= {name for group in groups for name in _secret_names(group)}  # tokens come from the flag or environment
     if command not in TRAIN_COMMANDS:
         keys.discard("max_length")
     return keys
+
+
+def _plugin_basic_arguments(command: str) -> Set[str]:
+    """The arguments of the groups plugins add to ``command`` that mark themselves basic (``LOAD_ARGS = True`` on
+    the dataclass: a later ms-swift model argument such as ``--new_special_tokens``)."""
+    from swiftk.cli.builtin import plugin_groups
+
+    return {
+        f.name
+        for group in plugin_groups(command)
+        if getattr(group, "LOAD_ARGS", False)
+        for f in dataclasses.fields(group)
+    }
 
 
 def read_saved_args(args_json: str, flag: str = "--load_args") -> dict:

@@ -454,4 +454,10 @@ def get_template(args: Any, processor: Any, model_info: Optional[ModelInfo] = No
         template.problem_type = model_info.problem_type
     if args.get("max_pixels"):
         template.max_pixels = int(args.max_pixels)  # images above it are scaled down (multimodal templates)
+    prefix = args.get("response_prefix") if "response_prefix" in args else None  # registered by swift-plugin-models
+    if prefix is not None and getattr(template, "meta", None) is not None:
+        # later ms-swift's --response_prefix: the generation prompt's end, instead of the template's own
+        import dataclasses
+
+        template.meta = dataclasses.replace(template.meta, response_prefix=prefix.replace("\\n", "\n"))
     return template

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import List, Literal, Optional
 
 from swiftk.api import arg
 
@@ -38,4 +38,21 @@ class ProblemTypeArguments:
         "(label: a list of class indices, or num_labels 0/1 values) or regression (label: a number). None: the "
         "model's own, else regression with --num_labels 1, multi-label when the data's labels are lists, else "
         "single-label.",
+    )
+
+
+@dataclass
+class NewSpecialTokensArguments:
+    """ms-swift 3.12's ``--new_special_tokens``: tokens added to the tokenizer, the embeddings grown to hold them."""
+
+    SECTION = "Model arguments"
+    #: ``--load_args`` copies these from a run's args.json like the page's basic arguments (ms-swift's load_keys
+    #: list new_special_tokens), so that a checkpoint of the run loads with the run's vocabulary.
+    LOAD_ARGS = True
+
+    new_special_tokens: List[str] = arg(
+        list,
+        "Tokens to add to the tokenizer as special tokens (later ms-swift), or .txt files of whitespace-separated "
+        "tokens; the input and output embeddings grow (to a multiple of 128) when the vocabulary outgrows them. "
+        "LoRA trains the new rows only with --modules_to_save embed_tokens lm_head, as in ms-swift.",
     )

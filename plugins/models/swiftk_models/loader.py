@@ -1,7 +1,7 @@
 """Loading a resolved ``--model`` (the ``load_model`` hook): the loading arguments (``--torch_dtype``,
 ``--attn_impl``, ``--rope_scaling``, ``--device_map``, ``--max_memory``, ``--quant_method`` through the
 registered quantizer, a classification head for ``task_type seq_cls``), ``--trust_remote_code``,
-``--local_repo_path`` and ``--check_model``; then ``ModelMeta.get_function`` or the generic
+``--local_repo_path``, ``--check_model`` and ``--new_special_tokens`` (:mod:`swiftk_models.tokens`); then ``ModelMeta.get_function`` or the generic
 transformers loader, with a fall-back to eager attention for models without sdpa.
 
 torch and transformers load inside the functions that need them.
@@ -42,6 +42,10 @@ def load_model(args: Any, model_info: Any, load_weights: bool = True) -> tuple[A
             logger.warning("%s does not support sdpa attention; falling back to eager", model_info.model_type)
             model_kwargs["attn_implementation"] = "eager"
             model, processor = get_function(model_info.model_dir, model_info, model_kwargs, load_model=load_weights)
+    if args.get("new_special_tokens"):  # later ms-swift: added to the tokenizer, the embeddings grown (tokens.py)
+        from swiftk_models.tokens import add_new_special_tokens
+
+        add_new_special_tokens(model, processor, args.new_special_tokens, args)
     after_load = _quantize_step(quantizer, "after_load")
     if model is not None and after_load is not None:
         after_load(model, args, model_info.torch_dtype)

@@ -9,11 +9,14 @@ token's weight is its segment's.  Weight 0 means no loss (label -100).  Binary s
 * ``all``: every token (``swiftk pt``);
 * ``react``, ``agentflan``, ``alpha_umi``, ``qwen``: agent answers split at their keywords
   (``Action:``, ``✿FUNCTION✿:`` ...), each keyword and the text after it weighted separately
-  (the scheme of ms-swift and of the AgentFlan / α-UMI papers).
+  (the scheme of ms-swift and of the AgentFlan / α-UMI papers);
+* ``hermes``, ``ignore_empty_think`` (later ms-swift): the spans of an answer that match a pattern
+  weighted (a hermes ``<tool_call>...</tool_call>`` twice, an empty ``<think></think>`` not at all).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from swiftk_models.encoding import END, RESPONSE, Segment
@@ -141,4 +144,50 @@ class QwenLossScale(KeywordLossScale):
         "✿ARGS✿:": (2.0, 2.0),
         "✿RETURN✿:": (1.0, 1.0),
         "✿RESULT✿:": (2.0, 0.0),
+    }
+
+
+class PatternLossScale(DefaultLossScale):
+    """Answers weighted by regular expression: each span that matches one of ``patterns`` (searched as
+    ms-swift does: the patterns joined, ``re.DOTALL``) gets its weight, the rest of the answer 1."""
+
+    patterns: dict[str, float] = {}
+
+    def weigh(self, seg: Segment, last_round: int) -> list[tuple[Segment, float]]:
+        if seg.kind != RESPONSE or not seg.is_text:
+            return super().weigh(seg, last_round)
+        combined = re.compile("|".join(f"(?:{pattern})" for pattern in self.patterns), re.DOTALL)
+        out, start = [], 0
+        for match in combined.finditer(seg.content):  # type: ignore[arg-type]
+            if match.end() == match.start():
+                continue
+            if match.start() > start:
+                out.append((Segment(seg.content[start : match.start()], RESPONSE, seg.round, seg.query), 1.0))
+            weight = next(w for p, w in self.patterns.items() if re.fullmatch(p, match.group(), re.DOTALL))
+            out.append((Segment(match.group(), RESPONSE, seg.round, seg.query), weight))
+            start = match.end()
+        if start < len(seg.content):
+            out.append((Segment(seg.content[start:], RESPONSE, seg.round, seg.query), 1.0))
+        return out or [(seg, 1.0)]
+
+
+class HermesLossScale(PatternLossScale):
+    """Hermes tool calls (``<tool_call>{...}</tool_call>``) weigh twice the rest of the answer."""
+
+    name = "hermes"
+    is_binary = False
+    patterns = {"<tool_call>.+?</tool_call>": 2.0}
+
+
+class IgnoreEmptyThinkLossScale(PatternLossScale):
+    """No loss on an empty thinking block that opens an answer (``<think>\\n\\n</think>\\n\\n``, as
+    a hybrid-thinking model writes when thinking is off): training on it teaches nothing."""
+
+    name = "ignore_empty_think"
+    is_binary = True
+    patterns = {
+        r"^<think>\s*</think>\s*": 0.0,
+        r"^<seed:think><seed:cot_budget_reflect>The current thinking budget is 0, so I will directly start "
+        r"answering the question.</seed:cot_budget_reflect>\n</seed:think>\s*": 0.0,
+        r"^</think>\s*": 0.0,
     }

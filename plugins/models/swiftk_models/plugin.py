@@ -28,6 +28,8 @@ LOSS_SCALES = {
     "agentflan": "swiftk_models.loss_scale:AgentFlanLossScale",
     "alpha_umi": "swiftk_models.loss_scale:AlphaUmiLossScale",
     "qwen": "swiftk_models.loss_scale:QwenLossScale",
+    "hermes": "swiftk_models.loss_scale:HermesLossScale",
+    "ignore_empty_think": "swiftk_models.loss_scale:IgnoreEmptyThinkLossScale",
 }
 
 
@@ -61,6 +63,23 @@ def register_arguments(register):
 
     register("remote_code", "swiftk_models.arguments:RemoteCodeArguments", commands=list(MODEL_LOADING_COMMANDS))
     register("problem_type", "swiftk_models.arguments:ProblemTypeArguments", commands=list(MODEL_LOADING_COMMANDS))
+    register(
+        "response_prefix", "swiftk_models.later_args:ResponsePrefixArguments", commands=list(MODEL_LOADING_COMMANDS)
+    )
+    register(
+        "new_special_tokens",
+        "swiftk_models.arguments:NewSpecialTokensArguments",
+        commands=list(MODEL_LOADING_COMMANDS),
+    )
+
+
+@swiftk.hookimpl
+def post_args_parse(command, args):
+    """``--new_special_tokens``: each .txt file read into its tokens now, so args.json records the tokens."""
+    if args.get("new_special_tokens"):
+        from swiftk_models.tokens import read_new_special_tokens
+
+        args.new_special_tokens = read_new_special_tokens(args.new_special_tokens)
 
 
 @swiftk.hookimpl

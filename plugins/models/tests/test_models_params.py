@@ -98,6 +98,17 @@ def test_generation_prompt_ends_with_the_assistant_prefix():
     assert qwen3.render(row("gen"), True).endswith("<think>\n\n</think>\n\n")
 
 
+def test_response_prefix_replaces_the_templates_own(qwen_dir):
+    """Later ms-swift's --response_prefix: what the generation prompt ends with ('' for nothing, '\\n' typed
+    on a command line is a newline); absent, the template's own (qwq opens a think block)."""
+    plain = cli_template(qwen_dir, "--template", "qwq", mode="infer")
+    assert plain.render(row("gen"), True).endswith("<|im_start|>assistant\n<think>\n")
+    none = cli_template(qwen_dir, "--template", "qwq", "--response_prefix", "", mode="infer")
+    assert none.render(row("gen"), True).endswith("<|im_start|>assistant\n")
+    typed = cli_template(qwen_dir, "--response_prefix", "Answer:\\n", mode="infer")
+    assert typed.render(row("gen"), True).endswith("<|im_start|>assistant\nAnswer:\n")
+
+
 def test_conversation_errors():
     template = make_template("qwen")
     with pytest.raises(ConversationError, match="last message"):
@@ -156,9 +167,30 @@ def test_qwen_and_agentflan_loss_scales():
     }
 
 
+def test_later_pattern_loss_scales_hermes_and_ignore_empty_think():
+    """ms-swift 3.12's regex loss scales: a hermes tool call weighs 2, an empty think block that opens an
+    answer is not trained (and only there: a think block with content, or later in the answer, is)."""
+    hermes = make_template("qwen", loss_scale="hermes")
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    sample = {"messages": [msg("user", "Weather?"), msg("assistant", f"Let me look.\n{call}")]}
+    assert set(_weights_of(hermes, sample, "Paris")) == {2.0}  # across the call's lines (re.DOTALL)
+    assert set(_weights_of(hermes, sample, "Let me look")) == {1.0}
+
+    ignore = make_template("qwen", loss_scale="ignore_empty_think")
+    empty = {"messages": [msg("user", "Hi"), msg("assistant", "<think>\n\n</think>\n\nHello there.")]}
+    enc = ignore.encode(empty)
+    assert enc["loss_scale"] is None  # binary: expressed through the labels alone
+    text = trained_text(ignore, enc)
+    assert "Hello there." in text and "think>" not in text
+    full = {"messages": [msg("user", "Hi"), msg("assistant", "<think>\nsay hello\n</think>\n\nHello there.")]}
+    assert "<think>\nsay hello\n</think>" in trained_text(ignore, ignore.encode(full))
+    assert "think>" in trained_text(make_template("qwen"), make_template("qwen").encode(empty))
+
+
 def test_loss_scale_choices_are_registered():
     registry = swiftk.get_host().registry("loss_scales")
-    assert {"default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen"} <= set(registry.names())
+    names = {"default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen", "hermes", "ignore_empty_think"}
+    assert names <= set(registry.names())
     with pytest.raises(UsageError, match="--loss_scale nope"):
         make_template("qwen", loss_scale="nope")
 

@@ -62,3 +62,14 @@ class DftLossArguments:
         "Dynamic Fine-Tuning loss (later ms-swift): each token's cross entropy weighted by the model's probability "
         "of its label (held constant in the backward pass).",
     )
+
+
+@dataclass
+class VitCheckpointingArguments:
+    SECTION = "Training arguments"
+
+    vit_gradient_checkpointing: Optional[bool] = arg(
+        None,
+        "Multimodal models: whether the vision tower uses gradient checkpointing (later ms-swift); None follows "
+        "--gradient_checkpointing. A text-only model has no vision tower: the value has no effect there.",
+    )

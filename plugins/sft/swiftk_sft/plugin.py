@@ -45,6 +45,18 @@ def register_arguments(register):
     register("use_logits_to_keep", "swiftk_sft.arguments:LogitsToKeepArguments", commands=["sft", "pt"])
     register("early_stop_interval", "swiftk_sft.arguments:EarlyStopArguments", commands=["sft", "pt", "rlhf"])
     register("enable_dft_loss", "swiftk_sft.arguments:DftLossArguments", commands=["sft", "pt"])
+    register(
+        "vit_gradient_checkpointing", "swiftk_sft.arguments:VitCheckpointingArguments", commands=["sft", "pt", "rlhf"]
+    )
+
+
+@swiftk.hookimpl
+def post_trainer_create(args, trainer):
+    """--vit_gradient_checkpointing different from --gradient_checkpointing: the vision tower set apart."""
+    if args.get("vit_gradient_checkpointing") is not None:
+        from swiftk_sft.vit_checkpointing import apply_vit_gradient_checkpointing
+
+        apply_vit_gradient_checkpointing(args, trainer)
 
 
 def _early_stop(args):

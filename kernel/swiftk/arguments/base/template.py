@@ -46,8 +46,18 @@ class TemplateArguments:
     loss_scale: str = arg(
         "default",
         "Loss weights of tokens: default, last_round, all, or an agent loss_scale "
-        "(react, agentflan, alpha_umi, qwen, or a registered one).",
-        choices=("default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen"),
+        "(react, agentflan, alpha_umi, qwen, hermes), ignore_empty_think, or a registered one.",
+        choices=(
+            "default",
+            "last_round",
+            "all",
+            "react",
+            "agentflan",
+            "alpha_umi",
+            "qwen",
+            "hermes",
+            "ignore_empty_think",
+        ),
         registry="loss_scales",
     )
     sequence_parallel_size: int = arg(

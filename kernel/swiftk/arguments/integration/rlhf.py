@@ -45,7 +45,17 @@ class RLHFArguments:
     loss_scale: str = arg(
         "last_round",
         "Overrides the template's loss_scale for alignment.",
-        choices=("default", "last_round", "all", "react", "agentflan", "alpha_umi", "qwen"),
+        choices=(
+            "default",
+            "last_round",
+            "all",
+            "react",
+            "agentflan",
+            "alpha_umi",
+            "qwen",
+            "hermes",
+            "ignore_empty_think",
+        ),
         registry="loss_scales",
     )
     temperature: float = arg(0.9, "Sampling temperature, used by PPO and GRPO.")
