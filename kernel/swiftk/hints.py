@@ -103,7 +103,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "react_en react_zh glm4 toolbench qwen hermes llama3".split(), "swift-plugin-models"
     ),
     "loss_scales": dict.fromkeys(
-        "default last_round all react agentflan alpha_umi qwen".split(), "swift-plugin-models"
+        "default last_round all react agentflan alpha_umi qwen hermes ignore_empty_think".split(), "swift-plugin-models"
     ),
 }
 

@@ -76,7 +76,11 @@ def _plain_head(model, args, kwargs, labels, num_items_in_batch, temperature, ou
     shifted = labels[:, 1:]
     mask = shifted != -100
     scored = int(mask.sum())
-    if lm_head.weight.device.type != "cpu" or scored * lm_head.weight.shape[0] > MAX_LOGITS:
+    if (
+        lm_head.weight.device.type != "cpu"
+        or hasattr(lm_head.weight, "ds_id")  # DeepSpeed ZeRO-3 partitions it: trl gathers it for its head
+        or scored * lm_head.weight.shape[0] > MAX_LOGITS
+    ):
         return None
     kwargs["use_cache"] = False
     hidden = None if args else _unpadded_hidden(model, kwargs)
