@@ -8,6 +8,20 @@ from typing import Literal, Optional
 from swiftk.arguments.fields import arg
 
 
+#: --loss_scale values swift-plugin-models registers (listed in --help; a plugin may register more)
+LOSS_SCALES = (
+    "default",
+    "last_round",
+    "all",
+    "react",
+    "agentflan",
+    "alpha_umi",
+    "qwen",
+    "hermes",
+    "ignore_empty_think",
+)
+
+
 @dataclass
 class TemplateArguments:
     """Template arguments (the seed page's "模板参数")."""
@@ -47,17 +61,7 @@ class TemplateArguments:
         "default",
         "Loss weights of tokens: default, last_round, all, or an agent loss_scale "
         "(react, agentflan, alpha_umi, qwen, hermes), ignore_empty_think, or a registered one.",
-        choices=(
-            "default",
-            "last_round",
-            "all",
-            "react",
-            "agentflan",
-            "alpha_umi",
-            "qwen",
-            "hermes",
-            "ignore_empty_think",
-        ),
+        choices=LOSS_SCALES,
         registry="loss_scales",
     )
     sequence_parallel_size: int = arg(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Literal, Optional
 
+from swiftk.arguments.base.template import LOSS_SCALES
 from swiftk.arguments.fields import arg
 
 RLHF = "swift-plugin-rlhf"
@@ -45,17 +46,7 @@ class RLHFArguments:
     loss_scale: str = arg(
         "last_round",
         "Overrides the template's loss_scale for alignment.",
-        choices=(
-            "default",
-            "last_round",
-            "all",
-            "react",
-            "agentflan",
-            "alpha_umi",
-            "qwen",
-            "hermes",
-            "ignore_empty_think",
-        ),
+        choices=LOSS_SCALES,
         registry="loss_scales",
     )
     temperature: float = arg(0.9, "Sampling temperature, used by PPO and GRPO.")
