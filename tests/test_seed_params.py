@@ -179,6 +179,7 @@ def test_command_name_counts():
         "export": 76,
         "merge-lora": 76,
         "sample": 87,
+        "rollout": 96,  # later ms-swift's: the deploy arguments (its own are swift-plugin-vllm's)
     }
     # training commands also accept every other transformers TrainingArguments field
     hf = {i.name for i in arg_infos(HfTrainingArguments)}

@@ -15,6 +15,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         **dict.fromkeys("infer deploy".split(), "swift-plugin-infer"),
         "eval": "swift-plugin-eval",
         "sample": "swift-plugin-sample",
+        "rollout": "swift-plugin-vllm",
         **dict.fromkeys(("app", "web-ui"), "swift-plugin-webui"),
     },
     "samplers": dict.fromkeys(("sample", "mcts", "distill"), "swift-plugin-sample"),

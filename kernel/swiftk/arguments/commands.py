@@ -79,6 +79,8 @@ COMMANDS: Dict[str, Tuple[type, ...]] = {
     "export": _EXPORT,
     "merge-lora": _EXPORT,
     "sample": BASIC_GROUPS + (SamplingArguments, MCTSArguments),
+    # later ms-swift's `swift rollout` (RolloutArguments inherits 部署参数; its own arguments are swift-plugin-vllm's)
+    "rollout": _DEPLOY,
 }
 
 TRAIN_COMMANDS = frozenset({"sft", "pt", "rlhf"})

@@ -59,7 +59,7 @@ from swiftk.errors import UsageError
 
 __all__ = ["derive_defaults", "validate", "resolve_lazy_tokenize", "model_suffix", "add_version_dir", "TRAIN_COMMANDS"]
 
-_DEPLOY_LIKE = frozenset({"deploy", "app", "eval"})
+_DEPLOY_LIKE = frozenset({"deploy", "app", "eval", "rollout"})
 
 logger = logging.getLogger("swiftk.arguments")
 

@@ -103,5 +103,5 @@ def format_help(parser: CommandParser, summary: str = "") -> str:
 
 #: Commands whose help ends with the page's environment variables.
 BUILTIN_ENV_COMMANDS = frozenset(
-    {"sft", "pt", "rlhf", "infer", "deploy", "app", "eval", "export", "merge-lora", "sample"}
+    {"sft", "pt", "rlhf", "infer", "deploy", "app", "eval", "export", "merge-lora", "sample", "rollout"}
 )

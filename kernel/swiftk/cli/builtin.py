@@ -28,6 +28,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "export": "Merge adapters, quantize, or push a model to a hub.",
     "sample": "Sample and score responses (rejection sampling, MCTS).",
     "merge-lora": "Merge LoRA adapters into their base model.",
+    "rollout": "Serve rollouts to GRPO training (--use_vllm true --vllm_mode server) with vLLM.",
 }
 
 #: Built-in commands whose pipeline is the kernel's own (it fetches what it needs from the registries,

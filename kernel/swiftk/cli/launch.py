@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 from swiftk.errors import UsageError
 
 #: Commands that never run under torchrun (servers and UIs).
-NOT_DISTRIBUTED = {"deploy", "app", "web-ui"}
+NOT_DISTRIBUTED = {"deploy", "app", "web-ui", "rollout"}
 #: The training commands, checked before torchrun starts their ranks (:func:`check_training`).
 TRAINING = {"sft", "pt", "rlhf"}
 #: Seconds a node waits for the master (and the master for every node) before it gives up: torchrun's own

@@ -280,6 +280,8 @@ def resolve_model(args: Any) -> ModelInfo:
                 "with max_position_embeddings"
             )
         rope = {"rope_type": args.rope_scaling, "factor": max(1.0, max_length / max_len)}
+        if args.rope_scaling == "yarn":  # YaRN scales from the length the model was trained at
+            rope["original_max_position_embeddings"] = max_len
         max_len = max(max_len, max_length)
     task_type, num_labels, problem_type = _task(args, meta, config)
     return ModelInfo(

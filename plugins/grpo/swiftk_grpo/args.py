@@ -104,6 +104,8 @@ def check_rollout_backend(args: Any) -> None:
         )
     if not args.get("use_vllm"):
         return
+    if args.get("vllm_mode") == "server":
+        return  # vLLM runs in the `swiftk rollout` servers; the trainer needs neither it nor a GPU
     from swiftk.api import get_host
 
     if "vllm" not in get_host().registry("infer_engines"):
@@ -163,4 +165,37 @@ def grpo_config(args: Any) -> dict:
         "vllm_mode": "colocate",
         "vllm_max_model_length": args.get("vllm_max_model_len"),
     }
+    if args.get("use_vllm") and args.get("vllm_mode") == "server":
+        values.update(server_config(args))
     return values
+
+
+def trl_syncs_server(args: Any) -> bool:
+    """Whether trl's own server mode runs (vLLM's NCCL weight sync: vLLM and a CUDA GPU in the trainer);
+    otherwise :class:`swiftk_grpo.server_rollout.ServerRollout` does (HTTP and a weights file)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def server_config(args: Any) -> dict:
+    """trl's config for ``--vllm_mode server``: its own server mode, or no vLLM (our rollout_func)."""
+    from swiftk_grpo.server_rollout import server_urls
+
+    if not trl_syncs_server(args):
+        return {"use_vllm": False}
+    urls = server_urls(args)
+    if len(urls) > 1:
+        raise UsageError(
+            f"--vllm_mode server with {len(urls)} servers: trl's NCCL weight sync drives one server; start one "
+            f"`swiftk rollout` with --vllm_data_parallel_size {len(urls)} instead"
+        )
+    return {
+        "vllm_mode": "server",
+        "vllm_server_base_url": urls[0],
+        "vllm_server_timeout": float(args.get("vllm_server_timeout") or 240.0),
+    }

@@ -41,13 +41,15 @@ class GRPOLaterArguments:
     tau_pos: float = arg(1.0, "SAPO gate temperature for positive advantages.")
     tau_neg: float = arg(1.05, "SAPO gate temperature for negative advantages.")
     vllm_mode: Optional[Literal["colocate", "server"]] = arg(
-        None, "With --use_vllm: colocate (vLLM on the training GPUs); server is refused (no rollout server yet)."
+        None, "With --use_vllm: colocate (vLLM on the training GPUs) or server (a `swiftk rollout` server elsewhere)."
     )
     vllm_tensor_parallel_size: int = arg(1, "Tensor parallel size of colocated vLLM.")
-    vllm_server_host: Optional[List[str]] = arg(None, "vllm_mode server: host(s) of the rollout server (refused).")
-    vllm_server_port: List[int] = arg([8000], "vllm_mode server: port(s) of the rollout server (refused).")
-    vllm_server_base_url: Optional[List[str]] = arg(None, "vllm_mode server: base URL(s) (refused).")
-    vllm_server_timeout: float = arg(240.0, "vllm_mode server: seconds to wait for the server (refused).")
+    vllm_server_host: Optional[List[str]] = arg(None, "vllm_mode server: host(s) of the rollout server(s).")
+    vllm_server_port: List[int] = arg([8000], "vllm_mode server: port(s) of the rollout server(s), one per host.")
+    vllm_server_base_url: Optional[List[str]] = arg(
+        None, "vllm_mode server: base URL(s) of the rollout server(s), instead of host and port."
+    )
+    vllm_server_timeout: float = arg(240.0, "vllm_mode server: seconds to wait for the server(s) to answer.")
     sleep_level: int = arg(
         0, "Colocated vLLM: 0 stays resident; 1 or 2 sleeps during training steps.", choices=(0, 1, 2)
     )

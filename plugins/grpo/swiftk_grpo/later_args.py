@@ -92,14 +92,11 @@ def _check_vllm_options(args: Any, explicit: set) -> None:
     mode = args.get("vllm_mode")
     if mode is not None and not use_vllm:
         raise UsageError(f"--vllm_mode {mode} needs --use_vllm true (without it the pt engine samples the rollouts)")
-    if mode == "server":
-        raise UsageError(
-            "--vllm_mode server: swiftk has no rollout server (`swift rollout`) yet; use --vllm_mode colocate "
-            "(vLLM on the training GPUs)"
-        )
     server = [f"--{n}" for n in _SERVER_ARGS if n in explicit]
-    if server:
-        raise UsageError(f"{', '.join(server)}: only used with --vllm_mode server, which is not supported yet")
+    if mode == "server":
+        _check_server_options(args, explicit)
+    elif server:
+        raise UsageError(f"{', '.join(server)}: only used with --vllm_mode server (a `swiftk rollout` server)")
     if int(args.get("sleep_level") or 0) and not use_vllm:
         raise UsageError(f"--sleep_level {args.sleep_level} puts vLLM to sleep: it needs --use_vllm true")
     if int(args.get("vllm_tensor_parallel_size") or 1) != 1 and not use_vllm:
@@ -112,6 +109,41 @@ def _check_vllm_options(args: Any, explicit: set) -> None:
             f"{', '.join(refused)}: not implemented (trl's colocated vLLM keeps the policy and optimizer on the "
             f"GPU and syncs weights itself); remove, and lower --vllm_gpu_memory_utilization or use --sleep_level 1"
         )
+
+
+#: the rollout engine's own settings: in server mode they belong on `swiftk rollout`'s command line
+_SERVER_SIDE = (
+    "vllm_tensor_parallel_size",
+    "vllm_gpu_memory_utilization",
+    "vllm_max_model_len",
+    "vllm_enforce_eager",
+    "vllm_enable_prefix_caching",
+    "vllm_max_num_seqs",
+    "vllm_limit_mm_per_prompt",
+    "sleep_level",
+)
+
+
+def _check_server_options(args: Any, explicit: set) -> None:
+    """``--vllm_mode server``: where the servers are, and nothing that configures them from here."""
+    if not (args.get("vllm_server_host") or args.get("vllm_server_base_url")):
+        raise UsageError(
+            "--vllm_mode server needs --vllm_server_host (with --vllm_server_port) or --vllm_server_base_url: "
+            "where `swiftk rollout` serves"
+        )
+    hosts, ports = list(args.get("vllm_server_host") or []), list(args.get("vllm_server_port") or [])
+    if hosts and not args.get("vllm_server_base_url") and len(ports) not in (1, len(hosts)):
+        raise UsageError(
+            f"--vllm_server_port: give one port, or one per --vllm_server_host ({len(hosts)}), got {len(ports)}"
+        )
+    engine = [f"--{n}" for n in _SERVER_SIDE if n in explicit]
+    if engine:
+        raise UsageError(
+            f"{', '.join(engine)}: with --vllm_mode server the rollout server's vLLM is configured where it "
+            f"starts; pass them to `swiftk rollout` instead"
+        )
+    if float(args.get("vllm_server_timeout") or 0) <= 0:
+        raise UsageError(f"--vllm_server_timeout must be > 0 seconds, got {args.get('vllm_server_timeout')}")
 
 
 def later_config(args: Any) -> dict:

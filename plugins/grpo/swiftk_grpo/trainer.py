@@ -6,7 +6,9 @@ What differs from trl's defaults, and why:
   batch of prompts to :class:`swiftk_grpo.rollout.EngineRollout`, which encodes them with the run's
   template and generates with the pt engine (continuous batching) on the live policy; the prompt
   and completion token ids come back from the engine, so training scores exactly what was sampled.
-  ``--use_vllm`` instead lets trl drive vLLM colocated on the GPUs (weights synced every step).
+  ``--use_vllm`` instead lets trl drive vLLM colocated on the GPUs (weights synced every step);
+  ``--use_vllm --vllm_mode server`` takes rollouts from ``swiftk rollout`` servers
+  (:class:`swiftk_grpo.server_rollout.ServerRollout`, or trl's NCCL-synced server mode on a GPU with vLLM).
 * **The reference model is ms-swift's.**  For an adapter tuner it is the base model with the
   adapters disabled (trl would freeze a copy of the starting adapter); otherwise the model the
   ``rlhf`` pipeline loaded (``--ref_model``, or ``--model`` again) rather than one trl reloads
@@ -59,7 +61,7 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, LaterGRPOMixin, MediaGRPO
     ):
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
         rewards = build_rewards(swift_args, tokenizer)
-        self.rollout = None if args.use_vllm else EngineRollout(template, processing_class, swift_args)
+        self.rollout = self._rollout(args, template, processing_class, swift_args)
         # trl builds its own reference when beta != 0 (a frozen copy of a peft adapter, or the policy
         # reloaded from its config); built with beta 0 it builds none, and ours is set below
         beta, args.beta = args.beta, 0.0
@@ -88,6 +90,18 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, LaterGRPOMixin, MediaGRPO
             if swift_args.get("log_completions") and not args.log_completions
             else None
         )
+
+    @staticmethod
+    def _rollout(args: Any, template: Any, processor: Any, swift_args: Any) -> Any:
+        """Our ``rollout_func``: ``swiftk rollout`` servers over HTTP, or the pt engine; None where trl drives
+        vLLM itself (colocated, or a server it syncs over NCCL)."""
+        if args.use_vllm:
+            return None
+        if swift_args.get("use_vllm") and swift_args.get("vllm_mode") == "server":
+            from swiftk_grpo.server_rollout import ServerRollout
+
+            return ServerRollout(template, processor, swift_args)
+        return EngineRollout(template, processor, swift_args)
 
     def _prepare_reference(self, ref_model: Any) -> Any:
         """What trl does to a reference it builds: no dropout, the fused log-prob head, device placement."""

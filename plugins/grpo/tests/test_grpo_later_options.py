@@ -127,7 +127,7 @@ G = ("--reward_funcs", "accuracy", "--num_generations", "4", "--per_device_train
         (("--max_resample_times", "5"), "used by --dynamic_sample true only"),
         (("--vllm_mode", "colocate"), "--vllm_mode colocate needs --use_vllm true"),
         (("--sleep_level", "1"), "--sleep_level 1 puts vLLM to sleep: it needs --use_vllm true"),
-        (("--use_vllm", "true", "--vllm_mode", "server"), "--vllm_mode server: swiftk has no rollout server"),
+        (("--use_vllm", "true", "--vllm_mode", "server"), "--vllm_mode server needs --vllm_server_host"),
         (("--vllm_server_host", "127.0.0.1"), "--vllm_server_host: only used with --vllm_mode server"),
         (("--offload_model", "true", "--offload_optimizer", "true"), "--offload_model true, --offload_optimizer"),
         (("--move_model_batches", "10"), "--move_model_batches 10: not implemented"),

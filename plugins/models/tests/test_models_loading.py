@@ -90,6 +90,13 @@ def test_rope_scaling_reaches_max_length(qwen):
     assert model.config.rope_parameters["factor"] == 4.0
     model, *_ = load(qwen, "--rope_scaling", "dynamic", "--max_length", "1024")
     assert model.config.rope_parameters["rope_type"] == "dynamic"
+    # later ms-swift's yarn: the factor from the length trained at, which YaRN also needs
+    model, _, info, _ = load(qwen, "--rope_scaling", "yarn", "--max_length", "2048")
+    rope = model.config.rope_parameters
+    assert rope["rope_type"] == "yarn" and rope["factor"] == 4.0 and rope["original_max_position_embeddings"] == 512
+    ids = torch.randint(0, 100, (1, 600))  # past the trained length
+    with torch.no_grad():
+        assert torch.isfinite(model(ids).logits).all()
 
 
 def test_rope_scaling_without_max_length(qwen):

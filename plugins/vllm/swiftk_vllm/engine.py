@@ -80,6 +80,9 @@ def engine_args(args: Any, model_dir: str, dtype: Optional[str], lora: bool) -> 
         raise UsageError(f"--vllm_data_parallel_size {replicas}: give 1 or more replicas")
     if replicas > 1:
         kwargs["data_parallel_size"] = replicas  # vLLM starts and balances the replicas itself
+    speculative = args.get("vllm_speculative_config") if "vllm_speculative_config" in args else None
+    if speculative:
+        kwargs["speculative_config"] = dict(speculative)
     if lora:
         kwargs.update(
             enable_lora=True,

@@ -14,5 +14,11 @@ def register_arguments(register):
     register(
         "vllm_data_parallel_size",
         "swiftk_vllm.arguments:VllmDataParallelArguments",
-        commands=["infer", "deploy", "app", "eval", "sample"],
+        commands=["infer", "deploy", "app", "eval", "sample", "rollout"],
     )
+    register("rollout", "swiftk_vllm.arguments:RolloutArguments", commands=["rollout"])
+
+
+@swiftk.hookimpl
+def register_commands(register):
+    register("rollout", "swiftk_vllm.rollout:run_rollout")

@@ -87,6 +87,9 @@ def test_vllm_data_parallel_size_reaches_the_engine_or_is_refused(swiftk_host):
     base = ["--model", "swiftk/tiny-chat", "--infer_backend", "vllm"]
     args = resolve_arguments("deploy", [*base, "--vllm_data_parallel_size", "2"])
     assert engine_args(args, "/m", None, lora=False)["data_parallel_size"] == 2
+    spec = '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}'
+    args = resolve_arguments("infer", [*base, "--vllm_speculative_config", spec])
+    assert engine_args(args, "/m", None, lora=False)["speculative_config"] == json.loads(spec)
     with pytest.raises(UsageError, match="--vllm_data_parallel_size 0: give 1 or more replicas"):
         engine_args(resolve_arguments("infer", [*base, "--vllm_data_parallel_size", "0"]), "/m", None, lora=False)
 
@@ -100,27 +103,22 @@ def test_vllm_greedy_answers_match_the_pt_engine(tmp_path):
     data.write_text(
         "".join(
             json.dumps({"messages": [{"role": "user", "content": q}]}) + "\n"
-            for q in ["What is 3 + 4?", "What color is grass?"]
+            for q in ["What is 3 + 4?", "What color is grass?", "Repeat: swift kernel swift kernel swift kernel"]
         )
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "2"}
     results = {}
-    for backend, python in (("pt", sys.executable), ("vllm", VLLM_PYTHON)):
-        extra = (
-            [
-                "--enforce_eager",
-                "true",
-                "--max_model_len",
-                "1024",
-                "--gpu_memory_utilization",
-                "0.5",
-                "--torch_dtype",
-                "float32",
-            ]
-            if backend == "vllm"
-            else []
-        )
-        out = tmp_path / f"{backend}.jsonl"
+    on_vllm = ["--enforce_eager", "true", "--max_model_len", "1024", "--gpu_memory_utilization", "0.5"]
+    on_vllm += ["--torch_dtype", "float32"]
+    # later ms-swift's --vllm_speculative_config: n-gram drafts, which must leave greedy answers as they are
+    ngram = '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}'
+    runs = {
+        "pt": (sys.executable, "pt", []),
+        "vllm": (VLLM_PYTHON, "vllm", on_vllm),
+        "vllm-ngram": (VLLM_PYTHON, "vllm", [*on_vllm, "--vllm_speculative_config", ngram]),
+    }
+    for name, (python, backend, extra) in runs.items():
+        out = tmp_path / f"{name}.jsonl"
         proc = subprocess.run(
             [
                 python,
@@ -147,8 +145,8 @@ def test_vllm_greedy_answers_match_the_pt_engine(tmp_path):
             timeout=900,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        results[backend] = [json.loads(line)["response"] for line in out.read_text().splitlines()]
-    assert results["vllm"] == results["pt"]
+        results[name] = [json.loads(line)["response"] for line in out.read_text().splitlines()]
+    assert results["vllm"] == results["pt"] == results["vllm-ngram"]
 
 
 def test_num_beams_is_refused_before_vllm_is_needed(swiftk_host):

@@ -34,8 +34,8 @@ class ModelArguments:
         None, "Attention implementation; None uses sdpa, or eager where sdpa is unsupported."
     )
     num_labels: Optional[int] = arg(None, "Number of labels of a classification (seq_cls) model.")
-    rope_scaling: Optional[Literal["linear", "dynamic"]] = arg(
-        None, "RoPE scaling type, used together with --max_length."
+    rope_scaling: Optional[Literal["linear", "dynamic", "yarn"]] = arg(
+        None, "RoPE scaling type, used together with --max_length (yarn: later ms-swift)."
     )
     device_map: Optional[Union[Dict[str, Any], str]] = arg(
         None, "device_map: 'auto', 'cpu', a JSON string or a JSON file path; None picks one for the setup."
