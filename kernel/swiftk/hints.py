@@ -24,7 +24,8 @@ PROVIDERS: dict[str, dict[str, str]] = {
         **dict.fromkeys("lora longlora adalora llamapro adapter vera boft fourierft".split(), "swift-plugin-peft"),
         "reft": "swift-plugin-reft",
         "unsloth": "swift-plugin-unsloth",
-        "full": "swift-plugin-sft",
+        **dict.fromkeys(("full", "dummy"), "swift-plugin-sft"),
+        "ia3": "swift-plugin-peft",
     },
     "trainers": {
         "sft": "swift-plugin-sft",

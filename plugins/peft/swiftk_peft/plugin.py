@@ -15,6 +15,7 @@ def register_tuners(register):
     register("vera", TunerSpec(prepare="swiftk_peft.tuners:prepare_vera", load=_LOAD, merge=_MERGE))
     register("boft", TunerSpec(prepare="swiftk_peft.tuners:prepare_boft", load=_LOAD, merge=_MERGE))
     register("fourierft", TunerSpec(prepare="swiftk_peft.tuners:prepare_fourierft", load=_LOAD, merge=_MERGE))
+    register("ia3", TunerSpec(prepare="swiftk_peft.tuners:prepare_ia3", load=_LOAD, merge=_MERGE))  # later ms-swift
     register(
         "longlora",
         TunerSpec(

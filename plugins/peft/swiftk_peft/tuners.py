@@ -1,4 +1,5 @@
-"""``--train_type adalora | vera | boft | fourierft``: peft tuners with the page's arguments.
+"""``--train_type adalora | vera | boft | fourierft | ia3``: peft tuners with the page's arguments (ia3: later
+ms-swift's extra tuner, on the same targets as LoRA, its feed-forward layers being every linear of the MLP blocks).
 
 They load, save and merge through peft like LoRA (:func:`swiftk_peft.lora.load_adapter`,
 :func:`swiftk_peft.lora.merge_adapter`).  AdaLoRA needs ``update_and_allocate`` after every optimizer
@@ -75,6 +76,18 @@ def prepare_adalora(model: Any, args: Any) -> Any:
         total_step=total,
     )
     return wrap(model, config, args, "adalora")
+
+
+#: IA3's feed-forward layers (scaled on their input): the linears inside a model's MLP block, whatever it is called
+_FEEDFORWARD = r".*\.(mlp|feed_forward|ffn)\..*"
+
+
+def prepare_ia3(model: Any, args: Any) -> Any:
+    from peft import IA3Config
+
+    if args.get("adapters"):
+        return _continue(model, args, "ia3")
+    return wrap(model, IA3Config(**_common(model, args), feedforward_modules=_FEEDFORWARD), args, "ia3")
 
 
 def prepare_vera(model: Any, args: Any) -> Any:

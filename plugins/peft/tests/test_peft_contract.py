@@ -157,3 +157,20 @@ class TestLlamaPro(TunerContract):
 
     def expected_trainable_params(self, model, args):
         return 2 * layer_params(model)
+
+
+@pytest.mark.slow
+class TestIA3(TunerContract):
+    """Later ms-swift's extra tuner: one learned scale per output of each attention linear, per input of each MLP one."""
+
+    train_type = "ia3"
+    learning_rate = 2e-2
+
+    def expected_trainable_params(self, model, args):
+        import torch
+
+        return sum(
+            module.in_features if ".mlp." in name else module.out_features
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name != "lm_head"
+        )

@@ -3,6 +3,9 @@
 Precedence as the page gives it: all trainable, then ``freeze_parameters`` (name prefixes) and
 ``freeze_parameters_ratio`` (the first share of the parameters, from the embeddings up) are
 frozen, then ``trainable_parameters`` (prefixes) are unfrozen again.
+
+``--train_type dummy`` (later ms-swift's extra tuner) trains what the loaded model leaves trainable, as it is: the
+parameters a model folder marks frozen stay frozen (every parameter of a plain transformers model trains).
 """
 
 from __future__ import annotations
@@ -42,6 +45,19 @@ def prepare_full(model: Any, args: Any) -> Any:
             "--train_type full: the freeze arguments froze every parameter; "
             "set --trainable_parameters or lower --freeze_parameters_ratio"
         )
+    return model
+
+
+def prepare_dummy(model: Any, args: Any) -> Any:
+    given = [f"--{n}" for n in ("freeze_parameters", "freeze_parameters_ratio", "trainable_parameters") if args.get(n)]
+    if given:
+        raise UsageError(f"{', '.join(given)}: --train_type dummy trains the model as loaded; use --train_type full")
+    params = {id(p): p for p in model.parameters()}.values()
+    trainable, total = sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    if not trainable:
+        raise UsageError("--train_type dummy: the loaded model has no trainable parameter; use --train_type full")
+    print(f"[swiftk] dummy: trainable params: {trainable:,d} || all params: {total:,d} || "
+          f"trainable%: {100 * trainable / total:.4f}", flush=True)  # fmt: skip
     return model
 
 

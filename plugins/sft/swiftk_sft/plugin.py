@@ -12,6 +12,7 @@ def register_trainers(register):
 @swiftk.hookimpl
 def register_tuners(register):
     register("full", TunerSpec(prepare="swiftk_sft.full:prepare_full", full_parameter=True))
+    register("dummy", TunerSpec(prepare="swiftk_sft.full:prepare_dummy", full_parameter=True))  # later ms-swift
 
 
 @swiftk.hookimpl
