@@ -198,9 +198,13 @@ def validate(command: str, values: Dict[str, Any]) -> None:
     weights = values.get("reward_weights")
     if weights is not None:
         funcs = list(values.get("reward_funcs") or [])
-        n = len(funcs) + (1 if values.get("reward_model") else 0)
+        models = values.get("reward_model")
+        models = len(models) if isinstance(models, list) else (1 if models else 0)
+        n = len(funcs) + models
         if len(weights) != n:
-            what = f"{len(funcs)} reward function(s)" + (" + the reward model" if values.get("reward_model") else "")
+            what = f"{len(funcs)} reward function(s)" + (
+                "" if not models else " + the reward model" if models == 1 else f" + {models} reward models"
+            )
             raise UsageError(
                 f"--reward_weights must have one weight per reward function ({what}: {n}), got {len(weights)}"
             )

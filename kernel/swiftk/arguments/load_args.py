@@ -273,8 +273,8 @@ def expand_adapter_checkpoints(values: Dict[str, Any], explicit: Set[str]) -> Di
         ("reward_model", "reward_adapters", "reward_model_type"),
     ):
         path = out.get(flag)
-        if flag not in out or adapters_key not in out or not is_adapter_folder(path):
-            continue
+        if flag not in out or adapters_key not in out or not isinstance(path, str) or not is_adapter_folder(path):
+            continue  # several reward models: each is resolved by the plugin that loads them
         base, saved = adapter_base(path, f"--{flag}")
         out[flag] = base
         out[adapters_key] = [path] + [a for a in (out.get(adapters_key) or []) if a != path]

@@ -194,6 +194,14 @@ LIST_FORMS: dict[str, dict[str, str]] = {
 }
 
 
+#: Arguments of one value on the page that later ms-swift takes several of on one command: one value stays one (the
+#: page's type, and what args.json records); several become a list, which only the plugins that read them accept
+#: (``swift rlhf --rlhf_type grpo --reward_model A B``: one reward per model; PPO refuses several).
+SEVERAL_FORMS: dict[str, frozenset[str]] = {
+    "rlhf": frozenset({"reward_model", "reward_model_type", "reward_model_revision"}),
+}
+
+
 class CommandParser:
     """The arguments of one command, from its ordered groups (a later group's field wins)."""
 
@@ -247,12 +255,19 @@ class CommandParser:
                 raise UsageError(f"{config_name}: {self.unknown_message(key)}")
             if self.infos[key].is_secret and value == SECRET_MASK:
                 continue  # a masked secret of an args.json: give it again (flag or environment)
-            values[key] = self._validated(self.infos[key], coerce_value(self.infos[key], value))
+            if isinstance(value, list) and len(value) > 1 and key in SEVERAL_FORMS.get(self.command, ()):
+                values[key] = [self._validated(self.infos[key], coerce_value(self.infos[key], v)) for v in value]
+            else:
+                values[key] = self._validated(self.infos[key], coerce_value(self.infos[key], value))
             explicit.add(key)
         for given, tokens in split_flags(argv):
             name = page_name(given, self.infos)  # a later ms-swift spelling: the page's argument
             info = self.info(name)
-            values[name] = self._validated(info, convert_tokens(info, page_tokens(name, tokens)))
+            tokens = page_tokens(name, tokens)
+            if len(tokens) > 1 and name in SEVERAL_FORMS.get(self.command, ()):
+                values[name] = [self._validated(info, convert_tokens(info, [t])) for t in tokens]
+            else:
+                values[name] = self._validated(info, convert_tokens(info, tokens))
             explicit.add(name)
         for name, info in self.infos.items():
             # a secret given through the environment (SWIFTK_SECRET_HUB_TOKEN): kept off the command line, which

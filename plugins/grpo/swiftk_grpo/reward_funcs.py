@@ -44,7 +44,8 @@ class CheckedReward:
 
 
 def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
-    """``--reward_funcs`` in order, then ``--reward_model``; at least one of them is required."""
+    """``--reward_funcs`` in order, then each ``--reward_model`` (``reward_model``, or ``reward_model_0``, ``_1``, ...
+    for several); at least one of them is required."""
     from swiftk.api import get_host
 
     host = get_host()
@@ -54,13 +55,20 @@ def build_rewards(args: Any, tokenizer: Any) -> list[CheckedReward]:
             "--reward_funcs reward_model: give the model with --reward_model PATH instead (its reward "
             "comes after the --reward_funcs, as --reward_weights counts them)"
         )
-    if args.get("reward_model"):  # the reward model's reward, registered by swift-plugin-rlhf
-        names.append("reward_model")
     rewards = []
     for name in names:
         entry = host.registry("rewards").entry(name) if name in host.registry("rewards") else None
         value = host.get("rewards", name)  # a missing name: the registry's error with suggestions
         rewards.append(CheckedReward(name, build_reward(value, args, tokenizer), entry.plugin if entry else None))
+    if args.get("reward_model"):  # each reward model's reward, registered by swift-plugin-rlhf
+        from swiftk_rlhf.reward_model import each_reward_model
+
+        value = host.get("rewards", "reward_model")  # missing: the registry's error naming the plugin
+        entry = host.registry("rewards").entry("reward_model")
+        models = each_reward_model(args)
+        for i, model_args in enumerate(models):
+            name = "reward_model" if len(models) == 1 else f"reward_model_{i}"
+            rewards.append(CheckedReward(name, build_reward(value, model_args, tokenizer), entry.plugin))
     if not rewards:
         raise UsageError(
             "--rlhf_type grpo needs a reward: --reward_funcs (accuracy, format, cosine, repetition, or "

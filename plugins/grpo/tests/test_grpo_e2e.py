@@ -242,6 +242,40 @@ def test_the_reward_model_is_appended_last_and_weighted(tmp_path, reward_model):
     assert row["reward"] == pytest.approx(expected, abs=1e-3)
 
 
+def test_several_reward_models_each_give_a_weighted_reward(tmp_path, reward_model):
+    """Later ms-swift's --reward_model A B: one reward per model, after the functions, each with its weight."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    second = tmp_path / "rm2"
+    torch.manual_seed(1)  # another score head: another reward
+    model = AutoModelForSequenceClassification.from_pretrained(str(h.TINY_CHAT), num_labels=1)
+    model.save_pretrained(second)
+    AutoTokenizer.from_pretrained(str(h.TINY_CHAT)).save_pretrained(second)
+    out = h.grpo(
+        tmp_path / "run",
+        "--dataset",
+        "swiftk/demo-grpo-sums",
+        "--max_steps",
+        "1",
+        "--reward_funcs",
+        "accuracy",
+        "--reward_model",
+        str(reward_model),
+        str(second),
+        "--reward_weights",
+        "1",
+        "0.5",
+        "2",
+    )
+    row = h.train_logs(out)[-1]
+    first, other = row["rewards/reward_model_0/mean"], row["rewards/reward_model_1/mean"]
+    assert first != other
+    assert row["reward"] == pytest.approx(row["rewards/accuracy/mean"] + 0.5 * first + 2 * other, abs=1e-3)
+    saved = json.loads((out / "args.json").read_text())
+    assert saved["reward_model"] == [str(reward_model), str(second)]
+
+
 BAD_REWARDS = '''
 import swiftk
 

@@ -237,6 +237,28 @@ def test_reward_weights_must_match_the_rewards_and_the_reward_model():
         resolve("--reward_funcs", "accuracy", "format", "--reward_model", "x", "--reward_weights", "1", "2")
 
 
+def test_several_reward_models_parse_as_a_list_and_one_stays_one():
+    from swiftk_rlhf.reward_model import each_reward_model
+
+    args = resolve("--reward_model", "a", "b", "--reward_model_type", "qwen2", "--reward_weights", "1", "1")
+    assert args.reward_model == ["a", "b"] and args.reward_model_type == "qwen2"
+    each = each_reward_model(args)
+    assert [(m.reward_model, m.reward_model_type, m.reward_adapters) for m in each] == [
+        ("a", "qwen2", []),
+        ("b", "qwen2", []),
+    ]
+    one = resolve("--reward_model", "a")
+    assert one.reward_model == "a" and each_reward_model(one) == [one]
+    with pytest.raises(UsageError, match=r"one weight per reward function \(0 reward function\(s\) \+ 2 reward models"):
+        resolve("--reward_model", "a", "b", "--reward_weights", "1")
+    with pytest.raises(UsageError, match="--reward_adapters with 2 reward models: give one adapter per --reward_model"):
+        each_reward_model(resolve("--reward_model", "a", "b", "--reward_adapters", "x"))
+    with pytest.raises(
+        UsageError, match=r"--reward_model_type: give one value, or one per --reward_model \(2\), got 3"
+    ):
+        each_reward_model(resolve("--reward_model", "a", "b", "--reward_model_type", "q", "q", "q"))
+
+
 def test_trl_config_has_the_page_defaults_and_ms_swift_loss():
     from trl import GRPOConfig
 

@@ -155,6 +155,11 @@ def prepare_ppo(args: Any) -> None:
             "output of --rlhf_type rm with --train_type full), or the base model plus --reward_adapters "
             "(the output of --rlhf_type rm with --train_type lora)"
         )
+    if isinstance(args.reward_model, list):
+        raise UsageError(
+            f"--reward_model takes one model with --rlhf_type ppo (its value head starts from it), got "
+            f"{len(args.reward_model)}: several reward models are GRPO's (--rlhf_type grpo)"
+        )
     batch = int(args.per_device_train_batch_size or 1) * int(args.gradient_accumulation_steps or 1)
     if batch % int(args.num_mini_batches or 1):
         raise UsageError(

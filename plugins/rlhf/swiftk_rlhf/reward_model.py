@@ -1,7 +1,7 @@
 """The reward model: ``--reward_model`` (+ ``--reward_adapters``, ``--reward_model_type``,
 ``--reward_model_revision``) as a frozen one-output sequence classifier: what ``--rlhf_type rm`` trains,
 what PPO scores completions with, and (registered as the reward ``reward_model``) what GRPO adds after
-its ``--reward_funcs``.
+its ``--reward_funcs`` (one reward per model of later ms-swift's ``--reward_model A B``: :func:`each_reward_model`).
 
 * a full ``rm`` run's checkpoint folder: ``--reward_model output/rm/checkpoint-N``;
 * a LoRA ``rm`` run: ``--reward_model <its base model> --reward_adapters output/rm/checkpoint-N``
@@ -44,6 +44,48 @@ def reward_args(args: Any) -> Any:
         num_labels=1,
         quant_method=None,
     )
+
+
+def each_reward_model(args: Any) -> list[Any]:
+    """The arguments of each reward model: ``args`` itself for one ``--reward_model``; for several (later ms-swift's
+    ``--reward_model A B``, GRPO), a copy per model with its own ``--reward_model_type``/``--reward_model_revision``
+    (one value for all, or one per model) and ``--reward_adapters`` (none, or one adapter per model, in order)."""
+    from swiftk.api import derived_args
+
+    models = args.get("reward_model")
+    if not isinstance(models, list):
+        several = [f"--{n}" for n in ("reward_model_type", "reward_model_revision") if isinstance(args.get(n), list)]
+        if several:
+            raise UsageError(f"{', '.join(several)}: one value per --reward_model, and there is one reward model")
+        return [args]
+    count = len(models)
+
+    def per_model(name: str) -> list:
+        value = args.get(name)
+        if not isinstance(value, list):
+            return [value] * count
+        if len(value) != count:
+            raise UsageError(f"--{name}: give one value, or one per --reward_model ({count}), got {len(value)}")
+        return value
+
+    adapters = list(args.get("reward_adapters") or [])
+    if adapters and len(adapters) != count:
+        raise UsageError(
+            f"--reward_adapters with {count} reward models: give one adapter per --reward_model, in order "
+            f"(got {len(adapters)}), or merge them into their models first"
+        )
+    return [
+        derived_args(
+            args,
+            reward_model=model,
+            reward_model_type=model_type,
+            reward_model_revision=revision,
+            reward_adapters=[adapters[i]] if adapters else [],
+        )
+        for i, (model, model_type, revision) in enumerate(
+            zip(models, per_model("reward_model_type"), per_model("reward_model_revision"))
+        )
+    ]
 
 
 def one_output_classifier(model: Any, adapters: list[str], adapters_flag: str, model_flag: str) -> Any:

@@ -100,9 +100,13 @@ def test_sft_keeps_one_registered_loss_type():
             resolve_arguments("sft", ["--loss_type", "sigmoid"])
 
 
-def test_several_reward_models_are_refused_by_the_parser():
-    with pytest.raises(UsageError, match="--reward_model takes one value, got 2: rm-a rm-b"):
-        rlhf_args("--rlhf_type", "ppo", "--reward_model", "rm-a", "rm-b")
+def test_several_reward_models_parse_as_a_list_only_on_rlhf():
+    """Later ms-swift's --reward_model A B is a list (GRPO gives each model a reward; PPO refuses it when it
+    prepares); other commands keep one value."""
+    assert rlhf_args("--rlhf_type", "ppo", "--reward_model", "rm-a", "rm-b").reward_model == ["rm-a", "rm-b"]
+    assert rlhf_args("--rlhf_type", "ppo", "--reward_model", "rm-a").reward_model == "rm-a"
+    with pytest.raises(UsageError, match="--seed takes one value, got 2"):
+        rlhf_args("--rlhf_type", "ppo", "--seed", "1", "2")
 
 
 # --- the combined loss of a real trainer ---------------------------------------------------------

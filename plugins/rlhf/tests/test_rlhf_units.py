@@ -208,6 +208,7 @@ def test_ppo_credit_assignment_by_hand():
     "argv, message",
     [
         (["--rlhf_type", "ppo"], "--reward_model is required with --rlhf_type ppo"),
+        (["--rlhf_type", "ppo", "--reward_model", "a", "b"], "--reward_model takes one model with --rlhf_type ppo"),
         (
             ["--rlhf_type", "kto", "--per_device_train_batch_size", "1"],
             "--per_device_train_batch_size must be at least 2",
