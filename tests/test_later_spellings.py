@@ -69,9 +69,30 @@ def test_an_alias_of_an_argument_the_command_lacks_is_unknown(swiftk):
     assert "unknown argument --lmdeploy_tp for `swiftk sft`" in error
 
 
-def test_flash_attention_3_is_refused_naming_what_is_valid(swiftk):
-    error = one_line_error(swiftk("sft", *MODEL, "--attn_impl", "flash_attention_3", "--print_args"))
-    assert "flash_attention_3" in error and "flash_attention_2" in error and "sdpa" in error
+def test_flash_attention_3_is_accepted_and_needs_its_gpu_and_package(swiftk):
+    assert printed(swiftk, "sft", *MODEL, "--attn_impl", "flash_attention_3")["attn_impl"] == "flash_attention_3"
+    error = one_line_error(swiftk("sft", *MODEL, "--attn_impl", "flash_attention_4", "--print_args"))
+    assert "flash_attention_4" in error and "flash_attention_3" in error and "sdpa" in error
+
+
+def test_flash_attention_3_on_cpu_is_one_line_before_training(swiftk, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    error = one_line_error(
+        swiftk(
+            "sft",
+            *MODEL,
+            "--attn_impl",
+            "flash_attention_3",
+            "--dataset",
+            "swiftk/demo-sft#4",
+            "--output_dir",
+            str(tmp_path / "out"),
+        )  # fmt: skip
+    )
+    assert "--attn_impl flash_attention_3 needs a CUDA GPU" in error
 
 
 def test_every_alias_names_an_argument_of_some_command():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from swiftk.errors import UsageError
 
 #: later name -> the page's name
 ALIASES: dict[str, str] = {
@@ -42,12 +41,7 @@ def _attn_impl(token: str) -> Optional[str]:
     later = {"flash_attention_2": "flash_attn", "flash_attn": "flash_attn", "sdpa": "sdpa", "eager": "eager"}
     if token in later:
         return later[token]
-    if token == "flash_attention_3":
-        raise UsageError(
-            "--attn_impl flash_attention_3: FlashAttention 3 is not supported here; "
-            "choose flash_attention_2 (flash_attn), sdpa or eager"
-        )
-    return token  # refused by the argument's own choices, naming them
+    return token  # flash_attention_3 is its own choice; anything else is refused by the choices, naming them
 
 
 def _save_total_limit(token: str) -> Optional[str]:

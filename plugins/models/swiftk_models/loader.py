@@ -107,7 +107,20 @@ def _attn_implementation(value: Optional[str]) -> Optional[str]:
         if importlib.util.find_spec("flash_attn") is None:
             raise UsageError("--attn_impl flash_attn needs the flash-attn package: pip install flash-attn")
         return "flash_attention_2"
-    raise UsageError(f"--attn_impl {value}: valid: flash_attn, sdpa, eager")
+    if value == "flash_attention_3":  # later ms-swift: FlashAttention 3 (Hopper GPUs), transformers' own name
+        import importlib.util
+
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--attn_impl flash_attention_3 needs a CUDA GPU (Hopper); on CPU use sdpa or eager")
+        if importlib.util.find_spec("flash_attn_interface") is None:
+            raise UsageError(
+                "--attn_impl flash_attention_3 needs FlashAttention 3 (the flash-attn-3 package, built from "
+                "flash-attention's hopper/ folder); or use flash_attn (FlashAttention 2)"
+            )
+        return "flash_attention_3"
+    raise UsageError(f"--attn_impl {value}: valid: flash_attn, flash_attention_3, sdpa, eager")
 
 
 def _quantizer(args: Any) -> Any:

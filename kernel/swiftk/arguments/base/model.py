@@ -30,8 +30,10 @@ class ModelArguments:
     torch_dtype: Optional[Literal["float16", "bfloat16", "float32"]] = arg(
         None, "Weight dtype; None reads config.json.", hot=True
     )
-    attn_impl: Optional[Literal["flash_attn", "sdpa", "eager"]] = arg(
-        None, "Attention implementation; None uses sdpa, or eager where sdpa is unsupported."
+    attn_impl: Optional[Literal["flash_attn", "sdpa", "eager", "flash_attention_3"]] = arg(
+        None,
+        "Attention implementation; None uses sdpa, or eager where sdpa is unsupported (later ms-swift: also "
+        "transformers' names flash_attention_2 and flash_attention_3).",
     )
     num_labels: Optional[int] = arg(None, "Number of labels of a classification (seq_cls) model.")
     rope_scaling: Optional[Literal["linear", "dynamic", "yarn"]] = arg(
