@@ -25,7 +25,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "reft": "swift-plugin-reft",
         "unsloth": "swift-plugin-unsloth",
         **dict.fromkeys(("full", "dummy"), "swift-plugin-sft"),
-        "ia3": "swift-plugin-peft",
+        **dict.fromkeys(("ia3", "bone"), "swift-plugin-peft"),
     },
     "trainers": {
         "sft": "swift-plugin-sft",

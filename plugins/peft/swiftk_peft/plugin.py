@@ -16,6 +16,7 @@ def register_tuners(register):
     register("boft", TunerSpec(prepare="swiftk_peft.tuners:prepare_boft", load=_LOAD, merge=_MERGE))
     register("fourierft", TunerSpec(prepare="swiftk_peft.tuners:prepare_fourierft", load=_LOAD, merge=_MERGE))
     register("ia3", TunerSpec(prepare="swiftk_peft.tuners:prepare_ia3", load=_LOAD, merge=_MERGE))  # later ms-swift
+    register("bone", TunerSpec(prepare="swiftk_peft.tuners:prepare_bone", load=_LOAD, merge=_MERGE))  # ms-swift 3.x
     register(
         "longlora",
         TunerSpec(

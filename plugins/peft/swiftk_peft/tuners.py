@@ -1,5 +1,6 @@
-"""``--train_type adalora | vera | boft | fourierft | ia3``: peft tuners with the page's arguments (ia3: later
-ms-swift's extra tuner, on the same targets as LoRA, its feed-forward layers being every linear of the MLP blocks).
+"""``--train_type adalora | vera | boft | fourierft | ia3 | bone``: peft tuners with the page's arguments (ia3: later
+ms-swift's extra tuner, on the same targets as LoRA, its feed-forward layers being every linear of the MLP blocks;
+bone: later ms-swift's Bone, which peft now calls MiSS, ranked by ``--reft_rank`` as ms-swift does).
 
 They load, save and merge through peft like LoRA (:func:`swiftk_peft.lora.load_adapter`,
 :func:`swiftk_peft.lora.merge_adapter`).  AdaLoRA needs ``update_and_allocate`` after every optimizer
@@ -88,6 +89,22 @@ def prepare_ia3(model: Any, args: Any) -> Any:
     if args.get("adapters"):
         return _continue(model, args, "ia3")
     return wrap(model, IA3Config(**_common(model, args), feedforward_modules=_FEEDFORWARD), args, "ia3")
+
+
+#: --init_weights for bone (ms-swift's forms) -> MiSS's init_weights
+_BONE_INITS = {"true": True, "false": False, "bat": "bat"}
+
+
+def prepare_bone(model: Any, args: Any) -> Any:
+    from peft import MissConfig
+
+    if args.get("adapters"):
+        return _continue(model, args, "bone")
+    init = str(args.get("init_weights") or "true").lower()
+    if init not in _BONE_INITS:
+        raise UsageError(f"--init_weights {args.get('init_weights')}: --train_type bone takes true, false or bat")
+    config = MissConfig(**_common(model, args), r=int(args.get("reft_rank") or 4), init_weights=_BONE_INITS[init])
+    return wrap(model, config, args, "bone")
 
 
 def prepare_vera(model: Any, args: Any) -> Any:

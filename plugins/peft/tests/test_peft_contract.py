@@ -174,3 +174,15 @@ class TestIA3(TunerContract):
             for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and name != "lm_head"
         )
+
+
+@pytest.mark.slow
+class TestBone(TunerContract):
+    """ms-swift's Bone (peft's MiSS): an r x out_features block per targeted linear, r = --reft_rank."""
+
+    train_type = "bone"
+    extra_args = ("--reft_rank", "4")
+    learning_rate = 5e-3
+
+    def expected_trainable_params(self, model, args):
+        return sum(4 * o for i, o in linear_shapes(model))
