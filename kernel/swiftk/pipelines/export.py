@@ -61,10 +61,15 @@ def run(args: Any) -> int:
     adapters = list(args.get("adapters") or [])
     merge = bool(args.get("merge_lora"))
     push = bool(args.get("push_to_hub"))
-    if not (quantize or merge or push):
+    to_ollama = "to_ollama" in args and bool(args.get("to_ollama"))  # swift-plugin-models' argument
+    if to_ollama:
+        from swiftk.pipelines.ollama import check
+
+        check(args)
+    if not (quantize or merge or push or to_ollama):
         raise UsageError(
             f"swiftk {args.command}: nothing to do; pass --merge_lora true with --adapters CHECKPOINT, "
-            f"--quant_method METHOD, --push_to_hub true or --to_cached_dataset true"
+            f"--quant_method METHOD, --push_to_hub true, --to_ollama true or --to_cached_dataset true"
         )
     if push and not args.get("hub_model_id"):
         raise UsageError("--push_to_hub needs --hub_model_id: the hub repository to upload to, e.g. me/my-model")
@@ -87,6 +92,12 @@ def run(args: Any) -> int:
             raise
     else:
         folder = adapters[0] if adapters else _model_folder(args)  # as ms-swift: the first checkpoint
+    if to_ollama:  # the merged folder, or the model's own
+        from swiftk.pipelines.ollama import write_modelfile
+
+        if not merge:
+            check_output_dir(args.get("output_dir"), bool(args.get("exist_ok")))
+        write_modelfile(args, folder)
     # 4. the hub
     if push:
         upload(folder, args)

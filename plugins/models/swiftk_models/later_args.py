@@ -19,3 +19,16 @@ class ResponsePrefixArguments:
         "Text the generation prompt ends with, before the model's answer (e.g. '<think>\\n'; '\\n' is a newline); "
         "'' for none. None: the template's own (a thinking template's opening tag).",
     )
+
+
+@dataclass
+class OllamaExportArguments:
+    """``swiftk export --to_ollama true`` (later ms-swift): written by the kernel's export pipeline."""
+
+    SECTION = "Export arguments"
+
+    to_ollama: bool = arg(
+        False,
+        "Write an Ollama Modelfile (FROM the model folder, TEMPLATE read off the chat template, PARAMETER stop and "
+        "generation values) into --output_dir; with --adapters also --merge_lora true.",
+    )

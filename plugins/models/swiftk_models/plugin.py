@@ -71,6 +71,7 @@ def register_arguments(register):
         "swiftk_models.arguments:NewSpecialTokensArguments",
         commands=list(MODEL_LOADING_COMMANDS),
     )
+    register("to_ollama", "swiftk_models.later_args:OllamaExportArguments", commands=["export"])
 
 
 @swiftk.hookimpl
