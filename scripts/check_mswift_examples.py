@@ -4,7 +4,8 @@
 
 GIT_DIR is a clone (bare or not) of modelscope/ms-swift. Every ``swift <command> ...`` line of every
 ``examples/**/*.sh`` at the tag is read (continuation lines joined, leading environment assignments and
-``CUDA_VISIBLE_DEVICES=...`` dropped, each shell expression read as the number 1), its arguments parsed by swiftk as
+``CUDA_VISIBLE_DEVICES=...`` dropped, each shell expression read as the number 1, a ``--config`` file read from
+the repository beside the script), its arguments parsed by swiftk as
 ``swiftk <command> ... --print_args`` would parse them (in this process: no model is loaded). Printed: the
 count accepted per command, and the argument names (or messages) that made the others fail, most frequent first.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shlex
 import subprocess
@@ -53,7 +55,25 @@ def command_lines(text: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def check(command: str, argv: list[str]) -> str | None:
+def config_of(argv: list[str], script: str, git_dir: str, tag: str) -> tuple[list[str], dict | None]:
+    """``--config FILE`` read from the repository beside the script (the examples run from their own folder or from
+    the repository root), as ``swiftk`` reads it; the argv without it."""
+    if "--config" not in argv:
+        return argv, None
+    at = argv.index("--config")
+    name = argv[at + 1] if at + 1 < len(argv) else ""
+    rest = argv[:at] + argv[at + 2 :]
+    for path in (os.path.normpath(os.path.join(os.path.dirname(script), name)), name):
+        shown = subprocess.run(["git", "-C", git_dir, "show", f"{tag}:{path}"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            import yaml
+
+            data = yaml.safe_load(shown.stdout)
+            return rest, data if isinstance(data, dict) else {}
+    return argv, None
+
+
+def check(command: str, argv: list[str], config: dict | None = None) -> str | None:
     """None when swiftk parses the line, else the reason (the unknown name, or the message)."""
     from swiftk.cli.builtin import BUILTIN_COMMANDS, resolve_arguments
     from swiftk.errors import SwiftkError
@@ -61,7 +81,7 @@ def check(command: str, argv: list[str]) -> str | None:
     if command not in BUILTIN_COMMANDS:
         return f"command {command}"
     try:
-        resolve_arguments(command, argv)
+        resolve_arguments(command, argv, config)
     except SwiftkError as exc:
         text = str(exc)
         unknown = re.search(r"unknown argument (--\w+)", text)
@@ -77,14 +97,13 @@ def main() -> None:
     parser.add_argument("--tag", default="v3.12.6")
     parser.add_argument("--show", type=int, default=30)
     opts = parser.parse_args()
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     per_command: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     reasons: collections.Counter = collections.Counter()
-    for _, text in sorted(scripts(opts.git_dir, opts.tag).items()):
+    for script, text in sorted(scripts(opts.git_dir, opts.tag).items()):
         for command, argv in command_lines(text):
-            reason = check(command, argv)
+            argv, config = config_of(argv, script, opts.git_dir, opts.tag)
+            reason = check(command, argv, config)
             per_command[command][1] += 1
             if reason is None:
                 per_command[command][0] += 1
