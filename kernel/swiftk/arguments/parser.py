@@ -255,8 +255,9 @@ class CommandParser:
                 raise UsageError(f"{config_name}: {self.unknown_message(key)}")
             if self.infos[key].is_secret and value == SECRET_MASK:
                 continue  # a masked secret of an args.json: give it again (flag or environment)
-            if isinstance(value, list) and len(value) > 1 and key in SEVERAL_FORMS.get(self.command, ()):
-                values[key] = [self._validated(self.infos[key], coerce_value(self.infos[key], v)) for v in value]
+            if isinstance(value, list) and key in SEVERAL_FORMS.get(self.command, ()):
+                several = [self._validated(self.infos[key], coerce_value(self.infos[key], v)) for v in value]
+                values[key] = several[0] if len(several) == 1 else several
             else:
                 values[key] = self._validated(self.infos[key], coerce_value(self.infos[key], value))
             explicit.add(key)

@@ -147,7 +147,7 @@ def plan_of(args: Any, config: dict, world: int, on_gpu: bool) -> Optional[Plan]
     ds = deepspeed_settings(args.get("deepspeed"))
     return Plan(
         shape=shape,
-        full=args.get("train_type") == "full",
+        full=args.get("train_type") in ("full", "dummy"),  # dummy: the model trains as loaded (all of it)
         lora_rank=int(args.get("lora_rank") or 8),
         dtype_bytes=b,
         frozen_bytes=quant / 8 if quant else b,

@@ -136,6 +136,12 @@ def _check_server_options(args: Any, explicit: set) -> None:
         raise UsageError(
             f"--vllm_server_port: give one port, or one per --vllm_server_host ({len(hosts)}), got {len(ports)}"
         )
+    train_type = args.get("train_type") or "lora"
+    if train_type not in ("lora", "full", "dummy"):
+        raise UsageError(
+            f"--vllm_mode server with --train_type {train_type}: the server is sent full weights (LoRA merged in); "
+            f"other tuners' weights have no checkpoint names vLLM loads. Use lora or full, or the pt engine"
+        )
     engine = [f"--{n}" for n in _SERVER_SIDE if n in explicit]
     if engine:
         raise UsageError(

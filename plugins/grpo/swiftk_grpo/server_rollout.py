@@ -8,9 +8,10 @@ without vLLM) this ``rollout_func`` does the same job with nothing but HTTP and 
   merged in, Hugging Face names) to ``<output_dir>/.rollout-weights.safetensors`` and asks each server to load
   them (``/collective_rpc`` -> :class:`swiftk_vllm.rollout_worker.WeightSyncExtension`), then resets its prefix
   cache; the other processes wait.  The server must read the trainer's filesystem (same machine, or shared).
-* **generate**: each run of equal prompts (trl repeats a prompt ``num_generations`` times) is one
-  ``/v1/completions`` request with the template-encoded prompt ids and ``n``; runs go to the servers in turn,
-  concurrently, and the server's own token ids come back, so training scores exactly what was sampled.
+* **generate**: each run of equal prompts (trl repeats a prompt ``num_generations`` times; under several processes a
+  group may be split between them) is one ``/v1/completions`` request with the template-encoded prompt ids and
+  ``n``, seeded by the process's rank too; runs go to the servers in turn, concurrently, and the server's own token
+  ids come back, so training scores exactly what was sampled.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def server_urls(args: Any) -> list[str]:
 
 
 def hf_state_dict(model: Any) -> dict:
-    """The model's weights under their Hugging Face names, LoRA merged in (for a peft model), on the CPU."""
+    """The model's weights under their checkpoint names, LoRA merged in (for a peft model), on the CPU.
+
+    The merge is peft's own (``merge_adapter``/``unmerge_adapter``, in place, as trl's sync does): every process
+    runs it, so the base weights of all ranks stay equal even where unmerging does not give them back bit for bit.
+    transformers' in-memory names (fused MoE experts, renamed VLM keys) are converted back to the checkpoint's, as
+    ``save_pretrained`` does, since vLLM loads checkpoint names."""
     peft = hasattr(model, "peft_config") and hasattr(model, "merge_adapter")
     if peft:
         model.merge_adapter()
@@ -57,10 +63,15 @@ def hf_state_dict(model: Any) -> dict:
                 tensor = tensor.clone()
             seen.add(tensor.data_ptr())
             out[name] = tensor.contiguous()
-        return out
     finally:
         if peft:
             model.unmerge_adapter()
+    base = model.get_base_model() if peft else model
+    try:
+        from transformers.core_model_loading import revert_weight_conversion
+    except ImportError:  # transformers before 5: in-memory names are the checkpoint's
+        return out
+    return revert_weight_conversion(base, out)
 
 
 class ServerRollout:
@@ -83,6 +94,7 @@ class ServerRollout:
         self.seed = int(args.get("seed") or 42)
         self.session = requests.Session()
         self.step = -1
+        self.rank = 0
         self.calls = 0
         self.syncs = 0
         self.last: tuple[float, int] = (0.0, 0)
@@ -119,8 +131,10 @@ class ServerRollout:
                 )
             time.sleep(1.0)
 
-    def _post(self, url: str, path: str, payload: dict, timeout: Optional[float] = None) -> Any:
-        response = self.session.post(f"{url}{path}", json=payload, timeout=timeout or self.timeout)
+    def _post(self, url: str, path: str, payload: dict) -> Any:
+        # no timeout: --vllm_server_timeout bounds the wait for a server at the start (as trl's client), while a
+        # long generation or a big model's reload may take longer
+        response = self.session.post(f"{url}{path}", json=payload)
         if response.status_code != 200:
             hint = ""
             if path == "/collective_rpc" and response.status_code == 404:
@@ -132,19 +146,22 @@ class ServerRollout:
     def sync(self, trainer: Any, model: Any) -> None:
         """The servers load the policy's current weights (main process writes; every process waits)."""
         accelerator = trainer.accelerator
+        state = hf_state_dict(model)  # on every rank: the in-place merge keeps their base weights equal
         if accelerator.is_main_process:
             from safetensors.torch import save_file
 
             path = os.path.abspath(os.path.join(trainer.args.output_dir, SYNC_FILE))
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            save_file(hf_state_dict(model), path)
             try:
+                save_file(state, path)
                 for url in self.urls:
                     self._post(url, "/collective_rpc", {"method": "swiftk_load_weights", "args": [path]})
                     self._post(url, "/reset_prefix_cache", {})
             finally:
-                os.remove(path)
+                if os.path.exists(path):
+                    os.remove(path)
             self.syncs += 1
+        del state
         accelerator.wait_for_everyone()
 
     # -- rollouts -----------------------------------------------------------------------------
@@ -156,7 +173,8 @@ class ServerRollout:
             "prompt": prompt_ids,
             "n": n,
             **self.sampling,
-            "seed": self.seed + self.calls * 7919 + index,
+            # each process samples its own share of a group: its rank in the seed keeps the shares apart
+            "seed": self.seed + self.calls * 7919 + index + self.rank * 104729,
             "stop_token_ids": self.stop_ids,
             "skip_special_tokens": False,
             "include_stop_str_in_output": True,
@@ -169,6 +187,7 @@ class ServerRollout:
 
         if self.images is not None and any(self.images):
             raise RuntimeError("--vllm_mode server: rows with images are not supported; train on text rows")
+        self.rank = int(trainer.accelerator.process_index)
         if trainer.state.global_step != self.step:  # the policy was updated since the last rollout
             with unwrap_model_for_generation(
                 trainer.model_wrapped,

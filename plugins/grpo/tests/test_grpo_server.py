@@ -58,6 +58,7 @@ def test_server_mode_takes_the_server_and_needs_neither_vllm_nor_a_gpu_here():
         (("--vllm_server_host", "127.0.0.1"), "--vllm_server_host: only used with --vllm_mode server"),
         ((*SERVER_MODE, "a", "b", "c", "--vllm_server_port", "1", "2"), "give one port, or one per --vllm_server_host"),
         ((*SERVER_MODE, "a", "--vllm_gpu_memory_utilization", "0.5"), "pass them to `swiftk rollout` instead"),
+        ((*SERVER_MODE, "a", "--train_type", "ia3"), "--vllm_mode server with --train_type ia3"),
     ],
 )
 def test_server_mode_refuses_what_it_cannot_use(argv, message):
@@ -249,6 +250,6 @@ def test_lora_grpo_against_a_rollout_server_keeps_its_weights_in_step(tmp_path, 
         (served_after - trained).abs().max().item(),
     )
     assert (trained - initial).abs().max() > 2e-2  # the step changed the policy
-    assert torch.allclose(served_after, trained, atol=2e-3)  # and the server samples from it
+    assert torch.allclose(served_after, trained, atol=1e-4)  # and the server samples from it (measured: 3e-6)
     saved = json.loads(Path(out, "args.json").read_text())
     assert saved["vllm_mode"] == "server" and saved["vllm_server_host"] == ["127.0.0.1"]

@@ -237,7 +237,7 @@ def test_reward_weights_must_match_the_rewards_and_the_reward_model():
         resolve("--reward_funcs", "accuracy", "format", "--reward_model", "x", "--reward_weights", "1", "2")
 
 
-def test_several_reward_models_parse_as_a_list_and_one_stays_one():
+def test_several_reward_models_parse_as_a_list_and_one_stays_one(tmp_path):
     from swiftk_rlhf.reward_model import each_reward_model
 
     args = resolve("--reward_model", "a", "b", "--reward_model_type", "qwen2", "--reward_weights", "1", "1")
@@ -253,6 +253,11 @@ def test_several_reward_models_parse_as_a_list_and_one_stays_one():
         resolve("--reward_model", "a", "b", "--reward_weights", "1")
     with pytest.raises(UsageError, match="--reward_adapters with 2 reward models: give one adapter per --reward_model"):
         each_reward_model(resolve("--reward_model", "a", "b", "--reward_adapters", "x"))
+    adapter = tmp_path / "rm-lora" / "checkpoint-1"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    with pytest.raises(UsageError, match="an adapter checkpoint; with several reward models give each one's base"):
+        each_reward_model(resolve("--reward_model", str(adapter), "b"))
     with pytest.raises(
         UsageError, match=r"--reward_model_type: give one value, or one per --reward_model \(2\), got 3"
     ):

@@ -68,6 +68,14 @@ def each_reward_model(args: Any) -> list[Any]:
             raise UsageError(f"--{name}: give one value, or one per --reward_model ({count}), got {len(value)}")
         return value
 
+    import os
+
+    for model in models:
+        if os.path.isfile(os.path.join(str(model), "adapter_config.json")):
+            raise UsageError(
+                f"--reward_model {model}: an adapter checkpoint; with several reward models give each one's base "
+                f"model in --reward_model and its adapter in --reward_adapters (one per model, in order)"
+            )
     adapters = list(args.get("reward_adapters") or [])
     if adapters and len(adapters) != count:
         raise UsageError(

@@ -25,6 +25,20 @@ from swiftk.api import UsageError
 logger = logging.getLogger("swiftk.rollout")
 
 WORKER_EXTENSION = "swiftk_vllm.rollout_worker.WeightSyncExtension"
+#: deploy arguments that a rollout server has no use for (vLLM serves the folder as it is, for one client)
+_NOT_SERVED = (
+    "infer_backend",
+    "rope_scaling",
+    "quant_method",
+    "quant_bits",
+    "merge_lora",
+    "tp",
+    "session_len",
+    "cache_max_entry_count",
+    "quant_policy",
+    "vision_batch_size",
+    "max_logprobs",
+)
 
 
 def check(args: Any) -> None:
@@ -53,6 +67,15 @@ def check(args: Any) -> None:
         )
     if int(args.get("pipeline_parallel_size") or 1) > 1:
         raise UsageError("--vllm_pipeline_parallel_size: a rollout server runs tensor and data parallel only; use 1")
+    if args.get("api_key"):
+        raise UsageError(
+            "--api_key: GRPO's rollout client sends no key (neither swiftk's nor trl's), so a keyed server would "
+            "refuse it; keep the rollout server on a private network instead"
+        )
+    explicit = set(getattr(args, "explicit", ()) or ())
+    unused = [f"--{n}" for n in _NOT_SERVED if n in explicit]
+    if unused:
+        raise UsageError(f"{', '.join(unused)}: swiftk rollout serves the model's own folder with vLLM; remove them")
 
 
 def serve_argv(args: Any, model_dir: str, dtype: str, cuda: bool) -> list[str]:
@@ -119,9 +142,13 @@ def run_rollout(args: Any) -> int:
     cuda = torch.cuda.is_available()
     argv = serve_argv(args, info.model_dir, info.torch_dtype, cuda)
     os.environ["VLLM_SERVER_DEV_MODE"] = "1"  # /collective_rpc and the weight-update routes
-    if args.get("api_key"):
-        os.environ["VLLM_API_KEY"] = str(args.api_key)  # not on a command line others can read
     logger.info("vllm %s", " ".join(argv))
+    logger.warning(
+        "swiftk rollout: its weight-loading routes (/collective_rpc) answer anyone who reaches %s:%s; serve on a "
+        "private network (or --host 127.0.0.1 when training on this machine)",
+        args.get("host"),
+        args.get("port"),
+    )
     serve(argv)
     return 0
 

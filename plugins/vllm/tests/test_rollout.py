@@ -55,6 +55,8 @@ def test_serve_argv_carries_the_arguments_and_the_weight_sync(swiftk_host):
         (("--vllm_use_async_engine", "false"), "--vllm_use_async_engine false"),
         (("--vllm_enable_lora", "true"), "the trainer sends merged weights"),
         (("--adapters", "/some/adapter"), "merge adapters first"),
+        (("--api_key", "sk-1"), "--api_key: GRPO's rollout client sends no key"),
+        (("--rope_scaling", "yarn", "--max_length", "4096"), "--rope_scaling: swiftk rollout serves the model's own"),
     ],
 )
 def test_what_the_server_does_not_do_is_refused_before_vllm(swiftk_host, argv, message):
