@@ -167,7 +167,6 @@ class ServerRollout:
     # -- rollouts -----------------------------------------------------------------------------
     def _complete(self, index: int, prompt_ids: list[int], n: int) -> dict:
         server = index % len(self.urls)
-        self.calls += 1
         payload = {
             "model": self.models[server],
             "prompt": prompt_ids,
@@ -197,6 +196,7 @@ class ServerRollout:
                 self.sync(trainer, unwrapped)
             self.step = trainer.state.global_step
         runs = runs_of_equal(prompts)
+        self.calls += 1  # the rollout round: with the run's index and the rank, each request's seed
         encoded = [
             list(self.template.encode({"messages": list(p)}, add_generation_prompt=True)["input_ids"]) for p, _ in runs
         ]
