@@ -1,7 +1,11 @@
-"""GRPO on a GPU: rollouts by the pt engine versus vLLM colocated with training (``--use_vllm true``).
+"""GRPO on a GPU: rollouts by the pt engine, vLLM colocated with training (``--use_vllm true``), and a
+``swiftk rollout`` server (``--vllm_mode server``: trl's server mode, weights over vLLM's NCCL engine).
 
-    python benchmarks/gpu/grpo_vllm.py [--model swiftk/tiny-chat] [--steps 10] [--backends pt,vllm]
+    python benchmarks/gpu/grpo_vllm.py [--model swiftk/tiny-chat] [--steps 10] [--backends pt,vllm,server]
         [--batch 32] [--max-completion-length 128]
+
+The server backend needs two GPUs (NCCL puts the trainer and the server's worker on different devices): the server
+runs on the second (``CUDA_VISIBLE_DEVICES=1``), training on the first.
 
 Each backend runs ``swiftk rlhf --rlhf_type grpo`` in its own process (LoRA, the accuracy reward on
 swiftk/demo-grpo-sums, groups of 8) and reports, from logging.jsonl: seconds per step between the
@@ -64,8 +68,24 @@ def run(backend: str, opts: argparse.Namespace, out: str) -> dict:
     if backend == "vllm":
         cmd += ["--use_vllm", "true", "--vllm_gpu_memory_utilization", "0.3", "--vllm_max_model_len", "1024"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
+    server = None
+    if backend == "server":
+        port = 8011
+        server = subprocess.Popen(
+            [sys.executable, "-m", "swiftk", "rollout", "--model", opts.model, "--host", "127.0.0.1", "--port",
+             str(port), "--vllm_gpu_memory_utilization", "0.5", "--vllm_max_model_len", "1024"],
+            env={**env, "CUDA_VISIBLE_DEVICES": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        cmd += ["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_host", "127.0.0.1"]
+        cmd += ["--vllm_server_port", str(port), "--vllm_server_timeout", "600"]
+        env["CUDA_VISIBLE_DEVICES"] = "0"
     start = time.time()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(60)
     wall = time.time() - start
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
@@ -87,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="swiftk/tiny-chat")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--backends", default="pt,vllm")
+    parser.add_argument("--backends", default="pt,vllm,server")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-completion-length", type=int, default=128)
     opts = parser.parse_args()
@@ -99,8 +119,11 @@ def main() -> None:
     print("| rollouts | s/step | rollout tokens/s | mean reward first half | last half | wall s |")
     print("|---|---|---|---|---|---|")
     for backend in [b for b in opts.backends.split(",") if b]:
-        if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        if backend in ("vllm", "server") and importlib.util.find_spec("vllm") is None:
             print(f"| {backend} | skipped: vllm is not installed | | | | |")
+            continue
+        if backend == "server" and torch.cuda.device_count() < 2:
+            print(f"| {backend} | skipped: needs two GPUs (the server on the second) | | | | |")
             continue
         with tempfile.TemporaryDirectory(prefix=f"grpo-{backend}-") as out:
             r = run(backend, opts, out)
