@@ -16,6 +16,13 @@ from typing import Any
 
 from swiftk.errors import UsageError
 
+#: our generation argument -> Ollama's PARAMETER name
+_PARAMETERS = (
+    ("temperature", "temperature"),
+    ("top_k", "top_k"),
+    ("top_p", "top_p"),
+    ("repetition_penalty", "repeat_penalty"),
+)
 SYSTEM, QUERY, ANSWER = "\x1eSWIFTK_SYSTEM\x1e", "\x1eSWIFTK_QUERY\x1e", "\x1eSWIFTK_ANSWER\x1e"
 
 
@@ -69,11 +76,9 @@ def modelfile(template: Any, model_dir: str, args: Any) -> str:
     lines = [f"FROM {os.path.abspath(model_dir)}", f'TEMPLATE """{body}"""']
     stops = [s for s in [suffix.strip(), *(getattr(template, "stop_words", None) or [])] if isinstance(s, str) and s]
     lines += [f'PARAMETER stop "{_quoted(s)}"' for s in dict.fromkeys(stops)]
-    for ours, theirs in (("temperature", "temperature"), ("top_k", "top_k"), ("top_p", "top_p")):
+    for ours, theirs in _PARAMETERS:
         if args.get(ours) is not None:
             lines.append(f"PARAMETER {theirs} {args.get(ours)}")
-    if args.get("repetition_penalty") is not None:
-        lines.append(f"PARAMETER repeat_penalty {args.get('repetition_penalty')}")
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ import os
 from typing import Any
 
 from swiftk.api import MissingPluginError, UsageError
-from swiftk_grpo.later_args import check_later_options, later_config
+from swiftk_grpo.later_args import check_later_options, later_config, server_mode
 from swiftk_rlhf.args import refuse_sft_only_arguments
 
 
@@ -165,7 +165,7 @@ def grpo_config(args: Any) -> dict:
         "vllm_mode": "colocate",
         "vllm_max_model_length": args.get("vllm_max_model_len"),
     }
-    if args.get("use_vllm") and args.get("vllm_mode") == "server":
+    if server_mode(args):
         values.update(server_config(args))
     return values
 

@@ -22,6 +22,11 @@ _DEFAULT_SCALE = {"grpo": "group", "rloo": "none", "reinforce_plus_plus": "batch
 _SERVER_ARGS = ("vllm_server_host", "vllm_server_port", "vllm_server_base_url", "vllm_server_timeout")
 
 
+def server_mode(args: Any) -> bool:
+    """``--use_vllm true --vllm_mode server``: rollouts from ``swiftk rollout`` servers."""
+    return bool(args.get("use_vllm")) and args.get("vllm_mode") == "server"
+
+
 def _explicit(args: Any) -> set:
     return set(getattr(args, "explicit", ()) or ())
 

@@ -33,6 +33,7 @@ from typing import Any
 import trl
 from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
 
+from swiftk_grpo.later_args import server_mode
 from swiftk_grpo.later_trainer import LaterGRPOMixin
 from swiftk_grpo.media import MediaGRPOMixin
 from swiftk_grpo.reward_funcs import build_rewards, completion_text
@@ -97,7 +98,7 @@ class GRPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, LaterGRPOMixin, MediaGRPO
         vLLM itself (colocated, or a server it syncs over NCCL)."""
         if args.use_vllm:
             return None
-        if swift_args.get("use_vllm") and swift_args.get("vllm_mode") == "server":
+        if server_mode(swift_args):
             from swiftk_grpo.server_rollout import ServerRollout
 
             return ServerRollout(template, processor, swift_args)
