@@ -30,9 +30,13 @@ class LoraDropout(torch.nn.Dropout):
         words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()  # 63 uniform bits each
         lanes = words.view(torch.int16)[:n].view(x.shape) & (_LANES - 1)
         scale = _LANES / (_LANES - threshold)
+        # keep = (lanes >= threshold) in integer arithmetic, in place: lanes - threshold is negative exactly for a
+        # dropped element, its arithmetic shift by 15 is then -1 (else 0), plus one is the 0/1 mask.  The same
+        # masks as a comparison, but bool tensors take CPU kernels without vector code (4-9x slower here)
+        keep = lanes.sub_(threshold).bitwise_right_shift_(15).add_(1).to(x.dtype)
         if x.dtype == torch.float32:
-            return x * ((lanes >= threshold) * scale)
-        return (x * (lanes >= threshold).to(x.dtype)).mul_(scale)  # the scale not rounded to a half-precision mask
+            return x * keep.mul_(scale)
+        return (x * keep).mul_(scale)  # the scale not rounded to a half-precision mask
 
 
 def use_lora_dropout(model: Any) -> int:

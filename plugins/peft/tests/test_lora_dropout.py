@@ -67,3 +67,25 @@ def test_every_lora_layer_peft_makes_gets_it():
     assert all(type(m) is LoraDropout and m.p == 0.05 for m in model.modules() if isinstance(m, torch.nn.Dropout))
     none = get_peft_model(Qwen2ForCausalLM(config), LoraConfig(r=4, lora_dropout=0.0, target_modules="all-linear"))
     assert use_lora_dropout(none) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("p", [0.05, 0.5, 0.9])
+def test_the_integer_mask_is_the_lane_comparison_so_fixed_seed_runs_keep_their_losses(p, dtype):
+    """The masks are computed without bool tensors (speed), and equal, bit for bit, what ``lanes >= threshold``
+    gives from the same 64-bit words: a fixed-seed LoRA run's losses do not change with the faster form."""
+    x = torch.randn(3, 50, 257).to(dtype)
+    dropout = LoraDropout(p).train()
+    torch.manual_seed(7)
+    got = dropout(x)
+    torch.manual_seed(7)
+    lanes_total, n = 1 << 15, x.numel()
+    threshold = round(p * lanes_total)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()
+    lanes = words.view(torch.int16)[:n].view(x.shape) & (lanes_total - 1)
+    scale = lanes_total / (lanes_total - threshold)
+    if dtype == torch.float32:
+        expected = x * ((lanes >= threshold) * scale)
+    else:
+        expected = (x * (lanes >= threshold).to(dtype)).mul_(scale)
+    assert torch.equal(got, expected)
