@@ -13,7 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import sys
 from typing import Any, Iterator, Optional
+
+#: glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+#: tensors below this come from the heap, not a fresh mapping each (glibc's own ceiling for its dynamic threshold)
+MMAP_THRESHOLD = 32 << 20
+#: free memory at the top of the heap kept for the next step rather than given back at once
+TRIM_THRESHOLD = 256 << 20
 
 
 @contextlib.contextmanager
@@ -33,3 +43,31 @@ def startup_phase(args: Optional[Any] = None) -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def tune_allocator() -> bool:
+    """Keep the CPU allocator from mapping and unmapping every mid-sized tensor (glibc, Linux).
+
+    glibc serves each allocation over its mmap threshold (128 KiB at start, raised as blocks are freed)
+    with a fresh mapping, and returns heap tops over 128 KiB to the kernel at once. A training step on
+    CPU allocates and frees hundreds of 0.1-10 MB activations: each one then costs a mapping, page faults
+    on first touch, and an unmapping. With :data:`MMAP_THRESHOLD` and :data:`TRIM_THRESHOLD` they are
+    reused from the heap: the rm job of benchmarks/rlhf_cpu.py (demo model) went from 0.097 to 0.092 s
+    per step, a 30-step full DPO run of its 4M model from 15.3 to 14.0 s, peak RSS 663 -> 684 MB.
+    Not where the user set glibc's malloc tunables, nor with ``SWIFTK_MALLOC_TUNING=0``.
+    Returns whether the thresholds were set.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("SWIFTK_MALLOC_TUNING", "1") == "0":
+        return False
+    if "malloc." in os.environ.get("GLIBC_TUNABLES", "") or any(k.startswith("MALLOC_") for k in os.environ):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

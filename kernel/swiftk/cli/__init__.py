@@ -22,6 +22,7 @@ import click
 from swiftk import __version__
 from swiftk.cli.builtin import BUILTIN_COMMANDS
 from swiftk.errors import UsageError
+from swiftk.startup import tune_allocator
 
 _PASS_THROUGH = dict(ignore_unknown_options=True, allow_extra_args=True, help_option_names=[])
 
@@ -162,6 +163,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of the ``swiftk`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     debug = os.environ.get("SWIFTK_DEBUG", "") not in ("", "0")
+    tune_allocator()
     try:
         cli.main(args=argv, prog_name="swiftk", standalone_mode=False)
         code = 0

@@ -17,6 +17,7 @@ import trl
 from trl.experimental.cpo import CPOTrainer as _TrlCPOTrainer
 from trl.experimental.orpo import ORPOTrainer as _TrlORPOTrainer
 
+from swiftk_rlhf import packed_rewards
 from swiftk_rlhf.media import MEDIA_COLUMN, MediaPreferenceCollator
 from swiftk_sft.rl_trainer import RLHFTrainerMixin, columns, drop_ref_adapter, frozen_ref_adapter
 from swiftk_sft.trainer import SwiftTrainerMixin
@@ -102,4 +103,9 @@ class ORPOTrainer(RLHFTrainerMixin, SwiftTrainerMixin, _PassEncodedRows, _TrlORP
 
 class RewardTrainer(RLHFTrainerMixin, SwiftTrainerMixin, trl.RewardTrainer):
     """``--rlhf_type rm``: a one-output sequence classifier trained on chosen/rejected pairs (trl reads our
-    pre-tokenized ``chosen_ids``/``rejected_ids`` as they are)."""
+    pre-tokenized ``chosen_ids``/``rejected_ids`` as they are); the classifier runs without the batch's
+    padding where it can (:mod:`swiftk_rlhf.packed_rewards`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        packed_rewards.install(self.model)

@@ -83,7 +83,7 @@ def _plain_head(model, args, kwargs, labels, num_items_in_batch, temperature, ou
     ):
         return None
     kwargs["use_cache"] = False
-    hidden = None if args else _unpadded_hidden(model, kwargs)
+    hidden = None if args else unpadded_hidden(model, kwargs)
     if hidden is None:
         hidden = model.base_model(*args, **kwargs).last_hidden_state
     hidden = hidden[:, :-1]
@@ -139,7 +139,7 @@ def _packable(model: Any) -> bool:
     )
 
 
-def _unpadded_hidden(model: Any, kwargs: dict) -> Any:
+def unpadded_hidden(model: Any, kwargs: dict) -> Any:
     """The backbone's last hidden states of a padded batch, computed without its padding.
 
     The rows' tokens end to end in one row, positions restarting at 0 for each (transformers then keeps

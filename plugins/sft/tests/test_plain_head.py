@@ -72,10 +72,10 @@ def test_the_plain_head_computes_what_trls_head_computes(temperature, padding_fr
     add_fused_lm_head(plain.get_base_model(), temperature=temperature, outputs=OUTPUTS)
     assert plain_head.install(plain.get_base_model(), temperature=temperature, outputs=OUTPUTS)
     calls, unpadded = [], []
-    original, original_unpadded = plain_head._plain_head, plain_head._unpadded_hidden
+    original, original_unpadded = plain_head._plain_head, plain_head.unpadded_hidden
     monkeypatch.setattr(plain_head, "_plain_head", lambda *a: calls.append(1) or original(*a))
     monkeypatch.setattr(
-        plain_head, "_unpadded_hidden", lambda *a: unpadded.append(original_unpadded(*a)) or unpadded[-1]
+        plain_head, "unpadded_hidden", lambda *a: unpadded.append(original_unpadded(*a)) or unpadded[-1]
     )
     got, loss, grads = outputs_and_grads(plain, temperature)
 
