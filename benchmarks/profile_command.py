@@ -74,6 +74,7 @@ def cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--dump", default="", help="also write the cProfile stats here (pstats' format: callers, ...)")
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     opts = parser.parse_args()
     argv = opts.argv[1:] if opts.argv[:1] == ["--"] else opts.argv
@@ -93,6 +94,8 @@ def main() -> None:
         profile.disable()
     wall = time.perf_counter() - start
     stats = pstats.Stats(profile)
+    if opts.dump:
+        stats.dump_stats(opts.dump)
     print(f"swiftk {' '.join(argv[:4])} ...: exit {code}, wall {wall:.2f} s (kernel import {imported:.2f} s)")
     train = cumulative(stats, "transformers/trainer.py", "train")
     print("| phase | s | share of wall |")
