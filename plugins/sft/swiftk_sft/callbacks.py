@@ -34,13 +34,18 @@ class JsonlLoggingCallback(TrainerCallback):
 
 
 class PlotCallback(TrainerCallback):
-    """Redraw ``output_dir/images/*.png`` from logging.jsonl at each save and at the end."""
+    """Redraw ``output_dir/images/*.png`` from logging.jsonl at each save and at the end (the curves that
+    changed since they were last drawn)."""
+
+    def __init__(self) -> None:
+        self._drawn: dict = {}
 
     def _plot(self, args, state):
         if state.is_world_process_zero:
             from swiftk_sft.plots import write_plots
 
-            write_plots(os.path.join(args.output_dir, "logging.jsonl"), os.path.join(args.output_dir, "images"))
+            logs, images = os.path.join(args.output_dir, "logging.jsonl"), os.path.join(args.output_dir, "images")
+            write_plots(logs, images, drawn=self._drawn)
 
     def on_save(self, args, state, control, **kwargs):
         self._plot(args, state)

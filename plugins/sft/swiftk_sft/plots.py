@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterable
+from typing import Iterable, Optional
 
 #: What gets a curve, when the logs have it (train and eval variants).
 CURVES = (
@@ -34,8 +34,15 @@ def read_logs(path: str) -> list[dict]:
     return rows
 
 
-def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVES) -> list[str]:
-    """Write ``images_dir/<key>.png`` for each key present; returns the written paths."""
+def write_plots(
+    logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVES, drawn: Optional[dict] = None
+) -> list[str]:
+    """Write ``images_dir/<key>.png`` for each key present; returns the written paths.
+
+    ``drawn`` (kept by the caller between calls: key -> the points of its last picture) skips a curve whose
+    points have not changed since it was drawn and whose PNG is still there: the end of training redraws
+    nothing after a final save, where each figure costs about 0.1 s.
+    """
     # the object API with the Agg canvas: no pyplot (slow to import, global state, not thread-safe)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -48,6 +55,11 @@ def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVE
         ]
         if not points:
             continue
+        path = os.path.join(images_dir, key.replace("/", "_") + ".png")
+        if drawn is not None:
+            if drawn.get(key) == points and os.path.isfile(path):
+                continue
+            drawn[key] = points
         os.makedirs(images_dir, exist_ok=True)
         steps, values = zip(*points)
         fig = Figure(figsize=(6, 4), dpi=100)
@@ -59,7 +71,6 @@ def write_plots(logging_jsonl: str, images_dir: str, keys: Iterable[str] = CURVE
         ax.set_title(key)
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        path = os.path.join(images_dir, key.replace("/", "_") + ".png")
         tmp = path + ".tmp.png"
         fig.savefig(tmp)
         os.replace(tmp, path)
