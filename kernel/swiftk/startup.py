@@ -1,4 +1,5 @@
-"""A command's start-up, without the garbage-collection passes it does not need.
+"""A command's start-up, without the garbage-collection passes it does not need, and with an allocator
+that keeps the memory of a training step's activations (:func:`tune_allocator`).
 
 Importing torch and transformers and loading a model, its tokenizer and the data allocate some
 5·10^5 objects that live as long as the process, and little garbage (on the sft benchmark: about
@@ -66,7 +67,7 @@ def tune_allocator() -> bool:
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+    except (OSError, AttributeError):  # no C library to load, or one without mallopt
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int

@@ -18,7 +18,8 @@ from typing import Any
 
 
 def _classifier(model: Any) -> Any:
-    """The transformers classifier under any PEFT wrapper, if it pools the way :func:`_pooled` does."""
+    """The transformers classifier under any PEFT wrapper, if it is transformers' generic one (whose pooling
+    :func:`_packed_logits` repeats)."""
     from transformers.modeling_layers import GenericForSequenceClassification
 
     target = model.get_base_model() if hasattr(model, "get_base_model") else model
