@@ -22,10 +22,6 @@ def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and "HF_MODULES_CACHE" not in os.environ:
         os.environ["HF_MODULES_CACHE"] = tempfile.mkdtemp(prefix=f"swiftk-hf-modules-{worker}-")
-    if worker:
-        # the workers share the cores: one torch thread each (and in the commands they start, unless a test
-        # sets its own), rather than every worker's OpenMP team spinning against the others'
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(session, config, items):
