@@ -4,7 +4,8 @@ trl's preference and RL trainers compute the reference of an adapter tuner as th
 runs its reference forward inside ``model.disable_adapter()``. peft's context first builds the model's
 whole adapter status (``get_model_status``: every module, every layer's adapters and devices), only to
 warn when some layers are enabled and others not, then walks every module to disable the adapter layers,
-and again to enable them: on the 4M model of benchmarks/rlhf_cpu.py about 4 ms per call, twice a step.
+and again to enable them: on the 4M model of benchmarks/rlhf_cpu.py 8.4 ms per call (timed beside a CI
+worker), twice a step.
 
 :func:`install` gives the PeftModel a ``disable_adapter`` with the same effect on the same layers (each
 ``BaseTunerLayer`` and ``AuxiliaryTrainingWrapper``, toggled with their own ``enable_adapters``, which
