@@ -46,6 +46,10 @@ $(STAMP): pyproject.toml requirements/cpu.txt requirements/trackers.txt requirem
 	# DeepSpeed compiles its CPU ops on first use (about 3 minutes, cached in ~/.cache/torch_extensions): once here,
 	# not inside the first --deepspeed run or test
 	$(BIN)/python scripts/build_deepspeed_ops.py
+	# pip byte-compiled what it installed, but not the editable sources, and this machine sets
+	# PYTHONDONTWRITEBYTECODE: without this every swiftk process (hundreds in the tests) compiles the kernel and
+	# the plugins it imports again (about 0.1 s each); a file edited later is recompiled in memory, as before
+	$(BIN)/python -m compileall -q -j 0 kernel plugins contrib >/dev/null
 	touch $@
 
 # vLLM's CPU build in its own venv (it pins its own torch and transformers): the vllm engine's real test

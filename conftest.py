@@ -5,15 +5,20 @@ written by scripts/test_file_durations.py from a run's JUnit report) start first
 the end; files not in the table keep their place after them.  Each worker gets its own Hugging Face modules cache:
 remote code is copied there under the checkpoint folder's name, so two workers loading different tiny
 checkpoints of one name (``internlm2-chat-1_8b``) would otherwise overwrite each other's modeling file
-between the copy and the import.  Subprocesses inherit it.
+between the copy and the import.  Subprocesses inherit it.  A test file that leaves an asyncio event loop running
+in the main thread (an open Playwright sync context does) fails its last test's teardown, rather than every later
+file on that worker that calls ``asyncio.run``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
 from pathlib import Path
+
+import pytest
 
 _DURATIONS = Path(__file__).resolve().parent / "tests" / "file_durations.json"
 
@@ -39,3 +44,19 @@ def pytest_collection_modifyitems(session, config, items):
         return -float(seconds.get(name, 0.0))
 
     items.sort(key=key)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a file's last test: no event loop may still be running in this thread."""
+    result = yield
+    if nextitem is None or nextitem.path != item.path:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return result
+        raise RuntimeError(
+            f"{item.path.name} left an asyncio event loop running in the main thread (an open Playwright "
+            "sync context, a loop started and never stopped): close it in the file's own fixtures"
+        )
+    return result

@@ -5,11 +5,15 @@ A family's test file is a parametrized list of model types calling these."""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
+import queue
 import subprocess
 import sys
+import tempfile
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -32,9 +36,71 @@ def env(extra=None) -> dict:
     return out
 
 
+class HelperRunner:
+    """The tests' helper scripts run in one long-lived Python of the multimodal venv (mm_runner.py), one per
+    test worker: each helper would otherwise pay about 4 s of imports.  Started on first use, ended at exit."""
+
+    def __init__(self):
+        self.proc = None
+        self.replies: queue.Queue = queue.Queue()
+        self.log = None
+
+    def _start(self) -> None:
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [MM_PYTHON, str(HERE / "mm_runner.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, text=True, env=env(), bufsize=1,
+        )  # fmt: skip
+        self.replies = queue.Queue()
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.replies), daemon=True).start()
+        atexit.register(self.close)
+
+    @staticmethod
+    def _read(stream, replies: queue.Queue) -> None:
+        for line in stream:
+            replies.put(line)
+        replies.put(None)  # the runner ended
+
+    def __call__(self, args: list, timeout: float) -> subprocess.CompletedProcess:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        self.proc.stdin.write(json.dumps({"argv": args}) + "\n")
+        self.proc.stdin.flush()
+        try:
+            line = self.replies.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            raise subprocess.TimeoutExpired([MM_PYTHON, *args], timeout) from None
+        if line is None:
+            self.log.seek(0)
+            tail = self.log.read()[-3000:]
+            self.close()
+            raise RuntimeError(f"the helper runner ended while running {args[:2]}: {tail}")
+        reply = json.loads(line)
+        return subprocess.CompletedProcess([MM_PYTHON, *args], reply["returncode"], reply["stdout"], reply["stderr"])
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+
+#: SWIFTK_MM_RUNNER=0 runs every helper as a process of its own (to tell a helper's fault from shared state)
+_RUNNER = HelperRunner() if os.environ.get("SWIFTK_MM_RUNNER", "1") != "0" else None
+
+
 def run(*args, cwd=None, timeout=600, extra_env=None, input_text=None):
+    """``python *args`` in the multimodal venv. Helper scripts go to the shared runner; ``-m`` (swiftk commands)
+    and calls with their own working folder, environment or stdin get a process of their own."""
+    argv = list(map(str, args))
+    if _RUNNER is not None and argv[0] != "-m" and cwd is None and extra_env is None and input_text is None:
+        return _RUNNER(argv, timeout)
     return subprocess.run(
-        [MM_PYTHON, *map(str, args)], capture_output=True, text=True, env=env(extra_env), cwd=cwd, timeout=timeout,
+        [MM_PYTHON, *argv], capture_output=True, text=True, env=env(extra_env), cwd=cwd, timeout=timeout,
         input=input_text,
     )  # fmt: skip
 

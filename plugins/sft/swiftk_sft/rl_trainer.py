@@ -11,7 +11,7 @@ import copy
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from swiftk_sft import adapter_toggle, plain_head
+from swiftk_sft import adapter_toggle, checkpointing_toggle, plain_head
 from swiftk_sft.trainer import SwiftTrainerMixin
 
 #: arguments of ``swiftk sft`` that SwiftTrainerMixin acts on and that mean nothing to trl's trainers
@@ -64,6 +64,7 @@ class RLHFTrainerMixin:
         self.swift_args = swift_args
         plain_head.install_on_trainer(self)  # trl's chunked head is slow on CPU; see plain_head.py
         adapter_toggle.install(self.model)  # the reference forward's disable_adapter, without peft's walks
+        checkpointing_toggle.install(self.model)  # and its checkpointing switch, without re-enabling each step
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if model.training:

@@ -77,15 +77,20 @@ def artifacts_dir(request: Any, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless chromium driven by Playwright, shared by the session; skipped when either is missing."""
+    """A headless chromium driven by Playwright, shared by a test file's tests; skipped when either is missing.
+
+    Module scope, not session: while ``sync_playwright`` is open its event loop counts as running in the main
+    thread, so any later test file on the same xdist worker that calls ``asyncio.run`` would fail."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.skip("playwright is not installed (pip install 'swift-plugin-webui[test]')")
+    # Playwright's default of 5 s per assertion fails a busy CI box (two workers, each running a model) now and then
+    expect.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
