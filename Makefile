@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml requirements/cpu.txt requirements/trackers.txt requirem
 	# inside the first --deepspeed run or test, and beside the editable installs, which touch nothing it imports.
 	# Those use this venv's setuptools (requirements/cpu.txt) rather than one isolated build env per project
 	# (24 of them: 85 s against 31 s)
-	$(BIN)/python scripts/build_deepspeed_ops.py & build=$$!; \
+	$(BIN)/python scripts/build_deepspeed_ops.py & build=$$!; trap 'kill $$build 2>/dev/null' INT TERM; \
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . $(foreach p,$(PLUGINS),-e $(p)) && \
 	$(BIN)/python -m pip install -q --no-deps --upgrade --target .extras/hqq -r requirements/extras-hqq.txt; \
 	installed=$$?; wait $$build && exit $$installed
@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml requirements/cpu.txt requirements/trackers.txt requirem
 	# pip byte-compiled what it installed, but not the editable sources, and this machine sets
 	# PYTHONDONTWRITEBYTECODE: without this every swiftk process (hundreds in the tests) compiles the kernel and
 	# the plugins it imports again (about 0.1 s each); a file edited later is recompiled in memory, as before
-	$(BIN)/python -m compileall -q -j 0 kernel plugins contrib >/dev/null
+	$(BIN)/python -m compileall -q -j 0 kernel plugins contrib
 	touch $@
 
 # vLLM's CPU build in its own venv (it pins its own torch and transformers): the vllm engine's real test

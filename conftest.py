@@ -46,15 +46,22 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=key)
 
 
+#: running loops already reported by pytest_runtest_teardown
+_REPORTED_LOOPS: set = set()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """After a file's last test: no event loop may still be running in this thread."""
     result = yield
     if nextitem is None or nextitem.path != item.path:
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             return result
+        if id(loop) in _REPORTED_LOOPS:  # blamed once, on the file that left it (a later file did not)
+            return result
+        _REPORTED_LOOPS.add(id(loop))
         raise RuntimeError(
             f"{item.path.name} left an asyncio event loop running in the main thread (an open Playwright "
             "sync context, a loop started and never stopped): close it in the file's own fixtures"

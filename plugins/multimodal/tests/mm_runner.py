@@ -2,30 +2,49 @@
 ``python -c CODE ARGS``) one after another, so that each helper pays for torch, transformers and torchvision's
 imports once per test worker instead of once per call (about 4 s each, 70 calls in the multimodal files).
 
-Protocol: one JSON request per line on stdin, ``{"argv": [...]}`` as ``python`` would take it; one JSON reply per
-line, ``{"returncode", "stdout", "stderr"}``, on the stdout it started with.  Everything else written to file
-descriptor 1 (C libraries) goes to /dev/null, so that it cannot garble the replies.  ``swiftk`` commands never come
+Protocol: one JSON request per line on stdin, ``{"argv": [...], "env": {...}}`` (``argv`` as ``python`` would take
+it); one JSON reply per line, ``{"returncode", "stdout", "stderr"}``, on the stdout it started with.  Everything else
+written to file descriptor 1 (C libraries) goes to /dev/null, so that it cannot garble the replies, and what is
+written to descriptor 2 goes to the runner's log, which mm_helpers shows if the runner dies; a helper that ends
+the runner (a crash, ``os._exit``) is run again as its own process.  ``swiftk`` commands never come
 here: mm_helpers.run starts those as processes of their own, since they are what the tests test.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import runpy
 import sys
 import traceback
+import warnings
 
 
-def run_one(argv: list[str]) -> dict:
-    """What ``python *argv`` would have printed and returned, run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    saved_argv, saved_path = sys.argv, list(sys.path)
+class CallStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` for the whole life of the runner, writing into the current call's buffer:
+    a library that kept the stream of its first import (transformers' log handler) still reaches the right call."""
+
+    def __init__(self):
+        self.target = io.StringIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return self.target.write(text)
+
+
+def run_one(argv: list[str], env: dict, out: CallStream, err: CallStream) -> dict:
+    """What ``python *argv`` would have printed and returned, run in this process with ``env`` as its
+    environment; the environment, working folder, ``sys.argv``/``sys.path`` and warning filters are restored."""
+    out.target, err.target = io.StringIO(), io.StringIO()
+    saved_argv, saved_path, saved_env, saved_cwd = sys.argv, list(sys.path), dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
     code = 0
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with warnings.catch_warnings():  # each call sees its own warnings, as a fresh process would
             if argv[0] == "-c":
                 sys.argv = ["-c", *argv[2:]]
                 sys.path.insert(0, "")
@@ -46,15 +65,23 @@ def run_one(argv: list[str]) -> dict:
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
-    return {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return {"returncode": code, "stdout": out.target.getvalue(), "stderr": err.target.getvalue()}
 
 
 def main() -> None:
+    requests = os.fdopen(os.dup(0), "r")
     replies = os.fdopen(os.dup(1), "w")
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)  # a helper that reads stdin reads nothing, as with subprocess.run's default here
     os.dup2(devnull, 1)
-    for line in sys.stdin:
-        replies.write(json.dumps(run_one(json.loads(line)["argv"])) + "\n")
+    sys.stdin = open(os.devnull)
+    sys.stdout, sys.stderr = out, err = CallStream(), CallStream()
+    for line in requests:
+        request = json.loads(line)
+        replies.write(json.dumps(run_one(request["argv"], request["env"], out, err)) + "\n")
         replies.flush()
 
 

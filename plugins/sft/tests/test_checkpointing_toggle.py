@@ -1,7 +1,8 @@
 """The cheaper gradient-checkpointing switch around trl's reference forwards (swiftk_sft.checkpointing_toggle):
 inside trl's own context every layer runs without checkpointing, after it the same layers checkpoint again with
 the same function, without transformers' enable path (its deprecation warning); layers that were off stay off;
-any other enable is transformers' own; and a training step's loss and gradients are those of the plain model."""
+any other enable (other arguments, after a disable that found nothing checkpointed) is transformers' own; a deep
+copy switches its own layers; and a training step's loss and gradients are those of the plain model."""
 
 from __future__ import annotations
 
@@ -44,10 +45,11 @@ def test_trls_context_clears_and_restores_the_flags_without_enabling_again():
         model.gradient_checkpointing_enable(kwargs)
         messages, _ = trl_reference_pass(model, ids, kwargs)
         assert any("gradient_checkpointing_enable" in m for m in messages)  # transformers' own path, re-enabling
-        before = [(m.gradient_checkpointing, m._gradient_checkpointing_func) for m in flagged(model)]
-        assert any(flag for flag, _ in before)
         assert checkpointing_toggle.install(model)
         assert not checkpointing_toggle.install(model)  # once
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)  # the Trainer's, at train()
+        before = [(m.gradient_checkpointing, m._gradient_checkpointing_func) for m in flagged(model)]
+        assert any(flag for flag, _ in before)
         messages, inside = trl_reference_pass(model, ids, kwargs)
         assert inside and not any(inside)
         assert not any("gradient_checkpointing_enable" in m or "_disable" in m for m in messages), messages
@@ -68,8 +70,34 @@ def test_layers_that_were_off_stay_off_and_other_enables_are_transformers_own():
     assert not layers[0].gradient_checkpointing and all(layer.gradient_checkpointing for layer in layers[1:])
     model.gradient_checkpointing_disable()
     assert not model.is_gradient_checkpointing
-    model.gradient_checkpointing_enable()  # right after a disable: the flags as they were
+    model.gradient_checkpointing_enable({"use_reentrant": False})  # right after a disable: the flags as they were
     assert not layers[0].gradient_checkpointing and layers[1].gradient_checkpointing
+
+    func = layers[1]._gradient_checkpointing_func
+    model.gradient_checkpointing_disable()
+    model.gradient_checkpointing_enable({"use_reentrant": True})  # other arguments: transformers' enable
+    assert all(layer.gradient_checkpointing for layer in layers) and layers[1]._gradient_checkpointing_func != func
+    assert layers[1]._gradient_checkpointing_func.keywords == {"use_reentrant": True}
+
+    for layer in flagged(model):
+        layer.gradient_checkpointing = False
+    model.gradient_checkpointing_disable()  # nothing was checkpointed
+    model.gradient_checkpointing_enable({"use_reentrant": True})
+    assert all(layer.gradient_checkpointing for layer in layers)
+
+
+def test_a_deep_copy_switches_its_own_layers():
+    import copy
+
+    model = tiny_qwen2()
+    model.train()
+    assert checkpointing_toggle.install(model)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    twin = copy.deepcopy(model)
+    twin.gradient_checkpointing_disable()
+    assert not twin.is_gradient_checkpointing and model.is_gradient_checkpointing
+    twin.gradient_checkpointing_enable({"use_reentrant": False})
+    assert twin.is_gradient_checkpointing
 
 
 def test_a_training_step_after_reference_passes_has_the_plain_models_loss_and_gradients():
