@@ -41,6 +41,21 @@ def open_page(page, app, ready_text):
     expect()(page.locator("#app-status")).to_contain_text(ready_text, timeout=120_000)
 
 
+def settled(page, timeout: float = 90.0, quiet: float = 3.0) -> str:
+    """The last answer's text once its stream has ended: recorded (WATCH), then unchanged for ``quiet`` seconds.
+    Asserting on the page before that can match an answer that is about to be replaced."""
+    deadline = time.monotonic() + timeout
+    seen, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = page.evaluate("window.__answers.length")
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif count and time.monotonic() - since >= quiet:
+            return page.evaluate("window.__answers[window.__answers.length - 1]")
+        time.sleep(0.2)
+    raise AssertionError(f"the answer did not settle in {timeout} s: {page.evaluate('window.__answers')[-3:]}")
+
+
 def send(page, text):
     page.evaluate(WATCH)
     box = page.locator("#app-input textarea")
@@ -61,16 +76,17 @@ def test_chat_with_the_demo_model(page, local_app, artifacts_dir):
     send(page, "Who are you?")
     answer = page.locator(BOT).last
     expect()(answer).to_contain_text("How can I help you?", timeout=60_000)
+    final = settled(page)
     page.screenshot(path=str(artifacts_dir / "app-en.png"))
     shown = [t for t in page.evaluate("window.__answers") if t.strip()]
-    final = answer.inner_text()
     partial = {t for t in shown if t != final and final.startswith(t.strip())}
     assert len(partial) >= 3, shown  # the answer appeared piece by piece, not whole
     assert page.locator("#app-input textarea").input_value() == ""
 
+    page.evaluate(WATCH)  # from here: the regenerated answer's texts
     page.locator("#app-regenerate").click()  # answered again: still one answer, the same one (temperature 0)
+    assert settled(page) == final  # streamed anew to its end, not the old answer still on the page
     expect()(page.locator(BOT)).to_have_count(1)
-    expect()(page.locator(BOT).last).to_contain_text("How can I help you?", timeout=60_000)
     page.locator("#app-clear").click()
     expect()(page.locator("#app-chatbot [data-testid='user']")).to_have_count(0)
 
