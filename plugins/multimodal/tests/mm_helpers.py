@@ -43,6 +43,7 @@ class HelperRunner:
     def __init__(self):
         self.proc = None
         self.replies: queue.Queue = queue.Queue()
+        atexit.register(self.close)
 
     def _start(self) -> None:
         self.proc = subprocess.Popen(
@@ -51,7 +52,6 @@ class HelperRunner:
         )  # fmt: skip
         self.replies = queue.Queue()
         threading.Thread(target=self._read, args=(self.proc.stdout, self.replies), daemon=True).start()
-        atexit.register(self.close)
 
     @staticmethod
     def _read(stream, replies: queue.Queue) -> None:
