@@ -79,6 +79,12 @@ def main() -> None:
     parser.add_argument("--train_types", default="lora,full")
     parser.add_argument("--peer", action="store_true", help="swiftk beside ms-swift (its side venv): see peer_table")
     parser.add_argument("--rows", type=int, default=200, help="--peer: training rows")
+    parser.add_argument(
+        "--quiet_load",
+        type=float,
+        default=peer.QUIET_LOAD,
+        help="--peer: start each run once the 1-minute load average is under this (0: do not wait)",
+    )
     opts = parser.parse_args()
     if opts.peer:
         return peer_table(opts)
@@ -172,7 +178,7 @@ def peer_table(opts) -> None:
                         out = os.path.join(work, f"{side}-{rlhf_type}-{train_type}-{repeat}")
                         cmd = peer.command(side, peer_argv(rlhf_type, model, data, steps), train_type, out)
                         try:
-                            got = peer.measure(cmd, out)
+                            got = peer.measure(cmd, out, opts.quiet_load)
                         except RuntimeError as exc:
                             print(f"{side} {rlhf_type} {train_type}: {exc}", flush=True)
                             continue
@@ -180,7 +186,7 @@ def peer_table(opts) -> None:
                         results.setdefault((rlhf_type, train_type, side), []).append(got)
                         print(
                             f"{side} {rlhf_type} {train_type}: wall {got['wall']:.1f} s, train {got['train_s']:.1f} s, "
-                            f"load after {got['load']:.2f}",
+                            f"load before {got['load_before']:.2f}, after {got['load']:.2f}",
                             flush=True,
                         )
                         shutil.rmtree(out, ignore_errors=True)
@@ -188,7 +194,8 @@ def peer_table(opts) -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"\n4M Qwen2 (chatml template), {opts.rows} rows, median of {opts.repeats}, OMP_NUM_THREADS=1; "
-        f"fp32 matmul peak {peak:.0f} GFLOPS; load averages now {os.getloadavg()}"
+        f"fp32 matmul peak {peak:.0f} GFLOPS; the highest load average a run started at: "
+        f"{max((r['load_before'] for runs in results.values() for r in runs), default=float('nan')):.2f}"
     )
     print(
         "| job | train | swiftk wall s | ms-swift wall s | ratio | swiftk s/step | ms-swift s/step | tokens/s | floor s/step |"

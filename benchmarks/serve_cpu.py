@@ -42,6 +42,8 @@ import threading
 import time
 import urllib.request
 
+from _support.quiet import QUIET_LOAD, wait_for_quiet  # benchmarks/ is the script's folder
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MSWIFT = os.path.join(ROOT, "benchmarks", ".venv-mswift", "bin", "swift")
 SWIFTK = [sys.executable, "-m", "swiftk"]
@@ -358,6 +360,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        default=QUIET_LOAD,
+        help="start each server and each infer once the 1-minute load average is under this (0: do not wait)",
+    )
     parser.add_argument("--no-infer", action="store_true")
     parser.add_argument(
         "--peer-max-batch-size",
@@ -370,13 +378,16 @@ def main() -> None:
         PEER_EXTRA.extend(["--max_batch_size", str(args.peer_max_batch_size)])
     sides = ["swiftk"] + ([] if args.no_peer or not os.path.exists(MSWIFT) else ["ms-swift"])
     tmp = tempfile.mkdtemp(prefix="serve-bench-")
+    os.chdir(tmp)  # what the servers write beside them (ms-swift's result/<model>/deploy_result/) stays out of the tree
     model = model_dir(args.random_weights, tmp)
     log = open(os.path.join(tmp, "servers.log"), "w")
     results: dict[str, list[dict]] = {s: [] for s in sides}
     for repeat in range(args.repeats):
         for side in sides if repeat % 2 == 0 else sides[::-1]:
-            row = {"import_floor_s": import_floor(side), **serve(side, model, args, log)}
+            row = {"load_before": wait_for_quiet(args.quiet_load), "import_floor_s": import_floor(side)}
+            row.update(serve(side, model, args, log))
             if not args.no_infer:
+                row["load_before_infer"] = wait_for_quiet(args.quiet_load)
                 row["infer_8x32_s"], row["infer_8x32_cpu_s"] = infer(side, model, tmp, args.max_tokens, log)
             results[side].append(row)
             print(

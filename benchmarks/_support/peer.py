@@ -12,6 +12,7 @@ import time
 
 from _support.bench_model import MSWIFT
 from _support.logged_run import ENV
+from _support.quiet import QUIET_LOAD, wait_for_quiet
 
 #: the arguments both sides take under the same names (ms-swift 4 spells --train_type --tuner_type)
 COMMON = {
@@ -48,8 +49,10 @@ def command(side: str, argv: list[str], train_type: str, out: str) -> list[str]:
     return [MSWIFT, *argv, *common, "--tuner_type", train_type, "--check_model", "false", "--output_dir", out]
 
 
-def measure(cmd: list[str], out: str) -> dict:
-    """Whole-command wall and CPU seconds, and the training seconds its trainer logged (train_runtime)."""
+def measure(cmd: list[str], out: str, quiet_load: float = QUIET_LOAD) -> dict:
+    """Whole-command wall and CPU seconds, and the training seconds its trainer logged (train_runtime), the run
+    started once the 1-minute load average is under ``quiet_load`` (see :mod:`_support.quiet`)."""
+    load_before = wait_for_quiet(quiet_load)
     with open(os.path.join(os.path.dirname(out), os.path.basename(out) + ".log"), "w") as log:
         start = time.time()
         proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=log, stderr=subprocess.STDOUT)
@@ -74,6 +77,7 @@ def measure(cmd: list[str], out: str) -> dict:
         "cpu": usage.ru_utime + usage.ru_stime,
         "train_s": runtime,
         "tokens": tokens,
+        "load_before": load_before,
         "load": os.getloadavg()[0],
     }
 
