@@ -4,9 +4,9 @@ imports once per test worker instead of once per call (about 4 s each, 70 calls 
 
 Protocol: one JSON request per line on stdin, ``{"argv": [...], "env": {...}}`` (``argv`` as ``python`` would take
 it); one JSON reply per line, ``{"returncode", "stdout", "stderr"}``, on the stdout it started with.  Everything else
-written to file descriptor 1 (C libraries) goes to /dev/null, so that it cannot garble the replies, and what is
-written to descriptor 2 goes to the runner's log, which mm_helpers shows if the runner dies; a helper that ends
-the runner (a crash, ``os._exit``) is run again as its own process.  ``swiftk`` commands never come
+written to file descriptor 1 (C libraries) goes to /dev/null, so that it cannot garble the replies, and so does
+what is written to descriptor 2 (mm_helpers starts the runner with its stderr on /dev/null); a helper that ends
+the runner (a crash, ``os._exit``) is run again as its own process, whose output the caller gets whole.  ``swiftk`` commands never come
 here: mm_helpers.run starts those as processes of their own, since they are what the tests test.
 """
 
